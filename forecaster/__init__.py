@@ -1,0 +1,43 @@
+"""forecaster: time-series forecasting with self-attention, measured against MLP, RNN, linear and naive baselines."""
+
+__version__ = "0.1.0"
+
+from forecaster.checkpoint import load_checkpoint, load_model, save_checkpoint
+from forecaster.config import ExperimentConfig, ModelSpec, config_from_dict, read_config
+from forecaster.data import load_prices
+from forecaster.errors import DataSourceError, ForecasterError
+from forecaster.evaluate import forecast_metrics
+from forecaster.experiment import ExperimentResult, prepare_data, run_experiment, save_run
+from forecaster.features import DataConfig
+from forecaster.models import MODEL_KINDS, ModelDims, TransformerConfig, TransformerEncoder, TransformerForecaster, build_model
+from forecaster.train import TrainConfig, train_model
+from forecaster.windows import WindowConfig
+
+__all__ = [
+    "MODEL_KINDS",
+    "DataConfig",
+    "DataSourceError",
+    "ExperimentConfig",
+    "ExperimentResult",
+    "ForecasterError",
+    "ModelDims",
+    "ModelSpec",
+    "TrainConfig",
+    "TransformerConfig",
+    "TransformerEncoder",
+    "TransformerForecaster",
+    "WindowConfig",
+    "__version__",
+    "build_model",
+    "config_from_dict",
+    "forecast_metrics",
+    "load_checkpoint",
+    "load_model",
+    "load_prices",
+    "prepare_data",
+    "read_config",
+    "run_experiment",
+    "save_checkpoint",
+    "save_run",
+    "train_model",
+]

@@ -1,0 +1,91 @@
+"""Checkpoints that rebuild their model: config, dimensions, features, transform, scaler, weights.
+
+Saved as plain tensors and Python containers, written to a temporary file and renamed (never half
+written), and loaded with ``torch.load(..., weights_only=True)`` so that a checkpoint cannot run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from forecaster.config import from_mapping, plain_dict
+from forecaster.errors import ForecasterError
+from forecaster.models import ModelDims, build_model, model_kind
+
+FORMAT_VERSION = 1
+
+
+def checkpoint_payload(
+    *,
+    name: str,
+    kind: str,
+    config: Any,
+    dims: ModelDims,
+    columns: tuple[str, ...],
+    transform: str,
+    scaler_mean: list[float],
+    scaler_scale: list[float],
+    model: nn.Module,
+) -> dict[str, Any]:
+    """Everything needed to rebuild ``model`` and feed it new data, as weights-only-loadable values."""
+    from forecaster import __version__
+
+    return {
+        "format_version": FORMAT_VERSION,
+        "forecaster_version": __version__,
+        "name": name,
+        "kind": kind,
+        "config": plain_dict(dataclasses.asdict(config)),
+        "dims": dataclasses.asdict(dims),
+        "columns": list(columns),
+        "transform": transform,
+        "scaler": {"mean": [float(v) for v in scaler_mean], "scale": [float(v) for v in scaler_scale]},
+        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+    }
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
+    """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(payload, file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint's payload without unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise ForecasterError(f"checkpoint not found: {str(path)!r}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ForecasterError(f"{path} is not a loadable forecaster checkpoint: {first_line}") from None
+    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        raise ForecasterError(f"{path} is not a forecaster checkpoint of format version {FORMAT_VERSION}")
+    return payload
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model saved at ``path`` (in eval mode) and return it with its payload."""
+    payload = load_checkpoint(path)
+    kind = payload["kind"]
+    config = from_mapping(model_kind(kind).config_class, payload["config"], f"checkpoint {payload['name']}")
+    model = build_model(kind, config, ModelDims(**payload["dims"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval(), payload

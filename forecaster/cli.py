@@ -1,0 +1,81 @@
+"""The ``forecaster`` command line: ``forecaster run [CONFIG] [--data ...] [--set key=value ...] [--out DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from forecaster.errors import ForecasterError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
+
+TABLE_FORMATS = {
+    "mae": "{:.3f}".format, "rmse": "{:.3f}".format, "mape": "{:.3f}".format, "rel_mae": "{:.4f}".format,
+    "mase": "{:.3f}".format, "directional_accuracy": "{:.3f}".format, "train_seconds": "{:.1f}".format,
+}
+
+
+def format_metrics(metrics: pd.DataFrame) -> str:
+    """The metrics table as the CLI prints it (NaN shown as '-': e.g. the naive forecast has no direction)."""
+    shown = metrics.drop(columns=["kind", "best_epoch"]).rename(columns={"directional_accuracy": "dir_acc", "train_seconds": "train_s"})
+    formats = {{"directional_accuracy": "dir_acc", "train_seconds": "train_s"}.get(k, k): f for k, f in TABLE_FORMATS.items()}
+    return shown.to_string(index=False, formatters=formats, na_rep="-")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forecaster", description="Time-series forecasting with self-attention, measured against baselines.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="train and compare models on one series, write a results folder")
+    run.add_argument("config", nargs="?", help=f"YAML experiment config (default: {DEFAULT_CONFIG.name}, or built-in defaults)")
+    run.add_argument("--data", help="bundled name (sp500, sunspots), CSV path or Yahoo ticker; sets data.source")
+    run.add_argument("--column", help="target column when it is not Adj Close/Close; sets data.column")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. windows.context=32, train.epochs=5, models=naive,linear")
+    run.add_argument("--out", help="results folder to create (default: a new timestamped folder under results/)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from forecaster.config import read_config
+    from forecaster.experiment import check_out_dir, default_out_dir, run_experiment, save_run
+
+    overrides = list(args.overrides)
+    if args.data is not None:
+        overrides.insert(0, f"data.source={args.data}")
+    if args.column is not None:
+        overrides.insert(0, f"data.column={args.column}")
+    config_path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    config = read_config(config_path, overrides)
+    out = check_out_dir(args.out if args.out else default_out_dir())  # fail before training, not after
+    result = run_experiment(config, progress=not args.quiet)
+    folder = save_run(result, out)
+    print(format_metrics(result.metrics))
+    print(
+        f"\nrel_mae = model MAE / naive (random-walk) MAE on the same {len(result.predictions)} test points: "
+        "below 1 beats 'tomorrow equals today'."
+    )
+    print(f"results: {folder}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except ForecasterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: no results folder was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Experiment configuration: frozen dataclasses <-> YAML, unknown keys rejected, ``--set`` overrides.
+
+A YAML file is the record of an experiment::
+
+    data:    {source: sp500, transform: log_return}
+    windows: {context: 64, horizon: 1}
+    train:   {epochs: 30, seed: 0}
+    models:
+      - kind: naive
+      - kind: transformer
+        d_model: 32
+
+Each section maps onto the dataclass next to the code it configures (``DataConfig`` in features.py,
+``WindowConfig`` in windows.py, ``TrainConfig`` in train.py, one config class per model kind in
+models/). Values are checked against the dataclass's type hints; a wrong key or type is a
+``ForecasterError`` naming it and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from forecaster.errors import ForecasterError
+from forecaster.features import DataConfig
+from forecaster.models import MODEL_KINDS
+from forecaster.train import TrainConfig
+from forecaster.windows import WindowConfig
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of an experiment: a unique ``name`` (default: its kind), its ``kind`` and its config."""
+
+    name: str
+    kind: str
+    config: Any
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything a run needs; ``to_dict`` is what gets written as the results folder's config.yaml."""
+
+    data: DataConfig = DataConfig()
+    windows: WindowConfig = WindowConfig()
+    train: TrainConfig = TrainConfig()
+    models: tuple[ModelSpec, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data": plain_dict(dataclasses.asdict(self.data)),
+            "windows": dataclasses.asdict(self.windows),
+            "train": dataclasses.asdict(self.train),
+            "models": [
+                {"name": spec.name, "kind": spec.kind, **plain_dict(dataclasses.asdict(spec.config))} for spec in self.models
+            ],
+        }
+
+
+def plain_dict(mapping: dict[str, Any]) -> dict[str, Any]:
+    # YAML and torch's weights_only loader both want lists, not tuples.
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in mapping.items()}
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked (and, for numbers and tuples, converted) against the type hint ``hint``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _convert(value, inner, where)
+    if origin is Literal:
+        if value not in args:
+            raise ForecasterError(f"{where}={value!r} is not valid; choose one of: {', '.join(map(str, args))}")
+        return value
+    if origin is tuple:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return tuple(_convert(item, args[0], f"{where}[{i}]") for i, item in enumerate(items))
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and not isinstance(value, bool):
+        # YAML 1.1 reads "1e-3" (no dot) as a string: accept any number-like text for float fields.
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ForecasterError(f"{where}={value!r} should be of type {_type_name(hint)}")
+
+
+def from_mapping(cls: type, mapping: Any, where: str) -> Any:
+    """Build the frozen dataclass ``cls`` from a mapping; unknown keys and wrong types are errors."""
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, dict):
+        raise ForecasterError(f"{where} should be a mapping of keys to values, got {mapping!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = [key for key in mapping if key not in valid]
+    if unknown:
+        raise ForecasterError(
+            f"unknown key {where}.{unknown[0]}; valid keys in {where}: {', '.join(valid) or '(none)'}"
+        )
+    values = {key: _convert(value, hints[key], f"{where}.{key}") for key, value in mapping.items()}
+    return cls(**values)
+
+
+def _model_spec(entry: Any, index: int) -> ModelSpec:
+    where = f"models[{index}]"
+    if isinstance(entry, str):
+        entry = {"kind": entry}
+    if not isinstance(entry, dict) or "kind" not in entry:
+        raise ForecasterError(f"{where} should be a mapping with a 'kind' key, one of: {', '.join(MODEL_KINDS)}")
+    entry = dict(entry)
+    kind = entry.pop("kind")
+    if kind not in MODEL_KINDS:
+        raise ForecasterError(f"{where}.kind={kind!r} is not a model kind; valid kinds: {', '.join(MODEL_KINDS)}")
+    name = str(entry.pop("name", kind))
+    return ModelSpec(name=name, kind=kind, config=from_mapping(MODEL_KINDS[kind].config_class, entry, f"models.{name}"))
+
+
+# Without a models list: every kind but seasonal_naive, whose period depends on the series.
+DEFAULT_MODELS = [kind for kind in MODEL_KINDS if kind != "seasonal_naive"]
+SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig}
+
+
+def config_from_dict(raw: Any) -> ExperimentConfig:
+    """An ``ExperimentConfig`` from a plain mapping (as read from YAML)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ForecasterError(f"a config should be a mapping with sections {', '.join([*SECTIONS, 'models'])}")
+    unknown = [key for key in raw if key not in (*SECTIONS, "models")]
+    if unknown:
+        raise ForecasterError(f"unknown key {unknown[0]!r}; valid top-level keys: {', '.join([*SECTIONS, 'models'])}")
+    sections = {key: from_mapping(cls, raw.get(key), key) for key, cls in SECTIONS.items()}
+    entries = raw.get("models") or DEFAULT_MODELS
+    if not isinstance(entries, list):
+        raise ForecasterError("models should be a list of mappings, each with a 'kind'")
+    models = tuple(_model_spec(entry, i) for i, entry in enumerate(entries))
+    names = [spec.name for spec in models]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ForecasterError(f"model name {duplicated[0]!r} is used twice; give each model a unique 'name'")
+    return ExperimentConfig(models=models, **sections)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides to a raw config mapping (values parsed as YAML scalars).
+
+    ``windows.context=32`` sets a section key; ``models.transformer.d_model=16`` sets a key of the model
+    named ``transformer``; ``models=naive,linear`` keeps only those models (adding kinds not listed).
+    """
+    raw = yaml.safe_load(yaml.safe_dump(raw)) or {}  # a deep copy of plain data
+    for override in overrides:
+        key, separator, text = override.partition("=")
+        if not separator or not key:
+            raise ForecasterError(f"--set {override!r} should look like section.key=value, e.g. windows.context=32")
+        value = yaml.safe_load(text) if text else None
+        path = key.strip().split(".")
+        if path[0] == "models":
+            raw["models"] = _override_models(raw.get("models") or [], path[1:], value, override)
+        elif len(path) == 2 and path[0] in SECTIONS:
+            section = raw.get(path[0]) or {}
+            raw[path[0]] = {**section, path[1]: value}
+        else:
+            raise ForecasterError(
+                f"--set {override!r}: the key should be section.key with a section among "
+                f"{', '.join(SECTIONS)}, or models.NAME.key, or models=KIND,KIND"
+            )
+    return raw
+
+
+def _override_models(entries: list[Any], path: list[str], value: Any, override: str) -> list[Any]:
+    entries = [{"kind": e} if isinstance(e, str) else dict(e) for e in entries]
+    by_name = {str(e.get("name", e.get("kind"))): e for e in entries}
+    if not path:
+        wanted = [name.strip() for name in str(value).split(",") if name.strip()]
+        return [by_name.get(name, {"kind": name}) for name in wanted]
+    if len(path) != 2 or path[0] not in by_name:
+        raise ForecasterError(
+            f"--set {override!r}: use models.NAME.key=value with NAME one of: {', '.join(by_name) or '(no models)'}"
+        )
+    by_name[path[0]][path[1]] = value
+    return entries
+
+
+def read_config(path: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
+    """Read a YAML config (``None``: the defaults) with ``--set`` overrides applied."""
+    raw: Any = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ForecasterError(f"config file not found: {str(path)!r} (see experiments/ for examples)")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            raise ForecasterError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ForecasterError(f"{path} should hold a mapping with sections data, windows, train, models")
+    return config_from_dict(apply_overrides(raw or {}, list(overrides)))
+
+
+def write_config(config: ExperimentConfig, path: Path) -> None:
+    """Write the resolved config as YAML (the record of the run)."""
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

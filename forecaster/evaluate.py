@@ -1,0 +1,85 @@
+"""Forecasts back in the series' units and the metrics that compare them with the random walk.
+
+Pure functions on arrays. Every metric is computed on prices (or whatever the series' units are) after
+the inverse transform, and ``rel_mae`` divides by the naive forecast's MAE on the very same points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from forecaster.features import invert_transform
+from forecaster.windows import WindowSet
+
+# A forecast that moves less than this fraction of the last level counts as "no change" for directional
+# accuracy: float32 models cannot represent a smaller move of a price exactly.
+NO_MOVE_TOLERANCE = 1e-6
+
+
+@torch.no_grad()
+def predict(model: nn.Module, windows: WindowSet, *, device: torch.device, batch_size: int = 1024) -> np.ndarray:
+    """The model's forecasts for every window, in the scaled target space: (N, H)."""
+    model.to(device).eval()
+    windows = windows.to(device)
+    outputs = [model(windows.inputs[start : start + batch_size]) for start in range(0, len(windows), batch_size)]
+    return torch.cat(outputs).double().cpu().numpy()
+
+
+def to_series_units(
+    scaled: np.ndarray, *, mean: float, scale: float, anchors: np.ndarray, transform: str
+) -> np.ndarray:
+    """Undo the target's scaling, then its transform, from each window's last level: (N, H)."""
+    return invert_transform(scaled * scale + mean, anchors, transform)
+
+
+def insample_naive_mae(train_levels: np.ndarray) -> float:
+    """Mean absolute one-step change over the training span: MASE's denominator (Hyndman & Koehler 2006)."""
+    return float(np.mean(np.abs(np.diff(train_levels))))
+
+
+def directional_accuracy(actual: np.ndarray, forecast: np.ndarray, anchors: np.ndarray) -> float:
+    """Share of forecasts that move from the last level in the direction the series moved.
+
+    Counted over the forecasts that predict a move at all; NaN when none does (the random walk never
+    predicts a direction).
+    """
+    anchors = np.broadcast_to(anchors[:, None], actual.shape)
+    predicted_move = forecast - anchors
+    moved = np.abs(predicted_move) > NO_MOVE_TOLERANCE * np.abs(anchors)
+    if not moved.any():
+        return float("nan")
+    return float(np.mean(np.sign(predicted_move[moved]) == np.sign((actual - anchors)[moved])))
+
+
+def forecast_metrics(
+    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float
+) -> dict[str, float]:
+    """MAE, RMSE, MAPE (%), rel_mae, MASE and directional accuracy of ``forecast`` against ``actual``.
+
+    Arrays are (N, H) in the series' units; ``anchors`` (N,) are the last observed levels, so the naive
+    forecast on the same points is ``anchors`` repeated. MAPE skips points whose actual value is 0.
+    """
+    errors = forecast - actual
+    mae = float(np.mean(np.abs(errors)))
+    naive_mae = float(np.mean(np.abs(anchors[:, None] - actual)))
+    nonzero = actual != 0
+    return {
+        "mae": mae,
+        "rmse": float(np.sqrt(np.mean(errors**2))),
+        "mape": float(np.mean(np.abs(errors[nonzero] / actual[nonzero])) * 100) if nonzero.any() else float("nan"),
+        "rel_mae": mae / naive_mae if naive_mae > 0 else float("nan"),
+        "mase": mae / scale_mae if scale_mae > 0 else float("nan"),
+        "directional_accuracy": directional_accuracy(actual, forecast, anchors),
+    }
+
+
+def metrics_by_step(
+    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float
+) -> list[dict[str, float]]:
+    """``forecast_metrics`` for each horizon step k = 1..H separately."""
+    return [
+        {"step": step + 1, **forecast_metrics(actual[:, step : step + 1], forecast[:, step : step + 1], anchors=anchors, scale_mae=scale_mae)}
+        for step in range(actual.shape[1])
+    ]

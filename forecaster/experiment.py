@@ -1,0 +1,254 @@
+"""Run an experiment (compute) and save its results folder (I/O), as two separate steps.
+
+``run_experiment(config)`` loads the series, windows it once, trains every model on the same windows,
+and evaluates each once on the test span; ``save_run(result, out)`` writes the folder atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from forecaster.checkpoint import checkpoint_payload, save_checkpoint
+from forecaster.config import ExperimentConfig, ModelSpec, write_config
+from forecaster.data import load_prices
+from forecaster.errors import ForecasterError
+from forecaster.evaluate import forecast_metrics, insample_naive_mae, metrics_by_step, predict, to_series_units
+from forecaster.features import DataConfig, PreparedSeries, prepare_series
+from forecaster.models import ModelDims, build_model, count_parameters, model_kind
+from forecaster.train import TrainResult, resolve_device, seed_everything, train_model
+from forecaster.windows import (
+    SplitBounds, WindowConfig, WindowSet, fit_scaler, scaler_statistics, split_bounds, split_windows,
+)
+
+log = logging.getLogger(__name__)
+
+METRIC_COLUMNS = ["mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy"]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The one set of windows every model of an experiment trains and is evaluated on."""
+
+    series: PreparedSeries
+    bounds: SplitBounds
+    scaler: StandardScaler
+    windows: dict[str, WindowSet]
+    dims: ModelDims
+
+    def actual_and_anchors(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """True levels (N, H) of a split's targets, and each window's last level (N,)."""
+        windows = self.windows[split]
+        origins = windows.origins
+        steps = origins[:, None] + np.arange(1, windows.horizon + 1)  # (N, H)
+        return self.series.levels[steps], self.series.levels[origins]
+
+
+def prepare_data(
+    frame: pd.DataFrame, data: DataConfig, windows: WindowConfig, *, bounds: SplitBounds | None = None
+) -> PreparedData:
+    """Transform, split, scale (training span only) and window ``frame``; ``bounds`` fixes the split."""
+    series = prepare_series(frame, data)
+    if bounds is None:
+        bounds = split_bounds(len(series.frames), windows, lost_rows=series.lost_rows)
+    differenced = series.transform != "level"
+    scaler = fit_scaler(series.frames, bounds, center=not differenced)
+    scaled = torch.tensor(scaler.transform(series.frames), dtype=torch.float32)  # (L, C)
+    offset, scale = scaler_statistics(scaler)
+    dims = ModelDims(
+        context=windows.context,
+        horizon=windows.horizon,
+        channels=scaled.shape[1],
+        differenced=differenced,
+        no_change=(0.0 - offset[0]) / scale[0],
+    )
+    return PreparedData(series, bounds, scaler, split_windows(scaled, bounds, windows), dims)
+
+
+@dataclass
+class ModelRun:
+    """One model's outcome: the trained module, its training record, test forecasts and metrics."""
+
+    spec: ModelSpec
+    model: nn.Module
+    training: TrainResult | None
+    forecast: np.ndarray  # (N, H) in the series' units
+    metrics: dict[str, float]
+    step_metrics: list[dict[str, float]]
+
+
+@dataclass
+class ExperimentResult:
+    """Everything ``save_run`` writes; also the Python API's answer to "how did each model do?"."""
+
+    config: ExperimentConfig
+    data: PreparedData
+    runs: dict[str, ModelRun] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """One row per model: the metrics, training seconds and parameter count."""
+        rows = []
+        for name, run in self.runs.items():
+            rows.append({
+                "model": name,
+                "kind": run.spec.kind,
+                **run.metrics,
+                "train_seconds": run.training.seconds if run.training else 0.0,
+                "parameters": count_parameters(run.model),
+                "best_epoch": run.training.best_epoch if run.training else 0,
+            })
+        return pd.DataFrame(rows)
+
+    @property
+    def step_metrics(self) -> pd.DataFrame:
+        """Metrics per model and horizon step."""
+        return pd.DataFrame([{"model": name, **row} for name, run in self.runs.items() for row in run.step_metrics])
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """Test forecasts: one row per (origin, step), the actual value and one column per model."""
+        actual, _ = self.data.actual_and_anchors("test")
+        origins = self.data.windows["test"].origins
+        horizon = actual.shape[1]
+        dates = self.data.series.dates
+        columns = {
+            "date": dates[(origins[:, None] + np.arange(1, horizon + 1)).ravel()],
+            "origin": dates[np.repeat(origins, horizon)],
+            "step": np.tile(np.arange(1, horizon + 1), len(origins)),
+            "actual": actual.ravel(),
+        }
+        columns.update({name: run.forecast.ravel() for name, run in self.runs.items()})
+        return pd.DataFrame(columns)
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Train and validation loss per epoch, for every trained model."""
+        rows = [
+            {"model": name, **epoch}
+            for name, run in self.runs.items()
+            if run.training
+            for epoch in run.training.history
+        ]
+        return pd.DataFrame(rows, columns=["model", "epoch", "train_loss", "val_loss"])
+
+
+def _build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Module]:
+    """Every model, built before any training so that a bad model config fails fast."""
+    models = {}
+    for spec in config.models:
+        seed_everything(config.train.seed)  # each model's initial weights independent of the list's order
+        try:
+            models[spec.name] = build_model(spec.kind, spec.config, dims)
+        except ValueError as error:
+            raise ForecasterError(f"model {spec.name!r}: {error}") from None
+    return models
+
+
+def run_experiment(config: ExperimentConfig, *, frame: pd.DataFrame | None = None, progress: bool = False) -> ExperimentResult:
+    """Train and evaluate every model of ``config`` on the same windows; the test span is used once."""
+    if not config.models:
+        raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
+    if frame is None:
+        frame = load_prices(config.data.source, start=config.data.start, end=config.data.end)
+    data = prepare_data(frame, config.data, config.windows)
+    device = resolve_device(config.train.device)
+    models = _build_models(config, data.dims)
+    actual, anchors = data.actual_and_anchors("test")
+    offset, scale = scaler_statistics(data.scaler)
+    scale_mae = insample_naive_mae(data.series.levels[: data.bounds.train_end])
+    result = ExperimentResult(config=config, data=data)
+    for spec in config.models:
+        model = models[spec.name]
+        training = None
+        if model_kind(spec.kind).trainable:
+            seed_everything(config.train.seed)
+            training = train_model(
+                model, data.windows["train"], data.windows["val"], config.train,
+                device=device, progress=progress, description=spec.name,
+            )
+            log.info("%s: %.1f s, best epoch %d", spec.name, training.seconds, training.best_epoch)
+        scaled = predict(model, data.windows["test"], device=device)
+        forecast = to_series_units(
+            scaled, mean=offset[0], scale=scale[0], anchors=anchors, transform=data.series.transform
+        )
+        result.runs[spec.name] = ModelRun(
+            spec=spec,
+            model=model.cpu(),
+            training=training,
+            forecast=forecast,
+            metrics=forecast_metrics(actual, forecast, anchors=anchors, scale_mae=scale_mae),
+            step_metrics=metrics_by_step(actual, forecast, anchors=anchors, scale_mae=scale_mae),
+        )
+    return result
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """``out`` as a Path, or an error if it already holds something (a run never overwrites another)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ForecasterError(f"results folder {str(out)!r} already exists and is not empty; choose another --out")
+    return out
+
+
+def default_out_dir(root: str | Path = "results") -> Path:
+    """A new timestamped folder name under ``root`` (not created)."""
+    return Path(root) / pd.Timestamp.now().strftime("run-%Y%m%d-%H%M%S")
+
+
+def _write_files(result: ExperimentResult, folder: Path) -> None:
+    from forecaster import plots  # matplotlib is imported only when figures are written
+
+    write_config(result.config, folder / "config.yaml")
+    result.metrics.to_csv(folder / "metrics.csv", index=False)
+    result.predictions.to_csv(folder / "predictions.csv", index=False)
+    result.history.to_csv(folder / "history.csv", index=False)
+    if result.data.dims.horizon > 1:
+        result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)
+    offset, scale = scaler_statistics(result.data.scaler)
+    for name, run in result.runs.items():
+        if run.training is None:
+            continue  # naive forecasts have no weights to keep
+        payload = checkpoint_payload(
+            name=name, kind=run.spec.kind, config=run.spec.config, dims=result.data.dims,
+            columns=result.data.series.columns, transform=result.data.series.transform,
+            scaler_mean=offset.tolist(), scaler_scale=scale.tolist(), model=run.model,
+        )
+        save_checkpoint(payload, folder / "checkpoints" / f"{name}.pt")
+    figures = {
+        "rel_mae.png": plots.rel_mae_figure(result.metrics),
+        "forecasts.png": plots.forecast_figure(result.predictions),
+        "training_curves.png": plots.training_curves_figure(result.history),
+    }
+    for filename, figure in figures.items():
+        figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
+
+
+def save_run(result: ExperimentResult, out: str | Path) -> Path:
+    """Write the results folder ``out``: config, metrics, predictions, history, checkpoints, figures.
+
+    Files go to a hidden temporary folder beside ``out`` that is renamed into place only when complete,
+    so an interrupted or failing save leaves no folder that looks finished.
+    """
+    out = check_out_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    try:
+        _write_files(result, staging)
+        if out.exists():
+            out.rmdir()  # an empty folder the user made for us
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,147 @@
+"""Input frames and the target: column checks, target transforms and their inverses (pure functions).
+
+The target is the next value(s) of one column. Every input column goes through the same transform as
+the target (a log-return of Volume is its log change), and the target column is always input channel 0,
+so the naive forecasts can read it and the target shares channel 0's scaling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import ForecasterError
+
+TRANSFORMS = ("log_return", "diff", "level")
+# Preferred target columns, in order, when the user names none (Yahoo's layout).
+DEFAULT_TARGETS = ("Adj Close", "Close")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the series comes from, which column is the target, extra input columns, the transform."""
+
+    source: str = "sp500"
+    column: str | None = None
+    features: tuple[str, ...] = ()
+    transform: Literal["log_return", "diff", "level"] = "log_return"
+    start: str | None = None
+    end: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedSeries:
+    """The transformed series, one row per usable time step (L of them).
+
+    ``frames[i]`` is the transformed input frame at ``dates[i]`` (channel 0 the target), and
+    ``levels[i]`` the target in the series' own units at that date: the anchor from which a forecast
+    made at step i is mapped back to prices.
+    """
+
+    dates: pd.DatetimeIndex
+    frames: np.ndarray  # (L, C)
+    levels: np.ndarray  # (L,)
+    columns: tuple[str, ...]
+    transform: str
+
+    @property
+    def lost_rows(self) -> int:
+        """Raw rows consumed by the transform (the first row has no previous value to difference)."""
+        return 0 if self.transform == "level" else 1
+
+
+def choose_target(frame: pd.DataFrame, column: str | None) -> str:
+    """The target column: the one named, else Adj Close / Close, else the only column."""
+    if column is not None:
+        if column not in frame.columns:
+            raise ForecasterError(f"column {column!r} not found; available columns: {', '.join(map(str, frame.columns))}")
+        return column
+    for name in DEFAULT_TARGETS:
+        if name in frame.columns:
+            return name
+    if len(frame.columns) == 1:
+        return str(frame.columns[0])
+    raise ForecasterError(
+        f"no Close or Adj Close column; choose the target with --column, one of: {', '.join(map(str, frame.columns))}"
+    )
+
+
+def _first_dates(index: pd.Index, mask: np.ndarray, limit: int = 3) -> str:
+    return ", ".join(str(d.date()) if hasattr(d, "date") else str(d) for d in index[mask][:limit])
+
+
+def checked_values(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The named columns as a float array (N, C); an error names non-numeric, missing or infinite values."""
+    for name in columns:
+        if name not in frame.columns:
+            raise ForecasterError(f"column {name!r} not found; available columns: {', '.join(map(str, frame.columns))}")
+        numeric = pd.to_numeric(frame[name], errors="coerce")
+        bad = numeric.isna().to_numpy() & frame[name].notna().to_numpy()
+        if bad.any():
+            first = frame[name][bad].iloc[0]
+            raise ForecasterError(
+                f"column {name!r} has {bad.sum()} non-numeric value(s), first {first!r} on {_first_dates(frame.index, bad, 1)}"
+            )
+        missing = numeric.isna().to_numpy()
+        if missing.any():
+            raise ForecasterError(
+                f"column {name!r} has {missing.sum()} missing value(s), first on {_first_dates(frame.index, missing)}; "
+                "fill or drop them in the data"
+            )
+        infinite = np.isinf(numeric.to_numpy(dtype=float))
+        if infinite.any():
+            raise ForecasterError(f"column {name!r} has {infinite.sum()} infinite value(s), first on {_first_dates(frame.index, infinite)}")
+    return np.column_stack([pd.to_numeric(frame[name]).to_numpy(dtype=np.float64) for name in columns])
+
+
+def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    """Transform each column of ``values`` (N, C): rows 1..N-1 for differences, all N rows for level."""
+    if transform == "log_return":
+        return np.diff(np.log(values), axis=0)
+    if transform == "diff":
+        return np.diff(values, axis=0)
+    if transform == "level":
+        return values.copy()
+    raise ForecasterError(f"unknown transform {transform!r}; valid transforms: {', '.join(TRANSFORMS)}")
+
+
+def invert_transform(forecast: np.ndarray, anchors: np.ndarray, transform: str) -> np.ndarray:
+    """Map transformed forecasts (N, H) back to the series' units, from each window's last level (N,).
+
+    log_return: p(t+k) = p(t) * exp(r(t+1) + ... + r(t+k)); diff: p(t) + cumulative sum; level: as is.
+    """
+    if transform == "log_return":
+        return anchors[:, None] * np.exp(np.cumsum(forecast, axis=1))
+    if transform == "diff":
+        return anchors[:, None] + np.cumsum(forecast, axis=1)
+    if transform == "level":
+        return forecast.copy()
+    raise ForecasterError(f"unknown transform {transform!r}; valid transforms: {', '.join(TRANSFORMS)}")
+
+
+def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
+    """Check the used columns, transform them, and line them up with the target's levels and dates."""
+    target = choose_target(frame, config.column)
+    columns = [target] + [name for name in config.features if name != target]
+    values = checked_values(frame, columns)
+    if config.transform == "log_return":
+        non_positive = (values <= 0).any(axis=1)
+        if non_positive.any():
+            named = [c for c, bad in zip(columns, (values <= 0).any(axis=0)) if bad]
+            raise ForecasterError(
+                f"transform log_return needs positive values, but {', '.join(map(repr, named))} has "
+                f"{non_positive.sum()} value(s) <= 0 (first on {_first_dates(frame.index, non_positive, 1)}); "
+                "use --set data.transform=diff or level"
+            )
+    frames = apply_transform(values, config.transform)
+    lost = len(values) - len(frames)
+    return PreparedSeries(
+        dates=pd.DatetimeIndex(frame.index[lost:]),
+        frames=frames,
+        levels=values[lost:, 0],
+        columns=tuple(columns),
+        transform=config.transform,
+    )

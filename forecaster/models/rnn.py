@@ -1,0 +1,44 @@
+"""The recurrent baseline: a GRU or LSTM reads the window one frame at a time, in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class RNNConfig:
+    """Cell type, width and depth of the recurrent network."""
+
+    cell: Literal["gru", "lstm"] = "gru"
+    hidden_size: int = 32
+    n_layers: int = 1
+    dropout: float = 0.0
+
+
+class RNNForecaster(nn.Module):
+    """``forward((B, T, C)) -> (B, H)`` from the last hidden state after the whole window.
+
+    Order is built in (frame t+1 is read after frame t), but the computation is sequential in T,
+    which the lecture contrasts with attention's all-pairs parallel step.
+    """
+
+    def __init__(self, config: RNNConfig, *, context: int, horizon: int, channels: int) -> None:
+        super().__init__()
+        recurrent = nn.GRU if config.cell == "gru" else nn.LSTM
+        self.recurrent = recurrent(
+            input_size=channels,
+            hidden_size=config.hidden_size,
+            num_layers=config.n_layers,
+            # PyTorch applies dropout between stacked layers only; with one layer it would only warn.
+            dropout=config.dropout if config.n_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.head = nn.Linear(config.hidden_size, horizon)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states, _ = self.recurrent(x)  # (B, T, C) -> (B, T, hidden)
+        return self.head(states[:, -1])  # (B, hidden) -> (B, H)

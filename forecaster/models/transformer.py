@@ -1,0 +1,152 @@
+"""The attention forecaster: frame embedding + positional encoding -> encoder blocks -> readout -> head."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from forecaster.models.attention import MultiHeadSelfAttention
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Width, depth and options of the attention encoder (defaults sized for ~5000 daily prices)."""
+
+    d_model: int = 32
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 64
+    dropout: float = 0.1
+    positional: Literal["learned", "sinusoidal", "none"] = "learned"
+    readout: Literal["last", "mean"] = "last"
+
+
+class FrameEmbedding(nn.Module):
+    """Project each frame (the C values of one time step) to a d_model-wide token."""
+
+    def __init__(self, *, channels: int, d_model: int) -> None:
+        super().__init__()
+        self.projection = nn.Linear(channels, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projection(x)  # (B, T, C) -> (B, T, D)
+
+
+class PositionalEncoding(nn.Module):
+    """Add where a frame sits in the window to its embedding: a learned table, fixed sinusoids, or nothing.
+
+    ``none`` leaves self-attention blind to order (permutation-equivariant), which is what the lecture's
+    "what would be lost if we permute the tokens?" question measures.
+    """
+
+    def __init__(self, *, kind: str, context: int, d_model: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.context = context
+        if kind == "learned":
+            # One learned vector per position, as nanoGPT's nn.Embedding(block_size, n_embd); small init
+            # (std 0.02, GPT-2's) so that positions do not drown the frame values at the start of training.
+            self.table = nn.Parameter(torch.randn(context, d_model) * 0.02)
+        elif kind == "sinusoidal":
+            self.register_buffer("table", sinusoidal_table(context, d_model), persistent=False)
+        elif kind == "none":
+            self.table = None
+        else:
+            raise ValueError(f"positional={kind!r} is not one of 'learned', 'sinusoidal', 'none'")
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        frames = tokens.shape[1]
+        if self.table is None:
+            return tokens
+        if frames > self.context:
+            raise ValueError(f"window of {frames} frames is longer than the positional table ({self.context})")
+        return tokens + self.table[:frames]  # (B, T, D) + (T, D)
+
+
+def sinusoidal_table(context: int, d_model: int) -> torch.Tensor:
+    """The fixed sine/cosine table of Vaswani et al. (2017), section 3.5: (context, d_model)."""
+    position = torch.arange(context, dtype=torch.float32).unsqueeze(1)
+    frequency = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+    table = torch.zeros(context, d_model)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : d_model // 2]
+    return table
+
+
+class EncoderBlock(nn.Module):
+    """One pre-norm block: x + attention(norm(x)), then x + feed_forward(norm(x)).
+
+    Pre-norm (Xiong et al. 2020) keeps the residual path an identity, which trains stably without
+    learning-rate warm-up at these small sizes.
+    """
+
+    def __init__(self, *, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(d_model)
+        self.attention = MultiHeadSelfAttention(d_model=d_model, n_heads=n_heads, dropout=dropout)
+        self.feed_forward_norm = nn.LayerNorm(d_model)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
+        )
+        self.residual_dropout = nn.Dropout(dropout)
+
+    def forward(
+        self, x: torch.Tensor, *, need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, weights = self.attention(self.attention_norm(x), need_weights=need_weights)
+        x = x + self.residual_dropout(attended)  # (B, T, D)
+        x = x + self.feed_forward(self.feed_forward_norm(x))
+        return x, weights
+
+
+class TransformerEncoder(nn.Module):
+    """Frames -> contextual embeddings: the part of the model that can be saved and reused elsewhere."""
+
+    def __init__(self, config: TransformerConfig, *, context: int, channels: int) -> None:
+        super().__init__()
+        self.context = context
+        self.channels = channels
+        self.embedding = FrameEmbedding(channels=channels, d_model=config.d_model)
+        self.positional = PositionalEncoding(kind=config.positional, context=context, d_model=config.d_model)
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            EncoderBlock(d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff, dropout=config.dropout)
+            for _ in range(config.n_layers)
+        )
+        self.norm = nn.LayerNorm(config.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        embeddings, _ = self.forward_with_attention(x, need_weights=False)
+        return embeddings
+
+    def forward_with_attention(
+        self, x: torch.Tensor, *, need_weights: bool = True
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Embeddings (B, T, D) and, if asked, each layer's attention weights (B, N, T, T)."""
+        tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, T, D)
+        attention_maps = []
+        for block in self.blocks:
+            tokens, weights = block(tokens, need_weights=need_weights)
+            if weights is not None:
+                attention_maps.append(weights)
+        return self.norm(tokens), attention_maps
+
+
+class TransformerForecaster(nn.Module):
+    """``forward((B, T, C)) -> (B, H)``: encode the window, read one vector out of it, map it to H values."""
+
+    def __init__(self, config: TransformerConfig, *, context: int, horizon: int, channels: int) -> None:
+        super().__init__()
+        self.readout = config.readout
+        self.encoder = TransformerEncoder(config, context=context, channels=channels)
+        self.head = nn.Linear(config.d_model, horizon)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        embeddings = self.encoder(x)  # (B, T, D)
+        # "last": the newest frame has attended to the whole window, and is the one nearest the future.
+        summary = embeddings[:, -1] if self.readout == "last" else embeddings.mean(dim=1)  # (B, D)
+        return self.head(summary)  # (B, H)

@@ -1,0 +1,160 @@
+"""Chronological split, a scaler fit on the training span only, and sliding windows built as views.
+
+Time steps are indexed 0..L-1 along the transformed series. A window whose last input frame is step t
+(its *origin*) has inputs t-T+1..t and targets t+1..t+H. A window belongs to the split that holds all
+of its targets; its inputs may reach back into the previous split (validation and test windows need
+``context`` past frames), never forward. Every target step of the validation and test spans is covered,
+so no sample is silently dropped from evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.preprocessing import StandardScaler
+
+from forecaster.errors import ForecasterError
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Window length, horizon and split fractions (of the transformed series' time steps)."""
+
+    context: int = 64
+    horizon: int = 1
+    train_fraction: float = 0.7
+    val_fraction: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.context < 1:
+            raise ForecasterError(f"windows.context={self.context} must be a positive number of steps")
+        if self.horizon < 1:
+            raise ForecasterError(f"windows.horizon={self.horizon} must be a positive number of steps")
+        if not (0 < self.train_fraction < 1 and 0 < self.val_fraction < 1):
+            raise ForecasterError(
+                f"windows.train_fraction={self.train_fraction} and windows.val_fraction={self.val_fraction} "
+                "must each lie strictly between 0 and 1"
+            )
+        if self.train_fraction + self.val_fraction >= 1:
+            raise ForecasterError(
+                f"windows.train_fraction + windows.val_fraction = {self.train_fraction + self.val_fraction:g} "
+                "leaves no test span; their sum must be below 1"
+            )
+
+
+@dataclass(frozen=True)
+class SplitBounds:
+    """Target steps [0, train_end) train, [train_end, val_end) validate, [val_end, length) test."""
+
+    train_end: int
+    val_end: int
+    length: int
+
+
+def _bounds_for(length: int, config: WindowConfig) -> SplitBounds:
+    train_end = int(round(length * config.train_fraction))
+    val_end = train_end + int(round(length * config.val_fraction))
+    return SplitBounds(train_end=train_end, val_end=val_end, length=length)
+
+
+def _bounds_fit(bounds: SplitBounds, config: WindowConfig) -> bool:
+    # Train needs one full window inside it; validation and test need at least one horizon each.
+    return (
+        bounds.train_end >= config.context + config.horizon
+        and bounds.val_end - bounds.train_end >= config.horizon
+        and bounds.length - bounds.val_end >= config.horizon
+    )
+
+
+def split_bounds(length: int, config: WindowConfig, *, lost_rows: int = 0) -> SplitBounds:
+    """Split ``length`` steps chronologically; a clear error when they cannot hold the windows.
+
+    ``lost_rows`` is how many raw rows the target transform consumed (1 for differences), so that the
+    message counts rows of the user's data, not transformed steps.
+    """
+    bounds = _bounds_for(length, config)
+    if not _bounds_fit(bounds, config):
+        needed = length + 1
+        while not _bounds_fit(_bounds_for(needed, config), config):
+            needed += 1
+        raise ForecasterError(
+            f"{length + lost_rows} rows are too few for context={config.context}, horizon={config.horizon} and a "
+            f"{config.train_fraction:g}/{config.val_fraction:g} train/validation split: "
+            f"at least {needed + lost_rows} rows are needed"
+        )
+    return bounds
+
+
+def fit_scaler(frames: np.ndarray, bounds: SplitBounds, *, center: bool = True) -> StandardScaler:
+    """A per-channel standard scaler fit on the training span's frames alone (no look-ahead).
+
+    ``center=False`` (used for differenced transforms) only divides by the standard deviation, so that
+    a change of zero stays exactly zero and the random walk is represented exactly.
+    """
+    return StandardScaler(with_mean=center).fit(frames[: bounds.train_end])
+
+
+def scaler_statistics(scaler: StandardScaler) -> tuple[np.ndarray, np.ndarray]:
+    """The (offset, scale) per channel that ``scaler.transform`` actually applies: (x - offset) / scale."""
+    # sklearn still computes mean_ with with_mean=False, but does not subtract it.
+    offset = scaler.mean_ if scaler.with_mean else np.zeros_like(scaler.scale_)
+    return np.asarray(offset, dtype=np.float64), np.asarray(scaler.scale_, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """The windows of one split as views into the scaled series: nothing is copied per window.
+
+    ``inputs`` is ``(N, T, C)`` and ``targets`` is ``(N, H)``; both share ``series``'s storage, and
+    indexing them with a batch of rows gathers just that batch.
+    """
+
+    series: torch.Tensor  # (L, C) scaled frames, channel 0 is the target
+    first_origin: int
+    count: int
+    context: int
+    horizon: int
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def origins(self) -> np.ndarray:
+        """Step index of each window's last input frame, (N,)."""
+        return np.arange(self.first_origin, self.first_origin + self.count)
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        start = self.first_origin - self.context + 1
+        frames = self.series.unfold(0, self.context, 1).transpose(1, 2)  # (L-T+1, T, C), a view
+        return frames[start : start + self.count]  # (N, T, C)
+
+    @property
+    def targets(self) -> torch.Tensor:
+        start = self.first_origin + 1
+        steps = self.series[:, 0].unfold(0, self.horizon, 1)  # (L-H+1, H), a view
+        return steps[start : start + self.count]  # (N, H)
+
+    def to(self, device: torch.device | str) -> WindowSet:
+        """The same windows over a copy of the series on ``device`` (one copy, not one per window)."""
+        return WindowSet(self.series.to(device), self.first_origin, self.count, self.context, self.horizon)
+
+
+def make_windows(series: torch.Tensor, *, context: int, horizon: int, target_start: int, target_end: int) -> WindowSet:
+    """All windows whose targets lie in steps [target_start, target_end) and whose inputs exist."""
+    first_origin = max(target_start - 1, context - 1)
+    last_origin = target_end - 1 - horizon
+    count = last_origin - first_origin + 1
+    assert count >= 1, "split_bounds guarantees at least one window per split"
+    return WindowSet(series, first_origin, count, context, horizon)
+
+
+def split_windows(series: torch.Tensor, bounds: SplitBounds, config: WindowConfig) -> dict[str, WindowSet]:
+    """Train, validation and test windows over the same scaled series."""
+    spans = {"train": (0, bounds.train_end), "val": (bounds.train_end, bounds.val_end), "test": (bounds.val_end, bounds.length)}
+    return {
+        name: make_windows(series, context=config.context, horizon=config.horizon, target_start=start, target_end=end)
+        for name, (start, end) in spans.items()
+    }
