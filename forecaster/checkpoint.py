@@ -66,6 +66,16 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def _load_failure(error: Exception) -> str:
+    """One line saying why torch refused a file (its own message spans a dozen lines)."""
+    text = str(error)
+    if "Unsupported global" in text:
+        name = text.split("Unsupported global:", 1)[1].split(" was not")[0].replace("GLOBAL", "").strip()
+        return f"refused to unpickle {name} (a checkpoint may hold only tensors and plain values)"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint's payload without unpickling arbitrary objects."""
     path = Path(path)
@@ -74,8 +84,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ForecasterError(f"{path} is not a loadable forecaster checkpoint: {first_line}") from None
+        raise ForecasterError(f"{path} is not a loadable forecaster checkpoint: {_load_failure(error)}") from None
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise ForecasterError(f"{path} is not a forecaster checkpoint of format version {FORMAT_VERSION}")
     return payload

@@ -70,7 +70,7 @@ def prepare_data(
         horizon=windows.horizon,
         channels=scaled.shape[1],
         differenced=differenced,
-        no_change=(0.0 - offset[0]) / scale[0],
+        no_change=float((0.0 - offset[0]) / scale[0]),
     )
     return PreparedData(series, bounds, scaler, split_windows(scaled, bounds, windows), dims)
 

@@ -1,0 +1,54 @@
+"""Shared fixtures: a short slice of the bundled S&P 500 series and a tiny, fast experiment config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from forecaster.data import load_prices
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def small_prices() -> pd.DataFrame:
+    """The first 400 trading days of the bundled S&P 500 series (1999-2000)."""
+    return load_prices("sp500").iloc[:400]
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    """Every model kind, sized to train in about a second on 400 rows."""
+    return {
+        "data": {"source": "sp500", "transform": "log_return"},
+        "windows": {"context": 8, "horizon": 1},
+        "train": {"epochs": 2, "batch_size": 32, "patience": 2, "device": "cpu", "seed": 0},
+        "models": [
+            {"kind": "naive"},
+            {"kind": "seasonal_naive", "period": 5},
+            {"kind": "linear"},
+            {"kind": "mlp", "hidden": [8]},
+            {"kind": "rnn", "hidden_size": 8},
+            {"kind": "transformer", "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16},
+        ],
+    }
+
+
+@pytest.fixture
+def small_csv(tmp_path: Path, small_prices: pd.DataFrame) -> Path:
+    """``small_prices`` written as a Yahoo-layout CSV."""
+    path = tmp_path / "prices.csv"
+    small_prices.rename_axis("Date").to_csv(path)
+    return path
+
+
+@pytest.fixture
+def tiny_config_file(tmp_path: Path, tiny_config: dict, small_csv: Path) -> Path:
+    """``tiny_config`` as a YAML file reading ``small_csv``."""
+    tiny_config["data"]["source"] = str(small_csv)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config))
+    return path

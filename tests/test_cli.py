@@ -1,0 +1,118 @@
+"""`forecaster run` end to end on tiny configs, and bad input: one line, non-zero exit, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from forecaster.cli import main
+
+EXPECTED_FILES = {
+    "config.yaml", "metrics.csv", "predictions.csv", "history.csv", "rel_mae.png", "forecasts.png", "training_curves.png",
+}
+METRIC_COLUMNS = ["model", "kind", "mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "train_seconds", "parameters"]
+
+
+def test_run_writes_every_file_and_prints_the_table(tiny_config_file, tmp_path, capsys):
+    out = tmp_path / "results" / "tiny"
+    assert main(["run", str(tiny_config_file), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert EXPECTED_FILES <= {p.name for p in out.iterdir()}
+    trained = ["linear", "mlp", "rnn", "transformer"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [f"{name}.pt" for name in trained]
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics.columns[: len(METRIC_COLUMNS)]) == METRIC_COLUMNS
+    assert list(metrics["model"]) == ["naive", "seasonal_naive", *trained]
+    assert metrics.set_index("model").loc["naive", "rel_mae"] == 1.0
+    predictions = pd.read_csv(out / "predictions.csv", parse_dates=["date", "origin"])
+    assert list(predictions.columns) == ["date", "origin", "step", "actual", "naive", "seasonal_naive", *trained]
+    assert (predictions["date"] > predictions["origin"]).all()
+    history = pd.read_csv(out / "history.csv")
+    assert set(history["model"]) == set(trained)
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["windows"]["context"] == 8 and resolved["models"][-1]["d_model"] == 8
+    for name in ["naive", "transformer", "rel_mae"]:
+        assert name in printed
+    assert f"results: {out}" in printed
+
+
+def test_data_column_and_set_flags_override_the_config(tiny_config_file, small_csv, tmp_path):
+    out = tmp_path / "run"
+    code = main([
+        "run", str(tiny_config_file), "--data", str(small_csv), "--column", "Open",
+        "--set", "windows.context=6", "--set", "models=naive,linear", "--out", str(out), "--quiet",
+    ])
+    assert code == 0
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["data"]["column"] == "Open" and resolved["windows"]["context"] == 6
+    assert [m["name"] for m in resolved["models"]] == ["naive", "linear"]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def bad_inputs(tmp_path: Path, small_csv: Path) -> dict[str, tuple[list[str], str]]:
+    """Each bad input: the extra CLI arguments and a fragment the one-line message must contain."""
+    prices = pd.read_csv(small_csv)
+    text = prices.copy()
+    text["Adj Close"] = text["Adj Close"].astype(object)
+    text.loc[50, "Adj Close"] = "1,234.5x"
+    negative = prices.copy()
+    negative.loc[20, "Adj Close"] = -5.0
+    text.to_csv(tmp_path / "text.csv", index=False)
+    negative.to_csv(tmp_path / "negative.csv", index=False)
+    prices.head(30).to_csv(tmp_path / "short.csv", index=False)
+    return {
+        "missing file": (["--data", str(tmp_path / "nope.csv")], "no such file"),
+        "missing column": (["--data", str(small_csv), "--column", "Price"], "column 'Price' not found"),
+        "non-numeric": (["--data", str(tmp_path / "text.csv")], "non-numeric"),
+        "too few rows": (["--data", str(tmp_path / "short.csv")], "rows are needed"),
+        "non-positive with log_return": (["--data", str(tmp_path / "negative.csv")], "positive values"),
+        "unknown config key": ([str(write(tmp_path / "typo.yaml", "windows:\n  contxt: 8\n"))], "unknown key windows.contxt"),
+        "unknown model kind": (["--data", str(small_csv), "--set", "models=naive,prophet"], "valid kinds"),
+        "context out of range": (["--data", str(small_csv), "--set", "windows.context=0"], "windows.context=0"),
+    }
+
+
+@pytest.mark.parametrize("case", [
+    "missing file", "missing column", "non-numeric", "too few rows", "non-positive with log_return",
+    "unknown config key", "unknown model kind", "context out of range",
+])
+def test_bad_input_is_one_line_with_a_non_zero_exit_and_no_results_folder(case, tmp_path, small_csv, capsys):
+    arguments, fragment = bad_inputs(tmp_path, small_csv)[case]
+    out = tmp_path / "out"
+    code = main(["run", *arguments, "--out", str(out), "--quiet", "--set", "train.epochs=1"])
+    captured = capsys.readouterr()
+    assert code == 1
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], captured.err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging folder either
+
+
+def test_the_installed_command_prints_no_traceback(tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.run(
+        [sys.executable, "-m", "forecaster", "run", "--data", str(tmp_path / "missing.csv"), "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert process.returncode == 1
+    assert "Traceback" not in process.stderr
+    assert process.stderr.strip().startswith("error: no such file")
+    assert not out.exists()
+
+
+def test_an_existing_results_folder_is_refused_before_training(tiny_config_file, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "metrics.csv").write_text("someone else's results")
+    assert main(["run", str(tiny_config_file), "--out", str(out), "--quiet"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "metrics.csv").read_text() == "someone else's results"
