@@ -127,7 +127,7 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
         raise ForecasterError(f"{where} should be a mapping with a 'kind' key, one of: {', '.join(MODEL_KINDS)}")
     entry = dict(entry)
     kind = entry.pop("kind")
-    if kind not in MODEL_KINDS:
+    if not isinstance(kind, str) or kind not in MODEL_KINDS:
         raise ForecasterError(f"{where}.kind={kind!r} is not a model kind; valid kinds: {', '.join(MODEL_KINDS)}")
     name = str(entry.pop("name", kind))
     return ModelSpec(name=name, kind=kind, config=from_mapping(MODEL_KINDS[kind].config_class, entry, f"models.{name}"))
@@ -148,9 +148,9 @@ def config_from_dict(raw: Any) -> ExperimentConfig:
     if unknown:
         raise ForecasterError(f"unknown key {unknown[0]!r}; valid top-level keys: {', '.join([*SECTIONS, 'models'])}")
     sections = {key: from_mapping(cls, raw.get(key), key) for key, cls in SECTIONS.items()}
-    entries = raw.get("models") or DEFAULT_MODELS
-    if not isinstance(entries, list):
-        raise ForecasterError("models should be a list of mappings, each with a 'kind'")
+    entries = DEFAULT_MODELS if raw.get("models") is None else raw["models"]
+    if not isinstance(entries, list) or not entries:
+        raise ForecasterError("models should be a non-empty list of mappings, each with a 'kind'")
     models = tuple(_model_spec(entry, i) for i, entry in enumerate(entries))
     names = [spec.name for spec in models]
     duplicated = sorted({name for name in names if names.count(name) > 1})
@@ -173,7 +173,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         value = yaml.safe_load(text) if text else None
         path = key.strip().split(".")
         if path[0] == "models":
-            raw["models"] = _override_models(raw.get("models") or [], path[1:], value, override)
+            raw["models"] = _override_models(raw.get("models") or DEFAULT_MODELS, path[1:], value, override)
         elif len(path) == 2 and path[0] in SECTIONS:
             section = raw.get(path[0]) or {}
             raw[path[0]] = {**section, path[1]: value}
@@ -189,7 +189,9 @@ def _override_models(entries: list[Any], path: list[str], value: Any, override: 
     entries = [{"kind": e} if isinstance(e, str) else dict(e) for e in entries]
     by_name = {str(e.get("name", e.get("kind"))): e for e in entries}
     if not path:
-        wanted = [name.strip() for name in str(value).split(",") if name.strip()]
+        wanted = [name.strip() for name in str(value or "").split(",") if name.strip()]
+        if not wanted:
+            raise ForecasterError(f"--set {override!r} names no models; e.g. models=naive,linear,transformer")
         return [by_name.get(name, {"kind": name}) for name in wanted]
     if len(path) != 2 or path[0] not in by_name:
         raise ForecasterError(
@@ -207,7 +209,9 @@ def read_config(path: str | Path | None, overrides: list[str] = ()) -> Experimen
         if not path.is_file():
             raise ForecasterError(f"config file not found: {str(path)!r} (see experiments/ for examples)")
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ForecasterError(f"{path} is not UTF-8 text; save the config as UTF-8") from None
         except yaml.YAMLError as error:
             raise ForecasterError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if raw is not None and not isinstance(raw, dict):

@@ -63,7 +63,7 @@ def choose_target(frame: pd.DataFrame, column: str | None) -> str:
         if name in frame.columns:
             return name
     if len(frame.columns) == 1:
-        return str(frame.columns[0])
+        return frame.columns[0]
     raise ForecasterError(
         f"no Close or Adj Close column; choose the target with --column, one of: {', '.join(map(str, frame.columns))}"
     )

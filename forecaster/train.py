@@ -8,6 +8,7 @@ improvement and restore the best weights. The seed and the device are decided he
 from __future__ import annotations
 
 import copy
+import math
 import logging
 import random
 import time
@@ -43,10 +44,11 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise ForecasterError(f"train.{name}={getattr(self, name)} must be at least 1")
-        if self.learning_rate <= 0 or self.weight_decay < 0 or self.grad_clip <= 0:
+        finite = all(math.isfinite(value) for value in (self.learning_rate, self.weight_decay, self.grad_clip))
+        if not finite or self.learning_rate <= 0 or self.weight_decay < 0 or self.grad_clip <= 0:
             raise ForecasterError(
                 f"train.learning_rate={self.learning_rate} and train.grad_clip={self.grad_clip} must be positive, "
-                f"train.weight_decay={self.weight_decay} non-negative"
+                f"train.weight_decay={self.weight_decay} non-negative, all finite"
             )
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ForecasterError(f"train.device={self.device!r} is not one of {', '.join(DEVICES)} (or cuda:N)")

@@ -28,7 +28,10 @@ class RNNForecaster(nn.Module):
 
     def __init__(self, config: RNNConfig, *, context: int, horizon: int, channels: int) -> None:
         super().__init__()
-        recurrent = nn.GRU if config.cell == "gru" else nn.LSTM
+        cells = {"gru": nn.GRU, "lstm": nn.LSTM}
+        if config.cell not in cells:
+            raise ValueError(f"rnn cell={config.cell!r} is not one of 'gru', 'lstm'")
+        recurrent = cells[config.cell]
         self.recurrent = recurrent(
             input_size=channels,
             hidden_size=config.hidden_size,

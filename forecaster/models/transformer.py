@@ -141,6 +141,8 @@ class TransformerForecaster(nn.Module):
 
     def __init__(self, config: TransformerConfig, *, context: int, horizon: int, channels: int) -> None:
         super().__init__()
+        if config.readout not in ("last", "mean"):
+            raise ValueError(f"transformer readout={config.readout!r} is not one of 'last', 'mean'")
         self.readout = config.readout
         self.encoder = TransformerEncoder(config, context=context, channels=channels)
         self.head = nn.Linear(config.d_model, horizon)
