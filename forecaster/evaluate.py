@@ -13,9 +13,15 @@ from torch import nn
 from forecaster.features import invert_transform
 from forecaster.windows import WindowSet
 
-# A forecast that moves less than this fraction of the last level counts as "no change" for directional
-# accuracy: float32 models cannot represent a smaller move of a price exactly.
-NO_MOVE_TOLERANCE = 1e-6
+# A forecast that moves less than this fraction of the series' typical level counts as "no change" for
+# directional accuracy: float32 windows (about 7 significant digits) cannot represent a smaller move, so
+# the naive forecast on levels would otherwise "predict" rounding noise. Use ``no_move_tolerance``.
+NO_MOVE_FRACTION = 1e-5
+
+
+def no_move_tolerance(train_levels: np.ndarray) -> float:
+    """The smallest forecast move, in the series' units, that counts as predicting a direction."""
+    return NO_MOVE_FRACTION * float(np.mean(np.abs(train_levels)))
 
 
 @torch.no_grad()
@@ -39,22 +45,22 @@ def insample_naive_mae(train_levels: np.ndarray) -> float:
     return float(np.mean(np.abs(np.diff(train_levels))))
 
 
-def directional_accuracy(actual: np.ndarray, forecast: np.ndarray, anchors: np.ndarray) -> float:
+def directional_accuracy(actual: np.ndarray, forecast: np.ndarray, anchors: np.ndarray, *, no_move: float = 0.0) -> float:
     """Share of forecasts that move from the last level in the direction the series moved.
 
-    Counted over the forecasts that predict a move at all; NaN when none does (the random walk never
-    predicts a direction).
+    Counted over the forecasts that move by more than ``no_move`` (series units); NaN when none does
+    (the random walk never predicts a direction).
     """
     anchors = np.broadcast_to(anchors[:, None], actual.shape)
     predicted_move = forecast - anchors
-    moved = np.abs(predicted_move) > NO_MOVE_TOLERANCE * np.abs(anchors)
+    moved = np.abs(predicted_move) > no_move
     if not moved.any():
         return float("nan")
     return float(np.mean(np.sign(predicted_move[moved]) == np.sign((actual - anchors)[moved])))
 
 
 def forecast_metrics(
-    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float
+    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float, no_move: float = 0.0
 ) -> dict[str, float]:
     """MAE, RMSE, MAPE (%), rel_mae, MASE and directional accuracy of ``forecast`` against ``actual``.
 
@@ -71,15 +77,15 @@ def forecast_metrics(
         "mape": float(np.mean(np.abs(errors[nonzero] / actual[nonzero])) * 100) if nonzero.any() else float("nan"),
         "rel_mae": mae / naive_mae if naive_mae > 0 else float("nan"),
         "mase": mae / scale_mae if scale_mae > 0 else float("nan"),
-        "directional_accuracy": directional_accuracy(actual, forecast, anchors),
+        "directional_accuracy": directional_accuracy(actual, forecast, anchors, no_move=no_move),
     }
 
 
 def metrics_by_step(
-    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float
+    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float, no_move: float = 0.0
 ) -> list[dict[str, float]]:
     """``forecast_metrics`` for each horizon step k = 1..H separately."""
     return [
-        {"step": step + 1, **forecast_metrics(actual[:, step : step + 1], forecast[:, step : step + 1], anchors=anchors, scale_mae=scale_mae)}
+        {"step": step + 1, **forecast_metrics(actual[:, step : step + 1], forecast[:, step : step + 1], anchors=anchors, scale_mae=scale_mae, no_move=no_move)}
         for step in range(actual.shape[1])
     ]

@@ -23,7 +23,9 @@ from forecaster.checkpoint import checkpoint_payload, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, write_config
 from forecaster.data import load_prices
 from forecaster.errors import ForecasterError
-from forecaster.evaluate import forecast_metrics, insample_naive_mae, metrics_by_step, predict, to_series_units
+from forecaster.evaluate import (
+    forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, predict, to_series_units,
+)
 from forecaster.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.models import ModelDims, build_model, count_parameters, model_kind
 from forecaster.train import TrainResult, resolve_device, seed_everything, train_model
@@ -166,7 +168,8 @@ def run_experiment(config: ExperimentConfig, *, frame: pd.DataFrame | None = Non
     models = _build_models(config, data.dims)
     actual, anchors = data.actual_and_anchors("test")
     offset, scale = scaler_statistics(data.scaler)
-    scale_mae = insample_naive_mae(data.series.levels[: data.bounds.train_end])
+    train_levels = data.series.levels[: data.bounds.train_end]
+    scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels)}
     result = ExperimentResult(config=config, data=data)
     for spec in config.models:
         model = models[spec.name]
@@ -187,8 +190,8 @@ def run_experiment(config: ExperimentConfig, *, frame: pd.DataFrame | None = Non
             model=model.cpu(),
             training=training,
             forecast=forecast,
-            metrics=forecast_metrics(actual, forecast, anchors=anchors, scale_mae=scale_mae),
-            step_metrics=metrics_by_step(actual, forecast, anchors=anchors, scale_mae=scale_mae),
+            metrics=forecast_metrics(actual, forecast, **scoring),
+            step_metrics=metrics_by_step(actual, forecast, **scoring),
         )
     return result
 

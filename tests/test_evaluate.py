@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from forecaster.errors import ForecasterError
-from forecaster.evaluate import forecast_metrics, insample_naive_mae, metrics_by_step, predict, to_series_units
+from forecaster.evaluate import (
+    forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, predict, to_series_units,
+)
 from forecaster.models import LinearConfig, ModelDims, NaiveConfig, build_model
 from forecaster.windows import make_windows
 
@@ -69,11 +71,16 @@ def test_naive_forecast_has_rel_mae_one_and_no_direction():
 
 
 def test_float_noise_below_tolerance_is_not_a_move():
-    """A forecast within 1e-6 of the anchor level (float32 noise) predicts no direction: NaN."""
-    anchors = np.array([100.0, 200.0])
-    actual = column(101, 199)
-    forecast = anchors[:, None] * (1 + 1e-9)  # moves of 1e-7 and 2e-7, below 1e-6 * level
-    assert math.isnan(forecast_metrics(actual, forecast, anchors=anchors, scale_mae=1.0)["directional_accuracy"])
+    """A forecast within ``no_move`` of the anchor level (float32 noise) predicts no direction: NaN."""
+    anchors = np.array([100.0, 0.0])
+    actual = column(101, 3)
+    forecast = anchors[:, None] + np.array([[1e-7], [-2e-7]])  # moves of 1e-7 and 2e-7
+    # no_move_tolerance([100, 0, 50]) = 1e-5 * mean(|levels|) = 1e-5 * 50 = 5e-4: both moves are noise.
+    no_move = no_move_tolerance(np.array([100.0, 0.0, 50.0]))
+    assert no_move == pytest.approx(5e-4)
+    assert math.isnan(forecast_metrics(actual, forecast, anchors=anchors, scale_mae=1.0, no_move=no_move)["directional_accuracy"])
+    # Without a tolerance the same noise would count as two wrong-or-right "predictions".
+    assert forecast_metrics(actual, forecast, anchors=anchors, scale_mae=1.0)["directional_accuracy"] == 0.5
 
 
 def test_insample_naive_mae_is_mean_absolute_one_step_change():
