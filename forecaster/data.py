@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import re
 import tempfile
@@ -306,15 +307,30 @@ def _load_yahoo(ticker: str, path: Path, *, start: str | None, end: str | None, 
     return frame
 
 
+@contextlib.contextmanager
+def _quiet_yfinance():
+    """Silence yfinance's own log lines and warnings for one call: our error says what failed, once."""
+    logger = logging.getLogger("yfinance")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(previous)
+
+
 def _download_yahoo(ticker: str, *, start: str | None, end: str | None, interval: str) -> pd.DataFrame:
     """Download one ticker with yfinance: a frame with a ``Date`` column and one column per price."""
     import yfinance  # here, not at the top: the package must import without yfinance or a network
 
     try:
-        frame = yfinance.download(
-            ticker, start=start, end=end, interval=interval,
-            auto_adjust=False, progress=False, multi_level_index=True,
-        )
+        with _quiet_yfinance():
+            frame = yfinance.download(
+                ticker, start=start, end=end, interval=interval,
+                auto_adjust=False, progress=False, multi_level_index=True,
+            )
     except Exception as error:  # yfinance raises many kinds (network, JSON, its own): all mean "no data"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DataSourceError(

@@ -116,3 +116,25 @@ def test_an_existing_results_folder_is_refused_before_training(tiny_config_file,
     assert main(["run", str(tiny_config_file), "--out", str(out), "--quiet"]) == 1
     assert "already exists" in capsys.readouterr().err
     assert (out / "metrics.csv").read_text() == "someone else's results"
+
+
+def test_unknown_ticker_is_one_line_even_when_yfinance_logs(monkeypatch, tmp_path, capsys, caplog):
+    import logging
+
+    def offline_download(ticker, **kwargs):
+        # What yfinance 1.x does offline: log its own errors, return an empty multi-level frame.
+        logging.getLogger("yfinance").error("Failed to get ticker %r reason: could not resolve host", ticker)
+        columns = pd.MultiIndex.from_product([["Adj Close", "Close"], [ticker]], names=["Price", "Ticker"])
+        return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], name="Date"))
+
+    monkeypatch.setattr("yfinance.download", offline_download)
+    monkeypatch.setenv("FORECASTER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    assert main(["run", "--data", "^NOPE", "--out", str(out), "--quiet"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "error: no data for ticker '^NOPE' from Yahoo Finance (unknown ticker or no network); "
+        "use an offline source instead: a bundled name (sp500, sunspots) or a CSV path"
+    ]
+    assert not out.exists() and not any((tmp_path / "cache").rglob("*.csv"))
+    assert not [record for record in caplog.records if record.name == "yfinance"]  # its noise never reached stderr
