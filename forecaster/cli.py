@@ -13,16 +13,24 @@ from forecaster.errors import ForecasterError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
 
-TABLE_FORMATS = {
-    "mae": "{:.3f}".format, "rmse": "{:.3f}".format, "mape": "{:.3f}".format, "rel_mae": "{:.4f}".format,
-    "mase": "{:.3f}".format, "directional_accuracy": "{:.3f}".format, "train_seconds": "{:.1f}".format,
+# Printed column name and number format of each metrics column, in order.
+TABLE_COLUMNS = {
+    "model": ("model", str),
+    "mae": ("mae", "{:.3f}".format),
+    "rmse": ("rmse", "{:.3f}".format),
+    "mape": ("mape", "{:.3f}".format),
+    "rel_mae": ("rel_mae", "{:.4f}".format),
+    "mase": ("mase", "{:.3f}".format),
+    "directional_accuracy": ("dir_acc", "{:.3f}".format),
+    "train_seconds": ("train_s", "{:.1f}".format),
+    "parameters": ("parameters", str),
 }
 
 
 def format_metrics(metrics: pd.DataFrame) -> str:
-    """The metrics table as the CLI prints it (NaN shown as '-': e.g. the naive forecast has no direction)."""
-    shown = metrics.drop(columns=["kind", "best_epoch"]).rename(columns={"directional_accuracy": "dir_acc", "train_seconds": "train_s"})
-    formats = {{"directional_accuracy": "dir_acc", "train_seconds": "train_s"}.get(k, k): f for k, f in TABLE_FORMATS.items()}
+    """The metrics table as the CLI prints it (NaN shown as '-': the naive forecast has no direction)."""
+    shown = metrics[list(TABLE_COLUMNS)].rename(columns={key: name for key, (name, _) in TABLE_COLUMNS.items()})
+    formats = {name: format_value for name, format_value in TABLE_COLUMNS.values()}
     return shown.to_string(index=False, formatters=formats, na_rep="-")
 
 
