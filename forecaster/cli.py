@@ -50,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from forecaster import distributed
+
+    # Under torchrun every process runs this command; they train together and rank 0 writes.
+    distributed.start_from_environment()
+    try:
+        return _run_experiment(args)
+    finally:
+        distributed.stop()
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from forecaster import distributed
     from forecaster.config import read_config
     from forecaster.experiment import check_out_dir, default_out_dir, run_experiment, save_run
 
@@ -62,6 +74,8 @@ def _run(args: argparse.Namespace) -> int:
     config = read_config(config_path, overrides)
     out = check_out_dir(args.out if args.out else default_out_dir())  # fail before training, not after
     result = run_experiment(config, progress=not args.quiet)
+    if not distributed.is_main_process():
+        return 0  # the other ranks trained the same models; rank 0 writes and prints
     folder = save_run(result, out)
     print(format_metrics(result.metrics))
     print(

@@ -13,12 +13,15 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from forecaster import distributed
 from forecaster.errors import ForecasterError
 from forecaster.windows import WindowSet
 
@@ -39,6 +42,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
@@ -73,6 +78,8 @@ def seed_everything(seed: int) -> None:
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` picks cuda, then mps, then cpu; an explicit device that is absent is an error."""
+    if device in ("auto", "cuda") and distributed.world_size() > 1 and torch.cuda.is_available():
+        return torch.device("cuda", distributed.local_rank())  # under torchrun: one GPU per process
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -89,16 +96,58 @@ def resolve_device(device: str) -> torch.device:
 LOSS = nn.MSELoss()
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The reduced precision to train in, or None for fp32.
+
+    ``auto`` is bf16 on CUDA cards that support it (no loss scaling needed, unlike fp16) and fp32
+    elsewhere: on most CPUs bf16 autocast is slower than fp32.
+    """
+    if precision == "fp32":
+        return None
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if precision == "bf16":
+        if device.type == "cuda" and not cuda_bf16:
+            raise ForecasterError("train.precision='bf16' but this CUDA card does not support bf16; use fp32 or auto")
+        return torch.bfloat16
+    return torch.bfloat16 if cuda_bf16 else None
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    grad_clip: float,
+    autocast: torch.dtype | None = None,
+    weight: float = 1.0,
+) -> torch.Tensor:
+    """One optimiser step on one batch; returns the batch loss as a tensor (no host sync).
+
+    ``weight`` scales the gradient: a rank holding n of a global batch's M windows, out of W ranks,
+    uses n * W / M, so that DistributedDataParallel's average over ranks is exactly the gradient of
+    the global batch's mean loss even when the shares differ by one.
+    """
+    with torch.autocast(device_type=inputs.device.type, dtype=autocast, enabled=autocast is not None):
+        outputs = model(inputs)  # (B, H)
+    loss = LOSS(outputs.float(), targets)  # the loss in fp32 even when the model ran in bf16
+    optimizer.zero_grad(set_to_none=True)
+    (loss * weight).backward()
+    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, windows: WindowSet, batch_size: int) -> float:
     """Mean loss over every window (no sample dropped), in eval mode."""
     model.eval()
-    total = 0.0
+    total = torch.zeros((), dtype=torch.float64, device=windows.series.device)
     for start in range(0, len(windows), batch_size):
         inputs = windows.inputs[start : start + batch_size]
         targets = windows.targets[start : start + batch_size]
-        total += LOSS(model(inputs), targets).item() * len(inputs)
-    return total / len(windows)
+        total += LOSS(model(inputs), targets).double() * len(inputs)
+    return total.item() / len(windows)
 
 
 def train_model(
@@ -111,30 +160,44 @@ def train_model(
     progress: bool = False,
     description: str = "train",
 ) -> TrainResult:
-    """Fit ``model`` in place on ``train``, keep the weights with the lowest ``val`` loss, return the record."""
+    """Fit ``model`` in place on ``train``, keep the weights with the lowest ``val`` loss, return the record.
+
+    The windows stay views of one series tensor moved once to ``device``; each batch is gathered there.
+    Under torchrun every rank shuffles with the same seed and trains on its share of each global batch
+    of ``config.batch_size`` windows, with gradients averaged by DistributedDataParallel.
+    """
     model.to(device)
     train, val = train.to(device), val.to(device)
+    stepped = _wrapped_for_training(model, config, device)
+    autocast = autocast_dtype(config.precision, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
     result = TrainResult()
     best_state = copy.deepcopy(model.state_dict())
     started = time.perf_counter()
-    epochs = tqdm(range(1, config.epochs + 1), desc=description, disable=not progress, leave=True, unit="epoch")
+    show = progress and distributed.is_main_process()
+    epochs = tqdm(range(1, config.epochs + 1), desc=description, disable=not show, leave=True, unit="epoch")
     for epoch in epochs:
-        model.train()
-        order = torch.randperm(len(train), generator=shuffle).to(device)
-        running = torch.zeros((), device=device)  # summed on the device: no host sync per step
+        stepped.train()
+        order = torch.randperm(len(train), generator=shuffle).to(device)  # one copy per epoch, not per step
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
+        count = 0
         for start in range(0, len(train), config.batch_size):
             batch = order[start : start + config.batch_size]
-            inputs, targets = train.inputs[batch], train.targets[batch]  # (B, T, C), (B, H)
-            loss = LOSS(model(inputs), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            running += loss.detach() * len(batch)
-        train_loss = running.item() / len(train)
-        val_loss = evaluate_loss(model, val, config.batch_size)
+            if len(batch) < distributed.world_size():
+                continue  # too few windows left to give every rank one
+            share = distributed.local_share(batch)
+            loss = train_step(
+                stepped, optimizer, train.inputs[share], train.targets[share],  # (B, T, C), (B, H)
+                grad_clip=config.grad_clip, autocast=autocast,
+                weight=len(share) * distributed.world_size() / len(batch),
+            )
+            loss_sum += loss.double() * len(share)
+            count += len(share)
+        totals = torch.stack([loss_sum, torch.tensor(float(count), dtype=torch.float64, device=device)])
+        summed_loss, summed_count = distributed.sum_across_ranks(totals).tolist()
+        train_loss = summed_loss / summed_count
+        val_loss = distributed.from_main_process(evaluate_loss(stepped, val, config.batch_size), device)
         result.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         improved = val_loss < result.best_val_loss
         if improved:
@@ -148,3 +211,16 @@ def train_model(
     model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _wrapped_for_training(model: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
+    """``model`` under DistributedDataParallel (several ranks) and/or torch.compile (``train.compile``).
+
+    The wrappers share ``model``'s parameters, so training them trains ``model`` itself.
+    """
+    wrapped = model
+    if distributed.world_size() > 1:
+        wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        wrapped = torch.compile(wrapped)
+    return wrapped

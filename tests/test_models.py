@@ -186,9 +186,12 @@ def test_attention_weights_are_row_stochastic_and_match_a_hand_computation():
     x = torch.randn(B, T, D_MODEL)
     with torch.no_grad():
         out, weights = attention(x, need_weights=True)
-        queries = x @ attention.query.weight.T + attention.query.bias  # (B, T, D)
-        keys = x @ attention.key.weight.T + attention.key.bias
-        values = x @ attention.value.weight.T + attention.value.bias
+        # The stacked projection holds W_Q, W_K, W_V (and their biases) one above the other.
+        w_query, w_key, w_value = attention.qkv.weight.chunk(3, dim=0)
+        b_query, b_key, b_value = attention.qkv.bias.chunk(3)
+        queries = x @ w_query.T + b_query  # (B, T, D)
+        keys = x @ w_key.T + b_key
+        values = x @ w_value.T + b_value
         expected_weights, mixed = [], []
         for head in range(n_heads):
             cols = slice(head * d_head, (head + 1) * d_head)

@@ -27,10 +27,10 @@ class MultiHeadSelfAttention(nn.Module):
             raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
         self.n_heads = n_heads
         self.d_head = d_model // n_heads
-        # Three separate projections, as in the lecture: one matrix each for queries, keys and values.
-        self.query = nn.Linear(d_model, d_model)
-        self.key = nn.Linear(d_model, d_model)
-        self.value = nn.Linear(d_model, d_model)
+        # Three separate projections, as in the lecture (W_Q, W_K, W_V, each d_model x d_model), stored
+        # stacked in one layer so that one matrix multiply computes all three: the rows [0, D) are W_Q,
+        # [D, 2D) W_K and [2D, 3D) W_V. Mathematically the same as three nn.Linear, and faster.
+        self.qkv = nn.Linear(d_model, 3 * d_model)
         self.output = nn.Linear(d_model, d_model)
         self.dropout = dropout
 
@@ -42,9 +42,8 @@ class MultiHeadSelfAttention(nn.Module):
         self, x: torch.Tensor, *, need_weights: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, frames, d_model = x.shape  # (B, T, D)
-        q = self._split_heads(self.query(x))  # (B, N, T, D/N)
-        k = self._split_heads(self.key(x))
-        v = self._split_heads(self.value(x))
+        queries, keys, values = self.qkv(x).chunk(3, dim=-1)  # 3 x (B, T, D)
+        q, k, v = self._split_heads(queries), self._split_heads(keys), self._split_heads(values)  # (B, N, T, D/N)
         dropout = self.dropout if self.training else 0.0
         if need_weights:
             scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, N, T, T)
