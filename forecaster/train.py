@@ -112,6 +112,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if cuda_bf16 else None
 
 
+def make_optimizer(model: nn.Module, *, learning_rate: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW; on CUDA its fused kernel updates every parameter in one launch instead of several per tensor."""
+    return torch.optim.AdamW(
+        model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=device.type == "cuda"
+    )
+
+
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -170,7 +177,7 @@ def train_model(
     train, val = train.to(device), val.to(device)
     stepped = _wrapped_for_training(model, config, device)
     autocast = autocast_dtype(config.precision, device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, learning_rate=config.learning_rate, weight_decay=config.weight_decay, device=device)
     shuffle = torch.Generator().manual_seed(config.seed)
     result = TrainResult()
     best_state = copy.deepcopy(model.state_dict())

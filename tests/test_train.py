@@ -64,3 +64,35 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_precision_choice():
+    from forecaster.train import autocast_dtype
+
+    assert autocast_dtype("fp32", CPU) is None
+    assert autocast_dtype("auto", CPU) is None  # bf16 autocast is slower than fp32 on most CPUs
+    assert autocast_dtype("bf16", CPU) == torch.bfloat16
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        assert autocast_dtype("auto", torch.device("cuda")) == torch.bfloat16
+
+
+def test_bf16_training_tracks_fp32_within_tolerance():
+    windows = sine_windows()
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        model = linear_model()
+        config = TrainConfig(epochs=10, learning_rate=1e-2, precision=precision, device="cpu")
+        losses[precision] = train_model(model, windows["train"], windows["val"], config, device=CPU).best_val_loss
+    # bf16 keeps 8 bits of mantissa: the same fit, to within a few percent of the tiny fp32 loss.
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.1, abs=1e-3)
+
+
+def test_compiled_training_gives_the_same_model():
+    windows = sine_windows()
+    histories = []
+    for compile_model in (False, True):
+        model = linear_model()
+        config = TrainConfig(epochs=2, compile=compile_model, device="cpu")
+        histories.append(train_model(model, windows["train"], windows["val"], config, device=CPU).history)
+    for plain, compiled in zip(*histories, strict=True):
+        assert compiled["val_loss"] == pytest.approx(plain["val_loss"], rel=1e-5)
