@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -34,6 +35,76 @@ def format_metrics(metrics: pd.DataFrame) -> str:
     return shown.to_string(index=False, formatters=formats, na_rep="-")
 
 
+QUICK = {"contexts": (16, 32), "batch_size": 32, "d_model": 16, "d_ff": 32, "train_steps": 2, "series_length": 2000}
+# argparse destination -> BenchConfig field, for the options that set one directly.
+OPTION_FIELDS = {"batch_size": "batch_size", "d_model": "d_model", "n_heads": "n_heads", "n_layers": "n_layers",
+                 "d_ff": "d_ff", "hidden_size": "hidden_size", "steps": "train_steps", "precision": "precision"}
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``forecaster bench``; unset ones keep ``BenchConfig``'s defaults (or ``--quick``'s)."""
+    parser.add_argument("--out", help="results folder to create (default: a new results/bench-YYYYmmdd-HHMMSS)")
+    parser.add_argument("--contexts", help="comma-separated context lengths (default: 32,64,128,256,512)")
+    parser.add_argument("--kinds", help="comma-separated model kinds (default: every kind)")
+    for option in ("batch-size", "d-model", "n-heads", "n-layers", "d-ff", "hidden-size"):
+        parser.add_argument(f"--{option}", type=int)
+    parser.add_argument("--steps", type=int, help="timed training steps per model (default: 10)")
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
+                        help="where to measure (default: all available: cpu, and cuda when present)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--compile", action="store_true", help="torch.compile our models for training")
+    parser.add_argument("--no-reference", action="store_true", help="skip the nn.TransformerEncoder reference")
+    parser.add_argument("--long-series", action="store_true", help="also train on a long series and report memory")
+    parser.add_argument("--long-steps", type=int, default=10_000_000, help="length of that series (default: 10000000)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for a first look: contexts 16,32, batch 32, "
+                        "d_model 16, d_ff 32, 2 steps, a 2000-step series")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _split(text: str, option: str, convert: Callable[[str], object]) -> tuple:
+    try:
+        return tuple(convert(item.strip()) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise ForecasterError(f"{option}={text!r} is not a comma-separated list, e.g. {option}=32,64") from None
+
+
+def bench_config_from_arguments(args: argparse.Namespace) -> "BenchConfig":
+    """The BenchConfig that ``forecaster bench`` options ask for; a bad value is a ForecasterError."""
+    from forecaster.bench import BenchConfig
+
+    values: dict = dict(QUICK) if args.quick else {}
+    values.update({field: getattr(args, option) for option, field in OPTION_FIELDS.items()
+                   if getattr(args, option) is not None})
+    if args.contexts is not None:
+        values["contexts"] = _split(args.contexts, "--contexts", int)
+    if args.kinds is not None:
+        values["kinds"] = _split(args.kinds, "--kinds", str)
+    values.update(devices=() if args.device == "all" else (args.device,), reference=not args.no_reference,
+                  compile=args.compile)
+    return BenchConfig(**values)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """``forecaster bench``: check the options and ``--out``, measure, save the folder, print the table."""
+    from forecaster.bench import format_bench, long_series_memory, run_bench, save_bench
+    from forecaster.folders import check_out_dir, timestamped_out_dir
+
+    config = bench_config_from_arguments(args)
+    if args.long_series and args.long_steps <= 512:
+        raise ForecasterError(f"--long-steps={args.long_steps} must exceed the long series' context, 512")
+    out = check_out_dir(args.out or timestamped_out_dir("bench"))
+    frame = run_bench(config, progress=not args.quiet)
+    long_series = long_series_memory(steps=args.long_steps) if args.long_series else None
+    folder = save_bench(frame, out, long_series=long_series)
+    print(format_bench(frame))
+    if long_series is not None:
+        print(f"\nlong series: {long_series['steps']} steps, context {long_series['context']}: series "
+              f"{long_series['series_mib']:.0f} MiB, copied windows would need {long_series['materialised_mib']:.0f} "
+              f"MiB, peak RSS {long_series['peak_rss_mib']:.0f} MiB")
+    print(f"results: {folder}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forecaster", description="Time-series forecasting with self-attention, measured against baselines.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="results folder to create (default: a new timestamped folder under results/)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
+    bench = commands.add_parser("bench", help="measure training and inference speed and memory of every model kind")
+    add_bench_arguments(bench)
+    bench.add_argument("-v", "--verbose", action="store_true", help="log each measurement")
     return parser
 
 
@@ -63,7 +137,8 @@ def _run(args: argparse.Namespace) -> int:
 def _run_experiment(args: argparse.Namespace) -> int:
     from forecaster import distributed
     from forecaster.config import read_config
-    from forecaster.experiment import check_out_dir, default_out_dir, run_experiment, save_run
+    from forecaster.experiment import run_experiment, save_run
+    from forecaster.folders import check_out_dir, timestamped_out_dir
 
     overrides = list(args.overrides)
     if args.data is not None:
@@ -72,7 +147,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
         overrides.insert(0, f"data.column={args.column}")
     config_path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     config = read_config(config_path, overrides)
-    out = check_out_dir(args.out if args.out else default_out_dir())  # fail before training, not after
+    out = check_out_dir(args.out if args.out else timestamped_out_dir("run"))  # fail before training, not after
     result = run_experiment(config, progress=not args.quiet)
     if not distributed.is_main_process():
         return 0  # the other ranks trained the same models; rank 0 writes and prints
@@ -90,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return _run(args)
+        return bench_command(args) if args.command == "bench" else _run(args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

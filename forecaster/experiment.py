@@ -7,9 +7,6 @@ and evaluates each once on the test span; ``save_run(result, out)`` writes the f
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluate import (
     forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, predict, to_series_units,
 )
+from forecaster.folders import write_folder
 from forecaster.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.models import ModelDims, build_model, count_parameters, model_kind
 from forecaster.train import TrainResult, resolve_device, seed_everything, train_model
@@ -196,19 +194,6 @@ def run_experiment(config: ExperimentConfig, *, frame: pd.DataFrame | None = Non
     return result
 
 
-def check_out_dir(out: str | Path) -> Path:
-    """``out`` as a Path, or an error if it already holds something (a run never overwrites another)."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ForecasterError(f"results folder {str(out)!r} already exists and is not empty; choose another --out")
-    return out
-
-
-def default_out_dir(root: str | Path = "results") -> Path:
-    """A new timestamped folder name under ``root`` (not created)."""
-    return Path(root) / pd.Timestamp.now().strftime("run-%Y%m%d-%H%M%S")
-
-
 def _write_files(result: ExperimentResult, folder: Path) -> None:
     from forecaster import plots  # matplotlib is imported only when figures are written
 
@@ -238,20 +223,5 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
 
 
 def save_run(result: ExperimentResult, out: str | Path) -> Path:
-    """Write the results folder ``out``: config, metrics, predictions, history, checkpoints, figures.
-
-    Files go to a hidden temporary folder beside ``out`` that is renamed into place only when complete,
-    so an interrupted or failing save leaves no folder that looks finished.
-    """
-    out = check_out_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
-        _write_files(result, staging)
-        if out.exists():
-            out.rmdir()  # an empty folder the user made for us
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+    """Write the results folder ``out`` (config, metrics, predictions, history, checkpoints, figures) atomically."""
+    return write_folder(out, lambda folder: _write_files(result, folder))

@@ -57,3 +57,37 @@ def training_curves_figure(history: pd.DataFrame) -> Figure:
     if len(history):
         axes.legend(fontsize=7, ncol=2)
     return figure
+
+
+def _per_device_figure(frame: pd.DataFrame, column: str, label: str, *, log_y: bool) -> Figure:
+    """``column`` against context length, one line per model, one panel per device."""
+    devices = list(dict.fromkeys(frame["device"])) or ["no rows"]
+    figure = Figure(figsize=(6 * len(devices), 4.2), layout="constrained")
+    for axes, device in zip(figure.subplots(1, len(devices), squeeze=False)[0], devices):
+        rows = frame[frame["device"] == device].dropna(subset=[column])
+        for model, points in rows.groupby("model", sort=False):
+            style = {"color": "black", "linestyle": "--"} if model == "reference" else {}
+            axes.plot(points["context"], points[column], marker="o", label=model, **style)
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(sorted(frame["context"].unique()), [str(c) for c in sorted(frame["context"].unique())])
+        if log_y:
+            axes.set_yscale("log")
+        axes.set(xlabel="context length T (frames)", ylabel=label, title=f"{label} ({device})")
+        if len(rows):
+            axes.legend(fontsize=8)
+    return figure
+
+
+def bench_throughput_figure(frame: pd.DataFrame) -> Figure:
+    """Training samples/s vs context: attention processes the frames in parallel, the RNN one after another."""
+    return _per_device_figure(frame, "train_samples_per_s", "training samples/s", log_y=True)
+
+
+def bench_memory_figure(frame: pd.DataFrame) -> Figure:
+    """Peak memory (MiB) vs context length."""
+    return _per_device_figure(frame, "peak_memory_mib", "peak memory (MiB)", log_y=False)
+
+
+def bench_latency_figure(frame: pd.DataFrame) -> Figure:
+    """Inference microseconds per window vs context length."""
+    return _per_device_figure(frame, "infer_us_per_window", "inference µs per window", log_y=True)

@@ -1,0 +1,366 @@
+"""Measure training throughput, inference latency and peak memory of every model kind against a reference transformer.
+
+Every model, and a reference transformer built from PyTorch's own ``nn.TransformerEncoderLayer``, runs on
+the same synthetic series at each context length. Ours trains with the project's ``train_step`` on batches
+gathered on the device from window views; the reference trains the way most forecasting code does, with a
+``DataLoader`` over a per-sample ``Dataset``, so the ratio of the two measures the whole training path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from forecaster.errors import ForecasterError
+from forecaster.bench_reference import ReferenceTransformer, WindowDataset
+from forecaster.folders import write_folder
+from forecaster.models import (
+    MODEL_KINDS, LinearConfig, MLPConfig, ModelDims, NaiveConfig, RNNConfig, SeasonalNaiveConfig, TransformerConfig,
+    build_model, count_parameters,
+)
+from forecaster.train import TrainConfig, autocast_dtype, make_optimizer, resolve_device, seed_everything, train_step
+from forecaster.windows import make_windows
+
+log = logging.getLogger(__name__)
+
+TRAIN = TrainConfig()  # the optimiser settings every experiment uses by default: lr, weight decay, clipping
+COLUMNS = ["device", "model", "context", "batch_size", "parameters", "precision",
+           "train_samples_per_s", "infer_us_per_window", "peak_memory_mib"]
+MIB = 2**20
+PERIOD = 24  # the synthetic series' season, in steps
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure (kinds, contexts, devices) and at which sizes; dropout is 0 so numbers measure compute."""
+
+    contexts: tuple[int, ...] = (32, 64, 128, 256, 512)
+    kinds: tuple[str, ...] = ("naive", "seasonal_naive", "linear", "mlp", "rnn", "transformer")
+    reference: bool = True
+    batch_size: int = 256
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 256
+    hidden_size: int = 64
+    train_steps: int = 10
+    warmup_steps: int = 2
+    series_length: int = 20_000
+    channels: int = 1
+    devices: tuple[str, ...] = ()  # empty: cpu, plus cuda when available
+    precision: str = "auto"
+    compile: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "d_model", "n_heads", "n_layers", "d_ff", "hidden_size", "train_steps",
+                     "series_length", "channels"):
+            if getattr(self, name) < 1:
+                raise ForecasterError(f"bench.{name}={getattr(self, name)} must be at least 1")
+        if self.warmup_steps < 0:
+            raise ForecasterError(f"bench.warmup_steps={self.warmup_steps} must be 0 or more")
+        if not self.contexts or any(not 1 <= context < self.series_length for context in self.contexts):
+            raise ForecasterError(f"bench.contexts={self.contexts} must each lie between 1 and "
+                                  f"series_length - 1 = {self.series_length - 1}")
+        unknown = [kind for kind in self.kinds if kind not in MODEL_KINDS]
+        if unknown or not (self.kinds or self.reference):
+            raise ForecasterError(f"bench.kinds={self.kinds} must name some of: {', '.join(MODEL_KINDS)}")
+        if self.d_model % self.n_heads:
+            raise ForecasterError(f"bench.d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ForecasterError(f"bench.precision={self.precision!r} is not one of auto, fp32, bf16")
+        for device in self.devices:
+            if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+                raise ForecasterError(f"bench.devices contains {device!r}; valid: cpu, cuda, cuda:N, mps")
+
+
+def model_config(kind: str, config: BenchConfig, context: int) -> object:
+    """The config of ``kind`` at the bench's sizes."""
+    return {
+        "naive": NaiveConfig(),
+        "seasonal_naive": SeasonalNaiveConfig(period=min(PERIOD, context)),
+        "linear": LinearConfig(),
+        "mlp": MLPConfig(hidden=(config.d_ff, config.d_ff), dropout=0.0),
+        "rnn": RNNConfig(cell="gru", hidden_size=config.hidden_size),
+        "transformer": TransformerConfig(config.d_model, config.n_heads, config.n_layers, config.d_ff, dropout=0.0),
+    }[kind]
+
+
+def synthetic_series(length: int, channels: int, seed: int) -> torch.Tensor:
+    """A sine of period 24 plus Gaussian noise, float32 (L, C); built without float64 or index temporaries."""
+    generator = torch.Generator().manual_seed(seed)
+    cycle = torch.sin(torch.arange(PERIOD, dtype=torch.float32) * (2 * math.pi / PERIOD))  # (24,)
+    wave = cycle.repeat(-(-length // PERIOD))[:length]  # (L,)
+    return torch.randn(length, channels, generator=generator).mul_(0.1).add_(wave.unsqueeze(1))  # (L, C)
+
+
+@dataclass(frozen=True)
+class _Case:
+    """What every model at one (device, context) shares: the same windows and the same inference batch."""
+
+    device: torch.device
+    context: int
+    autocast: torch.dtype | None
+    series: torch.Tensor  # (L, C) on the CPU, for the reference's Dataset
+    inputs: torch.Tensor  # (N, T, C) views of the series on the device
+    targets: torch.Tensor  # (N, 1)
+    batch: torch.Tensor  # (B, T, C) one gathered batch for inference
+
+
+def _make_case(series: torch.Tensor, device: torch.device, context: int, config: BenchConfig) -> _Case:
+    windows = make_windows(series.to(device), context=context, horizon=1, target_start=0,
+                           target_end=len(series))
+    seed_everything(config.seed)
+    rows = torch.randint(len(windows), (config.batch_size,), device=device)
+    inputs = windows.inputs
+    return _Case(device, context, autocast_dtype(config.precision, device), series, inputs, windows.targets,
+                 inputs[rows])
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # kernels run asynchronously: wait before reading the clock
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _timed(step: Callable[[int], int], warmup: int, repeats: int, device: torch.device) -> tuple[float, int]:
+    """Seconds and samples of ``repeats`` calls of ``step(index)`` (which returns its samples) after ``warmup``."""
+    for index in range(warmup):
+        step(index)
+    _synchronize(device)
+    started = time.perf_counter()
+    samples = sum(step(index) for index in range(warmup, warmup + repeats))
+    _synchronize(device)
+    return time.perf_counter() - started, samples
+
+
+def _optimizer(model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    return make_optimizer(model, learning_rate=TRAIN.learning_rate, weight_decay=TRAIN.weight_decay, device=device)
+
+
+def _train_ours(model: nn.Module, case: _Case, config: BenchConfig) -> tuple[float, int]:
+    """The project's path: random window indices on the device, each batch gathered from the views."""
+    stepped = torch.compile(model) if config.compile else model  # warm-up steps absorb compilation
+    stepped.train()
+    optimizer = _optimizer(model, case.device)
+    steps = config.warmup_steps + config.train_steps
+    rows = torch.randint(len(case.inputs), (steps, config.batch_size), device=case.device)  # (steps, B)
+
+    def step(index: int) -> int:
+        batch = rows[index]
+        train_step(stepped, optimizer, case.inputs[batch], case.targets[batch],  # (B, T, C), (B, 1)
+                   grad_clip=TRAIN.grad_clip, autocast=case.autocast)
+        return len(batch)
+
+    return _timed(step, config.warmup_steps, config.train_steps, case.device)
+
+
+def _endless(loader: DataLoader):
+    while True:
+        yield from loader  # a new shuffled epoch whenever one ends
+
+
+def _train_reference(model: nn.Module, case: _Case, config: BenchConfig) -> tuple[float, int]:
+    """The usual path: DataLoader(shuffle=True) over per-sample slices, each batch copied with ``.to``."""
+    loader = DataLoader(WindowDataset(case.series.numpy(), case.context), batch_size=config.batch_size, shuffle=True)
+    batches = _endless(loader)
+    model.train()
+    optimizer = _optimizer(model, case.device)
+
+    def step(index: int) -> int:
+        inputs, targets = next(batches)  # the DataLoader's time counts: it is part of the training path
+        train_step(model, optimizer, inputs.to(case.device), targets.to(case.device),
+                   grad_clip=TRAIN.grad_clip, autocast=case.autocast)
+        return len(inputs)
+
+    return _timed(step, config.warmup_steps, config.train_steps, case.device)
+
+
+def _inference_us(model: nn.Module, case: _Case, config: BenchConfig) -> float:
+    """Microseconds per window of a no-grad forward pass on one batch."""
+    model.eval()
+
+    @torch.no_grad()
+    def step(index: int) -> int:
+        with torch.autocast(case.device.type, dtype=case.autocast, enabled=case.autocast is not None):
+            model(case.batch)
+        return len(case.batch)
+
+    seconds, samples = _timed(step, config.warmup_steps, max(config.train_steps, 5), case.device)
+    return seconds / samples * 1e6
+
+
+def _proc_status_mib(field: str) -> float:
+    """A ``/proc/self/status`` memory field (kB there) in MiB, or NaN off Linux."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return math.nan
+    values = [line.split()[1] for line in lines if line.startswith(f"{field}:")]
+    return int(values[0]) / 1024 if values else math.nan
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux ``clear_refs`` value 5); False where that is not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _memory_mark(device: torch.device) -> float:
+    """Start a peak-memory measurement; returns the baseline (MiB) to subtract, NaN when none can be taken."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return 0.0  # the CUDA peak is reported whole: everything allocated, model and data included
+    return _proc_status_mib("VmRSS") if _reset_peak_rss() else math.nan
+
+
+def _memory_peak(device: torch.device, mark: float) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / MIB - mark
+    return _proc_status_mib("VmHWM") - mark  # RSS growth: freed memory the allocator reuses does not count
+
+
+def _bench_model(name: str, case: _Case, config: BenchConfig) -> dict:
+    """One row: build the model (seeded), train it for a while if it learns, time inference, read peak memory."""
+    seed_everything(config.seed)
+    if name == "reference":
+        model = ReferenceTransformer(context=case.context, channels=config.channels, d_model=config.d_model,
+                                     n_heads=config.n_heads, n_layers=config.n_layers, d_ff=config.d_ff)
+        train = _train_reference
+    else:
+        dims = ModelDims(case.context, horizon=1, channels=config.channels, differenced=True, no_change=0.0)
+        model = build_model(name, model_config(name, config, case.context), dims)
+        train = _train_ours if MODEL_KINDS[name].trainable else None
+    model.to(case.device)
+    mark = _memory_mark(case.device)
+    seconds, samples = train(model, case, config) if train else (math.nan, 0)
+    latency = _inference_us(model, case, config)
+    peak = _memory_peak(case.device, mark)
+    log.info("%s %s T=%d: %.0f samples/s", case.device, name, case.context, samples / seconds)
+    return {"device": str(case.device), "model": name, "context": case.context, "batch_size": config.batch_size,
+            "parameters": count_parameters(model), "precision": "bf16" if case.autocast else "fp32",
+            "train_samples_per_s": samples / seconds, "infer_us_per_window": latency, "peak_memory_mib": peak}
+
+
+def _resolve_devices(devices: tuple[str, ...]) -> list[torch.device]:
+    if devices:
+        return [resolve_device(device) for device in devices]  # an absent device fails here, before measuring
+    return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+
+
+def run_bench(config: BenchConfig, *, progress: bool = False) -> pd.DataFrame:
+    """One row per (device, model, context): samples/s, microseconds per window, peak MiB (see ``COLUMNS``)."""
+    devices = _resolve_devices(config.devices)
+    series = synthetic_series(config.series_length, config.channels, config.seed)  # (L, C), shared by every model
+    names = [*config.kinds, *(["reference"] if config.reference else [])]
+    bar = tqdm(total=len(devices) * len(config.contexts) * len(names), desc="bench", unit="model", disable=not progress)
+    rows = []
+    for device in devices:
+        for context in config.contexts:
+            case = _make_case(series, device, context, config)
+            for name in names:
+                bar.set_postfix_str(f"{device} T={context} {name}")
+                rows.append(_bench_model(name, case, config))
+                bar.update()
+    bar.close()
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    _check_parameters(frame)
+    return frame
+
+
+def _check_parameters(frame: pd.DataFrame) -> None:
+    """Warn when the reference's size strays over 10 % from ours: then the speed ratio compares unlike models."""
+    table = ratio_table(frame).dropna(subset=["transformer_parameters", "reference_parameters"])
+    for row in table.itertuples():
+        if abs(row.reference_parameters / row.transformer_parameters - 1) > 0.1:
+            log.warning("reference has %d parameters, ours %d (%s, T=%d): more than 10 %% apart",
+                        row.reference_parameters, row.transformer_parameters, row.device, row.context)
+
+
+def ratio_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per device and context: our transformer's training samples/s over the reference's and over the RNN's."""
+    keys = ["device", "context"]
+    speed = frame.pivot(index=keys, columns="model", values="train_samples_per_s")
+    speed = speed.reindex(columns=["transformer", "reference", "rnn"])
+    size = frame.pivot(index=keys, columns="model", values="parameters").reindex(columns=["transformer", "reference"])
+    return pd.DataFrame({
+        "transformer_vs_reference": speed["transformer"] / speed["reference"],
+        "transformer_vs_rnn": speed["transformer"] / speed["rnn"],
+        "transformer_parameters": size["transformer"].astype("Int64"),
+        "reference_parameters": size["reference"].astype("Int64"),
+    }).reset_index()
+
+
+def save_bench(frame: pd.DataFrame, out: str | Path, *, long_series: dict | None = None) -> Path:
+    """Write bench.csv, ratios.csv, long_series.csv (if given) and the figures to ``out``, atomically."""
+    from forecaster import plots  # matplotlib is imported only when figures are written
+
+    def write_files(folder: Path) -> None:
+        frame.to_csv(folder / "bench.csv", index=False)
+        ratio_table(frame).to_csv(folder / "ratios.csv", index=False)
+        if long_series is not None:
+            pd.DataFrame([long_series]).to_csv(folder / "long_series.csv", index=False)
+        figures = {
+            "throughput.png": plots.bench_throughput_figure,
+            "memory.png": plots.bench_memory_figure,
+            "latency.png": plots.bench_latency_figure,
+        }
+        for filename, figure in figures.items():
+            figure(frame).savefig(folder / filename, dpi=120)
+
+    return write_folder(out, write_files)
+
+
+def format_bench(frame: pd.DataFrame) -> str:
+    """The table as the CLI prints it (NaN as '-': naive kinds do not train), then the ratio table."""
+    formats = {"train_samples_per_s": "{:.0f}".format, "infer_us_per_window": "{:.2f}".format,
+               "peak_memory_mib": "{:.1f}".format}
+    ratios = ratio_table(frame).to_string(index=False, float_format="{:.2f}".format, na_rep="-")
+    return (f"{frame.to_string(index=False, formatters=formats, na_rep='-')}\n\n"
+            f"training samples/s ratios (ours / other, same data and sizes):\n{ratios}")
+
+
+def long_series_memory(*, steps: int = 10_000_000, context: int = 512, batch_size: int = 256, train_steps: int = 3,
+                       d_model: int = 64, n_heads: int = 4, n_layers: int = 2, d_ff: int = 256, channels: int = 1,
+                       seed: int = 0) -> dict:
+    """Train our transformer on a ``steps``-long series (CPU, fp32) and report memory against a copied window set.
+
+    The windows are views of the series, so memory grows with ``steps``, not ``steps x context``;
+    ``materialised_mib`` is what an (N, T, C) float32 copy would need, computed and never allocated.
+    """
+    if context < 1 or steps <= context or min(batch_size, train_steps, d_model, n_heads, n_layers, d_ff) < 1:
+        raise ForecasterError(f"long series steps={steps}, context={context}: need steps > context >= 1 "
+                              "and positive batch and model sizes")
+    started = time.perf_counter()
+    _reset_peak_rss()  # so that earlier work in this process does not count
+    seed_everything(seed)
+    series = synthetic_series(steps, channels, seed)  # (L, C): the only copy of the data
+    windows = make_windows(series, context=context, horizon=1, target_start=0, target_end=steps)
+    inputs, targets = windows.inputs, windows.targets  # (N, T, C), (N, 1)
+    assert inputs.untyped_storage().data_ptr() == series.untyped_storage().data_ptr(), "windows must be views"
+    config = TransformerConfig(d_model, n_heads, n_layers, d_ff, dropout=0.0)
+    model = build_model("transformer", config, ModelDims(context, 1, channels, differenced=True, no_change=0.0))
+    optimizer = _optimizer(model.train(), torch.device("cpu"))
+    for _ in range(train_steps):
+        rows = torch.randint(len(windows), (batch_size,))  # with replacement: no randperm of N per step
+        train_step(model, optimizer, inputs[rows], targets[rows], grad_clip=TRAIN.grad_clip)  # (B, T, C), (B, 1)
+    return {"steps": steps, "context": context, "windows": len(windows),
+            "series_mib": series.numel() * series.element_size() / MIB,
+            "materialised_mib": len(windows) * context * channels * 4 / MIB,
+            "peak_rss_mib": _proc_status_mib("VmHWM"), "seconds": time.perf_counter() - started}
+
+

@@ -1,0 +1,156 @@
+"""The benchmark harness: rows for every model and the reference, honest ratios, atomic output, no copied windows."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import pandas as pd
+import pytest
+
+from forecaster.cli import add_bench_arguments, bench_config_from_arguments
+from forecaster.bench import (
+    COLUMNS, BenchConfig, format_bench, long_series_memory,
+    ratio_table, run_bench, save_bench,
+)
+from forecaster.errors import ForecasterError
+
+NAIVE_KINDS = ("naive", "seasonal_naive")
+
+
+@pytest.fixture(scope="module")
+def tiny_frame() -> pd.DataFrame:
+    config = BenchConfig(contexts=(8, 16), batch_size=8, d_model=8, n_heads=2, d_ff=16, hidden_size=8,
+                         train_steps=1, warmup_steps=1, series_length=300, devices=("cpu",))
+    return run_bench(config)
+
+
+def test_run_bench_measures_every_kind_and_the_reference_at_every_context(tiny_frame):
+    assert list(tiny_frame.columns) == COLUMNS
+    expected = {(kind, context) for kind in (*BenchConfig().kinds, "reference") for context in (8, 16)}
+    assert set(zip(tiny_frame["model"], tiny_frame["context"])) == expected
+    assert len(tiny_frame) == len(expected)
+    assert (tiny_frame["device"] == "cpu").all() and (tiny_frame["precision"] == "fp32").all()
+    naive = tiny_frame["model"].isin(NAIVE_KINDS)
+    trained = tiny_frame.loc[~naive, "train_samples_per_s"]
+    assert (trained > 0).all() and trained.map(math.isfinite).all()
+    assert tiny_frame.loc[naive, "train_samples_per_s"].isna().all()
+    assert (tiny_frame["infer_us_per_window"] > 0).all()
+
+
+def test_reference_has_about_as_many_parameters_as_our_transformer(tiny_frame):
+    for context in (8, 16):
+        rows = tiny_frame[tiny_frame["context"] == context].set_index("model")["parameters"]
+        assert abs(rows["reference"] / rows["transformer"] - 1) <= 0.1
+    ratios = ratio_table(tiny_frame)
+    assert list(ratios["context"]) == [8, 16] and (ratios["reference_parameters"] > 0).all()
+
+
+def test_ratio_table_divides_ours_by_the_reference_and_by_the_rnn():
+    rows = [
+        ("cpu", "transformer", 32, 100, 600.0), ("cpu", "reference", 32, 98, 200.0), ("cpu", "rnn", 32, 50, 300.0),
+        ("cpu", "naive", 32, 0, math.nan),
+        ("cpu", "transformer", 64, 132, 500.0), ("cpu", "reference", 64, 130, 1000.0), ("cpu", "rnn", 64, 50, 125.0),
+    ]
+    frame = pd.DataFrame(rows, columns=["device", "model", "context", "parameters", "train_samples_per_s"])
+    ratios = ratio_table(frame).set_index("context")
+    assert ratios.loc[32, "transformer_vs_reference"] == pytest.approx(3.0)
+    assert ratios.loc[32, "transformer_vs_rnn"] == pytest.approx(2.0)
+    assert ratios.loc[64, "transformer_vs_reference"] == pytest.approx(0.5)
+    assert ratios.loc[64, "transformer_vs_rnn"] == pytest.approx(4.0)
+    assert ratios.loc[64, "transformer_parameters"] == 132 and ratios.loc[64, "reference_parameters"] == 130
+
+
+def test_save_bench_writes_tables_and_figures_atomically_and_never_overwrites(tiny_frame, tmp_path):
+    long_series = {"steps": 1000, "context": 8, "series_mib": 0.1, "materialised_mib": 1.0, "peak_rss_mib": 5.0}
+    folder = save_bench(tiny_frame, tmp_path / "bench", long_series=long_series)
+    names = {path.name for path in folder.iterdir()}
+    assert names == {"bench.csv", "ratios.csv", "long_series.csv", "throughput.png", "memory.png", "latency.png"}
+    saved = pd.read_csv(folder / "bench.csv")
+    assert len(saved) == len(tiny_frame) and list(saved.columns) == COLUMNS
+    assert [path.name for path in tmp_path.iterdir()] == ["bench"]  # no staging folder left behind
+    with pytest.raises(ForecasterError, match="not empty"):
+        save_bench(tiny_frame, folder)
+    assert [path.name for path in tmp_path.iterdir()] == ["bench"]
+
+
+def test_format_bench_shows_every_row_and_the_ratios(tiny_frame):
+    text = format_bench(tiny_frame)
+    assert "reference" in text and "transformer_vs_reference" in text
+    assert len(text.splitlines()) >= len(tiny_frame) + 3
+
+
+def test_long_series_windows_are_counted_not_copied():
+    steps, context = 200_000, 64
+    result = long_series_memory(steps=steps, context=context, batch_size=16, train_steps=1, d_model=8, n_heads=2,
+                                n_layers=1, d_ff=16)
+    windows = steps - context  # windows whose target lies inside the series
+    assert result["windows"] == windows
+    assert result["materialised_mib"] == pytest.approx(windows * context * 1 * 4 / 2**20)
+    assert result["series_mib"] == pytest.approx(steps * 4 / 2**20)
+    assert result["materialised_mib"] > 10 * result["series_mib"]
+    assert math.isnan(result["peak_rss_mib"]) or result["peak_rss_mib"] > 0
+    assert result["seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"contexts": (32, 300), "series_length": 300}, "300"),
+        ({"kinds": ("linear", "lstm")}, "lstm"),
+        ({"d_model": 10, "n_heads": 4}, "d_model=10"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"precision": "fp16"}, "fp16"),
+    ],
+)
+def test_bench_config_rejects_bad_values_in_one_line(changes, named):
+    with pytest.raises(ForecasterError, match=named) as error:
+        BenchConfig(**changes)
+    assert "\n" not in str(error.value)
+
+
+def test_bench_arguments_build_the_config_quick_first_then_explicit_options():
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    config = bench_config_from_arguments(parser.parse_args(["--quick", "--contexts", "8,24", "--kinds", "naive,rnn",
+                                                            "--steps", "3", "--device", "cpu", "--no-reference"]))
+    assert config.contexts == (8, 24) and config.kinds == ("naive", "rnn") and config.train_steps == 3
+    assert config.batch_size == 32 and config.d_model == 16 and config.series_length == 2000  # from --quick
+    assert config.devices == ("cpu",) and not config.reference
+    with pytest.raises(ForecasterError, match="--contexts"):
+        bench_config_from_arguments(parser.parse_args(["--contexts", "32,sixty"]))
+
+
+def _rss_mib() -> float:
+    try:
+        lines = open("/proc/self/status").read().splitlines()
+    except OSError:
+        return math.nan
+    return int(next(line for line in lines if line.startswith("VmRSS:")).split()[1]) / 1024
+
+
+def test_long_series_memory_grows_with_steps_not_steps_times_context():
+    sizes = {"context": 128, "batch_size": 16, "train_steps": 1, "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16}
+    long_series_memory(steps=2_000, **sizes)  # warm-up: torch's first-use buffers are not the series' cost
+    before = _rss_mib()
+    result = long_series_memory(steps=2_000_000, **sizes)
+    if math.isnan(before) or math.isnan(result["peak_rss_mib"]):
+        pytest.skip("no /proc/self/status here to read the peak RSS from")
+    assert result["materialised_mib"] > 900  # what copying the (N, T, C) windows would have cost
+    assert result["peak_rss_mib"] - before < 0.1 * result["materialised_mib"]
+
+
+def test_bench_command_checks_out_measures_saves_and_prints(tmp_path, capsys):
+    from forecaster.cli import bench_command
+
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    out = tmp_path / "bench"
+    args = parser.parse_args(["--quick", "--kinds", "naive,transformer", "--contexts", "16", "--device", "cpu",
+                              "--quiet", "--out", str(out)])
+    assert bench_command(args) == 0
+    printed = capsys.readouterr().out
+    assert "transformer_vs_reference" in printed and str(out) in printed
+    assert len(pd.read_csv(out / "bench.csv")) == 3  # naive, transformer, reference
+    with pytest.raises(ForecasterError, match="not empty"):
+        bench_command(args)  # refused before measuring anything
