@@ -314,3 +314,15 @@ def test_mlp_without_hidden_layers_is_a_single_linear_map():
     assert count_parameters(model) == T * C * H + H
     output = model(torch.randn(B, T, C))
     assert output.shape == (B, H) and torch.isfinite(output).all()
+
+
+@pytest.mark.parametrize("n_layers", [1, 3])
+def test_last_frame_shortcut_equals_the_full_encoder_output(n_layers):
+    """``encoder.last_frame`` (one query in the last block) gives forward(x)[:, -1], which the head reads."""
+    torch.manual_seed(0)
+    config = TransformerConfig(d_model=16, n_heads=4, n_layers=n_layers, d_ff=32, dropout=0.1)
+    encoder = TransformerEncoder(config, context=12, channels=2).eval()
+    x = torch.randn(5, 12, 2)
+    torch.testing.assert_close(encoder.last_frame(x), encoder(x)[:, -1], rtol=1e-5, atol=1e-6)
+    forecaster = TransformerForecaster(config, context=12, horizon=3, channels=2).eval()
+    torch.testing.assert_close(forecaster(x), forecaster.head(forecaster.encoder(x)[:, -1]), rtol=1e-5, atol=1e-6)

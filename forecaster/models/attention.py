@@ -35,15 +35,18 @@ class MultiHeadSelfAttention(nn.Module):
         self.dropout = dropout
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, frames, _ = x.shape
+        batch, frames, _ = x.shape  # frames: T, or 1 for the last query alone
         return x.view(batch, frames, self.n_heads, self.d_head).transpose(1, 2)  # (B, N, T, D/N)
 
     def forward(
-        self, x: torch.Tensor, *, need_weights: bool = False
+        self, x: torch.Tensor, *, need_weights: bool = False, last_query_only: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attention output (B, T, D), or (B, 1, D) for the last frame alone with ``last_query_only``."""
         batch, frames, d_model = x.shape  # (B, T, D)
         queries, keys, values = self.qkv(x).chunk(3, dim=-1)  # 3 x (B, T, D)
-        q, k, v = self._split_heads(queries), self._split_heads(keys), self._split_heads(values)  # (B, N, T, D/N)
+        if last_query_only:
+            queries = queries[:, -1:]  # (B, 1, D): only the newest frame asks; every frame still answers
+        q, k, v = self._split_heads(queries), self._split_heads(keys), self._split_heads(values)  # (B, N, T|1, D/N)
         dropout = self.dropout if self.training else 0.0
         if need_weights:
             scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, N, T, T)
@@ -52,5 +55,5 @@ class MultiHeadSelfAttention(nn.Module):
         else:
             weights = None
             mixed = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # (B, N, T, D/N)
-        mixed = mixed.transpose(1, 2).reshape(batch, frames, d_model)  # (B, T, D)
+        mixed = mixed.transpose(1, 2).reshape(batch, q.shape[2], d_model)  # (B, T|1, D)
         return self.output(mixed), weights
