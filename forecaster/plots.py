@@ -72,7 +72,9 @@ def _per_device_figure(frame: pd.DataFrame, column: str, label: str, *, log_y: b
         axes.set_xticks(sorted(frame["context"].unique()), [str(c) for c in sorted(frame["context"].unique())])
         if log_y:
             axes.set_yscale("log")
-        axes.set(xlabel="context length T (frames)", ylabel=label, title=f"{label} ({device})")
+        # Batch size and precision change these numbers several-fold: say which ones were measured.
+        settings = "".join(f", {key.replace('_', ' ')} {'/'.join(map(str, rows[key].unique()))}" for key in ("batch_size", "precision"))
+        axes.set(xlabel="context length T (frames)", ylabel=label, title=f"{label} ({device}{settings})")
         if len(rows):
             axes.legend(fontsize=8)
     return figure

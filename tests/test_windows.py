@@ -94,3 +94,16 @@ def test_moving_windows_to_a_device_keeps_them_equal():
     windows = split_windows(index_series(60), split_bounds(60, config), config)["test"]
     moved = windows.to("cpu")
     assert torch.equal(moved.inputs, windows.inputs) and torch.equal(moved.targets, windows.targets)
+
+
+def test_on_the_fly_windows_equal_materialised_ones():
+    rng = np.random.default_rng(3)
+    series = torch.tensor(rng.normal(size=(90, 3)), dtype=torch.float32)
+    config = WindowConfig(context=7, horizon=3)
+    for split in split_windows(series, split_bounds(90, config), config).values():
+        # The way most code builds windows: one copied slice per sample.
+        inputs = torch.stack([series[t - 6 : t + 1] for t in split.origins])  # (N, T, C)
+        targets = torch.stack([series[t + 1 : t + 4, 0] for t in split.origins])  # (N, H)
+        assert torch.equal(split.inputs, inputs) and torch.equal(split.targets, targets)
+        batch = torch.tensor([len(split) - 1, 0, len(split) // 2])
+        assert torch.equal(split.inputs[batch], inputs[batch])  # gathering a batch from the views
