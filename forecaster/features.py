@@ -28,6 +28,7 @@ class DataConfig:
     column: str | None = None
     features: tuple[str, ...] = ()
     transform: Literal["log_return", "diff", "level"] = "log_return"
+    missing: Literal["error", "drop", "ffill"] = "error"
     start: str | None = None
     end: str | None = None
 
@@ -73,8 +74,13 @@ def _first_dates(index: pd.Index, mask: np.ndarray, limit: int = 3) -> str:
     return ", ".join(str(d.date()) if hasattr(d, "date") else str(d) for d in index[mask][:limit])
 
 
-def checked_values(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """The named columns as a float array (N, C); an error names non-numeric, missing or infinite values."""
+def checked_values(frame: pd.DataFrame, columns: list[str], *, missing: str = "error") -> pd.DataFrame:
+    """The named columns as float64, rows with missing values handled by the ``missing`` policy.
+
+    ``error`` names the count and first dates; ``drop`` removes those rows; ``ffill`` carries the last
+    value forward (and drops leading rows that have none). Non-numeric text and infinite values are
+    always errors: no policy can guess what they meant.
+    """
     for name in columns:
         if name not in frame.columns:
             raise ForecasterError(f"column {name!r} not found; available columns: {', '.join(map(str, frame.columns))}")
@@ -85,16 +91,23 @@ def checked_values(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
             raise ForecasterError(
                 f"column {name!r} has {bad.sum()} non-numeric value(s), first {first!r} on {_first_dates(frame.index, bad, 1)}"
             )
-        missing = numeric.isna().to_numpy()
-        if missing.any():
-            raise ForecasterError(
-                f"column {name!r} has {missing.sum()} missing value(s), first on {_first_dates(frame.index, missing)}; "
-                "fill or drop them in the data"
-            )
         infinite = np.isinf(numeric.to_numpy(dtype=float))
         if infinite.any():
             raise ForecasterError(f"column {name!r} has {infinite.sum()} infinite value(s), first on {_first_dates(frame.index, infinite)}")
-    return np.column_stack([pd.to_numeric(frame[name]).to_numpy(dtype=np.float64) for name in columns])
+    values = frame[columns].apply(pd.to_numeric).astype(np.float64)
+    gaps = values.isna().any(axis=1).to_numpy()
+    if not gaps.any():
+        return values
+    if missing == "drop":
+        return values[~gaps]
+    if missing == "ffill":
+        return values.ffill().dropna()
+    name = next(name for name in columns if values[name].isna().any())  # the first column with gaps
+    holes = values[name].isna().to_numpy()
+    raise ForecasterError(
+        f"column {name!r} has {holes.sum()} missing value(s), first on {_first_dates(frame.index, holes)}; "
+        "fill them in the data or set data.missing to drop or ffill"
+    )
 
 
 def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
@@ -126,20 +139,25 @@ def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
     """Check the used columns, transform them, and line them up with the target's levels and dates."""
     target = choose_target(frame, config.column)
     columns = [target] + [name for name in config.features if name != target]
-    values = checked_values(frame, columns)
+    table = checked_values(frame, columns, missing=config.missing)
+    values = table.to_numpy()
+    if len(values) and np.all(values[:, 0] == values[0, 0]):
+        raise ForecasterError(
+            f"column {target!r} is constant ({values[0, 0]:g} on every date): there is nothing to forecast"
+        )
     if config.transform == "log_return":
         non_positive = (values <= 0).any(axis=1)
         if non_positive.any():
             named = [c for c, bad in zip(columns, (values <= 0).any(axis=0)) if bad]
             raise ForecasterError(
                 f"transform log_return needs positive values, but {', '.join(map(repr, named))} has "
-                f"{non_positive.sum()} value(s) <= 0 (first on {_first_dates(frame.index, non_positive, 1)}); "
+                f"{non_positive.sum()} value(s) <= 0 (first on {_first_dates(table.index, non_positive, 1)}); "
                 "use --set data.transform=diff or level"
             )
     frames = apply_transform(values, config.transform)
     lost = len(values) - len(frames)
     return PreparedSeries(
-        dates=pd.DatetimeIndex(frame.index[lost:]),
+        dates=pd.DatetimeIndex(table.index[lost:]),
         frames=frames,
         levels=values[lost:, 0],
         columns=tuple(columns),

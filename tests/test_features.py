@@ -258,7 +258,7 @@ def test_missing_values_name_the_count_and_first_date():
     assert "'Close'" in message
     assert "2 missing value(s)" in message
     assert "first on 2024-01-02" in message
-    assert "fill or drop" in message
+    assert "set data.missing to drop or ffill" in message
 
 
 def test_none_counts_as_missing():
@@ -299,3 +299,25 @@ def test_zeros_and_negatives_are_fine_without_log_return(transform):
     series = prepare_series(frame, DataConfig(transform=transform))
     expected = [0.0, 2.0, 0.0, -1.0] if transform == "level" else [2.0, -2.0, -1.0]
     np.testing.assert_allclose(series.frames[:, 0], expected)
+
+
+@pytest.mark.parametrize(
+    "policy, expected_levels, expected_days",
+    [
+        # drop: the rows of days 1, 3 and 5 go.
+        ("drop", [1.0, 3.0, 5.0], [2, 4, 6]),
+        # ffill: each gap takes the last known value; the leading gap (row 0) has none and goes.
+        ("ffill", [1.0, 1.0, 3.0, 3.0, 5.0], [2, 3, 4, 5, 6]),
+    ],
+)
+def test_missing_value_policies(policy, expected_levels, expected_days):
+    frame = dated({"Close": [np.nan, 1.0, np.nan, 3.0, np.nan, 5.0]})
+    series = prepare_series(frame, DataConfig(transform="level", missing=policy))
+    assert list(series.levels) == expected_levels
+    assert [date.day for date in series.dates] == expected_days
+
+
+def test_a_constant_target_is_an_error():
+    frame = dated({"Close": [7.0] * 5, "Volume": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    message = raised(prepare_series, frame, DataConfig(transform="level"))
+    assert "'Close' is constant (7 on every date)" in message and "nothing to forecast" in message
