@@ -90,11 +90,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model saved at ``path`` (in eval mode) and return it with its payload."""
-    payload = load_checkpoint(path)
+def model_from_payload(payload: dict[str, Any]) -> nn.Module:
+    """Rebuild a checkpoint's model from its config, dimensions and weights (in eval mode)."""
     kind = payload["kind"]
     config = from_mapping(model_kind(kind).config_class, payload["config"], f"checkpoint {payload['name']}")
     model = build_model(kind, config, ModelDims(**payload["dims"]))
     model.load_state_dict(payload["state_dict"])
-    return model.eval(), payload
+    return model.eval()
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model saved at ``path`` (in eval mode) and return it with its payload."""
+    payload = load_checkpoint(path)
+    return model_from_payload(payload), payload

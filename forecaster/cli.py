@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -115,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value, e.g. windows.context=32, train.epochs=5, models=naive,linear")
     run.add_argument("--out", help="results folder to create (default: a new timestamped folder under results/)")
+    run.add_argument("--resume", metavar="DIR", help="finish an interrupted run whose --out was DIR (kept in DIR.incomplete)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
     bench = commands.add_parser("bench", help="measure training and inference speed and memory of every model kind")
@@ -128,18 +131,29 @@ def _run(args: argparse.Namespace) -> int:
 
     # Under torchrun every process runs this command; they train together and rank 0 writes.
     distributed.start_from_environment()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as Ctrl-C does
     try:
         return _run_experiment(args)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         distributed.stop()
 
 
-def _run_experiment(args: argparse.Namespace) -> int:
-    from forecaster import distributed
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _resolve_run(args: argparse.Namespace):
+    """The config and results folder of ``forecaster run``, from its arguments or from ``--resume``."""
+    from forecaster import progress
     from forecaster.config import read_config
-    from forecaster.experiment import run_experiment, save_run
     from forecaster.folders import check_out_dir, timestamped_out_dir
 
+    if args.resume is not None:
+        if args.config or args.data or args.column or args.overrides or args.out:
+            raise ForecasterError("--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, --set or --out")
+        out = Path(args.resume)
+        return progress.resume_config(out), check_out_dir(out)
     overrides = list(args.overrides)
     if args.data is not None:
         overrides.insert(0, f"data.source={args.data}")
@@ -148,29 +162,67 @@ def _run_experiment(args: argparse.Namespace) -> int:
     config_path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     config = read_config(config_path, overrides)
     out = check_out_dir(args.out if args.out else timestamped_out_dir("run"))  # fail before training, not after
-    result = run_experiment(config, progress=not args.quiet)
-    if not distributed.is_main_process():
+    if progress.progress_dir(out).exists():
+        raise ForecasterError(
+            f"an interrupted run is waiting in {progress.progress_dir(out)}: finish it with --resume {out}, or delete it"
+        )
+    return config, out
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from forecaster import distributed, progress
+    from forecaster.experiment import run_experiment, save_run
+
+    config, out = _resolve_run(args)
+    folder = progress.progress_dir(out)
+    finished = progress.load_finished(folder, config) if args.resume is not None else {}
+    main_process = distributed.is_main_process()
+    try:
+        result = run_experiment(
+            config, progress=not args.quiet, finished=finished,
+            on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
+        )
+    except KeyboardInterrupt:
+        if main_process and folder.is_dir():
+            kept = len(list((folder / "models").glob("*.pt")))
+            print(f"interrupted: {kept} of {len(config.models)} models finished and are kept in {folder}; "
+                  f"finish with: forecaster run --resume {out}", file=sys.stderr)
+        elif main_process:
+            print("interrupted before any model finished: nothing was written", file=sys.stderr)
+        return 130
+    if not main_process:
         return 0  # the other ranks trained the same models; rank 0 writes and prints
-    folder = save_run(result, out)
+    save_run(result, out)
+    progress.finish(folder)
     print(format_metrics(result.metrics))
     print(
         f"\nrel_mae = model MAE / naive (random-walk) MAE on the same {len(result.predictions)} test points: "
         "below 1 beats 'tomorrow equals today'."
     )
-    print(f"results: {folder}")
+    for row in result.metrics.itertuples():
+        if row.status != "ok":
+            print(f"warning: model {row.model!r} {row.status}", file=sys.stderr)
+    print(f"results: {out}")
     return 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A user sees "warning: <what happened>", not a source location and a line of library code.
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return bench_command(args) if args.command == "bench" else _run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return bench_command(args) if args.command == "bench" else _run(args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: no results folder was written", file=sys.stderr)
+        print("interrupted before training started: nothing was written", file=sys.stderr)
         return 130
 
 

@@ -19,6 +19,7 @@ models/). Values are checked against the dataclass's type hints; a wrong key or 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from forecaster.features import DataConfig
 from forecaster.models import MODEL_KINDS
 from forecaster.train import TrainConfig
 from forecaster.windows import WindowConfig
+
+
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,12 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
     if not isinstance(kind, str) or kind not in MODEL_KINDS:
         raise ForecasterError(f"{where}.kind={kind!r} is not a model kind; valid kinds: {', '.join(MODEL_KINDS)}")
     name = str(entry.pop("name", kind))
+    if not MODEL_NAME.fullmatch(name):
+        # Names become file names (checkpoints/<name>.pt): nothing that could leave the results folder.
+        raise ForecasterError(
+            f"{where}.name={name!r} is not a valid model name; use letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
     return ModelSpec(name=name, kind=kind, config=from_mapping(MODEL_KINDS[kind].config_class, entry, f"models.{name}"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -107,8 +108,19 @@ class ExperimentResult:
                 "train_seconds": run.training.seconds if run.training else 0.0,
                 "parameters": count_parameters(run.model),
                 "best_epoch": run.training.best_epoch if run.training else 0,
+                "status": run.training.failure if run.training and run.training.failure else "ok",
             })
         return pd.DataFrame(rows)
+
+    def checkpoint(self, name: str) -> dict:
+        """Model ``name``'s checkpoint payload: what rebuilds it and feeds it new data."""
+        run = self.runs[name]
+        offset, scale = scaler_statistics(self.data.scaler)
+        return checkpoint_payload(
+            name=name, kind=run.spec.kind, config=run.spec.config, dims=self.data.dims,
+            columns=self.data.series.columns, transform=self.data.series.transform,
+            scaler_mean=offset.tolist(), scaler_scale=scale.tolist(), model=run.model,
+        )
 
     @property
     def step_metrics(self) -> pd.DataFrame:
@@ -155,8 +167,19 @@ def _build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Mod
     return models
 
 
-def run_experiment(config: ExperimentConfig, *, frame: pd.DataFrame | None = None, progress: bool = False) -> ExperimentResult:
-    """Train and evaluate every model of ``config`` on the same windows; the test span is used once."""
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    frame: pd.DataFrame | None = None,
+    progress: bool = False,
+    finished: dict[str, ModelRun] | None = None,
+    on_model_done: Callable[[ExperimentResult, str], None] | None = None,
+) -> ExperimentResult:
+    """Train and evaluate every model of ``config`` on the same windows; the test span is used once.
+
+    ``finished`` holds models of an interrupted run to keep as they are (see ``forecaster.progress``);
+    ``on_model_done(result, name)`` is called after each model that this call trains and scores.
+    """
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
     if frame is None:
@@ -170,6 +193,9 @@ def run_experiment(config: ExperimentConfig, *, frame: pd.DataFrame | None = Non
     scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels)}
     result = ExperimentResult(config=config, data=data)
     for spec in config.models:
+        if finished and spec.name in finished:
+            result.runs[spec.name] = finished[spec.name]
+            continue
         model = models[spec.name]
         training = None
         if model_kind(spec.kind).trainable:
@@ -180,6 +206,8 @@ def run_experiment(config: ExperimentConfig, *, frame: pd.DataFrame | None = Non
             )
             log.info("%s: %.1f s, best epoch %d", spec.name, training.seconds, training.best_epoch)
         scaled = predict(model, data.windows["test"], device=device)
+        if training is not None and training.failure and not training.best_epoch:
+            scaled = np.full_like(scaled, np.nan)  # no weights worth scoring: every metric is NaN
         forecast = to_series_units(
             scaled, mean=offset[0], scale=scale[0], anchors=anchors, transform=data.series.transform
         )
@@ -191,6 +219,8 @@ def run_experiment(config: ExperimentConfig, *, frame: pd.DataFrame | None = Non
             metrics=forecast_metrics(actual, forecast, **scoring),
             step_metrics=metrics_by_step(actual, forecast, **scoring),
         )
+        if on_model_done is not None:
+            on_model_done(result, spec.name)
     return result
 
 
@@ -203,16 +233,10 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
     result.history.to_csv(folder / "history.csv", index=False)
     if result.data.dims.horizon > 1:
         result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)
-    offset, scale = scaler_statistics(result.data.scaler)
     for name, run in result.runs.items():
         if run.training is None:
             continue  # naive forecasts have no weights to keep
-        payload = checkpoint_payload(
-            name=name, kind=run.spec.kind, config=run.spec.config, dims=result.data.dims,
-            columns=result.data.series.columns, transform=result.data.series.transform,
-            scaler_mean=offset.tolist(), scaler_scale=scale.tolist(), model=run.model,
-        )
-        save_checkpoint(payload, folder / "checkpoints" / f"{name}.pt")
+        save_checkpoint(result.checkpoint(name), folder / "checkpoints" / f"{name}.pt")
     figures = {
         "rel_mae.png": plots.rel_mae_figure(result.metrics),
         "forecasts.png": plots.forecast_figure(result.predictions),

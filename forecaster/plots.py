@@ -12,7 +12,7 @@ def rel_mae_figure(metrics: pd.DataFrame) -> Figure:
     """Bar chart of each model's rel_mae, with the random walk's level (1.0) marked."""
     figure = Figure(figsize=(7, 3.8))
     axes = figure.subplots()
-    ordered = metrics.sort_values("rel_mae")
+    ordered = metrics.dropna(subset=["rel_mae"]).sort_values("rel_mae")  # failed models have no bar
     colours = [NAIVE_COLOUR if kind == "naive" else "tab:blue" for kind in ordered["kind"]]
     axes.barh(ordered["model"], ordered["rel_mae"], color=colours)
     axes.axvline(1.0, color="tab:red", linestyle="--", label="naive (random walk) = 1")

@@ -67,6 +67,7 @@ class TrainResult:
     best_epoch: int = 0
     best_val_loss: float = float("inf")
     seconds: float = 0.0
+    failure: str | None = None  # why training stopped abnormally (a non-finite loss), else None
 
 
 def seed_everything(seed: int) -> None:
@@ -169,6 +170,8 @@ def train_model(
 ) -> TrainResult:
     """Fit ``model`` in place on ``train``, keep the weights with the lowest ``val`` loss, return the record.
 
+    A non-finite loss stops training (``result.failure`` says why) with the best weights restored.
+
     The windows stay views of one series tensor moved once to ``device``; each batch is gathered there.
     Under torchrun every rank shuffles with the same seed and trains on its share of each global batch
     of ``config.batch_size`` windows, with gradients averaged by DistributedDataParallel.
@@ -206,6 +209,10 @@ def train_model(
         train_loss = summed_loss / summed_count
         val_loss = distributed.from_main_process(evaluate_loss(stepped, val, config.batch_size), device)
         result.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            result.failure = _divergence_message(epoch, train_loss, val_loss, result.best_epoch)
+            log.warning("%s: %s", description, result.failure)
+            break
         improved = val_loss < result.best_val_loss
         if improved:
             result.best_val_loss, result.best_epoch = val_loss, epoch
@@ -218,6 +225,12 @@ def train_model(
     model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _divergence_message(epoch: int, train_loss: float, val_loss: float, best_epoch: int) -> str:
+    which, value = ("training", train_loss) if not math.isfinite(train_loss) else ("validation", val_loss)
+    kept = f"the weights of epoch {best_epoch} were restored" if best_epoch else "no epoch had a finite loss"
+    return f"diverged: {which} loss {value} in epoch {epoch}; {kept} (try a lower train.learning_rate)"
 
 
 def _wrapped_for_training(model: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:

@@ -9,6 +9,7 @@ so no sample is silently dropped from evaluation.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,26 @@ def _bounds_fit(bounds: SplitBounds, config: WindowConfig) -> bool:
     )
 
 
+def rows_needed(config: WindowConfig) -> int:
+    """The smallest length N such that N and every longer series can be split and windowed.
+
+    Rounding makes "fits" wobble for short series (one more step can shrink a span by one), so this is
+    the threshold from which every length fits: found by walking down from a length that provably fits.
+    """
+    context, horizon = config.context, config.horizon
+    test_fraction = 1 - config.train_fraction - config.val_fraction
+    # round(x) >= x - 0.5 for each span, so from this length on every span is long enough.
+    always = math.ceil(max(
+        (context + horizon + 0.5) / config.train_fraction,
+        (horizon + 0.5) / config.val_fraction,
+        (horizon + 1) / test_fraction,
+    )) + 1
+    needed = always
+    while needed > 1 and _bounds_fit(_bounds_for(needed - 1, config), config):
+        needed -= 1
+    return needed
+
+
 def split_bounds(length: int, config: WindowConfig, *, lost_rows: int = 0) -> SplitBounds:
     """Split ``length`` steps chronologically; a clear error when they cannot hold the windows.
 
@@ -76,13 +97,10 @@ def split_bounds(length: int, config: WindowConfig, *, lost_rows: int = 0) -> Sp
     """
     bounds = _bounds_for(length, config)
     if not _bounds_fit(bounds, config):
-        needed = length + 1
-        while not _bounds_fit(_bounds_for(needed, config), config):
-            needed += 1
         raise ForecasterError(
             f"{length + lost_rows} rows are too few for context={config.context}, horizon={config.horizon} and a "
             f"{config.train_fraction:g}/{config.val_fraction:g} train/validation split: "
-            f"at least {needed + lost_rows} rows are needed"
+            f"at least {rows_needed(config) + lost_rows} rows are needed"
         )
     return bounds
 

@@ -1,0 +1,113 @@
+"""Interrupted runs: each finished model is kept in ``<out>.incomplete`` so that ``--resume`` finishes the rest.
+
+While ``forecaster run --out DIR`` trains, ``DIR.incomplete/`` holds the resolved config, a marker file
+saying the run did not finish, and one file per finished model (its checkpoint, training record, test
+forecasts and metrics). ``DIR`` itself appears only when every model is done; then the progress folder
+goes. ``forecaster run --resume DIR`` reloads the finished models and trains the others with the same
+seeds, so the outcome equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from forecaster.checkpoint import FORMAT_VERSION, load_checkpoint, model_from_payload, save_checkpoint
+from forecaster.config import ExperimentConfig, read_config, write_config
+from forecaster.errors import ForecasterError
+from forecaster.experiment import ExperimentResult, ModelRun
+from forecaster.train import TrainResult
+
+SUFFIX = ".incomplete"
+MARKER = "INCOMPLETE.txt"
+
+
+def progress_dir(out: str | Path) -> Path:
+    """Where the run that will create ``out`` keeps its finished models until all are done."""
+    out = Path(out)
+    return out.with_name(out.name + SUFFIX)
+
+
+def start(out: Path, config: ExperimentConfig) -> Path:
+    """Create (or reopen) the progress folder of ``out`` with the config and the marker file."""
+    folder = progress_dir(out)
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text(
+        f"This run has not finished: {out} does not exist yet.\n"
+        f"Finish it with: forecaster run --resume {out}\n"
+    )
+    temporary = folder / ".config.yaml.tmp"
+    write_config(config, temporary)
+    os.replace(temporary, folder / "config.yaml")  # never a half-written config to resume from
+    return folder
+
+
+def resume_config(out: Path) -> ExperimentConfig:
+    """The config of the interrupted run that was creating ``out``; a clear error when there is none."""
+    folder = progress_dir(out)
+    if not (folder / "config.yaml").is_file():
+        state = "it is already complete" if out.is_dir() else f"{folder} does not exist"
+        raise ForecasterError(f"nothing to resume for {str(out)!r}: {state}")
+    return read_config(folder / "config.yaml")
+
+
+def record(out: Path, result: ExperimentResult, name: str) -> None:
+    """Keep model ``name``'s outcome in the progress folder of ``out`` (created by the first model done).
+
+    Nothing is created before a model finishes, so a run that fails on bad input leaves nothing behind.
+    """
+    folder = progress_dir(out)
+    if not (folder / "config.yaml").is_file():
+        start(out, result.config)
+    run = result.runs[name]
+    training = run.training
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "kind": run.spec.kind,
+        "checkpoint": result.checkpoint(name),
+        "training": None if training is None else {
+            "history": training.history, "best_epoch": training.best_epoch,
+            "best_val_loss": training.best_val_loss, "seconds": training.seconds, "failure": training.failure,
+        },
+        "forecast": torch.from_numpy(np.ascontiguousarray(run.forecast)),
+        "metrics": {key: float(value) for key, value in run.metrics.items()},
+        "step_metrics": [{key: float(value) for key, value in row.items()} for row in run.step_metrics],
+    }
+    save_checkpoint(payload, folder / "models" / f"{name}.pt")
+
+
+def load_finished(folder: Path, config: ExperimentConfig) -> dict[str, ModelRun]:
+    """The models of ``config`` that the interrupted run finished, rebuilt as they were."""
+    finished = {}
+    for spec in config.models:
+        path = folder / "models" / f"{spec.name}.pt"
+        if not path.is_file():
+            continue
+        payload = load_checkpoint(path)
+        if payload["kind"] != spec.kind:
+            raise ForecasterError(f"{path} holds a {payload['kind']} model, but the config names {spec.name!r} a {spec.kind}")
+        finished[spec.name] = _model_run(spec, payload)
+    return finished
+
+
+def _model_run(spec: Any, payload: dict[str, Any]) -> ModelRun:
+    model = model_from_payload(payload["checkpoint"])
+    training = None if payload["training"] is None else TrainResult(**payload["training"])
+    return ModelRun(
+        spec=spec,
+        model=model,
+        training=training,
+        forecast=payload["forecast"].numpy(),
+        metrics=payload["metrics"],
+        step_metrics=[{**row, "step": int(row["step"])} for row in payload["step_metrics"]],
+    )
+
+
+def finish(folder: Path) -> None:
+    """Remove the progress folder once the complete results folder exists."""
+    shutil.rmtree(folder, ignore_errors=True)
