@@ -213,3 +213,29 @@ def test_sigterm_stops_a_run_like_ctrl_c(tiny_config_file, tmp_path):
     assert process.returncode == 130, error
     assert "finish with: forecaster run --resume" in error
     assert not out.exists() and (tmp_path / "run.incomplete" / "INCOMPLETE.txt").is_file()
+
+
+def run_cli_expecting_error(arguments: list[str], tmp_path: Path, capsys) -> str:
+    out = tmp_path / "out"
+    assert main(["run", *arguments, "--out", str(out), "--quiet"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: "), error
+    assert not out.exists() and not (tmp_path / "out.incomplete").exists()
+    return error[0]
+
+
+def test_an_unreadable_binary_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "image.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00" * 50)
+    message = run_cli_expecting_error(["--data", str(tmp_path / "image.csv")], tmp_path, capsys)
+    assert "image.csv" in message
+
+
+def test_no_network_is_one_line_that_suggests_offline_sources(tmp_path, capsys, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise ConnectionError("Failed to resolve query2.finance.yahoo.com")
+
+    monkeypatch.setattr("yfinance.download", no_network)
+    monkeypatch.setenv("FORECASTER_CACHE", str(tmp_path / "cache"))
+    message = run_cli_expecting_error(["--data", "^GSPC"], tmp_path, capsys)
+    assert "'^GSPC'" in message and "Failed to resolve" in message and "offline source" in message
+    assert not [path for path in (tmp_path / "cache").rglob("*") if path.is_file()]  # nothing cached
