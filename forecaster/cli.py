@@ -120,6 +120,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="DIR", help="finish an interrupted run whose --out was DIR (kept in DIR.incomplete)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
+    backtest = commands.add_parser("backtest", help="walk-forward backtest over folds and seeds, with significance tests")
+    backtest.add_argument("config", nargs="?", help="YAML experiment config (default: experiments/sp500.yaml)")
+    backtest.add_argument("--data", help="bundled name, CSV path or Yahoo ticker; sets data.source")
+    backtest.add_argument("--column", help="target column; sets data.column")
+    backtest.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    backtest.add_argument("--folds", type=int, default=5, help="number of walk-forward folds (default: 5)")
+    backtest.add_argument("--seeds", default="0", help="comma-separated seeds for the neural models (default: 0)")
+    backtest.add_argument("--scheme", choices=["expanding", "sliding"], default="expanding", help="training span per fold")
+    backtest.add_argument("--refit-every", type=int, default=1, metavar="N", help="refit the models every N folds (default: 1)")
+    backtest.add_argument("--out", help="results folder to create (default: results/backtest-YYYYmmdd-HHMMSS)")
+    backtest.add_argument("--quiet", action="store_true", help="no progress bar")
+    backtest.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
+    compare = commands.add_parser("compare", help="several results folders side by side (rel_mae by model)")
+    compare.add_argument("folders", nargs="+", metavar="RUN_DIR", help="folders written by forecaster run or backtest")
+    compare.add_argument("--out", help="also write compare.csv and compare.png to this new folder")
+    compare.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     bench = commands.add_parser("bench", help="measure training and inference speed and memory of every model kind")
     add_bench_arguments(bench)
     bench.add_argument("-v", "--verbose", action="store_true", help="log each measurement")
@@ -146,7 +162,6 @@ def _interrupt(signum, frame) -> None:
 def _resolve_run(args: argparse.Namespace):
     """The config and results folder of ``forecaster run``, from its arguments or from ``--resume``."""
     from forecaster import progress
-    from forecaster.config import read_config
     from forecaster.folders import check_out_dir, timestamped_out_dir
 
     if args.resume is not None:
@@ -154,13 +169,7 @@ def _resolve_run(args: argparse.Namespace):
             raise ForecasterError("--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, --set or --out")
         out = Path(args.resume)
         return progress.resume_config(out), check_out_dir(out)
-    overrides = list(args.overrides)
-    if args.data is not None:
-        overrides.insert(0, f"data.source={args.data}")
-    if args.column is not None:
-        overrides.insert(0, f"data.column={args.column}")
-    config_path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    config = read_config(config_path, overrides)
+    config = _config_from_arguments(args)
     out = check_out_dir(args.out if args.out else timestamped_out_dir("run"))  # fail before training, not after
     if progress.progress_dir(out).exists():
         raise ForecasterError(
@@ -206,6 +215,57 @@ def _run_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_from_arguments(args: argparse.Namespace):
+    """The experiment config that CONFIG, --data, --column and --set describe."""
+    from forecaster.config import read_config
+
+    overrides = list(args.overrides)
+    if args.data is not None:
+        overrides.insert(0, f"data.source={args.data}")
+    if args.column is not None:
+        overrides.insert(0, f"data.column={args.column}")
+    config_path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    return read_config(config_path, overrides)
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from forecaster.backtest import format_summary, run_backtest, save_backtest
+    from forecaster.folders import check_out_dir, timestamped_out_dir
+
+    config = _config_from_arguments(args)
+    try:
+        seeds = tuple(int(seed) for seed in args.seeds.split(",") if seed.strip())
+    except ValueError:
+        raise ForecasterError(f"--seeds={args.seeds!r} should be comma-separated integers, e.g. 0,1,2") from None
+    out = check_out_dir(args.out or timestamped_out_dir("backtest"))
+    result = run_backtest(config, folds=args.folds, seeds=seeds, scheme=args.scheme,
+                          refit_every=args.refit_every, progress=not args.quiet)
+    save_backtest(result, out)
+    print(format_summary(result.summary()))
+    print(f"\nrel_mae over {len(result.folds)} folds x {len(seeds)} seeds (mean, std, 95 % interval); DM_sq, p_sq, "
+          "p_abs: Diebold-Mariano (HLN) against the naive forecast, squared and absolute loss; p_dir_up: "
+          "binomial test of directional accuracy against 'always up'.")
+    print(f"results: {out}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from forecaster.compare import compare_table
+    from forecaster.folders import write_folder
+
+    table = compare_table(args.folders)
+    print(table.to_string(float_format="{:.4f}".format, na_rep="-"))
+    if args.out:
+        from forecaster import plots
+
+        def write_files(folder: Path) -> None:
+            table.to_csv(folder / "compare.csv", index_label="model")
+            plots.compare_figure(table).savefig(folder / "compare.png", dpi=120, bbox_inches="tight")
+
+        print(f"results: {write_folder(args.out, write_files)}")
+    return 0
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # A user sees "warning: <what happened>", not a source location and a line of library code.
     print(f"warning: {message}", file=sys.stderr)
@@ -217,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
-            return bench_command(args) if args.command == "bench" else _run(args)
+            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "run": _run}
+            return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -171,25 +171,30 @@ def run_experiment(
     config: ExperimentConfig,
     *,
     frame: pd.DataFrame | None = None,
+    bounds: SplitBounds | None = None,
     progress: bool = False,
     finished: dict[str, ModelRun] | None = None,
+    pretrained: dict[str, ModelRun] | None = None,
     on_model_done: Callable[[ExperimentResult, str], None] | None = None,
 ) -> ExperimentResult:
     """Train and evaluate every model of ``config`` on the same windows; the test span is used once.
 
+    ``bounds`` fixes the split (a backtest fold) instead of the config's fractions.
     ``finished`` holds models of an interrupted run to keep as they are (see ``forecaster.progress``);
+    ``pretrained`` holds models trained earlier (a backtest that does not refit every fold): they are
+    scored on this call's test windows without training;
     ``on_model_done(result, name)`` is called after each model that this call trains and scores.
     """
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
     if frame is None:
         frame = load_prices(config.data.source, start=config.data.start, end=config.data.end)
-    data = prepare_data(frame, config.data, config.windows)
+    data = prepare_data(frame, config.data, config.windows, bounds=bounds)
     device = resolve_device(config.train.device)
     models = _build_models(config, data.dims)
     actual, anchors = data.actual_and_anchors("test")
     offset, scale = scaler_statistics(data.scaler)
-    train_levels = data.series.levels[: data.bounds.train_end]
+    train_levels = data.series.levels[data.bounds.train_start : data.bounds.train_end]
     scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels)}
     result = ExperimentResult(config=config, data=data)
     for spec in config.models:
@@ -198,7 +203,9 @@ def run_experiment(
             continue
         model = models[spec.name]
         training = None
-        if model_kind(spec.kind).trainable:
+        if pretrained and spec.name in pretrained:
+            model, training = pretrained[spec.name].model, pretrained[spec.name].training
+        elif model_kind(spec.kind).trainable:
             seed_everything(config.train.seed)
             training = train_model(
                 model, data.windows["train"], data.windows["val"], config.train,

@@ -93,3 +93,67 @@ def bench_memory_figure(frame: pd.DataFrame) -> Figure:
 def bench_latency_figure(frame: pd.DataFrame) -> Figure:
     """Inference microseconds per window vs context length."""
     return _per_device_figure(frame, "infer_us_per_window", "inference µs per window", log_y=True)
+
+
+def backtest_rel_mae_figure(fold_metrics: pd.DataFrame) -> Figure:
+    """Every (fold, seed) rel_mae of each model as a point, the model's mean as a bar, the naive line at 1."""
+    figure = Figure(figsize=(8, 4))
+    axes = figure.subplots()
+    models = list(dict.fromkeys(fold_metrics["model"]))
+    for index, name in enumerate(models):
+        values = fold_metrics.loc[fold_metrics["model"] == name, "rel_mae"].dropna()
+        jitter = (pd.Series(range(len(values))) % 7 - 3) * 0.04  # spread the points, deterministically
+        axes.scatter(index + jitter, values, s=14, alpha=0.7, color=NAIVE_COLOUR if name == "naive" else "tab:blue")
+        axes.hlines(values.mean(), index - 0.3, index + 0.3, color="black")
+    axes.axhline(1.0, color="tab:red", linestyle="--", label="naive (random walk) = 1")
+    axes.set_xticks(range(len(models)), models, rotation=20)
+    axes.set_ylabel("rel_mae per fold and seed (below 1 beats the random walk)")
+    axes.set_title("Walk-forward backtest: test rel_mae of every fold and seed (line: mean)")
+    axes.legend(fontsize=8)
+    return figure
+
+
+def cumulative_error_figure(losses: pd.DataFrame) -> Figure:
+    """Cumulative squared-error difference of each model against the naive forecast over the test dates.
+
+    A falling line is a model gaining on the random walk there; a rising one, losing to it.
+    """
+    figure = Figure(figsize=(10, 4.5))
+    axes = figure.subplots()
+    models = [column for column in losses.columns if column not in ("fold", "naive")]
+    for name in models:
+        axes.plot(losses.index, (losses[name] - losses["naive"]).cumsum(), linewidth=1.0, label=name)
+    axes.axhline(0.0, color=NAIVE_COLOUR, linestyle=":")
+    axes.set_ylabel("cumulative (squared error - naive squared error)")
+    axes.set_title("Where each model wins (line falls) or loses (line rises) against the random walk")
+    axes.legend(fontsize=8, ncol=3)
+    figure.autofmt_xdate()
+    return figure
+
+
+def rel_mae_by_step_figure(step_metrics: pd.DataFrame) -> Figure:
+    """rel_mae at each horizon step, one line per model, the naive level marked."""
+    figure = Figure(figsize=(7, 4))
+    axes = figure.subplots()
+    for name, rows in step_metrics.groupby("model", sort=False):
+        axes.plot(rows["step"], rows["rel_mae"], marker="o", label=name)
+    axes.axhline(1.0, color="tab:red", linestyle="--")
+    axes.set(xlabel="horizon step", ylabel="rel_mae", title="rel_mae by horizon step (below 1 beats the random walk)")
+    axes.legend(fontsize=8)
+    return figure
+
+
+def compare_figure(table: pd.DataFrame) -> Figure:
+    """Grouped bars: one group per model, one bar per results folder (rel_mae), the naive line at 1."""
+    figure = Figure(figsize=(9, 4))
+    axes = figure.subplots()
+    runs = list(table.columns)
+    width = 0.8 / max(len(runs), 1)
+    for index, run in enumerate(runs):
+        axes.bar([i + index * width for i in range(len(table))], table[run], width=width, label=run)
+    axes.axhline(1.0, color="tab:red", linestyle="--", label="naive = 1")
+    axes.set_xticks([i + 0.4 - width / 2 for i in range(len(table))], list(table.index), rotation=20)
+    axes.set_ylabel("rel_mae")
+    axes.set_title("rel_mae by model and results folder")
+    axes.legend(fontsize=8)
+    return figure

@@ -47,11 +47,15 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class SplitBounds:
-    """Target steps [0, train_end) train, [train_end, val_end) validate, [val_end, length) test."""
+    """Target steps [train_start, train_end) train, [train_end, val_end) validate, [val_end, length) test.
+
+    ``train_start`` is 0 but for sliding-window backtests, whose training span has a fixed length.
+    """
 
     train_end: int
     val_end: int
     length: int
+    train_start: int = 0
 
 
 def _bounds_for(length: int, config: WindowConfig) -> SplitBounds:
@@ -111,7 +115,7 @@ def fit_scaler(frames: np.ndarray, bounds: SplitBounds, *, center: bool = True) 
     ``center=False`` (used for differenced transforms) only divides by the standard deviation, so that
     a change of zero stays exactly zero and the random walk is represented exactly.
     """
-    return StandardScaler(with_mean=center).fit(frames[: bounds.train_end])
+    return StandardScaler(with_mean=center).fit(frames[bounds.train_start : bounds.train_end])
 
 
 def scaler_statistics(scaler: StandardScaler) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +175,7 @@ def make_windows(series: torch.Tensor, *, context: int, horizon: int, target_sta
 
 def split_windows(series: torch.Tensor, bounds: SplitBounds, config: WindowConfig) -> dict[str, WindowSet]:
     """Train, validation and test windows over the same scaled series."""
-    spans = {"train": (0, bounds.train_end), "val": (bounds.train_end, bounds.val_end), "test": (bounds.val_end, bounds.length)}
+    spans = {"train": (bounds.train_start, bounds.train_end), "val": (bounds.train_end, bounds.val_end), "test": (bounds.val_end, bounds.length)}
     return {
         name: make_windows(series, context=config.context, horizon=config.horizon, target_start=start, target_end=end)
         for name, (start, end) in spans.items()

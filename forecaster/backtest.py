@@ -1,0 +1,267 @@
+"""Walk-forward backtests: K folds x several seeds, metrics with their spread, and significance tests.
+
+Each fold is a chronological split that ends further into the series: a training span (expanding from
+the start, or sliding with a fixed length), a validation span, then a test span. The folds' test
+spans do not overlap and together cover the end of the series. In every fold the scaler and the
+models are refit on that fold's training span alone (or every ``refit_every`` folds, for cheaper runs),
+exactly as ``run_experiment`` does for one split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from forecaster.config import ExperimentConfig
+from forecaster.data import load_prices
+from forecaster.errors import ForecasterError
+from forecaster.evaluate import no_move_tolerance
+from forecaster.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
+from forecaster.stats import diebold_mariano_differential, direction_tests, summarise
+from forecaster.windows import SplitBounds, WindowConfig, rows_needed
+
+SCHEMES = ("expanding", "sliding")
+LOSSES = ("squared", "absolute")
+
+
+def fold_bounds(length: int, config: WindowConfig, *, folds: int, scheme: str = "expanding") -> list[SplitBounds]:
+    """The K folds' spans over ``length`` transformed steps, oldest first.
+
+    The test spans share the single-split test fraction (the last 1 - train - val of the series) in
+    K equal, consecutive parts; each has a validation span of the usual size just before it.
+    """
+    if folds < 1:
+        raise ForecasterError(f"--folds={folds} must be at least 1")
+    if scheme not in SCHEMES:
+        raise ForecasterError(f"scheme {scheme!r} is not one of {', '.join(SCHEMES)}")
+    test_total = length - int(round(length * (config.train_fraction + config.val_fraction)))
+    test_size = test_total // folds
+    val_size = int(round(length * config.val_fraction))
+    train_size = int(round(length * config.train_fraction))
+    if test_size < config.horizon or val_size < config.horizon:
+        raise ForecasterError(
+            f"{length} steps split into {folds} folds leave test spans of {test_size} steps, fewer than "
+            f"horizon={config.horizon}; use fewer folds or a longer series (at least {rows_needed(config) * folds} rows)"
+        )
+    bounds = []
+    for fold in range(folds):
+        test_end = length - (folds - 1 - fold) * test_size
+        val_end = test_end - test_size
+        train_end = val_end - val_size
+        train_start = 0 if scheme == "expanding" else max(0, train_end - train_size)
+        if train_end - train_start < config.context + config.horizon:
+            raise ForecasterError(
+                f"fold {fold + 1} has {train_end - train_start} training steps, fewer than "
+                f"context + horizon = {config.context + config.horizon}; use fewer folds"
+            )
+        bounds.append(SplitBounds(train_end=train_end, val_end=val_end, length=test_end, train_start=train_start))
+    return bounds
+
+
+@dataclass
+class BacktestResult:
+    """Every (fold, seed) run, and the tables and tests computed from them."""
+
+    config: ExperimentConfig
+    folds: list[SplitBounds]
+    seeds: tuple[int, ...]
+    runs: dict[tuple[int, int], ExperimentResult] = field(default_factory=dict)  # (fold, seed) -> run
+
+    @property
+    def fold_metrics(self) -> pd.DataFrame:
+        """One row per (fold, seed, model): the run's metrics table with the fold's test dates."""
+        rows = []
+        for (fold, seed), result in self.runs.items():
+            dates = result.data.series.dates
+            table = result.metrics.assign(
+                fold=fold + 1, seed=seed,
+                test_start=dates[self.folds[fold].val_end], test_end=dates[self.folds[fold].length - 1],
+            )
+            rows.append(table)
+        return pd.concat(rows, ignore_index=True)
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """Test forecasts of every fold and seed (long format: one row per origin, step, fold, seed)."""
+        return pd.concat(
+            [result.predictions.assign(fold=fold + 1, seed=seed) for (fold, seed), result in self.runs.items()],
+            ignore_index=True,
+        )
+
+    def losses(self, loss: str) -> pd.DataFrame:
+        """Each model's loss at every test point of the last horizon step, averaged over seeds.
+
+        Averaging over seeds asks whether the model, trained with a random seed, has a lower expected
+        loss; the seeds share the same test days, so they are not extra observations.
+        """
+        frame = self.predictions
+        frame = frame[frame["step"] == frame["step"].max()]
+        models = [name for name in self.config_model_names if name in frame.columns]
+        errors = frame[models].sub(frame["actual"], axis=0)
+        values = errors.pow(2) if loss == "squared" else errors.abs()
+        values[["date", "fold", "seed"]] = frame[["date", "fold", "seed"]]
+        return values.groupby(["fold", "date"], sort=True)[models].mean().reset_index(level="fold")
+
+    @property
+    def config_model_names(self) -> list[str]:
+        return [spec.name for spec in self.config.models]
+
+    def summary(self) -> pd.DataFrame:
+        """Per model: every metric's mean, std and 95 % interval over folds and seeds, and the tests."""
+        folds = self.fold_metrics
+        horizon = self.config.windows.horizon
+        squared = self.losses("squared")
+        absolute = self.losses("absolute")
+        rows = []
+        for name in self.config_model_names:
+            own = folds[folds["model"] == name]
+            row: dict = {"model": name, "kind": own["kind"].iloc[0], "runs": len(own)}
+            for metric in METRIC_COLUMNS + ["train_seconds"]:
+                stats = summarise(own[metric].to_numpy(dtype=float))
+                row.update({f"{metric}_{key}": stats[key] for key in ("mean", "std", "ci_low", "ci_high")})
+            for loss, table in (("squared", squared), ("absolute", absolute)):
+                if "naive" in table.columns and name != "naive":
+                    test = _dm(table[name] - table["naive"], horizon)
+                    row[f"dm_{loss}_vs_naive"], row[f"dm_{loss}_vs_naive_p"] = test
+            row.update(self._direction(name))
+            row["failed_runs"] = int((own["status"] != "ok").sum())
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _direction(self, name: str) -> dict[str, float]:
+        """Binomial tests of one-step directional accuracy (first seed) against 50 % and "always up".
+
+        The seeds share the same test days, so their hits are not independent trials: one seed is used.
+        """
+        hits = trials = ups = points = 0
+        for (fold, seed), result in self.runs.items():
+            if seed != self.seeds[0]:
+                continue
+            actual, anchors = result.data.actual_and_anchors("test")
+            span = result.data.bounds
+            no_move = no_move_tolerance(result.data.series.levels[span.train_start : span.train_end])
+            predicted = result.runs[name].forecast[:, 0] - anchors
+            moved = np.abs(predicted) > no_move
+            hits += int((np.sign(predicted) == np.sign(actual[:, 0] - anchors))[moved].sum())
+            trials += int(moved.sum())
+            ups += int((actual[:, 0] > anchors).sum())
+            points += len(anchors)
+        tests = direction_tests(hits, trials, up_share=ups / points)
+        return {"direction_p_vs_half": tests["p_vs_half"], "direction_p_vs_always_up": tests["p_vs_always_up"]}
+
+    def pairwise(self, loss: str = "squared") -> pd.DataFrame:
+        """Diebold-Mariano p-values between every pair of models (row vs column; seed-averaged losses)."""
+        table = self.losses(loss)
+        names = [name for name in self.config_model_names if name in table.columns]
+        p_values = pd.DataFrame(np.nan, index=names, columns=names)
+        for first in names:
+            for second in names:
+                if first != second:
+                    _, p_values.loc[first, second] = _dm(table[first] - table[second], self.config.windows.horizon)
+        return p_values
+
+
+def _dm(differential: pd.Series, horizon: int) -> tuple[float, float]:
+    """DM statistic and p-value of a loss differential; NaNs when a model failed (NaN losses)."""
+    values = differential.to_numpy(dtype=float)
+    if np.isnan(values).any():
+        return float("nan"), float("nan")
+    test = diebold_mariano_differential(values, horizon=horizon)
+    return test.statistic, test.p_value
+
+
+def run_backtest(
+    config: ExperimentConfig,
+    *,
+    folds: int = 5,
+    seeds: tuple[int, ...] = (0,),
+    scheme: str = "expanding",
+    refit_every: int = 1,
+    frame: pd.DataFrame | None = None,
+    progress: bool = False,
+) -> BacktestResult:
+    """Run ``config`` on every fold and seed; the test span of each fold is used once, after training."""
+    if not seeds:
+        raise ForecasterError("--seeds names no seed; e.g. --seeds 0,1,2")
+    if refit_every < 1:
+        raise ForecasterError(f"--refit-every={refit_every} must be at least 1")
+    if frame is None:
+        frame = load_prices(config.data.source, start=config.data.start, end=config.data.end)
+    from forecaster.features import prepare_series  # only to count the usable steps
+
+    length = len(prepare_series(frame, config.data).frames)
+    bounds = fold_bounds(length, config.windows, folds=folds, scheme=scheme)
+    result = BacktestResult(config=config, folds=bounds, seeds=tuple(seeds))
+    bar = tqdm(total=len(bounds) * len(seeds), desc="backtest", unit="fit", disable=not progress)
+    for seed in seeds:
+        seeded = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
+        last_fit: tuple[SplitBounds, ExperimentResult] | None = None
+        for fold, fold_span in enumerate(bounds):
+            if last_fit is None or fold % refit_every == 0:
+                run = run_experiment(seeded, frame=frame, bounds=fold_span, progress=False)
+                last_fit = (fold_span, run)
+            else:
+                # Models and scaler of the last refit, scored on this fold's test span.
+                fitted_span, fitted = last_fit
+                span = dataclasses.replace(fitted_span, val_end=fold_span.val_end, length=fold_span.length)
+                run = run_experiment(seeded, frame=frame, bounds=span, pretrained=fitted.runs)
+            result.runs[(fold, seed)] = run
+            bar.update()
+    bar.close()
+    return result
+
+
+def step_metrics(result: BacktestResult) -> pd.DataFrame:
+    """Per model and horizon step: each metric averaged over folds and seeds."""
+    rows = [
+        result_run.step_metrics.assign(fold=fold + 1, seed=seed)
+        for (fold, seed), result_run in result.runs.items()
+    ]
+    table = pd.concat(rows, ignore_index=True)
+    return table.groupby(["model", "step"], sort=False)[METRIC_COLUMNS].mean().reset_index()
+
+
+def save_backtest(result: BacktestResult, out: str | Path) -> Path:
+    """Write the backtest's results folder atomically: config, tables, predictions, figures."""
+    from forecaster import plots  # matplotlib only when figures are written
+    from forecaster.config import write_config
+    from forecaster.folders import write_folder
+
+    def write_files(folder) -> None:
+        write_config(result.config, folder / "config.yaml")
+        result.fold_metrics.to_csv(folder / "fold_metrics.csv", index=False)
+        result.summary().to_csv(folder / "summary.csv", index=False)
+        for loss in LOSSES:
+            result.pairwise(loss).to_csv(folder / f"dm_pvalues_{loss}.csv", index_label="model")
+        result.predictions.to_csv(folder / "predictions.csv", index=False)
+        figures = {
+            "fold_rel_mae.png": plots.backtest_rel_mae_figure(result.fold_metrics),
+            "cumulative_error.png": plots.cumulative_error_figure(result.losses("squared")),
+        }
+        if result.config.windows.horizon > 1:
+            steps = step_metrics(result)
+            steps.to_csv(folder / "metrics_by_step.csv", index=False)
+            figures["rel_mae_by_step.png"] = plots.rel_mae_by_step_figure(steps)
+        for filename, figure in figures.items():
+            figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
+
+    return write_folder(out, write_files)
+
+
+SUMMARY_COLUMNS = {
+    "model": "model", "mae_mean": "mae", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std",
+    "rel_mae_ci_low": "ci_low", "rel_mae_ci_high": "ci_high", "mase_mean": "mase",
+    "directional_accuracy_mean": "dir_acc", "dm_squared_vs_naive": "DM_sq", "dm_squared_vs_naive_p": "p_sq",
+    "dm_absolute_vs_naive_p": "p_abs", "direction_p_vs_always_up": "p_dir_up",
+}
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The backtest table as the CLI prints it."""
+    shown = summary[[column for column in SUMMARY_COLUMNS if column in summary.columns]].rename(columns=SUMMARY_COLUMNS)
+    return shown.to_string(index=False, float_format="{:.4f}".format, na_rep="-")
