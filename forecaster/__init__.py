@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from forecaster.backtest import BacktestResult, run_backtest, save_backtest
 from forecaster.checkpoint import load_checkpoint, load_model, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, config_from_dict, read_config
 from forecaster.data import load_prices
@@ -15,6 +16,7 @@ from forecaster.windows import WindowConfig
 
 __all__ = [
     "MODEL_KINDS",
+    "BacktestResult",
     "DataConfig",
     "DataSourceError",
     "ExperimentConfig",
@@ -36,7 +38,9 @@ __all__ = [
     "load_prices",
     "prepare_data",
     "read_config",
+    "run_backtest",
     "run_experiment",
+    "save_backtest",
     "save_checkpoint",
     "save_run",
     "train_model",
