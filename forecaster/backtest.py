@@ -22,8 +22,9 @@ from forecaster.data import load_prices
 from forecaster.errors import ForecasterError
 from forecaster.evaluate import no_move_tolerance
 from forecaster.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
+from forecaster.features import prepare_series
 from forecaster.stats import diebold_mariano_differential, direction_tests, summarise
-from forecaster.windows import SplitBounds, WindowConfig, rows_needed
+from forecaster.windows import SplitBounds, WindowConfig
 
 SCHEMES = ("expanding", "sliding")
 LOSSES = ("squared", "absolute")
@@ -46,7 +47,7 @@ def fold_bounds(length: int, config: WindowConfig, *, folds: int, scheme: str = 
     if test_size < config.horizon or val_size < config.horizon:
         raise ForecasterError(
             f"{length} steps split into {folds} folds leave test spans of {test_size} steps, fewer than "
-            f"horizon={config.horizon}; use fewer folds or a longer series (at least {rows_needed(config) * folds} rows)"
+            f"horizon={config.horizon}; use fewer folds or a longer series"
         )
     bounds = []
     for fold in range(folds):
@@ -192,9 +193,7 @@ def run_backtest(
         raise ForecasterError(f"--refit-every={refit_every} must be at least 1")
     if frame is None:
         frame = load_prices(config.data.source, start=config.data.start, end=config.data.end)
-    from forecaster.features import prepare_series  # only to count the usable steps
-
-    length = len(prepare_series(frame, config.data).frames)
+    length = len(prepare_series(frame, config.data).frames)  # usable steps after the target transform
     bounds = fold_bounds(length, config.windows, folds=folds, scheme=scheme)
     result = BacktestResult(config=config, folds=bounds, seeds=tuple(seeds))
     bar = tqdm(total=len(bounds) * len(seeds), desc="backtest", unit="fit", disable=not progress)
