@@ -132,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--out", help="results folder to create (default: results/backtest-YYYYmmdd-HHMMSS)")
     backtest.add_argument("--quiet", action="store_true", help="no progress bar")
     backtest.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
+    forecast = commands.add_parser("forecast", help="forecast the next values of a series with a saved model")
+    forecast.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
+    forecast.add_argument("--data", default="sp500", help="bundled name, CSV path or Yahoo ticker (default: sp500)")
+    forecast.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
+    forecast.add_argument("--out", help="also write forecast.csv to this new folder")
+    forecast.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     compare = commands.add_parser("compare", help="several results folders side by side (rel_mae by model)")
     compare.add_argument("folders", nargs="+", metavar="RUN_DIR", help="folders written by forecaster run or backtest")
     compare.add_argument("--out", help="also write compare.csv and compare.png to this new folder")
@@ -249,6 +255,22 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forecast(args: argparse.Namespace) -> int:
+    from forecaster.checkpoint import load_model
+    from forecaster.data import load_prices
+    from forecaster.folders import check_out_dir, write_folder
+    from forecaster.forecast import forecast_future
+
+    out = check_out_dir(args.out) if args.out else None
+    model, payload = load_model(args.checkpoint)
+    table = forecast_future(model, payload, load_prices(args.data), column=args.column)
+    print(f"{payload['name']} ({payload['kind']}) forecast of {args.column or payload['columns'][0]}:")
+    print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}", "forecast": "{:.4f}".format}))
+    if out is not None:
+        print(f"results: {write_folder(out, lambda folder: table.to_csv(folder / 'forecast.csv', index=False))}")
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from forecaster.compare import compare_table
     from forecaster.folders import write_folder
@@ -277,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
-            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "run": _run}
+            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "forecast": _forecast, "run": _run}
             return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)

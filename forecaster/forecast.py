@@ -1,0 +1,54 @@
+"""Forecast the future: the next ``horizon`` values after the last observation, from a saved model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from forecaster.errors import ForecasterError
+from forecaster.features import DataConfig, invert_transform, prepare_series
+
+
+def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
+    """The ``horizon`` dates after ``index``'s last one, at the series' own frequency.
+
+    Daily series that skip weekends (prices) continue on business days; otherwise the frequency pandas
+    infers from the last dates, or failing that the median spacing.
+    """
+    recent = index[-30:]
+    frequency = pd.infer_freq(recent) if len(recent) >= 3 else None
+    if frequency is None:
+        spacing = pd.Series(recent).diff().median()
+        weekdays_only = (recent.day_of_week < 5).all()
+        if spacing <= pd.Timedelta(days=1) * 1.5 and weekdays_only:
+            frequency = "B"  # trading days: holidays make pandas give up, but the rhythm is business days
+        else:
+            frequency = pd.tseries.frequencies.to_offset(spacing)
+    return pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]
+
+
+def forecast_future(model: nn.Module, payload: dict, frame: pd.DataFrame, *, column: str | None = None) -> pd.DataFrame:
+    """The model's forecast of the next ``horizon`` values of ``frame``, in the series' units.
+
+    The checkpoint fixes the input columns, the target transform and the scaling (from its training
+    span); ``column`` renames the target when the new data calls it something else.
+    """
+    columns, dims = payload["columns"], payload["dims"]
+    target = column if column is not None else columns[0]
+    config = DataConfig(column=target, features=tuple(columns[1:]), transform=payload["transform"])
+    series = prepare_series(frame, config)
+    context = dims["context"]
+    if len(series.frames) < context:
+        raise ForecasterError(
+            f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
+            f"{context} steps, so it needs at least {context + series.lost_rows}"
+        )
+    offset = np.asarray(payload["scaler"]["mean"])
+    scale = np.asarray(payload["scaler"]["scale"])
+    window = torch.tensor((series.frames[-context:] - offset) / scale, dtype=torch.float32)[None]  # (1, T, C)
+    with torch.no_grad():
+        scaled = model.eval()(window).double().numpy()  # (1, H)
+    values = invert_transform(scaled * scale[0] + offset[0], series.levels[-1:], series.transform)[0]  # (H,)
+    return pd.DataFrame({"date": future_dates(series.dates, dims["horizon"]), "forecast": values})
