@@ -249,8 +249,24 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
         "forecasts.png": plots.forecast_figure(result.predictions),
         "training_curves.png": plots.training_curves_figure(result.history),
     }
+    for name, run in result.runs.items():
+        if run.spec.kind == "transformer":
+            figures[f"attention_{name}.png"] = _attention_of_last_test_window(result, name, plots)
     for filename, figure in figures.items():
         figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
+
+
+def _attention_of_last_test_window(result: ExperimentResult, name: str, plots) -> "Figure":
+    """The attention maps of the transformer ``name`` on the newest test window (the lecture's "looking")."""
+    windows = result.data.windows["test"]
+    model = result.runs[name].model.eval()
+    with torch.no_grad():
+        _, maps = model.encoder.forward_with_attention(windows.inputs[-1:])  # one (1, N, T, T) per layer
+    origin = int(windows.origins[-1])
+    dates = result.data.series.dates[origin - windows.context + 1 : origin + 1]
+    return plots.attention_figure(
+        [weights[0].numpy() for weights in maps], dates, title=f"{name}: attention on the window ending {dates[-1]:%Y-%m-%d}"
+    )
 
 
 def save_run(result: ExperimentResult, out: str | Path) -> Path:

@@ -157,3 +157,30 @@ def compare_figure(table: pd.DataFrame) -> Figure:
     axes.set_title("rel_mae by model and results folder")
     axes.legend(fontsize=8)
     return figure
+
+
+def attention_figure(maps: list, frame_dates: pd.DatetimeIndex, *, title: str) -> Figure:
+    """One window's attention weights: per layer, the heads' mean as a T x T map, and each head's last row.
+
+    ``maps`` holds one (N, T, T) array per layer (query rows, key columns). The last row is where the
+    newest frame, the one the forecast is read from, looks.
+    """
+    layers = len(maps)
+    figure = Figure(figsize=(11, 3.6 * layers), layout="constrained")
+    grid = figure.subplots(layers, 2, squeeze=False)
+    labels = [f"{date:%Y-%m-%d}" for date in frame_dates]
+    ticks = list(range(0, len(labels), max(1, len(labels) // 6)))
+    for layer, weights in enumerate(maps):
+        mean_axes, row_axes = grid[layer]
+        image = mean_axes.imshow(weights.mean(axis=0), cmap="viridis", aspect="auto")
+        figure.colorbar(image, ax=mean_axes, fraction=0.046)
+        mean_axes.set(title=f"layer {layer + 1}: weights averaged over heads", xlabel="key frame", ylabel="query frame")
+        mean_axes.set_xticks(ticks, [labels[i] for i in ticks], rotation=30, fontsize=7)
+        mean_axes.set_yticks(ticks, [labels[i] for i in ticks], fontsize=7)
+        for head, head_weights in enumerate(weights):
+            row_axes.plot(head_weights[-1], label=f"head {head + 1}", linewidth=1.0)
+        row_axes.set(title=f"layer {layer + 1}: where the newest frame looks, per head", xlabel="key frame", ylabel="weight")
+        row_axes.set_xticks(ticks, [labels[i] for i in ticks], rotation=30, fontsize=7)
+        row_axes.legend(fontsize=7)
+    figure.suptitle(title)
+    return figure

@@ -14,6 +14,7 @@ from forecaster.cli import main
 
 EXPECTED_FILES = {
     "config.yaml", "metrics.csv", "predictions.csv", "history.csv", "rel_mae.png", "forecasts.png", "training_curves.png",
+    "attention_transformer.png",
 }
 METRIC_COLUMNS = ["model", "kind", "mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "train_seconds", "parameters"]
 
