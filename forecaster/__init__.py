@@ -3,14 +3,14 @@
 __version__ = "0.1.0"
 
 from forecaster.backtest import BacktestResult, run_backtest, save_backtest
-from forecaster.checkpoint import load_checkpoint, load_model, save_checkpoint
+from forecaster.checkpoint import load_checkpoint, load_encoder, load_model, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, config_from_dict, read_config
 from forecaster.data import load_prices
 from forecaster.errors import DataSourceError, ForecasterError
 from forecaster.evaluate import forecast_metrics
 from forecaster.experiment import ExperimentResult, prepare_data, run_experiment, save_run
 from forecaster.features import DataConfig
-from forecaster.models import MODEL_KINDS, ModelDims, TransformerConfig, TransformerEncoder, TransformerForecaster, build_model
+from forecaster.models import MODEL_KINDS, ModelDims, freeze, TransformerConfig, TransformerEncoder, TransformerForecaster, build_model
 from forecaster.train import TrainConfig, train_model
 from forecaster.windows import WindowConfig
 
@@ -33,7 +33,9 @@ __all__ = [
     "build_model",
     "config_from_dict",
     "forecast_metrics",
+    "freeze",
     "load_checkpoint",
+    "load_encoder",
     "load_model",
     "load_prices",
     "prepare_data",

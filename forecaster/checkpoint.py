@@ -95,8 +95,22 @@ def model_from_payload(payload: dict[str, Any]) -> nn.Module:
     kind = payload["kind"]
     config = from_mapping(model_kind(kind).config_class, payload["config"], f"checkpoint {payload['name']}")
     model = build_model(kind, config, ModelDims(**payload["dims"]))
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:  # the weights do not fit the config: a damaged or edited checkpoint
+        raise ForecasterError(
+            f"checkpoint {payload['name']!r}: its weights do not match its own config "
+            f"({str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error})"
+        ) from None
     return model.eval()
+
+
+def load_encoder(path: str | Path) -> nn.Module:
+    """The trained ``TransformerEncoder`` of a transformer checkpoint (frames -> contextual embeddings)."""
+    model, payload = load_model(path)
+    if payload["kind"] != "transformer":
+        raise ForecasterError(f"{path} holds a {payload['kind']} model, which has no encoder; use a transformer checkpoint")
+    return model.encoder
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:

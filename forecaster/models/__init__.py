@@ -80,6 +80,13 @@ def build_model(kind: str, config: Any, dims: ModelDims) -> nn.Module:
     return model_kind(kind).build(config, dims)
 
 
+def freeze(module: nn.Module) -> nn.Module:
+    """Stop training ``module``'s parameters (e.g. a reused encoder under a new head); returns it."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -105,5 +112,6 @@ __all__ = [
     "TransformerForecaster",
     "build_model",
     "count_parameters",
+    "freeze",
     "model_kind",
 ]

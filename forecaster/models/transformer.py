@@ -128,6 +128,22 @@ class TransformerEncoder(nn.Module):
         embeddings, _ = self.forward_with_attention(x, need_weights=False)
         return embeddings
 
+    @torch.no_grad()
+    def encode(self, windows: torch.Tensor) -> torch.Tensor:
+        """Per-frame contextual embeddings (B, T, D) of windows (B, T, C), in eval mode, without gradients."""
+        self._check_frames(windows)
+        was_training = self.training
+        embeddings = self.eval()(windows)
+        self.train(was_training)
+        return embeddings
+
+    def _check_frames(self, x: torch.Tensor) -> None:
+        # A clear message instead of a matrix-shape error deep inside the first projection.
+        if x.dim() != 3 or x.shape[-1] != self.channels:
+            raise ValueError(
+                f"this encoder reads windows (B, T, {self.channels}) of {self.channels} channel(s); got {tuple(x.shape)}"
+            )
+
     def last_frame(self, x: torch.Tensor) -> torch.Tensor:
         """The newest frame's contextual embedding (B, D), as ``forward(x)[:, -1]`` but cheaper.
 
@@ -135,6 +151,7 @@ class TransformerEncoder(nn.Module):
         one query against all keys and values (O(T) instead of O(T^2)) and one feed-forward row; with
         two layers this roughly halves the work at long contexts.
         """
+        self._check_frames(x)
         tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, T, D)
         for block in self.blocks[:-1]:
             tokens, _ = block(tokens)
@@ -146,6 +163,7 @@ class TransformerEncoder(nn.Module):
         self, x: torch.Tensor, *, need_weights: bool = True
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Embeddings (B, T, D) and, if asked, each layer's attention weights (B, N, T, T)."""
+        self._check_frames(x)
         tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, T, D)
         attention_maps = []
         for block in self.blocks:
@@ -158,13 +176,22 @@ class TransformerEncoder(nn.Module):
 class TransformerForecaster(nn.Module):
     """``forward((B, T, C)) -> (B, H)``: encode the window, read one vector out of it, map it to H values."""
 
-    def __init__(self, config: TransformerConfig, *, context: int, horizon: int, channels: int) -> None:
+    def __init__(
+        self, config: TransformerConfig, *, context: int, horizon: int, channels: int,
+        encoder: TransformerEncoder | None = None,
+    ) -> None:
+        """``encoder``: reuse a trained encoder (e.g. ``load_encoder``) under a new head for ``horizon``."""
         super().__init__()
         if config.readout not in ("last", "mean"):
             raise ValueError(f"transformer readout={config.readout!r} is not one of 'last', 'mean'")
+        if encoder is not None and (encoder.channels != channels or encoder.context < context):
+            raise ValueError(
+                f"the given encoder reads {encoder.channels} channel(s) and up to {encoder.context} frames; "
+                f"this forecaster needs {channels} channel(s) and {context} frames"
+            )
         self.readout = config.readout
-        self.encoder = TransformerEncoder(config, context=context, channels=channels)
-        self.head = nn.Linear(config.d_model, horizon)
+        self.encoder = encoder if encoder is not None else TransformerEncoder(config, context=context, channels=channels)
+        self.head = nn.Linear(self.encoder.norm.normalized_shape[0], horizon)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # "last": the newest frame has attended to the whole window, and is the one nearest the future.

@@ -1,0 +1,69 @@
+"""Reusing a trained encoder: load it, encode windows, freeze it under a new head; clear errors on misuse."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from forecaster.checkpoint import load_checkpoint, load_encoder, load_model, save_checkpoint
+from forecaster.config import config_from_dict
+from forecaster.errors import ForecasterError
+from forecaster.experiment import run_experiment, save_run
+from forecaster.models import TransformerConfig, TransformerForecaster, freeze
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory, small_prices):
+    config = {
+        "windows": {"context": 8}, "train": {"epochs": 1, "batch_size": 32, "device": "cpu"},
+        "models": [{"kind": "linear"}, {"kind": "transformer", "d_model": 8, "n_heads": 2, "n_layers": 2, "d_ff": 16}],
+    }
+    result = run_experiment(config_from_dict(config), frame=small_prices)
+    return result, save_run(result, tmp_path_factory.mktemp("reuse") / "run")
+
+
+def test_load_encoder_and_encode_windows(saved_run):
+    result, folder = saved_run
+    encoder = load_encoder(folder / "checkpoints" / "transformer.pt")
+    windows = result.data.windows["test"].inputs[:5]  # (5, 8, 1)
+    embeddings = encoder.encode(windows)
+    assert embeddings.shape == (5, 8, 8) and not embeddings.requires_grad
+    original = result.runs["transformer"].model.encoder.eval()
+    assert torch.equal(embeddings, original(windows).detach())  # the saved encoder is the trained one
+    with pytest.raises(ValueError, match=r"reads windows \(B, T, 1\) of 1 channel"):
+        encoder.encode(torch.zeros(2, 8, 3))
+
+
+def test_a_frozen_encoder_stays_bit_identical_while_a_new_head_learns(saved_run):
+    result, folder = saved_run
+    encoder = freeze(load_encoder(folder / "checkpoints" / "transformer.pt"))
+    before = {key: value.clone() for key, value in encoder.state_dict().items()}
+    model = TransformerForecaster(TransformerConfig(d_model=8, n_heads=2), context=8, horizon=3, channels=1, encoder=encoder)
+    head_before = model.head.weight.clone()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    windows = result.data.windows["train"]
+    inputs, targets = windows.inputs[:32], torch.randn(32, 3)
+    torch.nn.functional.mse_loss(model.train()(inputs), targets).backward()
+    optimizer.step()
+    assert all(torch.equal(value, before[key]) for key, value in encoder.state_dict().items())
+    assert not torch.equal(model.head.weight, head_before)
+    assert model(inputs).shape == (32, 3)  # the new head forecasts another horizon
+
+
+def test_misuse_gives_clear_errors(saved_run, tmp_path):
+    _, folder = saved_run
+    with pytest.raises(ForecasterError, match="holds a linear model, which has no encoder"):
+        load_encoder(folder / "checkpoints" / "linear.pt")
+    encoder = load_encoder(folder / "checkpoints" / "transformer.pt")
+    with pytest.raises(ValueError, match="needs 2 channel"):
+        TransformerForecaster(TransformerConfig(d_model=8, n_heads=2), context=8, horizon=1, channels=2, encoder=encoder)
+    with pytest.raises(ValueError, match="longer than the positional table"):
+        encoder.encode(torch.zeros(1, 20, 1))  # 20 frames, a table of 8 positions
+    payload = load_checkpoint(folder / "checkpoints" / "transformer.pt")
+    payload["dims"]["channels"] = 3  # an edited checkpoint: its config no longer fits its weights
+    save_checkpoint(payload, tmp_path / "edited.pt")
+    with pytest.raises(ForecasterError, match="weights do not match its own config"):
+        load_model(tmp_path / "edited.pt")
+    (tmp_path / "truncated.pt").write_bytes((folder / "checkpoints" / "transformer.pt").read_bytes()[:500])
+    with pytest.raises(ForecasterError, match="not a loadable forecaster checkpoint"):
+        load_model(tmp_path / "truncated.pt")
