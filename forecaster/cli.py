@@ -138,6 +138,13 @@ def _parser() -> argparse.ArgumentParser:
     forecast.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
     forecast.add_argument("--out", help="also write forecast.csv to this new folder")
     forecast.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+    embed = commands.add_parser("embed", help="per-frame embeddings of a series from a transformer checkpoint, and their projection")
+    embed.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
+    embed.add_argument("--data", default="sp500", help="bundled name, CSV path or Yahoo ticker (default: sp500)")
+    embed.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
+    embed.add_argument("--transform", choices=["log_return", "diff", "level"], help="instead of the checkpoint's (e.g. diff for counts with zeros)")
+    embed.add_argument("--out", help="results folder to create (default: results/embed-YYYYmmdd-HHMMSS)")
+    embed.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     compare = commands.add_parser("compare", help="several results folders side by side (rel_mae by model)")
     compare.add_argument("folders", nargs="+", metavar="RUN_DIR", help="folders written by forecaster run or backtest")
     compare.add_argument("--out", help="also write compare.csv and compare.png to this new folder")
@@ -271,6 +278,30 @@ def _forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embed(args: argparse.Namespace) -> int:
+    from forecaster import plots
+    from forecaster.checkpoint import load_encoder, load_model
+    from forecaster.data import load_prices
+    from forecaster.embed import embed_series, project
+    from forecaster.folders import check_out_dir, timestamped_out_dir, write_folder
+
+    out = check_out_dir(args.out or timestamped_out_dir("embed"))
+    encoder = load_encoder(args.checkpoint)
+    _, payload = load_model(args.checkpoint)
+    table = embed_series(encoder, payload, load_prices(args.data), column=args.column, transform=args.transform)
+    points = project(table)
+    figure = plots.embedding_figure(points, table["next_change"], table["volatility"],
+                                    title=f"{payload['name']} embeddings of {args.data} (PCA)")
+
+    def write_files(folder: Path) -> None:
+        table.to_csv(folder / "embeddings.csv")
+        figure.savefig(folder / "embedding_pca.png", dpi=120, bbox_inches="tight")
+
+    print(f"{len(table)} frames embedded in {table.shape[1] - 2} dimensions")
+    print(f"results: {write_folder(out, write_files)}")
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from forecaster.compare import compare_table
     from forecaster.folders import write_folder
@@ -299,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
-            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "forecast": _forecast, "run": _run}
+            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed, "forecast": _forecast, "run": _run}
             return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -152,7 +152,7 @@ def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
             raise ForecasterError(
                 f"transform log_return needs positive values, but {', '.join(map(repr, named))} has "
                 f"{non_positive.sum()} value(s) <= 0 (first on {_first_dates(table.index, non_positive, 1)}); "
-                "use --set data.transform=diff or level"
+                "choose the diff or level transform instead (data.transform, or --transform)"
             )
     frames = apply_transform(values, config.transform)
     lost = len(values) - len(frames)

@@ -184,3 +184,18 @@ def attention_figure(maps: list, frame_dates: pd.DatetimeIndex, *, title: str) -
         row_axes.legend(fontsize=7)
     figure.suptitle(title)
     return figure
+
+
+def embedding_figure(points, next_change, volatility, *, title: str) -> Figure:
+    """Two views of the same 2-D projection of the embeddings: coloured by the next change and by volatility."""
+    figure = Figure(figsize=(12, 5), layout="constrained")
+    for axes, colour, label, cmap in zip(
+        figure.subplots(1, 2), (next_change, volatility), ("next change", "rolling volatility"), ("coolwarm", "viridis")
+    ):
+        limit = float(pd.Series(colour).abs().quantile(0.98)) if label == "next change" else None
+        image = axes.scatter(points[:, 0], points[:, 1], c=colour, s=4, cmap=cmap,
+                             vmin=-limit if limit else None, vmax=limit)
+        figure.colorbar(image, ax=axes, label=label)
+        axes.set(xlabel="principal component 1", ylabel="principal component 2", title=f"coloured by {label}")
+    figure.suptitle(title)
+    return figure

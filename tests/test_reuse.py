@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -67,3 +69,39 @@ def test_misuse_gives_clear_errors(saved_run, tmp_path):
     (tmp_path / "truncated.pt").write_bytes((folder / "checkpoints" / "transformer.pt").read_bytes()[:500])
     with pytest.raises(ForecasterError, match="not a loadable forecaster checkpoint"):
         load_model(tmp_path / "truncated.pt")
+
+
+def test_embed_series_gives_each_date_its_newest_frame_embedding_without_look_ahead(saved_run, small_prices):
+    from forecaster.embed import embed_series, project
+
+    result, folder = saved_run
+    encoder = load_encoder(folder / "checkpoints" / "transformer.pt")
+    _, payload = load_model(folder / "checkpoints" / "transformer.pt")
+    table = embed_series(encoder, payload, small_prices)
+    assert len(table) == len(small_prices) - 1 - 8 + 1 and table.index[-1] == small_prices.index[-1]
+    # The row of a date is the newest frame's embedding of the window ending on that date.
+    test = result.data.windows["test"]
+    date = result.data.series.dates[test.origins[0]]
+    expected = encoder.encode(test.inputs[:1])[0, -1].numpy()
+    embedding_columns = [f"e{i}" for i in range(8)]
+    np.testing.assert_allclose(table.loc[date, embedding_columns].to_numpy(dtype=float), expected, rtol=1e-5, atol=1e-6)
+    # Data after a window changes nothing about its embedding.
+    shorter = embed_series(encoder, payload, small_prices.iloc[:300])
+    pd.testing.assert_frame_equal(shorter[embedding_columns], table.loc[shorter.index, embedding_columns])
+    assert project(table).shape == (len(table), 2)
+    assert table["next_change"].iloc[:-1].notna().all() and np.isnan(table["next_change"].iloc[-1])
+
+
+def test_embed_command(saved_run, tmp_path, capsys):
+    from forecaster.cli import main
+
+    _, folder = saved_run
+    out = tmp_path / "emb"
+    code = main(["embed", str(folder / "checkpoints" / "transformer.pt"), "--data", "sunspots", "--column", "sunspots",
+                 "--transform", "diff", "--out", str(out)])
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == {"embeddings.csv", "embedding_pca.png"}
+    assert "frames embedded in 8 dimensions" in capsys.readouterr().out
+    assert main(["embed", str(folder / "checkpoints" / "transformer.pt"), "--data", "sunspots", "--column", "sunspots",
+                 "--out", str(tmp_path / "other")]) == 1
+    assert "choose the diff or level transform" in capsys.readouterr().err

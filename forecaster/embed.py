@@ -1,0 +1,57 @@
+"""Per-frame embeddings of a whole series from a trained encoder: what a well-trained embedding captures.
+
+Each date gets the contextual embedding of its frame as the newest frame of the window that ends there.
+With the checkpoint's own transform the inputs are scaled with the checkpoint's statistics (from its
+training span), so an embedding depends on its window alone, never on later data. With another
+transform (sunspot counts have zeros: no log-returns) those statistics do not apply, and the series is
+standardised with its own mean and deviation over its whole length: fine for describing a series,
+but then every embedding depends slightly on the whole series' scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from forecaster.errors import ForecasterError
+from forecaster.features import DataConfig, prepare_series
+
+VOLATILITY_WINDOW = 21  # about one trading month of changes
+
+
+def embed_series(
+    encoder: nn.Module, payload: dict, frame: pd.DataFrame, *, column: str | None = None,
+    transform: str | None = None, batch_size: int = 512,
+) -> pd.DataFrame:
+    """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility."""
+    columns = payload["columns"]
+    config = DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or payload["transform"])
+    series = prepare_series(frame, config)
+    context = payload["dims"]["context"]
+    if len(series.frames) < context:
+        raise ForecasterError(f"the data has {len(series.frames)} usable steps; the encoder reads windows of {context}")
+    if config.transform == payload["transform"]:
+        offset, scale = np.asarray(payload["scaler"]["mean"]), np.asarray(payload["scaler"]["scale"])
+    else:
+        offset, scale = series.frames.mean(axis=0), series.frames.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+    values = torch.tensor((series.frames - offset) / scale, dtype=torch.float32)  # (L, C)
+    windows = values.unfold(0, context, 1).transpose(1, 2)  # (L-T+1, T, C), a view
+    newest = [encoder.encode(windows[start : start + batch_size])[:, -1] for start in range(0, len(windows), batch_size)]
+    embeddings = torch.cat(newest).numpy()  # (L-T+1, D)
+    change = pd.Series(series.frames[:, 0], index=series.dates)
+    table = pd.DataFrame(embeddings, index=series.dates[context - 1 :], columns=[f"e{i}" for i in range(embeddings.shape[1])])
+    table["next_change"] = change.shift(-1).reindex(table.index)  # what came right after each frame
+    table["volatility"] = change.rolling(VOLATILITY_WINDOW).std().reindex(table.index)
+    table.index.name = "date"
+    return table
+
+
+def project(table: pd.DataFrame) -> np.ndarray:
+    """The embeddings' first two principal components (scikit-learn PCA), (N, 2)."""
+    from sklearn.decomposition import PCA
+
+    embeddings = table[[c for c in table.columns if c.startswith("e") and c[1:].isdigit()]].to_numpy()
+    return PCA(n_components=2).fit_transform(embeddings)
