@@ -155,6 +155,28 @@ class ExperimentResult:
         return pd.DataFrame(rows, columns=["model", "epoch", "train_loss", "val_loss"])
 
 
+def score_model(
+    data: PreparedData, spec: ModelSpec, model: nn.Module, training: TrainResult | None, *, device: torch.device
+) -> ModelRun:
+    """Forecast the test span once, map it back to the series' units and compute every metric."""
+    actual, anchors = data.actual_and_anchors("test")
+    offset, scale = scaler_statistics(data.scaler)
+    train_levels = data.series.levels[data.bounds.train_start : data.bounds.train_end]
+    scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels)}
+    scaled = predict(model, data.windows["test"], device=device)
+    if training is not None and training.failure and not training.best_epoch:
+        scaled = np.full_like(scaled, np.nan)  # no weights worth scoring: every metric is NaN
+    forecast = to_series_units(scaled, mean=offset[0], scale=scale[0], anchors=anchors, transform=data.series.transform)
+    return ModelRun(
+        spec=spec,
+        model=model.cpu(),
+        training=training,
+        forecast=forecast,
+        metrics=forecast_metrics(actual, forecast, **scoring),
+        step_metrics=metrics_by_step(actual, forecast, **scoring),
+    )
+
+
 def _build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Module]:
     """Every model, built before any training so that a bad model config fails fast."""
     models = {}
@@ -192,10 +214,6 @@ def run_experiment(
     data = prepare_data(frame, config.data, config.windows, bounds=bounds)
     device = resolve_device(config.train.device)
     models = _build_models(config, data.dims)
-    actual, anchors = data.actual_and_anchors("test")
-    offset, scale = scaler_statistics(data.scaler)
-    train_levels = data.series.levels[data.bounds.train_start : data.bounds.train_end]
-    scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels)}
     result = ExperimentResult(config=config, data=data)
     for spec in config.models:
         if finished and spec.name in finished:
@@ -212,20 +230,7 @@ def run_experiment(
                 device=device, progress=progress, description=spec.name,
             )
             log.info("%s: %.1f s, best epoch %d", spec.name, training.seconds, training.best_epoch)
-        scaled = predict(model, data.windows["test"], device=device)
-        if training is not None and training.failure and not training.best_epoch:
-            scaled = np.full_like(scaled, np.nan)  # no weights worth scoring: every metric is NaN
-        forecast = to_series_units(
-            scaled, mean=offset[0], scale=scale[0], anchors=anchors, transform=data.series.transform
-        )
-        result.runs[spec.name] = ModelRun(
-            spec=spec,
-            model=model.cpu(),
-            training=training,
-            forecast=forecast,
-            metrics=forecast_metrics(actual, forecast, **scoring),
-            step_metrics=metrics_by_step(actual, forecast, **scoring),
-        )
+        result.runs[spec.name] = score_model(data, spec, model, training, device=device)
         if on_model_done is not None:
             on_model_done(result, spec.name)
     return result
