@@ -138,6 +138,16 @@ def _parser() -> argparse.ArgumentParser:
     forecast.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
     forecast.add_argument("--out", help="also write forecast.csv to this new folder")
     forecast.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+    transfer = commands.add_parser("transfer", help="reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch")
+    transfer.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
+    transfer.add_argument("--data", required=True, help="the target series: bundled name, CSV path or Yahoo ticker")
+    transfer.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
+    transfer.add_argument("--transform", choices=["log_return", "diff", "level"], help="instead of the checkpoint's (e.g. diff for counts with zeros)")
+    transfer.add_argument("--last", type=int, metavar="N", help="train on the newest N training windows only")
+    transfer.add_argument("--set", dest="overrides", action="append", default=[], metavar="train.KEY=VALUE", help="override a training setting")
+    transfer.add_argument("--out", help="results folder to create (default: results/transfer-YYYYmmdd-HHMMSS)")
+    transfer.add_argument("--quiet", action="store_true", help="no progress bars")
+    transfer.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     embed = commands.add_parser("embed", help="per-frame embeddings of a series from a transformer checkpoint, and their projection")
     embed.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
     embed.add_argument("--data", default="sp500", help="bundled name, CSV path or Yahoo ticker (default: sp500)")
@@ -278,6 +288,29 @@ def _forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transfer(args: argparse.Namespace) -> int:
+    from forecaster.checkpoint import load_checkpoint
+    from forecaster.config import read_config
+    from forecaster.data import load_prices
+    from forecaster.experiment import save_run
+    from forecaster.folders import check_out_dir, timestamped_out_dir
+    from forecaster.transfer import run_transfer, transfer_config
+
+    if any(not override.startswith("train.") for override in args.overrides):
+        raise ForecasterError("transfer takes only train.KEY=VALUE overrides; the window, horizon and model come from the checkpoint")
+    train = read_config(None, args.overrides).train
+    out = check_out_dir(args.out or timestamped_out_dir("transfer"))
+    config = transfer_config(load_checkpoint(args.checkpoint), source=args.data, column=args.column,
+                             transform=args.transform, train=train)
+    frame = load_prices(args.data)
+    result = run_transfer(args.checkpoint, frame, config, last_samples=args.last, progress=not args.quiet)
+    save_run(result, out)
+    print(format_metrics(result.metrics))
+    print(f"\nrel_mae = model MAE / naive MAE on the same {len(result.predictions)} test points of {args.data}.")
+    print(f"results: {out}")
+    return 0
+
+
 def _embed(args: argparse.Namespace) -> int:
     from forecaster import plots
     from forecaster.checkpoint import load_encoder, load_model
@@ -330,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
-            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed, "forecast": _forecast, "run": _run}
+            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed, "forecast": _forecast, "transfer": _transfer, "run": _run}
             return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,0 +1,80 @@
+"""Transfer: the five rows on the target's windows, a frozen encoder that stays frozen, the command end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster.checkpoint import load_checkpoint, load_model
+from forecaster.cli import main
+from forecaster.config import config_from_dict
+from forecaster.data import load_prices
+from forecaster.errors import ForecasterError
+from forecaster.experiment import run_experiment, save_run
+from forecaster.train import TrainConfig
+from forecaster.transfer import run_transfer, transfer_config
+
+ROWS = ["zero_shot", "linear_probe", "fine_tune", "scratch", "naive"]
+
+
+@pytest.fixture(scope="module")
+def source_checkpoint(tmp_path_factory, small_prices):
+    config = {"windows": {"context": 8, "horizon": 2}, "train": {"epochs": 1, "batch_size": 32, "device": "cpu"},
+              "models": [{"kind": "transformer", "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16}]}
+    folder = save_run(run_experiment(config_from_dict(config), frame=small_prices), tmp_path_factory.mktemp("src") / "run")
+    return folder / "checkpoints" / "transformer.pt"
+
+
+def synthetic_prices(length: int = 400) -> pd.DataFrame:
+    steps = np.arange(length)
+    close = 50 * np.exp(0.1 * np.sin(2 * np.pi * steps / 20) + 0.001 * steps)
+    return pd.DataFrame({"Close": close}, index=pd.bdate_range("2010-01-01", periods=length, name="date"))
+
+
+@pytest.mark.parametrize("target", ["synthetic", "sunspots"])
+def test_transfer_scores_five_rows_on_the_same_windows(source_checkpoint, target):
+    frame = synthetic_prices() if target == "synthetic" else load_prices("sunspots").iloc[-600:]
+    column, transform = ("Close", None) if target == "synthetic" else ("sunspots", "diff")
+    payload = load_checkpoint(source_checkpoint)
+    config = transfer_config(payload, source=target, column=column, transform=transform,
+                             train=TrainConfig(epochs=2, batch_size=32, device="cpu"))
+    result = run_transfer(str(source_checkpoint), frame, config, last_samples=100)
+    assert list(result.metrics["model"]) == ROWS
+    assert result.metrics.set_index("model").loc["naive", "rel_mae"] == pytest.approx(1.0, abs=1e-6)
+    assert (result.metrics["status"] == "ok").all()
+    # Every row forecasts the same test points.
+    assert {run.forecast.shape for run in result.runs.values()} == {(len(result.data.windows["test"]), 2)}
+    source, _ = load_model(source_checkpoint)
+    probe = result.runs["linear_probe"].model.encoder
+    for key, value in source.encoder.state_dict().items():
+        assert torch.equal(probe.state_dict()[key], value), key  # frozen means bit-identical after training
+    assert not torch.equal(result.runs["fine_tune"].model.encoder.embedding.projection.weight,
+                           source.encoder.embedding.projection.weight)  # fine-tuning moves the encoder
+    assert torch.equal(result.runs["zero_shot"].model.head.weight, source.head.weight)
+
+
+def test_bad_transfers_are_clear(source_checkpoint, tmp_path):
+    payload = load_checkpoint(source_checkpoint)
+    config = transfer_config(payload, source="synthetic", column="Close", transform=None, train=TrainConfig(epochs=1, device="cpu"))
+    with pytest.raises(ForecasterError, match="--last=100000 must be between 1 and"):
+        run_transfer(str(source_checkpoint), synthetic_prices(), config, last_samples=100_000)
+    payload["kind"] = "mlp"
+    with pytest.raises(ForecasterError, match="needs a transformer checkpoint"):
+        transfer_config(payload, source="x", column=None, transform=None, train=TrainConfig())
+
+
+def test_transfer_command_writes_the_run_folder(source_checkpoint, tmp_path, capsys):
+    csv = tmp_path / "other.csv"
+    synthetic_prices().rename_axis("Date").to_csv(csv)
+    out = tmp_path / "transfer"
+    code = main(["transfer", str(source_checkpoint), "--data", str(csv), "--column", "Close", "--out", str(out),
+                 "--quiet", "--set", "train.epochs=1", "--set", "train.device=cpu"])
+    assert code == 0
+    assert list(pd.read_csv(out / "metrics.csv")["model"]) == ROWS
+    assert {"rel_mae.png", "forecasts.png", "training_curves.png", "attention_zero_shot.png"} <= {p.name for p in out.iterdir()}
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["fine_tune.pt", "linear_probe.pt", "scratch.pt"]
+    capsys.readouterr()
+    assert main(["transfer", str(source_checkpoint), "--data", "sunspots", "--column", "sunspots", "--out", str(tmp_path / "x")]) == 1
+    assert "choose the diff or level transform" in capsys.readouterr().err
