@@ -326,3 +326,18 @@ def test_last_frame_shortcut_equals_the_full_encoder_output(n_layers):
     torch.testing.assert_close(encoder.last_frame(x), encoder(x)[:, -1], rtol=1e-5, atol=1e-6)
     forecaster = TransformerForecaster(config, context=12, horizon=3, channels=2).eval()
     torch.testing.assert_close(forecaster(x), forecaster.head(forecaster.encoder(x)[:, -1]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp", "rnn", "transformer"])
+def test_instance_norm_makes_forecasts_follow_an_affine_change_of_the_level(kind):
+    """With RevIN (instance_norm) a window scaled by a and shifted by b gets forecasts a*f(x) + b."""
+    torch.manual_seed(0)
+    config = MODEL_KINDS[kind].config_class(instance_norm=True)
+    model = build_model(kind, config, ModelDims(context=12, horizon=3, channels=1, differenced=False, no_change=0.0)).eval()
+    x = torch.randn(4, 12, 1)
+    torch.testing.assert_close(model(5.0 * x + 100.0), 5.0 * model(x) + 100.0, rtol=1e-4, atol=1e-3)
+    plain = build_model(kind, MODEL_KINDS[kind].config_class(), ModelDims(12, 3, 1, False, 0.0)).eval()
+    assert not torch.allclose(plain(5.0 * x + 100.0), 5.0 * plain(x) + 100.0, atol=1e-2)  # without it: no such law
+    model.train()
+    model(x).sum().backward()
+    assert model.instance_norm.weight.grad is not None and model.instance_norm.bias.grad is not None

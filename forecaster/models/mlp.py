@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from forecaster.models.revin import InstanceNormalization
+
 
 @dataclass(frozen=True)
 class MLPConfig:
@@ -14,6 +16,7 @@ class MLPConfig:
 
     hidden: tuple[int, ...] = (64, 64)
     dropout: float = 0.1
+    instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
 
 
 class MLPForecaster(nn.Module):
@@ -32,6 +35,10 @@ class MLPForecaster(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, horizon))
         self.network = nn.Sequential(*layers)
+        self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x.flatten(start_dim=1))  # (B, T, C) -> (B, T*C) -> (B, H)
+        if self.instance_norm is None:
+            return self.network(x.flatten(start_dim=1))  # (B, T, C) -> (B, T*C) -> (B, H)
+        x, statistics = self.instance_norm.normalize(x)
+        return self.instance_norm.denormalize(self.network(x.flatten(start_dim=1)), statistics)

@@ -8,6 +8,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from forecaster.models.revin import InstanceNormalization
+
 
 @dataclass(frozen=True)
 class RNNConfig:
@@ -17,6 +19,7 @@ class RNNConfig:
     hidden_size: int = 32
     n_layers: int = 1
     dropout: float = 0.0
+    instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
 
 
 class RNNForecaster(nn.Module):
@@ -41,7 +44,12 @@ class RNNForecaster(nn.Module):
             batch_first=True,
         )
         self.head = nn.Linear(config.hidden_size, horizon)
+        self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        statistics = None
+        if self.instance_norm is not None:
+            x, statistics = self.instance_norm.normalize(x)
         states, _ = self.recurrent(x)  # (B, T, C) -> (B, T, hidden)
-        return self.head(states[:, -1])  # (B, hidden) -> (B, H)
+        forecast = self.head(states[:, -1])  # (B, hidden) -> (B, H)
+        return forecast if statistics is None else self.instance_norm.denormalize(forecast, statistics)

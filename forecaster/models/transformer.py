@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from forecaster.models.attention import MultiHeadSelfAttention
+from forecaster.models.revin import InstanceNormalization
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class TransformerConfig:
     dropout: float = 0.1
     positional: Literal["learned", "sinusoidal", "none"] = "learned"
     readout: Literal["last", "mean"] = "last"
+    instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
 
 
 class FrameEmbedding(nn.Module):
@@ -192,11 +194,16 @@ class TransformerForecaster(nn.Module):
         self.readout = config.readout
         self.encoder = encoder if encoder is not None else TransformerEncoder(config, context=context, channels=channels)
         self.head = nn.Linear(self.encoder.norm.normalized_shape[0], horizon)
+        self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        statistics = None
+        if self.instance_norm is not None:
+            x, statistics = self.instance_norm.normalize(x)
         # "last": the newest frame has attended to the whole window, and is the one nearest the future.
         if self.readout == "last":
             summary = self.encoder.last_frame(x)  # (B, D)
         else:
             summary = self.encoder(x).mean(dim=1)  # (B, T, D) -> (B, D)
-        return self.head(summary)  # (B, H)
+        forecast = self.head(summary)  # (B, H)
+        return forecast if statistics is None else self.instance_norm.denormalize(forecast, statistics)
