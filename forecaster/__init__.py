@@ -7,11 +7,13 @@ from forecaster.checkpoint import load_checkpoint, load_encoder, load_model, sav
 from forecaster.config import ExperimentConfig, ModelSpec, config_from_dict, read_config
 from forecaster.data import load_prices
 from forecaster.errors import DataSourceError, ForecasterError
+from forecaster.estimator import ForecastEstimator
 from forecaster.evaluate import forecast_metrics
 from forecaster.experiment import ExperimentResult, prepare_data, run_experiment, save_run
 from forecaster.features import DataConfig
 from forecaster.models import MODEL_KINDS, ModelDims, freeze, TransformerConfig, TransformerEncoder, TransformerForecaster, build_model
 from forecaster.train import TrainConfig, train_model
+from forecaster.transfer import run_transfer, transfer_config
 from forecaster.windows import WindowConfig
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "DataSourceError",
     "ExperimentConfig",
     "ExperimentResult",
+    "ForecastEstimator",
     "ForecasterError",
     "ModelDims",
     "ModelSpec",
@@ -42,8 +45,10 @@ __all__ = [
     "read_config",
     "run_backtest",
     "run_experiment",
+    "run_transfer",
     "save_backtest",
     "save_checkpoint",
     "save_run",
     "train_model",
+    "transfer_config",
 ]

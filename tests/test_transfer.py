@@ -78,3 +78,17 @@ def test_transfer_command_writes_the_run_folder(source_checkpoint, tmp_path, cap
     capsys.readouterr()
     assert main(["transfer", str(source_checkpoint), "--data", "sunspots", "--column", "sunspots", "--out", str(tmp_path / "x")]) == 1
     assert "choose the diff or level transform" in capsys.readouterr().err
+
+
+def test_the_example_script_runs_with_the_public_api():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    process = subprocess.run([sys.executable, "experiments/transfer_example.py", "1"], cwd=repo,
+                             capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-2000:]
+    for row in ROWS:
+        assert row in process.stdout
+    assert "embeddings of the last 3 test windows: (3, 32, 32)" in process.stdout

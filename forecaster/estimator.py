@@ -1,0 +1,67 @@
+"""An estimator in the ecosystem's habits: ``fit(DataFrame)`` then ``predict()`` -> future values by date.
+
+For people who want one model on one series without writing a config; it runs the same pipeline as
+``forecaster run`` (chronological split, training-span scaling, early stopping, naive comparison).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
+from forecaster.errors import ForecasterError
+from forecaster.experiment import ExperimentResult, run_experiment
+from forecaster.features import DataConfig
+from forecaster.forecast import forecast_future
+from forecaster.models import MODEL_KINDS
+from forecaster.train import TrainConfig
+from forecaster.windows import WindowConfig
+
+
+class ForecastEstimator:
+    """``ForecastEstimator("transformer", context=64).fit(prices).predict()``: the next ``horizon`` values.
+
+    ``model`` holds the kind's own options (e.g. ``{"d_model": 32}``), checked like a config's.
+    """
+
+    def __init__(self, kind: str = "transformer", *, context: int = 64, horizon: int = 1, column: str | None = None,
+                 transform: str = "log_return", model: dict[str, Any] | None = None, epochs: int = 30, seed: int = 0,
+                 device: str = "auto") -> None:
+        if kind not in MODEL_KINDS or not MODEL_KINDS[kind].trainable:
+            trainable = [name for name, entry in MODEL_KINDS.items() if entry.trainable]
+            raise ForecasterError(f"kind {kind!r} is not a trainable model kind; choose one of: {', '.join(trainable)}")
+        self.config = ExperimentConfig(
+            data=from_mapping(DataConfig, {"column": column, "transform": transform}, "data"),
+            windows=WindowConfig(context=context, horizon=horizon),
+            train=TrainConfig(epochs=epochs, seed=seed, device=device),
+            models=(
+                ModelSpec(name="naive", kind="naive", config=MODEL_KINDS["naive"].config_class()),
+                ModelSpec(name=kind, kind=kind, config=from_mapping(MODEL_KINDS[kind].config_class, model or {}, kind)),
+            ),
+        )
+        self.kind = kind
+        self.result_: ExperimentResult | None = None
+
+    def fit(self, frame: pd.DataFrame, *, progress: bool = False) -> ForecastEstimator:
+        """Train on ``frame`` (a DataFrame with a DatetimeIndex) and score on its test span; returns self."""
+        self.result_ = run_experiment(self.config, frame=frame, progress=progress)
+        self.frame_ = frame
+        return self
+
+    def predict(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The next ``horizon`` values after the last date of ``frame`` (default: the fitted one), by date."""
+        result = self._fitted()
+        table = forecast_future(result.runs[self.kind].model, result.checkpoint(self.kind),
+                                self.frame_ if frame is None else frame, column=self.config.data.column)
+        return table.set_index("date")
+
+    def score(self) -> pd.DataFrame:
+        """The test-span metrics of the model and of the naive forecast on the same points."""
+        return self._fitted().metrics.set_index("model")
+
+    def _fitted(self) -> ExperimentResult:
+        if self.result_ is None:
+            raise ForecasterError("call fit(frame) before predict() or score()")
+        return self.result_
