@@ -105,7 +105,7 @@ class BacktestResult:
         models = [name for name in self.config_model_names if name in frame.columns]
         errors = frame[models].sub(frame["actual"], axis=0)
         values = errors.pow(2) if loss == "squared" else errors.abs()
-        values[["date", "fold", "seed"]] = frame[["date", "fold", "seed"]]
+        values[["date", "fold"]] = frame[["date", "fold"]]
         return values.groupby(["fold", "date"], sort=True)[models].mean().reset_index(level="fold")
 
     @property
@@ -231,15 +231,17 @@ def save_backtest(result: BacktestResult, out: str | Path) -> Path:
     from forecaster.config import write_config
     from forecaster.folders import write_folder
 
+    fold_metrics = result.fold_metrics  # built once: it gathers every run's table
+
     def write_files(folder) -> None:
         write_config(result.config, folder / "config.yaml")
-        result.fold_metrics.to_csv(folder / "fold_metrics.csv", index=False)
+        fold_metrics.to_csv(folder / "fold_metrics.csv", index=False)
         result.summary().to_csv(folder / "summary.csv", index=False)
         for loss in LOSSES:
             result.pairwise(loss).to_csv(folder / f"dm_pvalues_{loss}.csv", index_label="model")
         result.predictions.to_csv(folder / "predictions.csv", index=False)
         figures = {
-            "fold_rel_mae.png": plots.backtest_rel_mae_figure(result.fold_metrics),
+            "fold_rel_mae.png": plots.backtest_rel_mae_figure(fold_metrics),
             "cumulative_error.png": plots.cumulative_error_figure(result.losses("squared")),
         }
         if result.config.windows.horizon > 1:

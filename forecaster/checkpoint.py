@@ -12,11 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from forecaster.config import from_mapping, plain_dict
 from forecaster.errors import ForecasterError
+from forecaster.features import DataConfig
 from forecaster.models import ModelDims, build_model, model_kind
 
 FORMAT_VERSION = 1
@@ -49,6 +51,17 @@ def checkpoint_payload(
         "scaler": {"mean": [float(v) for v in scaler_mean], "scale": [float(v) for v in scaler_scale]},
         "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
     }
+
+
+def input_config(payload: dict[str, Any], *, column: str | None = None, transform: str | None = None) -> DataConfig:
+    """How to read new data for a checkpoint's model: its input columns and transform (target renamable)."""
+    columns = payload["columns"]
+    return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or payload["transform"])
+
+
+def scaling(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The (offset, scale) per channel that the model was trained with: inputs are (x - offset) / scale."""
+    return np.asarray(payload["scaler"]["mean"], dtype=np.float64), np.asarray(payload["scaler"]["scale"], dtype=np.float64)
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:

@@ -8,11 +8,14 @@ import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
 from forecaster.errors import ForecasterError
+
+if TYPE_CHECKING:  # for annotations only: the bench module imports torch
+    from forecaster.bench import BenchConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
 
@@ -70,7 +73,7 @@ def _split(text: str, option: str, convert: Callable[[str], object]) -> tuple:
         raise ForecasterError(f"{option}={text!r} is not a comma-separated list, e.g. {option}=32,64") from None
 
 
-def bench_config_from_arguments(args: argparse.Namespace) -> "BenchConfig":
+def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
     """The BenchConfig that ``forecaster bench`` options ask for; a bad value is a ForecasterError."""
     from forecaster.bench import BenchConfig
 

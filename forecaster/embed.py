@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from forecaster.errors import ForecasterError
-from forecaster.features import DataConfig, prepare_series
+from forecaster.checkpoint import input_config, scaling
+from forecaster.features import prepare_series
 
 VOLATILITY_WINDOW = 21  # about one trading month of changes
 
@@ -26,14 +27,13 @@ def embed_series(
     transform: str | None = None, batch_size: int = 512,
 ) -> pd.DataFrame:
     """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility."""
-    columns = payload["columns"]
-    config = DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or payload["transform"])
+    config = input_config(payload, column=column, transform=transform)
     series = prepare_series(frame, config)
     context = payload["dims"]["context"]
     if len(series.frames) < context:
         raise ForecasterError(f"the data has {len(series.frames)} usable steps; the encoder reads windows of {context}")
     if config.transform == payload["transform"]:
-        offset, scale = np.asarray(payload["scaler"]["mean"]), np.asarray(payload["scaler"]["scale"])
+        offset, scale = scaling(payload)
     else:
         offset, scale = series.frames.mean(axis=0), series.frames.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)

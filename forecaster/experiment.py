@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from forecaster.train import TrainResult, resolve_device, seed_everything, train
 from forecaster.windows import (
     SplitBounds, WindowConfig, WindowSet, fit_scaler, scaler_statistics, split_bounds, split_windows,
 )
+
+if TYPE_CHECKING:  # for annotations only: matplotlib is imported when figures are written
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -256,13 +259,14 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
     }
     for name, run in result.runs.items():
         if run.spec.kind == "transformer":
-            figures[f"attention_{name}.png"] = _attention_of_last_test_window(result, name, plots)
+            figures[f"attention_{name}.png"] = _attention_of_last_test_window(result, name)
     for filename, figure in figures.items():
         figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
 
 
-def _attention_of_last_test_window(result: ExperimentResult, name: str, plots) -> "Figure":
+def _attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure:
     """The attention maps of the transformer ``name`` on the newest test window (the lecture's "looking")."""
+    from forecaster import plots
     windows = result.data.windows["test"]
     model = result.runs[name].model.eval()
     with torch.no_grad():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from forecaster.errors import ForecasterError
-from forecaster.features import DataConfig, invert_transform, prepare_series
+from forecaster.checkpoint import input_config, scaling
+from forecaster.features import invert_transform, prepare_series
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
@@ -35,18 +35,15 @@ def forecast_future(model: nn.Module, payload: dict, frame: pd.DataFrame, *, col
     The checkpoint fixes the input columns, the target transform and the scaling (from its training
     span); ``column`` renames the target when the new data calls it something else.
     """
-    columns, dims = payload["columns"], payload["dims"]
-    target = column if column is not None else columns[0]
-    config = DataConfig(column=target, features=tuple(columns[1:]), transform=payload["transform"])
-    series = prepare_series(frame, config)
+    dims = payload["dims"]
+    series = prepare_series(frame, input_config(payload, column=column))
     context = dims["context"]
     if len(series.frames) < context:
         raise ForecasterError(
             f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
             f"{context} steps, so it needs at least {context + series.lost_rows}"
         )
-    offset = np.asarray(payload["scaler"]["mean"])
-    scale = np.asarray(payload["scaler"]["scale"])
+    offset, scale = scaling(payload)
     window = torch.tensor((series.frames[-context:] - offset) / scale, dtype=torch.float32)[None]  # (1, T, C)
     with torch.no_grad():
         scaled = model.eval()(window).double().numpy()  # (1, H)
