@@ -11,6 +11,7 @@ from forecaster.estimator import ForecastEstimator
 from forecaster.evaluate import forecast_metrics
 from forecaster.experiment import ExperimentResult, prepare_data, run_experiment, save_run
 from forecaster.features import DataConfig
+from forecaster.multiseries import GlobalResult, run_global, save_global
 from forecaster.models import MODEL_KINDS, ModelDims, freeze, TransformerConfig, TransformerEncoder, TransformerForecaster, build_model
 from forecaster.train import TrainConfig, train_model
 from forecaster.transfer import run_transfer, transfer_config
@@ -25,6 +26,7 @@ __all__ = [
     "ExperimentResult",
     "ForecastEstimator",
     "ForecasterError",
+    "GlobalResult",
     "ModelDims",
     "ModelSpec",
     "TrainConfig",
@@ -45,9 +47,11 @@ __all__ = [
     "read_config",
     "run_backtest",
     "run_experiment",
+    "run_global",
     "run_transfer",
     "save_backtest",
     "save_checkpoint",
+    "save_global",
     "save_run",
     "train_model",
     "transfer_config",

@@ -192,7 +192,7 @@ def run_backtest(
     if refit_every < 1:
         raise ForecasterError(f"--refit-every={refit_every} must be at least 1")
     if frame is None:
-        frame = load_prices(config.data.source, start=config.data.start, end=config.data.end)
+        frame = load_prices(config.data.single_source("backtest"), start=config.data.start, end=config.data.end)
     length = len(prepare_series(frame, config.data).frames)  # usable steps after the target transform
     bounds = fold_bounds(length, config.windows, folds=folds, scheme=scheme)
     result = BacktestResult(config=config, folds=bounds, seeds=tuple(seeds))

@@ -59,9 +59,28 @@ def input_config(payload: dict[str, Any], *, column: str | None = None, transfor
     return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or payload["transform"])
 
 
-def scaling(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The (offset, scale) per channel that the model was trained with: inputs are (x - offset) / scale."""
-    return np.asarray(payload["scaler"]["mean"], dtype=np.float64), np.asarray(payload["scaler"]["scale"], dtype=np.float64)
+def scaling(
+    payload: dict[str, Any], *, frames: np.ndarray | None = None, source: str | None = None, transform: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (offset, scale) per channel for feeding new data to the checkpoint's model: (x - offset) / scale.
+
+    The training span's statistics, when the new data is read with the model's own transform and, for
+    a global model (trained on several series), is one of its series (``source`` matches one's source or
+    label). Otherwise the new ``frames`` (L, C) are scaled by their own statistics, as every series of a
+    global model was by its own training span: centred for levels only, like training.
+    """
+    own_transform = transform is None or transform == payload["transform"]
+    trained_on = payload.get("series")
+    if own_transform and trained_on and source is not None:
+        for entry in trained_on:
+            if source in (entry["source"], entry["label"]):
+                return np.asarray(entry["mean"], dtype=np.float64), np.asarray(entry["scale"], dtype=np.float64)
+    if own_transform and not trained_on or frames is None:
+        return np.asarray(payload["scaler"]["mean"], dtype=np.float64), np.asarray(payload["scaler"]["scale"], dtype=np.float64)
+    centred = (transform or payload["transform"]) == "level"
+    offset = frames.mean(axis=0) if centred else np.zeros(frames.shape[1])
+    scale = frames.std(axis=0)
+    return offset, np.where(scale > 0, scale, 1.0)
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:

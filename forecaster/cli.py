@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -115,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train and compare models on one series, write a results folder")
     run.add_argument("config", nargs="?", help=f"YAML experiment config (default: {DEFAULT_CONFIG.name}, or built-in defaults)")
-    run.add_argument("--data", help="bundled name (sp500, sunspots), CSV path or Yahoo ticker; sets data.source")
+    run.add_argument("--data", nargs="+", metavar="SOURCE",
+                     help="bundled name (sp500, sunspots), CSV path or Yahoo ticker; sets data.source. "
+                          "Several: one global model trained on all of them, scored on each and pooled")
     run.add_argument("--column", help="target column when it is not Adj Close/Close; sets data.column")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value, e.g. windows.context=32, train.epochs=5, models=naive,linear")
@@ -146,7 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("--data", required=True, help="the target series: bundled name, CSV path or Yahoo ticker")
     transfer.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
     transfer.add_argument("--transform", choices=["log_return", "diff", "level"], help="instead of the checkpoint's (e.g. diff for counts with zeros)")
-    transfer.add_argument("--last", type=int, metavar="N", help="train on the newest N training windows only")
+    transfer.add_argument("--last", type=int, metavar="N", help="also train the linear probe, fine-tune and scratch rows on the newest N training windows only "
+                                "(rows *_lastN beside the full-data rows)")
     transfer.add_argument("--set", dest="overrides", action="append", default=[], metavar="train.KEY=VALUE", help="override a training setting")
     transfer.add_argument("--out", help="results folder to create (default: results/transfer-YYYYmmdd-HHMMSS)")
     transfer.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -205,15 +209,17 @@ def _resolve_run(args: argparse.Namespace):
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
-    from forecaster import distributed, progress
+    from forecaster import distributed, multiseries, progress
     from forecaster.experiment import run_experiment, save_run
 
     config, out = _resolve_run(args)
     folder = progress.progress_dir(out)
     finished = progress.load_finished(folder, config) if args.resume is not None else {}
     main_process = distributed.is_main_process()
+    several = multiseries.is_global(config)
+    run, save = (multiseries.run_global, multiseries.save_global) if several else (run_experiment, save_run)
     try:
-        result = run_experiment(
+        result = run(
             config, progress=not args.quiet, finished=finished,
             on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
         )
@@ -227,9 +233,14 @@ def _run_experiment(args: argparse.Namespace) -> int:
         return 130
     if not main_process:
         return 0  # the other ranks trained the same models; rank 0 writes and prints
-    save_run(result, out)
+    save(result, out)
     progress.finish(folder)
-    print(format_metrics(result.metrics))
+    if several:
+        for label, table in result.metrics.groupby("series", sort=False):
+            print(f"series {label}{' (pooled: each series in units of its in-sample naive MAE)' if label == multiseries.POOLED else ''}:")
+            print(format_metrics(table) + "\n")
+    else:
+        print(format_metrics(result.metrics))
     print(
         f"\nrel_mae = model MAE / naive (random-walk) MAE on the same {len(result.predictions)} test points: "
         "below 1 beats 'tomorrow equals today'."
@@ -247,7 +258,9 @@ def _config_from_arguments(args: argparse.Namespace):
 
     overrides = list(args.overrides)
     if args.data is not None:
-        overrides.insert(0, f"data.source={args.data}")
+        sources = [args.data] if isinstance(args.data, str) else args.data
+        # One source stays a scalar; several become a YAML list (JSON is valid YAML and quotes paths).
+        overrides.insert(0, f"data.source={sources[0] if len(sources) == 1 else json.dumps(sources)}")
     if args.column is not None:
         overrides.insert(0, f"data.column={args.column}")
     config_path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
@@ -283,7 +296,7 @@ def _forecast(args: argparse.Namespace) -> int:
 
     out = check_out_dir(args.out) if args.out else None
     model, payload = load_model(args.checkpoint)
-    table = forecast_future(model, payload, load_prices(args.data), column=args.column)
+    table = forecast_future(model, payload, load_prices(args.data), column=args.column, source=args.data)
     print(f"{payload['name']} ({payload['kind']}) forecast of {args.column or payload['columns'][0]}:")
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}", "forecast": "{:.4f}".format}))
     if out is not None:
@@ -324,7 +337,8 @@ def _embed(args: argparse.Namespace) -> int:
     out = check_out_dir(args.out or timestamped_out_dir("embed"))
     encoder = load_encoder(args.checkpoint)
     _, payload = load_model(args.checkpoint)
-    table = embed_series(encoder, payload, load_prices(args.data), column=args.column, transform=args.transform)
+    table = embed_series(encoder, payload, load_prices(args.data), column=args.column, transform=args.transform,
+                         source=args.data)
     points = project(table)
     figure = plots.embedding_figure(points, table["next_change"], table["volatility"],
                                     title=f"{payload['name']} embeddings of {args.data} (PCA)")

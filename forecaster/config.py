@@ -82,8 +82,22 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [arg for arg in args if arg is not type(None)]
-        return _convert(value, inner, where)
+        candidates = [arg for arg in args if arg is not type(None)]
+        if len(candidates) == 1:
+            return _convert(value, candidates[0], where)
+        for candidate in candidates:
+            # A scalar never becomes a one-item tuple here: `str | tuple[str, ...]` keeps "sp500" a str.
+            if typing.get_origin(candidate) is tuple and not isinstance(value, (list, tuple)):
+                continue
+            try:
+                return _convert(value, candidate, where)
+            except ForecasterError:
+                continue
+        names = [
+            f"a list of {_type_name(typing.get_args(c)[0])}" if typing.get_origin(c) is tuple else _type_name(c)
+            for c in candidates
+        ]
+        raise ForecasterError(f"{where}={value!r} should be of type {' or '.join(names)}")
     if origin is Literal:
         if value not in args:
             raise ForecasterError(f"{where}={value!r} is not valid; choose one of: {', '.join(map(str, args))}")

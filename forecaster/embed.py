@@ -24,7 +24,7 @@ VOLATILITY_WINDOW = 21  # about one trading month of changes
 
 def embed_series(
     encoder: nn.Module, payload: dict, frame: pd.DataFrame, *, column: str | None = None,
-    transform: str | None = None, batch_size: int = 512,
+    transform: str | None = None, batch_size: int = 512, source: str | None = None,
 ) -> pd.DataFrame:
     """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility."""
     config = input_config(payload, column=column, transform=transform)
@@ -32,11 +32,7 @@ def embed_series(
     context = payload["dims"]["context"]
     if len(series.frames) < context:
         raise ForecasterError(f"the data has {len(series.frames)} usable steps; the encoder reads windows of {context}")
-    if config.transform == payload["transform"]:
-        offset, scale = scaling(payload)
-    else:
-        offset, scale = series.frames.mean(axis=0), series.frames.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
+    offset, scale = scaling(payload, frames=series.frames, source=source, transform=config.transform)
     values = torch.tensor((series.frames - offset) / scale, dtype=torch.float32)  # (L, C)
     windows = values.unfold(0, context, 1).transpose(1, 2)  # (L-T+1, T, C), a view
     newest = [encoder.encode(windows[start : start + batch_size])[:, -1] for start in range(0, len(windows), batch_size)]

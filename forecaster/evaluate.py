@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from forecaster.features import invert_transform
-from forecaster.windows import WindowSet
+from forecaster.windows import PooledWindows, WindowSet
 
 # A forecast that moves less than this fraction of the series' typical level counts as "no change" for
 # directional accuracy: float32 windows (about 7 significant digits) cannot represent a smaller move, so
@@ -25,11 +25,11 @@ def no_move_tolerance(train_levels: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, windows: WindowSet, *, device: torch.device, batch_size: int = 1024) -> np.ndarray:
+def predict(model: nn.Module, windows: WindowSet | PooledWindows, *, device: torch.device, batch_size: int = 1024) -> np.ndarray:
     """The model's forecasts for every window, in the scaled target space: (N, H)."""
     model.to(device).eval()
     windows = windows.to(device)
-    outputs = [model(windows.inputs[start : start + batch_size]) for start in range(0, len(windows), batch_size)]
+    outputs = [model(windows.batch(slice(start, start + batch_size))[0]) for start in range(0, len(windows), batch_size)]
     return torch.cat(outputs).double().cpu().numpy()
 
 

@@ -180,7 +180,7 @@ def score_model(
     )
 
 
-def _build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Module]:
+def build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Module]:
     """Every model, built before any training so that a bad model config fails fast."""
     models = {}
     for spec in config.models:
@@ -213,10 +213,11 @@ def run_experiment(
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
     if frame is None:
-        frame = load_prices(config.data.source, start=config.data.start, end=config.data.end)
+        source = config.data.single_source("run_experiment (see forecaster.multiseries.run_global)")
+        frame = load_prices(source, start=config.data.start, end=config.data.end)
     data = prepare_data(frame, config.data, config.windows, bounds=bounds)
     device = resolve_device(config.train.device)
-    models = _build_models(config, data.dims)
+    models = build_models(config, data.dims)
     result = ExperimentResult(config=config, data=data)
     for spec in config.models:
         if finished and spec.name in finished:
@@ -259,12 +260,12 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
     }
     for name, run in result.runs.items():
         if run.spec.kind == "transformer":
-            figures[f"attention_{name}.png"] = _attention_of_last_test_window(result, name)
+            figures[f"attention_{name}.png"] = attention_of_last_test_window(result, name)
     for filename, figure in figures.items():
         figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
 
 
-def _attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure:
+def attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure:
     """The attention maps of the transformer ``name`` on the newest test window (the lecture's "looking")."""
     from forecaster import plots
     windows = result.data.windows["test"]

@@ -24,13 +24,30 @@ DEFAULT_TARGETS = ("Adj Close", "Close")
 class DataConfig:
     """Where the series comes from, which column is the target, extra input columns, the transform."""
 
-    source: str = "sp500"
+    source: str | tuple[str, ...] = "sp500"  # several: one global model trained on all (see multiseries.py)
     column: str | None = None
     features: tuple[str, ...] = ()
     transform: Literal["log_return", "diff", "level"] = "log_return"
     missing: Literal["error", "drop", "ffill"] = "error"
     start: str | None = None
     end: str | None = None
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The series named: one, or several for a global run; an error when the list is empty."""
+        sources = (self.source,) if isinstance(self.source, str) else tuple(self.source)
+        if not sources:
+            raise ForecasterError("data.source lists no series; name one (e.g. sp500) or several ([sp500, data/other.csv])")
+        return sources
+
+    def single_source(self, what: str) -> str:
+        """The one series ``what`` (a command) works on; a clear error when the config lists several."""
+        if len(self.sources) > 1:
+            raise ForecasterError(
+                f"{what} works on one series, and data.source lists {len(self.sources)}; "
+                "train one global model on several with `forecaster run`, or name one source"
+            )
+        return self.sources[0]
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,14 @@ def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
     return pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]
 
 
-def forecast_future(model: nn.Module, payload: dict, frame: pd.DataFrame, *, column: str | None = None) -> pd.DataFrame:
+def forecast_future(
+    model: nn.Module, payload: dict, frame: pd.DataFrame, *, column: str | None = None, source: str | None = None,
+) -> pd.DataFrame:
     """The model's forecast of the next ``horizon`` values of ``frame``, in the series' units.
 
     The checkpoint fixes the input columns, the target transform and the scaling (from its training
-    span); ``column`` renames the target when the new data calls it something else.
+    span; a global model's own series by ``source``, others by their own statistics, see
+    ``checkpoint.scaling``); ``column`` renames the target when the new data calls it something else.
     """
     dims = payload["dims"]
     series = prepare_series(frame, input_config(payload, column=column))
@@ -43,7 +46,7 @@ def forecast_future(model: nn.Module, payload: dict, frame: pd.DataFrame, *, col
             f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
             f"{context} steps, so it needs at least {context + series.lost_rows}"
         )
-    offset, scale = scaling(payload)
+    offset, scale = scaling(payload, frames=series.frames, source=source)
     window = torch.tensor((series.frames[-context:] - offset) / scale, dtype=torch.float32)[None]  # (1, T, C)
     with torch.no_grad():
         scaled = model.eval()(window).double().numpy()  # (1, H)

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 NAIVE_COLOUR = "0.35"
 
 
-def rel_mae_figure(metrics: pd.DataFrame) -> Figure:
+def rel_mae_figure(metrics: pd.DataFrame, *, title: str = "Models against the random walk, test span") -> Figure:
     """Bar chart of each model's rel_mae, with the random walk's level (1.0) marked."""
     figure = Figure(figsize=(7, 3.8))
     axes = figure.subplots()
@@ -23,7 +23,7 @@ def rel_mae_figure(metrics: pd.DataFrame) -> Figure:
         axes.text(value, y, f" {value:.3f}", va="center", fontsize=8)
     axes.set_xlabel("rel_mae: test MAE / naive MAE on the same points (below 1 beats the random walk)")
     axes.legend(loc="lower right", fontsize=8)
-    axes.set_title("Models against the random walk, test span")
+    axes.set_title(title)
     return figure
 
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from forecaster import distributed
 from forecaster.errors import ForecasterError
-from forecaster.windows import WindowSet
+from forecaster.windows import PooledWindows, WindowSet
 
 log = logging.getLogger(__name__)
 
@@ -147,21 +147,20 @@ def train_step(
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, windows: WindowSet, batch_size: int) -> float:
+def evaluate_loss(model: nn.Module, windows: WindowSet | PooledWindows, batch_size: int) -> float:
     """Mean loss over every window (no sample dropped), in eval mode."""
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=windows.series.device)
     for start in range(0, len(windows), batch_size):
-        inputs = windows.inputs[start : start + batch_size]
-        targets = windows.targets[start : start + batch_size]
+        inputs, targets = windows.batch(slice(start, start + batch_size))
         total += LOSS(model(inputs), targets).double() * len(inputs)
     return total.item() / len(windows)
 
 
 def train_model(
     model: nn.Module,
-    train: WindowSet,
-    val: WindowSet,
+    train: WindowSet | PooledWindows,
+    val: WindowSet | PooledWindows,
     config: TrainConfig,
     *,
     device: torch.device,
@@ -197,8 +196,9 @@ def train_model(
             if len(batch) < distributed.world_size():
                 continue  # too few windows left to give every rank one
             share = distributed.local_share(batch)
+            inputs, targets = train.batch(share)  # (B, T, C), (B, H)
             loss = train_step(
-                stepped, optimizer, train.inputs[share], train.targets[share],  # (B, T, C), (B, H)
+                stepped, optimizer, inputs, targets,
                 grad_clip=config.grad_clip, autocast=autocast,
                 weight=len(share) * distributed.world_size() / len(batch),
             )

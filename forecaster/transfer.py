@@ -24,6 +24,8 @@ from forecaster.windows import WindowConfig
 
 # Fine-tuning starts from trained weights: a tenth of the learning rate keeps them from being erased.
 FINE_TUNE_LEARNING_RATE_FACTOR = 0.1
+TRAINED_ROWS = ("linear_probe", "fine_tune", "scratch")
+LAST_SUFFIX = "_last"  # linear_probe_last300: the linear probe trained on the newest 300 windows
 
 
 def transfer_config(payload: dict, *, source: str, column: str | None, transform: str | None,
@@ -48,25 +50,36 @@ def transfer_config(payload: dict, *, source: str, column: str | None, transform
 
 def run_transfer(checkpoint: str, frame: pd.DataFrame, config: ExperimentConfig, *,
                  last_samples: int | None = None, progress: bool = False) -> ExperimentResult:
-    """Score the source model and its four reuses on the target ``frame`` (see ``transfer_config``)."""
+    """Score the source model and its four reuses on the target ``frame`` (see ``transfer_config``).
+
+    ``last_samples=N`` adds ``linear_probe_lastN``, ``fine_tune_lastN`` and ``scratch_lastN``: the same
+    three trained on the newest N training windows only (the case where reuse should pay off), scored
+    beside the full-data rows in one table.
+    """
     source, payload = load_model(checkpoint)
     data = prepare_data(frame, config.data, config.windows)
     if data.dims.channels != payload["dims"]["channels"]:
         raise ForecasterError(f"the source model reads {payload['dims']['channels']} channel(s); the target gives {data.dims.channels}")
-    train_windows = data.windows["train"]
+    full_windows = data.windows["train"]
+    newest_windows = None
     if last_samples is not None:
-        if not 1 <= last_samples <= len(train_windows):
-            raise ForecasterError(f"--last={last_samples} must be between 1 and the {len(train_windows)} training windows")
-        skipped = len(train_windows) - last_samples  # keep the newest windows: the case where reuse should pay
-        train_windows = dataclasses.replace(train_windows, first_origin=train_windows.first_origin + skipped, count=last_samples)
+        if not 1 <= last_samples <= len(full_windows):
+            raise ForecasterError(f"--last={last_samples} must be between 1 and the {len(full_windows)} training windows")
+        skipped = len(full_windows) - last_samples  # keep the newest windows: the case where reuse should pay
+        newest_windows = dataclasses.replace(full_windows, first_origin=full_windows.first_origin + skipped, count=last_samples)
+        trained = [spec for spec in config.models if spec.name in TRAINED_ROWS]
+        extra = tuple(dataclasses.replace(spec, name=f"{spec.name}{LAST_SUFFIX}{last_samples}") for spec in trained)
+        config = dataclasses.replace(config, models=config.models[:-1] + extra + config.models[-1:])  # naive stays last
     device = resolve_device(config.train.device)
     result = ExperimentResult(config=config, data=data)
     for spec in config.models:
-        model, train = _variant(spec, source, data.dims, config.train)
+        row, _, _ = spec.name.partition(LAST_SUFFIX)
+        model, train = _variant(dataclasses.replace(spec, name=row), source, data.dims, config.train)
         training = None
         if train is not None:
             seed_everything(config.train.seed)
-            training = train_model(model, train_windows, data.windows["val"], train, device=device,
+            windows = newest_windows if row != spec.name else full_windows
+            training = train_model(model, windows, data.windows["val"], train, device=device,
                                    progress=progress, description=spec.name)
         result.runs[spec.name] = score_model(data, spec, model, training, device=device)
     return result

@@ -159,9 +159,58 @@ class WindowSet:
         steps = self.series[:, 0].unfold(0, self.horizon, 1)  # (L-H+1, H), a view
         return steps[start : start + self.count]  # (N, H)
 
+    def batch(self, rows: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (B, T, C) and targets (B, H) of the windows ``rows`` (indices or a slice), gathered at once."""
+        return self.inputs[rows], self.targets[rows]
+
     def to(self, device: torch.device | str) -> WindowSet:
         """The same windows over a copy of the series on ``device`` (one copy, not one per window)."""
         return WindowSet(self.series.to(device), self.first_origin, self.count, self.context, self.horizon)
+
+
+@dataclass(frozen=True)
+class PooledWindows:
+    """The windows of several series, for training one global model on all of them.
+
+    The scaled series lie end to end in one tensor and each window is named by the row of its last
+    input frame (``ends``); the rows are chosen so that no window's inputs or targets cross from one
+    series into the next. ``batch`` gathers a batch on the device, as ``WindowSet.batch`` does.
+    """
+
+    series: torch.Tensor  # (sum of L_k, C): series k's scaled frames at rows starts[k]..starts[k]+L_k
+    ends: torch.Tensor  # (N,) int64: the row of each window's last input frame
+    context: int
+    horizon: int
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def batch(self, rows: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (B, T, C) and targets (B, H) of the windows ``rows``: one gather from the views."""
+        ends = self.ends[rows]  # (B,)
+        frames = self.series.unfold(0, self.context, 1).transpose(1, 2)  # (rows-T+1, T, C), a view
+        steps = self.series[:, 0].unfold(0, self.horizon, 1)  # (rows-H+1, H), a view
+        return frames[ends - self.context + 1], steps[ends + 1]
+
+    def to(self, device: torch.device | str) -> PooledWindows:
+        return PooledWindows(self.series.to(device), self.ends.to(device), self.context, self.horizon)
+
+
+def pool_windows(per_series: list[dict[str, WindowSet]]) -> dict[str, PooledWindows]:
+    """Each split's windows of every series in one ``PooledWindows`` over one shared tensor.
+
+    ``per_series[k]`` holds series k's train/val/test ``WindowSet``s, which share series k's tensor
+    (each series scaled by its own training span). Windows keep their order: series 0's first.
+    """
+    tensors = [splits["train"].series for splits in per_series]
+    starts = np.cumsum([0] + [len(tensor) for tensor in tensors[:-1]])
+    series = torch.cat(tensors)  # (sum of L_k, C)
+    pooled = {}
+    for split in per_series[0]:
+        ends = np.concatenate([start + splits[split].origins for start, splits in zip(starts, per_series)])
+        first = per_series[0][split]
+        pooled[split] = PooledWindows(series, torch.as_tensor(ends, dtype=torch.int64), first.context, first.horizon)
+    return pooled
 
 
 def make_windows(series: torch.Tensor, *, context: int, horizon: int, target_start: int, target_end: int) -> WindowSet:

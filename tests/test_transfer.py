@@ -34,14 +34,27 @@ def synthetic_prices(length: int = 400) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("target", ["synthetic", "sunspots"])
-def test_transfer_scores_five_rows_on_the_same_windows(source_checkpoint, target):
+def test_transfer_scores_five_rows_on_the_same_windows(source_checkpoint, target, monkeypatch):
+    import forecaster.transfer
+
+    trained_on = {}  # row -> number of training windows it saw
+    real_train_model = forecaster.transfer.train_model
+
+    def spy(model, train, val, config, **kwargs):
+        trained_on[kwargs["description"]] = len(train)
+        return real_train_model(model, train, val, config, **kwargs)
+
+    monkeypatch.setattr(forecaster.transfer, "train_model", spy)
     frame = synthetic_prices() if target == "synthetic" else load_prices("sunspots").iloc[-600:]
     column, transform = ("Close", None) if target == "synthetic" else ("sunspots", "diff")
     payload = load_checkpoint(source_checkpoint)
     config = transfer_config(payload, source=target, column=column, transform=transform,
                              train=TrainConfig(epochs=2, batch_size=32, device="cpu"))
     result = run_transfer(str(source_checkpoint), frame, config, last_samples=100)
-    assert list(result.metrics["model"]) == ROWS
+    last_rows = ["linear_probe_last100", "fine_tune_last100", "scratch_last100"]
+    assert list(result.metrics["model"]) == ROWS[:-1] + last_rows + ["naive"]
+    full = len(result.data.windows["train"])
+    assert trained_on == {"linear_probe": full, "fine_tune": full, "scratch": full, **dict.fromkeys(last_rows, 100)}
     assert result.metrics.set_index("model").loc["naive", "rel_mae"] == pytest.approx(1.0, abs=1e-6)
     assert (result.metrics["status"] == "ok").all()
     # Every row forecasts the same test points.

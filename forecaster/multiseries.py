@@ -1,0 +1,229 @@
+"""Global training: one model trained on the windows of several series, scored on each and pooled.
+
+``data.source`` may list several series (bundled names, CSV paths, tickers). Each is transformed,
+split chronologically and scaled on its own training span exactly as a single-series run would do it
+(``experiment.prepare_data``); the training and validation windows of all of them are pooled
+(``windows.pool_windows``) so that no window crosses from one series into another; every model is
+trained once on the pool and then scored on each series' own test span. The naive forecast is scored
+the same way, so every per-series table keeps its ``rel_mae`` yardstick.
+
+Pooled metrics have to be free of units (an S&P 500 point and a sunspot are not comparable): each
+series' errors are divided by its in-sample naive MAE (MASE's scale) before pooling, so the pooled
+``mase`` is the mean scaled error over every test point of every series and the pooled ``rel_mae`` is
+the model's scaled error over the naive forecast's, which is exactly 1 for the naive forecast. The
+pooled MAE and RMSE would mix units and are left empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from forecaster.config import ExperimentConfig, write_config
+from forecaster.data import load_prices
+from forecaster.errors import ForecasterError
+from forecaster.evaluate import forecast_metrics, insample_naive_mae, no_move_tolerance
+from forecaster.experiment import (
+    ExperimentResult, ModelRun, PreparedData, attention_of_last_test_window, build_models, prepare_data, score_model,
+)
+from forecaster.folders import write_folder
+from forecaster.models import model_kind
+from forecaster.checkpoint import save_checkpoint
+from forecaster.train import resolve_device, seed_everything, train_model
+from forecaster.windows import scaler_statistics, pool_windows
+
+POOLED = "all"  # the series label of the pooled rows
+
+
+def sources_of(config: ExperimentConfig) -> tuple[str, ...]:
+    """The series a config names: one source, or the list of a global run."""
+    return config.data.sources
+
+
+def is_global(config: ExperimentConfig) -> bool:
+    """Whether ``config`` trains one model on several series."""
+    return len(sources_of(config)) > 1
+
+
+def series_labels(sources: tuple[str, ...]) -> list[str]:
+    """Short unique names for the series: the bundled name or ticker, or a CSV file's stem."""
+    labels = []
+    for source in sources:
+        label = Path(source).stem if source.lower().endswith(".csv") else source
+        label = "".join(c if c.isalnum() or c in "_.-^" else "_" for c in label) or "series"
+        while label in labels or label == POOLED:
+            label += "_2"
+        labels.append(label)
+    return labels
+
+
+@dataclass
+class GlobalResult:
+    """A global run: one ``ExperimentResult`` per series, all holding the same trained models."""
+
+    config: ExperimentConfig
+    parts: dict[str, ExperimentResult] = field(default_factory=dict)  # series label -> its result
+
+    @property
+    def first(self) -> ExperimentResult:
+        return next(iter(self.parts.values()))
+
+    @property
+    def runs(self) -> dict[str, ModelRun]:
+        """The first series' runs: the models themselves are the same in every series."""
+        return self.first.runs
+
+    def checkpoint(self, name: str) -> dict:
+        """Model ``name``'s checkpoint: the first series' scaler, plus every series' own under ``series``."""
+        payload = self.first.checkpoint(name)
+        payload["series"] = [
+            {"label": label, "source": part.config.data.source, "mean": offset.tolist(), "scale": scale.tolist()}
+            for label, part in self.parts.items()
+            for offset, scale in [scaler_statistics(part.data.scaler)]
+        ]
+        return payload
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """One row per (series, model), then the pooled rows (series ``all``)."""
+        tables = [part.metrics.assign(series=label) for label, part in self.parts.items()]
+        pooled = self.first.metrics.assign(series=POOLED)
+        for name in self.runs:
+            for key, value in pooled_metrics(self, name).items():
+                pooled.loc[pooled["model"] == name, key] = value
+        table = pd.concat([*tables, pooled], ignore_index=True)
+        return table[["series", *[c for c in table.columns if c != "series"]]]
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        return pd.concat([part.predictions.assign(series=label) for label, part in self.parts.items()], ignore_index=True)
+
+    @property
+    def step_metrics(self) -> pd.DataFrame:
+        return pd.concat([part.step_metrics.assign(series=label) for label, part in self.parts.items()], ignore_index=True)
+
+    @property
+    def history(self) -> pd.DataFrame:
+        return self.first.history  # one training for all series
+
+
+def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
+    """Model ``name``'s metrics over every series' test points, each series in units of its own MASE scale."""
+    actual, forecast, anchors, no_move = [], [], [], []
+    for part in result.parts.values():
+        data = part.data
+        part_actual, part_anchors = data.actual_and_anchors("test")
+        train_levels = data.series.levels[data.bounds.train_start : data.bounds.train_end]
+        scale = insample_naive_mae(train_levels)
+        if not scale > 0:
+            scale = 1.0  # a series that never moved in training: MASE is undefined, keep its units
+        actual.append(part_actual / scale)
+        forecast.append(part.runs[name].forecast / scale)
+        anchors.append(part_anchors / scale)
+        no_move.append(np.full((len(part_anchors), 1), no_move_tolerance(train_levels) / scale))
+    metrics = forecast_metrics(
+        np.concatenate(actual), np.concatenate(forecast), anchors=np.concatenate(anchors),
+        scale_mae=1.0, no_move=np.concatenate(no_move),
+    )
+    # In scaled units the MAE is the pooled MASE; MAE and RMSE themselves would mix the series' units.
+    return {**metrics, "mase": metrics["mae"], "mae": float("nan"), "rmse": float("nan")}
+
+
+def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None) -> dict[str, PreparedData]:
+    """Each series prepared on its own (transform, split, scaler), with errors naming the series."""
+    sources = sources_of(config)
+    prepared = {}
+    for label, source in zip(series_labels(sources), sources):
+        try:
+            frame = frames[label] if frames else load_prices(source, start=config.data.start, end=config.data.end)
+            prepared[label] = prepare_data(frame, dataclasses.replace(config.data, source=source), config.windows)
+        except ForecasterError as error:
+            raise ForecasterError(f"series {label!r}: {error}") from None
+    first_label, first = next(iter(prepared.items()))
+    for label, data in prepared.items():
+        if data.dims.channels != first.dims.channels:
+            raise ForecasterError(
+                f"series {label!r} gives {data.dims.channels} input channel(s) and {first_label!r} gives "
+                f"{first.dims.channels}; a global model needs the same channels (data.features) in every series"
+            )
+    return prepared
+
+
+def run_global(
+    config: ExperimentConfig,
+    *,
+    frames: dict[str, pd.DataFrame] | None = None,
+    progress: bool = False,
+    finished: dict[str, ModelRun] | None = None,
+    on_model_done: Callable[[GlobalResult, str], None] | None = None,
+) -> GlobalResult:
+    """Train every model of ``config`` once on the pooled windows of its series; score it on each series.
+
+    ``frames`` (series label -> frame) replaces loading the sources; ``finished`` holds models of an
+    interrupted run (see ``forecaster.progress``), which are scored again without training.
+    """
+    if not config.models:
+        raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
+    prepared = prepare_all(config, frames)
+    pooled = pool_windows([data.windows for data in prepared.values()])
+    # Differenced transforms are not centred, so "no change" is 0 in every series and one set of
+    # dimensions fits all; level targets do not use it.
+    dims = next(iter(prepared.values())).dims
+    device = resolve_device(config.train.device)
+    models = build_models(config, dims)
+    result = GlobalResult(config=config, parts={
+        label: ExperimentResult(config=dataclasses.replace(config, data=dataclasses.replace(config.data, source=source)), data=data)
+        for (label, data), source in zip(prepared.items(), sources_of(config))
+    })
+    for spec in config.models:
+        model, training = models[spec.name], None
+        if finished and spec.name in finished:
+            model, training = finished[spec.name].model, finished[spec.name].training
+        elif model_kind(spec.kind).trainable:
+            seed_everything(config.train.seed)
+            training = train_model(model, pooled["train"], pooled["val"], config.train,
+                                   device=device, progress=progress, description=spec.name)
+        for part in result.parts.values():
+            part.runs[spec.name] = score_model(part.data, spec, model, training, device=device)
+        if on_model_done is not None and not (finished and spec.name in finished):
+            on_model_done(result, spec.name)
+    return result
+
+
+def _write_files(result: GlobalResult, folder: Path) -> None:
+    from forecaster import plots  # matplotlib is imported only when figures are written
+
+    write_config(result.config, folder / "config.yaml")
+    metrics = result.metrics
+    metrics.to_csv(folder / "metrics.csv", index=False)
+    result.predictions.to_csv(folder / "predictions.csv", index=False)
+    result.history.to_csv(folder / "history.csv", index=False)
+    if result.first.data.dims.horizon > 1:
+        result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)
+    for name, run in result.runs.items():
+        if run.training is not None:
+            save_checkpoint(result.checkpoint(name), folder / "checkpoints" / f"{name}.pt")
+    pooled = metrics[metrics["series"] == POOLED]
+    figures = {
+        "rel_mae.png": plots.rel_mae_figure(
+            pooled, title=f"Models against the random walk, test spans of {', '.join(result.parts)} pooled"
+        ),
+        "training_curves.png": plots.training_curves_figure(result.history),
+    }
+    for label, part in result.parts.items():
+        figures[f"forecasts_{label}.png"] = plots.forecast_figure(part.predictions)
+        for name, run in part.runs.items():
+            if run.spec.kind == "transformer":
+                figures[f"attention_{name}_{label}.png"] = attention_of_last_test_window(part, name)
+    for filename, figure in figures.items():
+        figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
+
+
+def save_global(result: GlobalResult, out: str | Path) -> Path:
+    """Write a global run's results folder atomically: per-series and pooled metrics, one checkpoint per model."""
+    return write_folder(out, lambda folder: _write_files(result, folder))

@@ -1,0 +1,214 @@
+"""Global training on several series: windows never cross series, each series split and scaled on its own,
+metrics per series and pooled, and the CLI end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from forecaster import progress
+from forecaster.checkpoint import load_checkpoint, load_model, scaling
+from forecaster.cli import main
+from forecaster.config import config_from_dict, read_config
+from forecaster.errors import ForecasterError
+from forecaster.experiment import prepare_data, score_model
+from forecaster.features import DataConfig
+from forecaster.multiseries import POOLED, prepare_all, run_global, save_global, series_labels
+from forecaster.windows import WindowConfig, pool_windows
+
+
+def random_walk(length: int, *, level: float, seed: int, start: str = "2001-01-01") -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = level * np.exp(np.cumsum(rng.normal(0, 0.01, length)))
+    return pd.DataFrame({"Close": close}, index=pd.bdate_range(start, periods=length, name="date"))
+
+
+@pytest.fixture
+def two_csvs(tmp_path: Path) -> list[Path]:
+    """Two price series of different lengths, levels and dates, as Yahoo-layout CSVs."""
+    paths = []
+    for name, length, level, seed in [("alpha", 300, 100.0, 1), ("beta", 220, 5000.0, 2)]:
+        path = tmp_path / f"{name}.csv"
+        random_walk(length, level=level, seed=seed).rename_axis("Date").to_csv(path)
+        paths.append(path)
+    return paths
+
+
+def global_config(sources: list[Path], **models) -> dict:
+    return {
+        "data": {"source": [str(path) for path in sources], "transform": "log_return"},
+        "windows": {"context": 8, "horizon": 2},
+        "train": {"epochs": 2, "batch_size": 32, "patience": 2, "device": "cpu", "seed": 0},
+        "models": [{"kind": "naive"}, {"kind": "linear"},
+                   {"kind": "transformer", "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16}],
+    }
+
+
+def test_pooled_windows_never_cross_series_and_equal_each_series_windows():
+    # Series k's values are k * 1000 + step, so every value names its series and its step.
+    config = WindowConfig(context=5, horizon=3)
+    per_series = []
+    for k, length in enumerate([40, 31, 55]):
+        values = torch.arange(length, dtype=torch.float32)[:, None] + 1000 * k  # (L, 1)
+        prepared = prepare_data(
+            pd.DataFrame({"x": values[:, 0].numpy() + 1}, index=pd.date_range("2000", periods=length, name="date")),
+            DataConfig(column="x", transform="level"), config,
+        )
+        per_series.append({split: dataclasses.replace(windows, series=values) for split, windows in prepared.windows.items()})
+    pooled = pool_windows(per_series)
+    for split in ("train", "val", "test"):
+        assert len(pooled[split]) == sum(len(splits[split]) for splits in per_series)
+        inputs, targets = pooled[split].batch(torch.arange(len(pooled[split])))  # (N, T, 1), (N, H)
+        whole = torch.cat([inputs[..., 0], targets], dim=1)  # (N, T + H): inputs then targets of each window
+        series_of = torch.div(whole, 1000, rounding_mode="floor")
+        assert (series_of == series_of[:, :1]).all(), split  # one series per window, inputs and targets
+        assert (whole.diff(dim=1) == 1).all(), split  # consecutive steps of that series: nothing skipped
+        expected = torch.cat([torch.cat([s[split].inputs[..., 0], s[split].targets], dim=1) for s in per_series])
+        assert torch.equal(whole, expected)
+
+
+def test_each_series_is_split_and_scaled_on_its_own_training_span(two_csvs):
+    config = config_from_dict(global_config(two_csvs))
+    prepared = prepare_all(config)
+    assert list(prepared) == ["alpha", "beta"]
+    for path, data in zip(two_csvs, prepared.values()):
+        alone = prepare_data(pd.read_csv(path, index_col=0, parse_dates=True).rename_axis("date"),
+                             dataclasses.replace(config.data, source=str(path)), config.windows)
+        assert data.bounds == alone.bounds
+        np.testing.assert_array_equal(data.scaler.scale_, alone.scaler.scale_)
+
+
+def test_global_run_scores_each_series_as_that_series_alone_and_pools_scale_free(two_csvs):
+    config = config_from_dict(global_config(two_csvs))
+    result = run_global(config)
+    metrics = result.metrics
+    assert list(metrics.columns[:3]) == ["series", "model", "kind"]
+    assert list(metrics["series"].unique()) == ["alpha", "beta", POOLED]
+    naive = metrics[metrics["model"] == "naive"].set_index("series")
+    assert (naive["rel_mae"] == 1.0).all()  # per series and pooled
+    # The per-series scores are what the same trained model scores on that series alone.
+    model = result.runs["transformer"].model
+    for part in result.parts.values():
+        alone = score_model(part.data, part.runs["transformer"].spec, model, None, device=torch.device("cpu"))
+        assert alone.metrics == pytest.approx(part.runs["transformer"].metrics)
+    # Pooled MASE: the mean scaled error over every test point, i.e. series weighted by their points.
+    by_series = metrics[metrics["model"] == "linear"].set_index("series")
+    points = {label: part.data.windows["test"].count for label, part in result.parts.items()}
+    expected = sum(by_series.loc[label, "mase"] * n for label, n in points.items()) / sum(points.values())
+    assert by_series.loc[POOLED, "mase"] == pytest.approx(expected)
+    assert np.isnan(by_series.loc[POOLED, "mae"])  # an MAE over two series' units means nothing
+
+
+def test_global_training_sees_the_windows_of_every_series(two_csvs):
+    # Trained on the pool, the model differs from one trained on the first series alone with the same seed.
+    config = config_from_dict(global_config(two_csvs))
+    alone = run_global(dataclasses.replace(config, data=dataclasses.replace(config.data, source=(str(two_csvs[0]),))))
+    pooled = run_global(config)
+    pooled_history = pooled.history[pooled.history["model"] == "linear"]
+    alone_history = alone.history[alone.history["model"] == "linear"]
+    assert not np.allclose(pooled_history["train_loss"], alone_history["train_loss"])
+
+
+def test_source_lists_in_yaml_and_overrides(two_csvs):
+    config = read_config(None, [f"data.source=[{two_csvs[0]}, {two_csvs[1]}]"])
+    assert config.data.sources == tuple(str(path) for path in two_csvs)
+    assert read_config(None, ["data.source=sp500"]).data.source == "sp500"  # one source stays a string
+    with pytest.raises(ForecasterError, match="lists no series"):
+        _ = read_config(None, ["data.source=[]"]).data.sources
+    assert series_labels(("sp500", "a/x.csv", "b/x.csv", "^GSPC")) == ["sp500", "x", "x_2", "^GSPC"]
+
+
+def test_series_with_different_channels_cannot_share_a_model(two_csvs, tmp_path):
+    other = tmp_path / "gamma.csv"
+    random_walk(200, level=10.0, seed=3).assign(Volume=1.0).rename_axis("Date").to_csv(other)
+    raw = global_config([two_csvs[0], other])
+    raw["data"]["features"] = ["Volume"]
+    with pytest.raises(ForecasterError, match="series 'alpha'.*Volume"):
+        run_global(config_from_dict(raw))
+
+
+def test_cli_global_run_writes_per_series_and_pooled_results(two_csvs, tmp_path, capsys):
+    out = tmp_path / "global"
+    config_path = tmp_path / "global.yaml"
+    config_path.write_text(yaml.safe_dump(global_config(two_csvs)))
+    assert main(["run", str(config_path), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "series alpha" in printed and "series beta" in printed and f"series {POOLED}" in printed
+    files = {path.name for path in out.iterdir()}
+    assert {"metrics.csv", "predictions.csv", "metrics_by_step.csv", "rel_mae.png", "forecasts_alpha.png",
+            "forecasts_beta.png", "attention_transformer_alpha.png"} <= files
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert set(predictions["series"]) == {"alpha", "beta"}
+    payload = load_checkpoint(out / "checkpoints" / "transformer.pt")
+    assert [entry["label"] for entry in payload["series"]] == ["alpha", "beta"]
+    load_model(out / "checkpoints" / "transformer.pt")  # rebuilds as any checkpoint does
+
+
+def test_cli_data_takes_several_sources_and_backtest_refuses_them(two_csvs, tmp_path, capsys):
+    out = tmp_path / "by_flag"
+    assert main(["run", "--data", str(two_csvs[0]), str(two_csvs[1]), "--set", "models=naive,linear",
+                 "--set", "windows.context=8", "--set", "train.epochs=1", "--out", str(out), "--quiet"]) == 0
+    assert set(pd.read_csv(out / "metrics.csv")["series"]) == {"alpha", "beta", POOLED}
+    capsys.readouterr()
+    assert main(["backtest", "--set", f"data.source=[{two_csvs[0]}, {two_csvs[1]}]", "--out", str(tmp_path / "bt")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: backtest works on one series") and "\n" not in error
+    assert not (tmp_path / "bt").exists()
+
+
+def test_interrupted_global_run_resumes_to_the_same_result(two_csvs, tmp_path):
+    config = config_from_dict(global_config(two_csvs))
+    complete = run_global(config)
+    out = tmp_path / "resumed"
+    # Keep only the first trained model, as if the run had been interrupted after it.
+    partial = run_global(dataclasses.replace(config, models=config.models[:2]),
+                         on_model_done=lambda result, name: progress.record(out, result, name))
+    assert partial.runs
+    finished = progress.load_finished(progress.progress_dir(out), config)
+    assert set(finished) == {"naive", "linear"}
+    resumed = run_global(config, finished=finished)
+    pd.testing.assert_frame_equal(resumed.metrics.drop(columns="train_seconds"), complete.metrics.drop(columns="train_seconds"))
+
+
+def test_a_global_checkpoint_scales_each_series_by_its_own_statistics(two_csvs, tmp_path):
+    out = tmp_path / "global"
+    raw = global_config(two_csvs)
+    raw["data"]["transform"] = "level"  # centred and scaled: the scaler matters for every value
+    config = config_from_dict(raw)
+    result = run_global(config)
+    save_global(result, out)
+    payload = load_checkpoint(out / "checkpoints" / "linear.pt")
+    for label, path in zip(["alpha", "beta"], two_csvs):
+        expected = result.parts[label].data.scaler
+        for source in (str(path), label):  # found by its source or its label
+            offset, scale = scaling(payload, source=source, frames=np.zeros((5, 1)))
+            np.testing.assert_allclose(offset, expected.mean_)
+            np.testing.assert_allclose(scale, expected.scale_)
+    # A series the model never saw is scaled by its own statistics, centred as levels are in training.
+    frames = np.array([[1.0], [3.0], [5.0]])
+    offset, scale = scaling(payload, source="data/unseen.csv", frames=frames)
+    np.testing.assert_allclose(offset, [3.0])
+    np.testing.assert_allclose(scale, [np.std([1.0, 3.0, 5.0])])
+
+
+def test_the_global_vs_alone_example_runs_and_prints_both_columns():
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    process = subprocess.run(
+        [sys.executable, "experiments/global_vs_alone.py", "experiments/global.yaml", "windows.context=8",
+         "train.epochs=1", "train.device=cpu", "models=naive,linear"],
+        cwd=repo, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    lines = process.stdout.splitlines()
+    assert lines[0].split() == ["series", "model", "rel_mae_alone", "rel_mae_global", "global_minus_alone"]
+    naive = [line.split() for line in lines[1:5] if line.split()[1] == "naive"]
+    assert [row[0] for row in naive] == ["sunspots", "sp500"] and all(row[2:4] == ["1.0000", "1.0000"] for row in naive)
