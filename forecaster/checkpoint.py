@@ -53,9 +53,28 @@ def checkpoint_payload(
     }
 
 
-def input_config(payload: dict[str, Any], *, column: str | None = None, transform: str | None = None) -> DataConfig:
-    """How to read new data for a checkpoint's model: its input columns and transform (target renamable)."""
+def series_entry(payload: dict[str, Any], source: str | None) -> dict[str, Any] | None:
+    """A global checkpoint's record of the series ``source`` (matched by source or label), else None."""
+    for entry in payload.get("series") or ():
+        if source is not None and source in (entry["source"], entry["label"]):
+            return entry
+    return None
+
+
+def input_config(
+    payload: dict[str, Any], *, column: str | None = None, transform: str | None = None, source: str | None = None,
+) -> DataConfig:
+    """How to read new data for a checkpoint's model: its input columns and transform (target renamable).
+
+    A global model (trained on several series) reads each of its series' own target column; a series
+    it never saw gets the usual default target (Adj Close, Close, or the only column) unless named.
+    """
     columns = payload["columns"]
+    entry = series_entry(payload, source)
+    if entry is not None:
+        columns = entry["columns"]
+    elif payload.get("series"):
+        columns = [None, *columns[1:]]
     return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or payload["transform"])
 
 
@@ -70,12 +89,10 @@ def scaling(
     global model was by its own training span: centred for levels only, like training.
     """
     own_transform = transform is None or transform == payload["transform"]
-    trained_on = payload.get("series")
-    if own_transform and trained_on and source is not None:
-        for entry in trained_on:
-            if source in (entry["source"], entry["label"]):
-                return np.asarray(entry["mean"], dtype=np.float64), np.asarray(entry["scale"], dtype=np.float64)
-    if own_transform and not trained_on or frames is None:
+    entry = series_entry(payload, source)
+    if own_transform and entry is not None:
+        return np.asarray(entry["mean"], dtype=np.float64), np.asarray(entry["scale"], dtype=np.float64)
+    if own_transform and not payload.get("series") or frames is None:
         return np.asarray(payload["scaler"]["mean"], dtype=np.float64), np.asarray(payload["scaler"]["scale"], dtype=np.float64)
     centred = (transform or payload["transform"]) == "level"
     offset = frames.mean(axis=0) if centred else np.zeros(frames.shape[1])

@@ -297,7 +297,7 @@ def _forecast(args: argparse.Namespace) -> int:
     out = check_out_dir(args.out) if args.out else None
     model, payload = load_model(args.checkpoint)
     table = forecast_future(model, payload, load_prices(args.data), column=args.column, source=args.data)
-    print(f"{payload['name']} ({payload['kind']}) forecast of {args.column or payload['columns'][0]}:")
+    print(f"{payload['name']} ({payload['kind']}) forecast of {table.attrs['target']}:")
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}", "forecast": "{:.4f}".format}))
     if out is not None:
         print(f"results: {write_folder(out, lambda folder: table.to_csv(folder / 'forecast.csv', index=False))}")

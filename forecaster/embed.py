@@ -27,7 +27,7 @@ def embed_series(
     transform: str | None = None, batch_size: int = 512, source: str | None = None,
 ) -> pd.DataFrame:
     """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility."""
-    config = input_config(payload, column=column, transform=transform)
+    config = input_config(payload, column=column, transform=transform, source=source)
     series = prepare_series(frame, config)
     context = payload["dims"]["context"]
     if len(series.frames) < context:

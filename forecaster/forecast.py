@@ -39,7 +39,7 @@ def forecast_future(
     ``checkpoint.scaling``); ``column`` renames the target when the new data calls it something else.
     """
     dims = payload["dims"]
-    series = prepare_series(frame, input_config(payload, column=column))
+    series = prepare_series(frame, input_config(payload, column=column, source=source))
     context = dims["context"]
     if len(series.frames) < context:
         raise ForecasterError(
@@ -51,4 +51,6 @@ def forecast_future(
     with torch.no_grad():
         scaled = model.eval()(window).double().numpy()  # (1, H)
     values = invert_transform(scaled * scale[0] + offset[0], series.levels[-1:], series.transform)[0]  # (H,)
-    return pd.DataFrame({"date": future_dates(series.dates, dims["horizon"]), "forecast": values})
+    table = pd.DataFrame({"date": future_dates(series.dates, dims["horizon"]), "forecast": values})
+    table.attrs["target"] = series.columns[0]  # the column forecast (a global model's differ by series)
+    return table

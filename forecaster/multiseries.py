@@ -82,7 +82,8 @@ class GlobalResult:
         """Model ``name``'s checkpoint: the first series' scaler, plus every series' own under ``series``."""
         payload = self.first.checkpoint(name)
         payload["series"] = [
-            {"label": label, "source": part.config.data.source, "mean": offset.tolist(), "scale": scale.tolist()}
+            {"label": label, "source": part.config.data.source, "columns": list(part.data.series.columns),
+             "mean": offset.tolist(), "scale": scale.tolist()}
             for label, part in self.parts.items()
             for offset, scale in [scaler_statistics(part.data.scaler)]
         ]

@@ -212,3 +212,20 @@ def test_the_global_vs_alone_example_runs_and_prints_both_columns():
     assert lines[0].split() == ["series", "model", "rel_mae_alone", "rel_mae_global", "global_minus_alone"]
     naive = [line.split() for line in lines[1:5] if line.split()[1] == "naive"]
     assert [row[0] for row in naive] == ["sunspots", "sp500"] and all(row[2:4] == ["1.0000", "1.0000"] for row in naive)
+
+
+def test_a_global_checkpoint_forecasts_each_of_its_series_by_its_own_column(two_csvs, tmp_path, capsys):
+    counts = tmp_path / "counts.csv"
+    frame = random_walk(260, level=30.0, seed=4).rename(columns={"Close": "value"})
+    frame.rename_axis("Date").to_csv(counts)
+    raw = global_config([two_csvs[0], counts])
+    raw["models"] = [{"kind": "naive"}, {"kind": "linear"}]
+    config_path = tmp_path / "mixed.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "mixed"
+    assert main(["run", str(config_path), "--out", str(out), "--quiet"]) == 0
+    checkpoint = str(out / "checkpoints" / "linear.pt")
+    for source, target in [(str(two_csvs[0]), "Close"), (str(counts), "value")]:  # no --column needed
+        capsys.readouterr()
+        assert main(["forecast", checkpoint, "--data", source]) == 0
+        assert f"linear (linear) forecast of {target}:" in capsys.readouterr().out
