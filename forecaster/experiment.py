@@ -270,11 +270,13 @@ def _attention_of_last_test_window(result: ExperimentResult, name: str) -> Figur
     windows = result.data.windows["test"]
     model = result.runs[name].model.eval()
     with torch.no_grad():
-        _, maps = model.encoder.forward_with_attention(windows.inputs[-1:])  # one (1, N, T, T) per layer
+        _, maps = model.encoder.forward_with_attention(windows.inputs[-1:])  # one (1, N, P, P) per layer
     origin = int(windows.origins[-1])
     dates = result.data.series.dates[origin - windows.context + 1 : origin + 1]
+    spans = model.encoder.token_spans(windows.context) if model.encoder.patch > 1 else None  # frames per patch
     return plots.attention_figure(
-        [weights[0].numpy() for weights in maps], dates, title=f"{name}: attention on the window ending {dates[-1]:%Y-%m-%d}"
+        [weights[0].numpy() for weights in maps], dates, spans=spans,
+        title=f"{name}: attention on the window ending {dates[-1]:%Y-%m-%d}",
     )
 
 
