@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train and compare models on one series, write a results folder")
     run.add_argument("config", nargs="?", help=f"YAML experiment config (default: {DEFAULT_CONFIG.name}, or built-in defaults)")
-    run.add_argument("--data", help="bundled name (sp500, sunspots), CSV path or Yahoo ticker; sets data.source")
+    run.add_argument("--data", help="bundled name (sp500, sunspots, synthetic), CSV path or Yahoo ticker; sets data.source")
     run.add_argument("--column", help="target column when it is not Adj Close/Close; sets data.column")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value, e.g. windows.context=32, train.epochs=5, models=naive,linear")
@@ -230,6 +230,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     save_run(result, out)
     progress.finish(folder)
     print(format_metrics(result.metrics))
+    _print_resolved_periods(config, result.config)
     print(
         f"\nrel_mae = model MAE / naive (random-walk) MAE on the same {len(result.predictions)} test points: "
         "below 1 beats 'tomorrow equals today'."
@@ -239,6 +240,13 @@ def _run_experiment(args: argparse.Namespace) -> int:
             print(f"warning: model {row.model!r} {row.status}", file=sys.stderr)
     print(f"results: {out}")
     return 0
+
+
+def _print_resolved_periods(asked, resolved) -> None:
+    """Say which season each ``period: auto`` became (the results folder's config.yaml records it too)."""
+    for spec, done in zip(asked.models, resolved.models):
+        if spec.kind == "seasonal_naive" and spec.config.period == "auto":
+            print(f"{spec.name}: period auto -> {done.config.period} steps, from the training span's autocorrelation")
 
 
 def _config_from_arguments(args: argparse.Namespace):

@@ -82,8 +82,22 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [arg for arg in args if arg is not type(None)]
-        return _convert(value, inner, where)
+        members = [arg for arg in args if arg is not type(None)]
+        for member in members[:-1]:  # e.g. int | Literal["auto"]: the first type that takes the value
+            try:
+                return _convert(value, member, where)
+            except ForecasterError:
+                continue
+        try:
+            return _convert(value, members[-1], where)
+        except ForecasterError:
+            if len(members) == 1:
+                raise
+            described = [
+                f"one of: {', '.join(map(str, typing.get_args(m)))}" if typing.get_origin(m) is Literal else _type_name(m)
+                for m in members
+            ]
+            raise ForecasterError(f"{where}={value!r} should be {' or '.join(described)}") from None
     if origin is Literal:
         if value not in args:
             raise ForecasterError(f"{where}={value!r} is not valid; choose one of: {', '.join(map(str, args))}")

@@ -6,6 +6,7 @@ and evaluates each once on the test span; ``save_run(result, out)`` writes the f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from forecaster.evaluate import (
 from forecaster.folders import write_folder
 from forecaster.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.models import ModelDims, build_model, count_parameters, model_kind
+from forecaster.seasonality import resolve_period, seasonal_beside_naive
 from forecaster.train import TrainResult, resolve_device, seed_everything, train_model
 from forecaster.windows import (
     SplitBounds, WindowConfig, WindowSet, fit_scaler, scaler_statistics, split_bounds, split_windows,
@@ -113,7 +115,7 @@ class ExperimentResult:
                 "best_epoch": run.training.best_epoch if run.training else 0,
                 "status": run.training.failure if run.training and run.training.failure else "ok",
             })
-        return pd.DataFrame(rows)
+        return seasonal_beside_naive(pd.DataFrame(rows))
 
     def checkpoint(self, name: str) -> dict:
         """Model ``name``'s checkpoint payload: what rebuilds it and feeds it new data."""
@@ -180,6 +182,18 @@ def score_model(
     )
 
 
+def _with_seasons(config: ExperimentConfig, data: PreparedData) -> ExperimentConfig:
+    """``config`` with each seasonal_naive ``period: auto`` replaced by a season of the training span's target."""
+    target = data.series.frames[data.bounds.train_start : data.bounds.train_end, 0]  # never validation or test
+    specs = []
+    for spec in config.models:
+        if spec.kind == "seasonal_naive" and spec.config.period == "auto":
+            spec = dataclasses.replace(spec, config=resolve_period(spec.config, target, context=data.dims.context, name=spec.name))
+            log.info("%s: period %d, from the training span's autocorrelation", spec.name, spec.config.period)
+        specs.append(spec)
+    return dataclasses.replace(config, models=tuple(specs))
+
+
 def _build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Module]:
     """Every model, built before any training so that a bad model config fails fast."""
     models = {}
@@ -215,6 +229,7 @@ def run_experiment(
     if frame is None:
         frame = load_prices(config.data.source, start=config.data.start, end=config.data.end)
     data = prepare_data(frame, config.data, config.windows, bounds=bounds)
+    config = _with_seasons(config, data)  # the resolved config is what the results folder records
     device = resolve_device(config.train.device)
     models = _build_models(config, data.dims)
     result = ExperimentResult(config=config, data=data)
