@@ -125,6 +125,7 @@ class ExperimentResult:
             name=name, kind=run.spec.kind, config=run.spec.config, dims=self.data.dims,
             columns=self.data.series.columns, transform=self.data.series.transform,
             scaler_mean=offset.tolist(), scaler_scale=scale.tolist(), model=run.model,
+            calendar=self.data.series.calendar,
         )
 
     @property
