@@ -13,7 +13,11 @@ from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
 from forecaster.experiment import run_experiment, save_run
 from forecaster.models import ModelDims, SeasonalNaiveConfig, build_model
-from forecaster.seasonality import autocorrelation, seasonal_beside_naive, suggest_periods
+from forecaster.seasonality import (
+    autocorrelation,
+    seasonal_beside_naive,
+    suggest_periods,
+)
 from forecaster.synthetic import two_period_series
 
 
@@ -121,7 +125,7 @@ def test_seasonal_rows_move_right_after_naive_wherever_naive_is():
     assert list(seasonal_beside_naive(no_naive)["model"]) == list(no_naive["model"])
 
 
-def test_run_backtest_and_compare_tables_show_seasonal_naive_after_naive(tmp_path, capsys):
+def test_run_backtest_and_compare_tables_show_seasonal_naive_after_naive(tmp_path):
     frame = two_period_series(24 * 7 * 12)
     raw = auto_config()
     raw["models"].append({"kind": "seasonal_naive", "name": "seasonal_naive_24", "period": 24})
