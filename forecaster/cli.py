@@ -43,7 +43,8 @@ def format_metrics(metrics: pd.DataFrame) -> str:
 QUICK = {"contexts": (16, 32), "batch_size": 32, "d_model": 16, "d_ff": 32, "train_steps": 2, "series_length": 2000}
 # argparse destination -> BenchConfig field, for the options that set one directly.
 OPTION_FIELDS = {"batch_size": "batch_size", "d_model": "d_model", "n_heads": "n_heads", "n_layers": "n_layers",
-                 "d_ff": "d_ff", "hidden_size": "hidden_size", "steps": "train_steps", "precision": "precision"}
+                 "d_ff": "d_ff", "hidden_size": "hidden_size", "steps": "train_steps", "precision": "precision",
+                 "patch": "patch"}
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     for option in ("batch-size", "d-model", "n-heads", "n-layers", "d-ff", "hidden-size"):
         parser.add_argument(f"--{option}", type=int)
     parser.add_argument("--steps", type=int, help="timed training steps per model (default: 10)")
+    parser.add_argument("--patch", type=int, metavar="N", help="also a transformer with patches of N steps as tokens, "
+                        "and its training time against the unpatched transformer at context 64")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
                         help="where to measure (default: all available: cpu, and cuda when present)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])

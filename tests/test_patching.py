@@ -205,3 +205,24 @@ def test_attention_figure_labels_each_token_with_the_dates_it_covers():
     plain = attention_figure([np.full((2, 3, 3), 1 / 3)], pd.date_range("2024-01-01", periods=3, freq="D"), title="frames")
     assert plain.axes[0].get_xticklabels()[0].get_text() == "2024-01-01" and plain.axes[0].get_xlabel() == "key frame"
 
+
+
+# --- the cost: bench rows for a patched transformer ---------------------------------------------------
+
+
+def test_bench_adds_a_patched_transformer_and_its_time_against_the_unpatched_one():
+    from forecaster.bench import BenchConfig, format_bench, patch_table, run_bench
+
+    config = BenchConfig(contexts=(8, 16), kinds=("transformer",), reference=False, batch_size=8, d_model=8,
+                         n_heads=2, d_ff=16, train_steps=1, warmup_steps=0, series_length=200, devices=("cpu",),
+                         patch=16)
+    frame = run_bench(config)
+    assert list(zip(frame["model"], frame["context"])) == [("transformer", 8), ("transformer", 16), ("transformer_patch16", 16)]
+    table = patch_table(frame, base_context=8)
+    assert table[["model", "context", "base_context"]].values.tolist() == [["transformer_patch16", 16, 8]]
+    speeds = frame.set_index(["model", "context"])["train_samples_per_s"]
+    assert table["time_vs_base"].iloc[0] == pytest.approx(speeds["transformer", 8] / speeds["transformer_patch16", 16])
+    assert table["time_vs_unpatched"].iloc[0] == pytest.approx(speeds["transformer", 16] / speeds["transformer_patch16", 16])
+    assert "time_vs_base" in format_bench(frame)
+    with pytest.raises(ForecasterError, match="bench.patch=32 must be between 1 and the longest context, 16"):
+        BenchConfig(contexts=(8, 16), patch=32)
