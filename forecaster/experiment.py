@@ -273,6 +273,8 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
         "forecasts.png": plots.forecast_figure(result.predictions),
         "training_curves.png": plots.training_curves_figure(result.history),
     }
+    if result.data.dims.horizon > 1:
+        figures["rel_mae_by_step.png"] = plots.rel_mae_by_step_figure(result.step_metrics)
     for name, run in result.runs.items():
         if run.spec.kind == "transformer":
             figures[f"attention_{name}.png"] = _attention_of_last_test_window(result, name)

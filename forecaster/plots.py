@@ -136,7 +136,7 @@ def rel_mae_by_step_figure(step_metrics: pd.DataFrame) -> Figure:
     figure = Figure(figsize=(7, 4))
     axes = figure.subplots()
     for name, rows in step_metrics.groupby("model", sort=False):
-        axes.plot(rows["step"], rows["rel_mae"], marker="o", label=name)
+        axes.plot(rows["step"], rows["rel_mae"], marker="o" if len(rows) <= 24 else None, label=name)
     axes.axhline(1.0, color="tab:red", linestyle="--")
     axes.set(xlabel="horizon step", ylabel="rel_mae", title="rel_mae by horizon step (below 1 beats the random walk)")
     axes.legend(fontsize=8)
