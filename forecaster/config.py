@@ -19,6 +19,7 @@ models/). Values are checked against the dataclass's type hints; a wrong key or 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
 import types
 import typing
@@ -117,6 +118,8 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
             pass
     if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
+    if hint is str and isinstance(value, datetime.date):
+        return value.isoformat()  # YAML reads an unquoted 2024-03-01 (data.start, data.end) as a date
     raise ForecasterError(f"{where}={value!r} should be of type {_type_name(hint)}")
 
 
