@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.cli import main
+from forecaster.config import config_from_dict
 from forecaster.data import load_prices
 from forecaster.errors import ForecasterError
+from forecaster.experiment import run_experiment, save_run
 from forecaster.seasonality import autocorrelation, suggest_periods
 from forecaster.synthetic import BASE_LEVEL, two_period_series
 
@@ -80,3 +85,67 @@ def test_level_shifts_happen_at_the_stated_steps():
 def test_bad_arguments_are_clear_errors(arguments, message):
     with pytest.raises(ForecasterError, match=message):
         two_period_series(400, **arguments)
+
+
+# --- the configs and windows built on it, end to end -------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL = ["--set", "data.end=2024-03-01", "--set", "train.epochs=1", "--set", "train.batch_size=256",
+         "--set", "models.transformer.d_model=8", "--set", "models.transformer.n_heads=2",
+         "--set", "models.transformer.d_ff=16", "--set", "models.mlp.hidden=[8]"]
+
+
+def test_the_seasonal_config_runs_with_a_long_and_a_short_window(tmp_path, capsys):
+    out = tmp_path / "long"
+    assert main(["run", str(REPO / "experiments" / "seasonal.yaml"), *SMALL, "--out", str(out), "--quiet"]) == 0
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics["model"]) == ["naive", "seasonal_naive_24", "seasonal_naive_168", "linear", "mlp", "transformer"]
+    assert (metrics["status"] == "ok").all() and metrics["rel_mae"].notna().all()
+    assert pd.read_csv(out / "metrics_by_step.csv")["step"].max() == 24
+    assert {"attention_transformer.png", "rel_mae_by_step.png"} <= {path.name for path in out.iterdir()}
+    short = tmp_path / "short"
+    code = main(["run", str(REPO / "experiments" / "seasonal.yaml"), *SMALL, "--set", "windows.context=48",
+                 "--set", "models=naive,seasonal_naive_24,linear,mlp,transformer", "--out", str(short), "--quiet"])
+    assert code == 0
+    long_test = pd.read_csv(out / "predictions.csv")[["date", "step"]]
+    assert long_test.equals(pd.read_csv(short / "predictions.csv")[["date", "step"]])  # the same test points
+    assert main(["run", str(REPO / "experiments" / "seasonal.yaml"), *SMALL, "--set", "windows.context=48",
+                 "--out", str(tmp_path / "bad"), "--quiet"]) == 1
+    assert "period=168 must be between 1 and context=48" in capsys.readouterr().err
+
+
+def test_a_96_step_forecast_runs_end_to_end_with_metrics_for_every_step(tmp_path):
+    raw = {
+        "data": {"source": "synthetic", "transform": "level", "end": "2024-03-01"},
+        "windows": {"context": 192, "horizon": 96},
+        "train": {"epochs": 1, "batch_size": 256, "device": "cpu"},
+        "models": [{"kind": "naive"}, {"kind": "linear"}, {"kind": "seasonal_naive", "period": 168},
+                   {"kind": "transformer", "d_model": 8, "n_heads": 2, "d_ff": 16, "n_layers": 1, "patch": 24}],
+    }
+    result = run_experiment(config_from_dict(raw))
+    folder = save_run(result, tmp_path / "h96")
+    steps = pd.read_csv(folder / "metrics_by_step.csv")
+    assert sorted(steps.groupby("model")["step"].max().unique()) == [96]
+    assert len(steps) == 4 * 96
+    naive_steps = steps[steps["model"] == "naive"]["rel_mae"]
+    assert np.allclose(naive_steps, 1.0)  # every step is scored against the naive forecast of that step
+    predictions = pd.read_csv(folder / "predictions.csv")
+    assert len(predictions) == len(result.data.windows["test"]) * 96
+    assert (folder / "rel_mae_by_step.png").is_file()
+
+
+@pytest.mark.parametrize("context", [512, 1024])
+def test_every_model_kind_trains_on_long_windows(context):
+    raw = {
+        "data": {"transform": "level"},
+        "windows": {"context": context, "horizon": 4, "train_fraction": 0.8, "val_fraction": 0.1},
+        "train": {"epochs": 1, "batch_size": 64, "device": "cpu"},
+        "models": [{"kind": "naive"}, {"kind": "seasonal_naive", "period": 168}, {"kind": "linear"},
+                   {"kind": "mlp", "hidden": [8]}, {"kind": "rnn", "hidden_size": 8},
+                   {"kind": "transformer", "d_model": 8, "n_heads": 2, "d_ff": 16, "patch": 16}],
+    }
+    frame = two_period_series(int(context * 1.25) + 200)
+    result = run_experiment(config_from_dict(raw), frame=frame)
+    assert (result.metrics["status"] == "ok").all() and result.metrics["rel_mae"].notna().all()
+    assert result.runs["seasonal_naive"].model.period == 168
+    assert result.runs["transformer"].model.encoder.positional.table.shape[0] == context // 16
