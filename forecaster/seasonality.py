@@ -111,20 +111,25 @@ def _near_multiple(lag: int, period: int) -> bool:
 
 
 def resolve_period(config: SeasonalNaiveConfig, training_target: np.ndarray, *, context: int, name: str) -> SeasonalNaiveConfig:
-    """``config`` with ``period: auto`` replaced by the ``rank``-th season of ``training_target`` (up to ``context``)."""
+    """``config`` with ``period: auto`` replaced by the ``rank``-th season of ``training_target``.
+
+    Seasons are looked for up to ``context`` steps (the window must hold one) and up to half the training span.
+    """
     if config.period != "auto":
         return config
     if config.rank < 1:
         raise ForecasterError(f"models.{name}.rank={config.rank} must be 1 (the strongest season) or more")
+    # The window must hold the season, and the training span two of them for the autocorrelation to show it.
+    max_lag = min(context, len(training_target) // 2)
     try:
-        periods = suggest_periods(training_target, context, top=config.rank)
+        periods = suggest_periods(training_target, max_lag, top=config.rank)
     except ForecasterError as error:
         raise ForecasterError(f"models.{name}.period=auto: {error}") from None
     if len(periods) < config.rank:
         found = ", ".join(map(str, periods)) or "none"
         raise ForecasterError(
             f"models.{name}.period=auto with rank {config.rank}: the training span's autocorrelation shows "
-            f"{len(periods)} season(s) up to context={context} steps ({found}); set the period to a number of steps"
+            f"{len(periods)} season(s) up to {max_lag} steps ({found}); set the period to a number of steps"
         )
     return dataclasses.replace(config, period=periods[config.rank - 1])
 

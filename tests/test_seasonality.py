@@ -98,7 +98,7 @@ def test_auto_rank_two_and_an_absent_second_season():
     config["models"][2]["name"] = "second"
     result = run_experiment(config_from_dict(config), frame=frame)
     assert result.runs["second"].model.period == 24  # 168 first, 24 second
-    with pytest.raises(ForecasterError, match=r"models.seasonal_naive.period=auto with rank 2: .* 1 season\(s\) up to context=48 steps \(24\)"):
+    with pytest.raises(ForecasterError, match=r"models.seasonal_naive.period=auto with rank 2: .* 1 season\(s\) up to 48 steps \(24\)"):
         run_experiment(config_from_dict(auto_config(rank=2)), frame=seasons_then_other())
 
 
