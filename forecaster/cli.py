@@ -252,7 +252,12 @@ def _run_experiment(args: argparse.Namespace) -> int:
 def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
     """``forecaster run --seeds``: the experiment once per seed, then the mean and spread over seeds."""
     from forecaster import distributed
-    from forecaster.seeds import format_seed_summary, run_seeds, save_seeds, seed_summary
+    from forecaster.seeds import (
+        format_seed_summary,
+        run_seeds,
+        save_seeds,
+        seed_summary,
+    )
 
     seeds = _parse_seeds(args.seeds)
     try:
