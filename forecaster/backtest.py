@@ -23,6 +23,7 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluate import no_move_tolerance
 from forecaster.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
 from forecaster.features import prepare_series
+from forecaster.seasonality import seasonal_beside_naive
 from forecaster.stats import diebold_mariano_differential, direction_tests, summarise
 from forecaster.windows import SplitBounds, WindowConfig
 
@@ -132,7 +133,7 @@ class BacktestResult:
             row.update(self._direction(name))
             row["failed_runs"] = int((own["status"] != "ok").sum())
             rows.append(row)
-        return pd.DataFrame(rows)
+        return seasonal_beside_naive(pd.DataFrame(rows))
 
     def _direction(self, name: str) -> dict[str, float]:
         """Binomial tests of one-step directional accuracy (first seed) against 50 % and "always up".

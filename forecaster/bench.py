@@ -8,6 +8,7 @@ gathered on the device from window views; the reference trains the way most fore
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -61,6 +62,7 @@ class BenchConfig:
     precision: str = "auto"
     compile: bool = False
     seed: int = 0
+    patch: int | None = None  # also a transformer whose tokens are patches of this many steps (contexts >= patch)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "d_model", "n_heads", "n_layers", "d_ff", "hidden_size", "train_steps",
@@ -75,6 +77,8 @@ class BenchConfig:
         unknown = [kind for kind in self.kinds if kind not in MODEL_KINDS]
         if unknown or not (self.kinds or self.reference):
             raise ForecasterError(f"bench.kinds={self.kinds} must name some of: {', '.join(MODEL_KINDS)}")
+        if self.patch is not None and not 1 <= self.patch <= max(self.contexts):
+            raise ForecasterError(f"bench.patch={self.patch} must be between 1 and the longest context, {max(self.contexts)}")
         if self.d_model % self.n_heads:
             raise ForecasterError(f"bench.d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -94,6 +98,17 @@ def model_config(kind: str, config: BenchConfig, context: int) -> object:
         "rnn": RNNConfig(cell="gru", hidden_size=config.hidden_size),
         "transformer": TransformerConfig(config.d_model, config.n_heads, config.n_layers, config.d_ff, dropout=0.0),
     }[kind]
+
+
+def patched_name(patch: int) -> str:
+    """The bench's row name of the transformer with patches of ``patch`` steps."""
+    return f"transformer_patch{patch}"
+
+
+def _kind_and_config(name: str, config: BenchConfig, context: int) -> tuple[str, object]:
+    if config.patch is not None and name == patched_name(config.patch):
+        return "transformer", dataclasses.replace(model_config("transformer", config, context), patch=config.patch)
+    return name, model_config(name, config, context)
 
 
 def synthetic_series(length: int, channels: int, seed: int) -> torch.Tensor:
@@ -243,8 +258,9 @@ def _bench_model(name: str, case: _Case, config: BenchConfig) -> dict:
         train = _train_reference
     else:
         dims = ModelDims(case.context, horizon=1, channels=config.channels, differenced=True, no_change=0.0)
-        model = build_model(name, model_config(name, config, case.context), dims)
-        train = _train_ours if MODEL_KINDS[name].trainable else None
+        kind, model_settings = _kind_and_config(name, config, case.context)
+        model = build_model(kind, model_settings, dims)
+        train = _train_ours if MODEL_KINDS[kind].trainable else None
     model.to(case.device)
     mark = _memory_mark(case.device)
     seconds, samples = train(model, case, config) if train else (math.nan, 0)
@@ -266,16 +282,19 @@ def run_bench(config: BenchConfig, *, progress: bool = False) -> pd.DataFrame:
     """One row per (device, model, context): samples/s, microseconds per window, peak MiB (see ``COLUMNS``)."""
     devices = _resolve_devices(config.devices)
     series = synthetic_series(config.series_length, config.channels, config.seed)  # (L, C), shared by every model
-    names = [*config.kinds, *(["reference"] if config.reference else [])]
+    patched = [] if config.patch is None else [patched_name(config.patch)]
+    names = [*config.kinds, *patched, *(["reference"] if config.reference else [])]
     bar = tqdm(total=len(devices) * len(config.contexts) * len(names), desc="bench", unit="model", disable=not progress)
     rows = []
     for device in devices:
         for context in config.contexts:
             case = _make_case(series, device, context, config)
             for name in names:
+                bar.update()
+                if name in patched and context < config.patch:
+                    continue  # a window shorter than one patch holds no token
                 bar.set_postfix_str(f"{device} T={context} {name}")
                 rows.append(_bench_model(name, case, config))
-                bar.update()
     bar.close()
     frame = pd.DataFrame(rows, columns=COLUMNS)
     _check_parameters(frame)
@@ -305,6 +324,32 @@ def ratio_table(frame: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()
 
 
+BASE_CONTEXT = 64  # the lecture's one-token-per-step transformer at the default window: what patches are weighed against
+
+
+def patch_table(frame: pd.DataFrame, *, base_context: int = BASE_CONTEXT) -> pd.DataFrame:
+    """Per device and context: the patched transformer's training time per window, relative to the unpatched one.
+
+    ``time_vs_base``: against the unpatched transformer at ``base_context`` (or the shortest context measured,
+    if that one was not); ``time_vs_unpatched``: at the same context. Below 1, the patched model trains faster.
+    """
+    rows = []
+    patched = frame[frame["model"].str.startswith("transformer_patch")]
+    for (device, model), group in patched.groupby(["device", "model"], sort=False):
+        plain = frame[(frame["device"] == device) & (frame["model"] == "transformer")].set_index("context")
+        plain = plain["train_samples_per_s"]
+        base = base_context if base_context in plain.index else (min(plain.index) if len(plain) else None)
+        for row in group.itertuples():
+            rows.append({
+                "device": device, "model": model, "context": row.context,
+                "train_samples_per_s": row.train_samples_per_s, "base_context": base,
+                "time_vs_base": (plain[base] if base is not None else math.nan) / row.train_samples_per_s,
+                "time_vs_unpatched": plain.get(row.context, math.nan) / row.train_samples_per_s,
+            })
+    columns = ["device", "model", "context", "train_samples_per_s", "base_context", "time_vs_base", "time_vs_unpatched"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def save_bench(frame: pd.DataFrame, out: str | Path, *, long_series: dict | None = None) -> Path:
     """Write bench.csv, ratios.csv, long_series.csv (if given) and the figures to ``out``, atomically."""
     from forecaster import plots  # matplotlib is imported only when figures are written
@@ -312,6 +357,9 @@ def save_bench(frame: pd.DataFrame, out: str | Path, *, long_series: dict | None
     def write_files(folder: Path) -> None:
         frame.to_csv(folder / "bench.csv", index=False)
         ratio_table(frame).to_csv(folder / "ratios.csv", index=False)
+        patches = patch_table(frame)
+        if len(patches):
+            patches.to_csv(folder / "patch_ratios.csv", index=False)
         if long_series is not None:
             pd.DataFrame([long_series]).to_csv(folder / "long_series.csv", index=False)
         figures = {
@@ -330,8 +378,14 @@ def format_bench(frame: pd.DataFrame) -> str:
     formats = {"train_samples_per_s": "{:.0f}".format, "infer_us_per_window": "{:.2f}".format,
                "peak_memory_mib": "{:.1f}".format}
     ratios = ratio_table(frame).to_string(index=False, float_format="{:.2f}".format, na_rep="-")
-    return (f"{frame.to_string(index=False, formatters=formats, na_rep='-')}\n\n"
+    text = (f"{frame.to_string(index=False, formatters=formats, na_rep='-')}\n\n"
             f"training samples/s ratios (ours / other, same data and sizes):\n{ratios}")
+    patches = patch_table(frame)
+    if len(patches):
+        table = patches.to_string(index=False, float_format="{:.2f}".format, na_rep="-")
+        text += ("\n\ntraining time per window of the patched transformer, relative to the unpatched transformer at "
+                 f"base_context (time_vs_base) and at the same context (time_vs_unpatched); below 1 is faster:\n{table}")
+    return text
 
 
 def long_series_memory(*, steps: int = 10_000_000, context: int = 512, batch_size: int = 256, train_steps: int = 3,

@@ -35,6 +35,7 @@ def checkpoint_payload(
     scaler_mean: list[float],
     scaler_scale: list[float],
     model: nn.Module,
+    calendar: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Everything needed to rebuild ``model`` and feed it new data, as weights-only-loadable values."""
     from forecaster import __version__
@@ -47,6 +48,7 @@ def checkpoint_payload(
         "config": plain_dict(dataclasses.asdict(config)),
         "dims": dataclasses.asdict(dims),
         "columns": list(columns),
+        "calendar": list(calendar),  # calendar channels after the columns' (hour, day_of_week, day_of_year)
         "transform": transform,
         "scaler": {"mean": [float(v) for v in scaler_mean], "scale": [float(v) for v in scaler_scale]},
         "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
@@ -64,7 +66,7 @@ def series_entry(payload: dict[str, Any], source: str | None) -> dict[str, Any] 
 def input_config(
     payload: dict[str, Any], *, column: str | None = None, transform: str | None = None, source: str | None = None,
 ) -> DataConfig:
-    """How to read new data for a checkpoint's model: its input columns and transform (target renamable).
+    """How to read new data for a checkpoint's model: its input columns, calendar and transform (target renamable).
 
     A global model (trained on several series) reads each of its series' own target column; a series
     it never saw gets the usual default target (Adj Close, Close, or the only column) unless named.
@@ -75,7 +77,8 @@ def input_config(
         columns = entry["columns"]
     elif payload.get("series"):
         columns = [None, *columns[1:]]
-    return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or payload["transform"])
+    return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or payload["transform"],
+                      calendar=tuple(payload.get("calendar", ())))  # checkpoints from before calendars have none
 
 
 def scaling(

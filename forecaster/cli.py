@@ -44,7 +44,8 @@ def format_metrics(metrics: pd.DataFrame) -> str:
 QUICK = {"contexts": (16, 32), "batch_size": 32, "d_model": 16, "d_ff": 32, "train_steps": 2, "series_length": 2000}
 # argparse destination -> BenchConfig field, for the options that set one directly.
 OPTION_FIELDS = {"batch_size": "batch_size", "d_model": "d_model", "n_heads": "n_heads", "n_layers": "n_layers",
-                 "d_ff": "d_ff", "hidden_size": "hidden_size", "steps": "train_steps", "precision": "precision"}
+                 "d_ff": "d_ff", "hidden_size": "hidden_size", "steps": "train_steps", "precision": "precision",
+                 "patch": "patch"}
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +56,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     for option in ("batch-size", "d-model", "n-heads", "n-layers", "d-ff", "hidden-size"):
         parser.add_argument(f"--{option}", type=int)
     parser.add_argument("--steps", type=int, help="timed training steps per model (default: 10)")
+    parser.add_argument("--patch", type=int, metavar="N", help="also a transformer with patches of N steps as tokens, "
+                        "and its training time against the unpatched transformer at context 64")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
                         help="where to measure (default: all available: cpu, and cuda when present)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
@@ -117,13 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="train and compare models on one series, write a results folder")
     run.add_argument("config", nargs="?", help=f"YAML experiment config (default: {DEFAULT_CONFIG.name}, or built-in defaults)")
     run.add_argument("--data", nargs="+", metavar="SOURCE",
-                     help="bundled name (sp500, sunspots), CSV path or Yahoo ticker; sets data.source. "
+                     help="bundled name (sp500, sunspots, synthetic), CSV path or Yahoo ticker; sets data.source. "
                           "Several: one global model trained on all of them, scored on each and pooled")
     run.add_argument("--column", help="target column when it is not Adj Close/Close; sets data.column")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value, e.g. windows.context=32, train.epochs=5, models=naive,linear")
     run.add_argument("--out", help="results folder to create (default: a new timestamped folder under results/)")
     run.add_argument("--resume", metavar="DIR", help="finish an interrupted run whose --out was DIR (kept in DIR.incomplete)")
+    run.add_argument("--seeds", help="comma-separated seeds: one results folder per seed under --out, and summary.csv "
+                     "with each metric's mean and std over seeds")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
     backtest = commands.add_parser("backtest", help="walk-forward backtest over folds and seeds, with significance tests")
@@ -195,8 +200,8 @@ def _resolve_run(args: argparse.Namespace):
     from forecaster.folders import check_out_dir, timestamped_out_dir
 
     if args.resume is not None:
-        if args.config or args.data or args.column or args.overrides or args.out:
-            raise ForecasterError("--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, --set or --out")
+        if args.config or args.data or args.column or args.overrides or args.out or args.seeds:
+            raise ForecasterError("--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, --set, --out or --seeds")
         out = Path(args.resume)
         return progress.resume_config(out), check_out_dir(out)
     config = _config_from_arguments(args)
@@ -213,6 +218,8 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from forecaster.experiment import run_experiment, save_run
 
     config, out = _resolve_run(args)
+    if args.seeds is not None:
+        return _run_seeds(args, config, out)
     folder = progress.progress_dir(out)
     finished = progress.load_finished(folder, config) if args.resume is not None else {}
     main_process = distributed.is_main_process()
@@ -241,6 +248,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
             print(format_metrics(table) + "\n")
     else:
         print(format_metrics(result.metrics))
+        _print_resolved_periods(config, result.config)
     print(
         f"\nrel_mae = model MAE / naive (random-walk) MAE on the same {len(result.predictions)} test points: "
         "below 1 beats 'tomorrow equals today'."
@@ -250,6 +258,47 @@ def _run_experiment(args: argparse.Namespace) -> int:
             print(f"warning: model {row.model!r} {row.status}", file=sys.stderr)
     print(f"results: {out}")
     return 0
+
+
+def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
+    """``forecaster run --seeds``: the experiment once per seed, then the mean and spread over seeds."""
+    from forecaster import distributed
+    from forecaster.seeds import (
+        format_seed_summary,
+        run_seeds,
+        save_seeds,
+        seed_summary,
+    )
+
+    seeds = _parse_seeds(args.seeds)
+    try:
+        results = run_seeds(config, seeds, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print("interrupted: a run with --seeds keeps nothing until every seed is done; nothing was written", file=sys.stderr)
+        return 130
+    if not distributed.is_main_process():
+        return 0
+    save_seeds(results, out)
+    print(format_seed_summary(seed_summary(results)))
+    _print_resolved_periods(config, next(iter(results.values())).config)
+    print(f"\nmeans over seeds {','.join(map(str, seeds))} (±std: standard deviation over seeds) on the same split and "
+          "test points; rel_mae = model MAE / naive MAE, below 1 beats the random walk.")
+    print(f"results: {out}")
+    return 0
+
+
+def _parse_seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(seed) for seed in text.split(",") if seed.strip())
+    except ValueError:
+        raise ForecasterError(f"--seeds={text!r} should be comma-separated integers, e.g. 0,1,2") from None
+
+
+def _print_resolved_periods(asked, resolved) -> None:
+    """Say which season each ``period: auto`` became (the results folder's config.yaml records it too)."""
+    for spec, done in zip(asked.models, resolved.models):
+        if spec.kind == "seasonal_naive" and spec.config.period == "auto":
+            print(f"{spec.name}: period auto -> {done.config.period} steps, from the training span's autocorrelation")
 
 
 def _config_from_arguments(args: argparse.Namespace):
@@ -272,10 +321,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from forecaster.folders import check_out_dir, timestamped_out_dir
 
     config = _config_from_arguments(args)
-    try:
-        seeds = tuple(int(seed) for seed in args.seeds.split(",") if seed.strip())
-    except ValueError:
-        raise ForecasterError(f"--seeds={args.seeds!r} should be comma-separated integers, e.g. 0,1,2") from None
+    seeds = _parse_seeds(args.seeds)
     out = check_out_dir(args.out or timestamped_out_dir("backtest"))
     result = run_backtest(config, folds=args.folds, seeds=seeds, scheme=args.scheme,
                           refit_every=args.refit_every, progress=not args.quiet)

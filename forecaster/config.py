@@ -19,6 +19,7 @@ models/). Values are checked against the dataclass's type hints; a wrong key or 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
 import types
 import typing
@@ -82,22 +83,24 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        candidates = [arg for arg in args if arg is not type(None)]
-        if len(candidates) == 1:
-            return _convert(value, candidates[0], where)
-        for candidate in candidates:
+        members = [arg for arg in args if arg is not type(None)]
+        if len(members) == 1:
+            return _convert(value, members[0], where)
+        for member in members:  # e.g. int | Literal["auto"]: the first type that takes the value
             # A scalar never becomes a one-item tuple here: `str | tuple[str, ...]` keeps "sp500" a str.
-            if typing.get_origin(candidate) is tuple and not isinstance(value, (list, tuple)):
+            if typing.get_origin(member) is tuple and not isinstance(value, (list, tuple)):
                 continue
             try:
-                return _convert(value, candidate, where)
+                return _convert(value, member, where)
             except ForecasterError:
                 continue
-        names = [
-            f"a list of {_type_name(typing.get_args(c)[0])}" if typing.get_origin(c) is tuple else _type_name(c)
-            for c in candidates
+        described = [
+            f"one of: {', '.join(map(str, typing.get_args(m)))}" if typing.get_origin(m) is Literal
+            else f"a list of {_type_name(typing.get_args(m)[0])}" if typing.get_origin(m) is tuple
+            else _type_name(m)
+            for m in members
         ]
-        raise ForecasterError(f"{where}={value!r} should be of type {' or '.join(names)}")
+        raise ForecasterError(f"{where}={value!r} should be {' or '.join(described)}")
     if origin is Literal:
         if value not in args:
             raise ForecasterError(f"{where}={value!r} is not valid; choose one of: {', '.join(map(str, args))}")
@@ -117,6 +120,8 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
             pass
     if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
+    if hint is str and isinstance(value, datetime.date):
+        return value.isoformat()  # YAML reads an unquoted 2024-03-01 (data.start, data.end) as a date
     raise ForecasterError(f"{where}={value!r} should be of type {_type_name(hint)}")
 
 

@@ -20,13 +20,15 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.errors import DataSourceError, ForecasterError
+from forecaster.synthetic import two_period_series
 
 BUNDLED: dict[str, str] = {"sp500": "sp500_daily.csv", "sunspots": "sunspots_monthly.csv"}
+SYNTHETIC = "synthetic"  # generated, not read: forecaster.synthetic.two_period_series() with its defaults
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "day", "month")
 # The intervals yfinance.download accepts (its docstring); anything else would fail there.
 YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 _TICKER_PATTERN = re.compile(r"^[A-Za-z0-9^.=\-]{1,20}$")
-_VALID_SOURCES = "valid sources: a bundled name sp500|sunspots, a CSV path, or a Yahoo ticker such as ^GSPC"
+_VALID_SOURCES = "valid sources: a bundled name sp500|sunspots|synthetic, a CSV path, or a Yahoo ticker such as ^GSPC"
 _OFFLINE_HINT = "use an offline source instead: a bundled name (sp500, sunspots) or a CSV path"
 
 
@@ -53,6 +55,8 @@ def load_prices(
 ) -> pd.DataFrame:
     """Load ``source`` (bundled name, CSV path or Yahoo ticker) as a date-indexed frame.
 
+    ``"synthetic"`` is generated, not read: ``forecaster.synthetic.two_period_series()`` (hourly, seed 0).
+
     ``start`` is inclusive and ``end`` exclusive (as in yfinance), for every kind of source.
     ``interval`` is the Yahoo bar size; a file is loaded at its own frequency, so it must stay
     ``"1d"`` there. Yahoo downloads are cached under ``cache_dir`` (default:
@@ -62,6 +66,8 @@ def load_prices(
     last = _parse_bound("end", end)
     if first is not None and last is not None and first >= last:
         raise ForecasterError(f"start {start!r} must be before end {end!r}")
+    if isinstance(source, str) and source.lower() == SYNTHETIC:
+        return _between(two_period_series(), first, last, "the synthetic series")
     kind, target = _resolve(source)
     if kind == "yahoo":
         if interval not in YAHOO_INTERVALS:

@@ -6,6 +6,7 @@ and evaluates each once on the test span; ``save_run(result, out)`` writes the f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from forecaster.evaluate import (
 from forecaster.folders import write_folder
 from forecaster.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.models import ModelDims, build_model, count_parameters, model_kind
+from forecaster.seasonality import resolve_period, seasonal_beside_naive
 from forecaster.train import TrainResult, resolve_device, seed_everything, train_model
 from forecaster.windows import (
     SplitBounds, WindowConfig, WindowSet, fit_scaler, scaler_statistics, split_bounds, split_windows,
@@ -113,7 +115,7 @@ class ExperimentResult:
                 "best_epoch": run.training.best_epoch if run.training else 0,
                 "status": run.training.failure if run.training and run.training.failure else "ok",
             })
-        return pd.DataFrame(rows)
+        return seasonal_beside_naive(pd.DataFrame(rows))
 
     def checkpoint(self, name: str) -> dict:
         """Model ``name``'s checkpoint payload: what rebuilds it and feeds it new data."""
@@ -123,6 +125,7 @@ class ExperimentResult:
             name=name, kind=run.spec.kind, config=run.spec.config, dims=self.data.dims,
             columns=self.data.series.columns, transform=self.data.series.transform,
             scaler_mean=offset.tolist(), scaler_scale=scale.tolist(), model=run.model,
+            calendar=self.data.series.calendar,
         )
 
     @property
@@ -180,6 +183,18 @@ def score_model(
     )
 
 
+def _with_seasons(config: ExperimentConfig, data: PreparedData) -> ExperimentConfig:
+    """``config`` with each seasonal_naive ``period: auto`` replaced by a season of the training span's target."""
+    target = data.series.frames[data.bounds.train_start : data.bounds.train_end, 0]  # never validation or test
+    specs = []
+    for spec in config.models:
+        if spec.kind == "seasonal_naive" and spec.config.period == "auto":
+            spec = dataclasses.replace(spec, config=resolve_period(spec.config, target, context=data.dims.context, name=spec.name))
+            log.info("%s: period %d, from the training span's autocorrelation", spec.name, spec.config.period)
+        specs.append(spec)
+    return dataclasses.replace(config, models=tuple(specs))
+
+
 def build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Module]:
     """Every model, built before any training so that a bad model config fails fast."""
     models = {}
@@ -216,6 +231,7 @@ def run_experiment(
         source = config.data.single_source("run_experiment (see forecaster.multiseries.run_global)")
         frame = load_prices(source, start=config.data.start, end=config.data.end)
     data = prepare_data(frame, config.data, config.windows, bounds=bounds)
+    config = _with_seasons(config, data)  # the resolved config is what the results folder records
     device = resolve_device(config.train.device)
     models = build_models(config, data.dims)
     result = ExperimentResult(config=config, data=data)
@@ -258,6 +274,8 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
         "forecasts.png": plots.forecast_figure(result.predictions),
         "training_curves.png": plots.training_curves_figure(result.history),
     }
+    if result.data.dims.horizon > 1:
+        figures["rel_mae_by_step.png"] = plots.rel_mae_by_step_figure(result.step_metrics)
     for name, run in result.runs.items():
         if run.spec.kind == "transformer":
             figures[f"attention_{name}.png"] = attention_of_last_test_window(result, name)
@@ -271,11 +289,13 @@ def attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure
     windows = result.data.windows["test"]
     model = result.runs[name].model.eval()
     with torch.no_grad():
-        _, maps = model.encoder.forward_with_attention(windows.inputs[-1:])  # one (1, N, T, T) per layer
+        _, maps = model.encoder.forward_with_attention(windows.inputs[-1:])  # one (1, N, P, P) per layer
     origin = int(windows.origins[-1])
     dates = result.data.series.dates[origin - windows.context + 1 : origin + 1]
+    spans = model.encoder.token_spans(windows.context) if model.encoder.patch > 1 else None  # frames per patch
     return plots.attention_figure(
-        [weights[0].numpy() for weights in maps], dates, title=f"{name}: attention on the window ending {dates[-1]:%Y-%m-%d}"
+        [weights[0].numpy() for weights in maps], dates, spans=spans,
+        title=f"{name}: attention on the window ending {dates[-1]:%Y-%m-%d}",
     )
 
 

@@ -1,8 +1,10 @@
-"""Input frames and the target: column checks, target transforms and their inverses (pure functions).
+"""Input frames and the target: column checks, target transforms and their inverses, calendar channels (pure functions).
 
 The target is the next value(s) of one column. Every input column goes through the same transform as
 the target (a log-return of Volume is its log change), and the target column is always input channel 0,
-so the naive forecasts can read it and the target shares channel 0's scaling.
+so the naive forecasts can read it and the target shares channel 0's scaling. Calendar channels (hour of
+day, day of week, day of year as sine/cosine pairs) come last; they are computed from the dates alone and
+never transformed, so they hold no information about the target and are known for any future date.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import pandas as pd
 from forecaster.errors import ForecasterError
 
 TRANSFORMS = ("log_return", "diff", "level")
+CALENDAR = ("hour", "day_of_week", "day_of_year")
+# The widest median spacing of dates at which each calendar feature still says something: hourly data has
+# hours of the day, daily data days of the week, monthly data days of the year (12 of them), yearly none.
+CALENDAR_SPACING = {"hour": pd.Timedelta(days=1), "day_of_week": pd.Timedelta(days=7), "day_of_year": pd.Timedelta(days=366)}
 # Preferred target columns, in order, when the user names none (Yahoo's layout).
 DEFAULT_TARGETS = ("Adj Close", "Close")
 
@@ -31,6 +37,7 @@ class DataConfig:
     missing: Literal["error", "drop", "ffill"] = "error"
     start: str | None = None
     end: str | None = None
+    calendar: tuple[Literal["hour", "day_of_week", "day_of_year"], ...] = ()  # extra channels from the dates
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -54,9 +61,9 @@ class DataConfig:
 class PreparedSeries:
     """The transformed series, one row per usable time step (L of them).
 
-    ``frames[i]`` is the transformed input frame at ``dates[i]`` (channel 0 the target), and
-    ``levels[i]`` the target in the series' own units at that date: the anchor from which a forecast
-    made at step i is mapped back to prices.
+    ``frames[i]`` is the transformed input frame at ``dates[i]`` (channel 0 the target, then the other
+    ``columns``, then two channels per ``calendar`` feature), and ``levels[i]`` the target in the series'
+    own units at that date: the anchor from which a forecast made at step i is mapped back to prices.
     """
 
     dates: pd.DatetimeIndex
@@ -64,6 +71,7 @@ class PreparedSeries:
     levels: np.ndarray  # (L,)
     columns: tuple[str, ...]
     transform: str
+    calendar: tuple[str, ...] = ()
 
     @property
     def lost_rows(self) -> int:
@@ -173,10 +181,45 @@ def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
             )
     frames = apply_transform(values, config.transform)
     lost = len(values) - len(frames)
+    dates = pd.DatetimeIndex(table.index[lost:])
+    if config.calendar:
+        frames = np.hstack([frames, calendar_features(dates, config.calendar)])  # (L, C) -> (L, C + 2K)
     return PreparedSeries(
-        dates=pd.DatetimeIndex(table.index[lost:]),
+        dates=dates,
         frames=frames,
         levels=values[lost:, 0],
         columns=tuple(columns),
         transform=config.transform,
+        calendar=tuple(config.calendar),
     )
+
+
+def calendar_features(dates: pd.DatetimeIndex, names: tuple[str, ...]) -> np.ndarray:
+    """Sine and cosine of each named calendar position of ``dates``: (L, 2 * len(names)), from the dates alone.
+
+    hour: the time of day over 24 h; day_of_week: Monday 0 .. Sunday 6 over 7; day_of_year: day 1.. over
+    365 or 366 days. A sine/cosine pair puts the end of a cycle next to its start (23:00 next to 00:00),
+    which one number from 0 to 23 would not. A feature that cannot vary at the series' spacing (the hour
+    of daily data) is an error that names the ones that can.
+    """
+    spacing = pd.Series(dates).diff().median() if len(dates) > 1 else pd.Timedelta(0)
+    usable = [name for name in CALENDAR if spacing < CALENDAR_SPACING[name]]
+    channels = []
+    for name in names:
+        if name not in CALENDAR:
+            raise ForecasterError(f"unknown calendar feature {name!r}; valid: {', '.join(CALENDAR)}")
+        if name == "hour":
+            cycle = (dates.hour + dates.minute / 60) / 24
+        elif name == "day_of_week":
+            cycle = dates.day_of_week / 7
+        else:
+            cycle = (dates.day_of_year - 1) / np.where(dates.is_leap_year, 366, 365)
+        cycle = np.asarray(cycle, dtype=np.float64)
+        if name not in usable or np.ptp(cycle) == 0:
+            apart = f"{spacing.days} day{'s' * (spacing.days != 1)}" if spacing % pd.Timedelta(days=1) == pd.Timedelta(0) else str(spacing)
+            raise ForecasterError(
+                f"data.calendar has {name!r}, but dates {apart} apart carry no {name.replace('_', ' ')}; "
+                f"valid for this series: {', '.join(usable) or 'none'}"
+            )
+        channels += [np.sin(2 * np.pi * cycle), np.cos(2 * np.pi * cycle)]
+    return np.stack(channels, axis=1)  # (L, 2K)

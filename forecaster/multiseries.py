@@ -170,6 +170,12 @@ def run_global(
     """
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
+    for spec in config.models:
+        if spec.kind == "seasonal_naive" and spec.config.period == "auto":
+            raise ForecasterError(
+                f"model {spec.name!r}: period auto finds one season per series; a global run needs a number "
+                "(e.g. period: 24), the same for every series"
+            )
     prepared = prepare_all(config, frames)
     pooled = pool_windows([data.windows for data in prepared.values()])
     # Differenced transforms are not centred, so "no change" is 0 in every series and one set of

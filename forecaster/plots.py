@@ -136,7 +136,7 @@ def rel_mae_by_step_figure(step_metrics: pd.DataFrame) -> Figure:
     figure = Figure(figsize=(7, 4))
     axes = figure.subplots()
     for name, rows in step_metrics.groupby("model", sort=False):
-        axes.plot(rows["step"], rows["rel_mae"], marker="o", label=name)
+        axes.plot(rows["step"], rows["rel_mae"], marker="o" if len(rows) <= 24 else None, label=name)
     axes.axhline(1.0, color="tab:red", linestyle="--")
     axes.set(xlabel="horizon step", ylabel="rel_mae", title="rel_mae by horizon step (below 1 beats the random walk)")
     axes.legend(fontsize=8)
@@ -159,31 +159,42 @@ def compare_figure(table: pd.DataFrame) -> Figure:
     return figure
 
 
-def attention_figure(maps: list, frame_dates: pd.DatetimeIndex, *, title: str) -> Figure:
-    """One window's attention weights: per layer, the heads' mean as a T x T map, and each head's last row.
+def attention_figure(maps: list, frame_dates: pd.DatetimeIndex, *, title: str, spans: list | None = None) -> Figure:
+    """One window's attention weights: per layer, the heads' mean as a P x P map, and each head's last row.
 
-    ``maps`` holds one (N, T, T) array per layer (query rows, key columns). The last row is where the
-    newest frame, the one the forecast is read from, looks.
+    ``maps`` holds one (N, P, P) array per layer (query rows, key columns) over P tokens. A token is a
+    frame unless ``spans`` gives the frames [start, end) of the window that each token covers (patches):
+    then the axes name each token's first and last date. The last row is where the newest token, the one
+    the forecast is read from, looks.
     """
     layers = len(maps)
     figure = Figure(figsize=(11, 3.6 * layers), layout="constrained")
     grid = figure.subplots(layers, 2, squeeze=False)
-    labels = [f"{date:%Y-%m-%d}" for date in frame_dates]
+    labels = _token_labels(frame_dates, spans)
+    unit = "frame" if spans is None else "token"
     ticks = list(range(0, len(labels), max(1, len(labels) // 6)))
     for layer, weights in enumerate(maps):
         mean_axes, row_axes = grid[layer]
         image = mean_axes.imshow(weights.mean(axis=0), cmap="viridis", aspect="auto")
         figure.colorbar(image, ax=mean_axes, fraction=0.046)
-        mean_axes.set(title=f"layer {layer + 1}: weights averaged over heads", xlabel="key frame", ylabel="query frame")
+        mean_axes.set(title=f"layer {layer + 1}: weights averaged over heads", xlabel=f"key {unit}", ylabel=f"query {unit}")
         mean_axes.set_xticks(ticks, [labels[i] for i in ticks], rotation=30, fontsize=7)
         mean_axes.set_yticks(ticks, [labels[i] for i in ticks], fontsize=7)
         for head, head_weights in enumerate(weights):
             row_axes.plot(head_weights[-1], label=f"head {head + 1}", linewidth=1.0)
-        row_axes.set(title=f"layer {layer + 1}: where the newest frame looks, per head", xlabel="key frame", ylabel="weight")
+        row_axes.set(title=f"layer {layer + 1}: where the newest {unit} looks, per head", xlabel=f"key {unit}", ylabel="weight")
         row_axes.set_xticks(ticks, [labels[i] for i in ticks], rotation=30, fontsize=7)
         row_axes.legend(fontsize=7)
     figure.suptitle(title)
     return figure
+
+
+def _token_labels(frame_dates: pd.DatetimeIndex, spans: list | None) -> list[str]:
+    """One tick label per token: its date, or its first and last date for a patch (with hours if intraday)."""
+    layout = "%Y-%m-%d" if (frame_dates == frame_dates.normalize()).all() else "%Y-%m-%d %H:%M"
+    if spans is None:
+        return [f"{date:{layout}}" for date in frame_dates]
+    return [f"{frame_dates[start]:{layout}} to {frame_dates[end - 1]:{layout}}" for start, end in spans]
 
 
 def embedding_figure(points, next_change, volatility, *, title: str) -> Figure:

@@ -40,7 +40,7 @@ def transfer_config(payload: dict, *, source: str, column: str | None, transform
     ) + (ModelSpec(name="naive", kind="naive", config=NaiveConfig()),)
     return ExperimentConfig(
         data=DataConfig(source=source, column=column, features=tuple(payload["columns"][1:]),
-                        transform=transform or payload["transform"]),
+                        transform=transform or payload["transform"], calendar=tuple(payload.get("calendar", ()))),
         windows=WindowConfig(context=dims["context"], horizon=dims["horizon"],
                              train_fraction=train_fraction, val_fraction=val_fraction),
         train=train,

@@ -507,3 +507,11 @@ def test_non_utf8_config_file_is_a_forecaster_error(tmp_path):
 def test_unhashable_kind_is_a_forecaster_error():
     with pytest.raises(ForecasterError, match=r"valid kinds"):
         config_from_dict({"models": [{"kind": ["naive"]}]})
+
+
+def test_unquoted_dates_are_read_as_date_text():
+    """YAML reads an unquoted 2024-03-01 as a date; data.start and data.end take it as that date's text."""
+    from forecaster.config import read_config
+
+    config = read_config(None, ["data.start=2024-01-01", "data.end=2024-03-01"])
+    assert (config.data.start, config.data.end) == ("2024-01-01", "2024-03-01")

@@ -229,3 +229,14 @@ def test_a_global_checkpoint_forecasts_each_of_its_series_by_its_own_column(two_
         capsys.readouterr()
         assert main(["forecast", checkpoint, "--data", source]) == 0
         assert f"linear (linear) forecast of {target}:" in capsys.readouterr().out
+
+
+def test_global_runs_refuse_what_needs_one_series(two_csvs):
+    raw = global_config(two_csvs)
+    raw["models"] = [{"kind": "naive"}, {"kind": "seasonal_naive", "period": "auto"}]
+    with pytest.raises(ForecasterError, match="period auto finds one season per series"):
+        run_global(config_from_dict(raw))
+    from forecaster.seeds import run_seeds
+
+    with pytest.raises(ForecasterError, match="--seeds works on one series"):
+        run_seeds(config_from_dict(global_config(two_csvs)), (0, 1))

@@ -8,6 +8,7 @@ transform, which is why they take ``differenced`` and ``no_change`` (see ``Model
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -20,9 +21,15 @@ class NaiveConfig:
 
 @dataclass(frozen=True)
 class SeasonalNaiveConfig:
-    """``period``: the season length in steps (e.g. 5 trading days, 12 months, 132 months for sunspots)."""
+    """``period``: the season length in steps (e.g. 24 hours, 5 trading days, 12 months), or ``auto``.
 
-    period: int = 5
+    ``auto``: the ``rank``-th strongest season of the training span's autocorrelation, up to the window's
+    length (``forecaster.seasonality.suggest_periods``); the experiment replaces it by that number before
+    the model is built. Several seasons are several entries, each with its own ``name``.
+    """
+
+    period: int | Literal["auto"] = 5
+    rank: int = 1
 
 
 class NaiveForecaster(nn.Module):
@@ -53,8 +60,15 @@ class SeasonalNaiveForecaster(nn.Module):
 
     def __init__(self, config: SeasonalNaiveConfig, *, context: int, horizon: int) -> None:
         super().__init__()
+        if config.period == "auto":
+            raise ValueError("seasonal_naive period='auto' must be replaced by a number of steps before the model "
+                             "is built (run_experiment does it from the training span)")
         if not 1 <= config.period <= context:
-            raise ValueError(f"seasonal_naive period={config.period} must be between 1 and context={context}")
+            raise ValueError(
+                f"seasonal_naive period={config.period} must be between 1 and context={context}: the window must "
+                "hold one whole season (raise windows.context or lower the period)"
+            )
+        self.period = config.period
         steps = torch.arange(1, horizon + 1)
         seasons_back = (steps + config.period - 1) // config.period  # ceil(k / m)
         # Index into the window, whose last frame is t (index context - 1).

@@ -1,4 +1,4 @@
-"""The attention forecaster: frame embedding + positional encoding -> encoder blocks -> readout -> head."""
+"""The attention forecaster: frame (or patch) embedding + positional encoding -> encoder blocks -> readout -> head."""
 
 from __future__ import annotations
 
@@ -25,17 +25,61 @@ class TransformerConfig:
     positional: Literal["learned", "sinusoidal", "none"] = "learned"
     readout: Literal["last", "mean"] = "last"
     instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
+    # Patches as tokens (Nie et al. 2023, PatchTST): each token is ``patch`` consecutive frames; a new token
+    # starts every ``patch_stride`` steps (None: = patch, tokens side by side). patch 1: one token per frame.
+    patch: int = 1
+    patch_stride: int | None = None
 
 
-class FrameEmbedding(nn.Module):
-    """Project each frame (the C values of one time step) to a d_model-wide token."""
+def token_spans(context: int, patch: int, stride: int | None = None) -> list[tuple[int, int]]:
+    """The frames [start, end) of the window that each token covers, oldest token first.
 
-    def __init__(self, *, channels: int, d_model: int) -> None:
+    Tokens are laid out backwards from the newest frame, so that the last token always ends at the last
+    frame (the one a "last" readout reads and the one nearest the future). When ``context - patch`` is not
+    a multiple of the stride, the oldest ``(context - patch) % stride`` frames belong to no token and are
+    not read: e.g. context 100, patch 16 reads frames 4..99 in 6 tokens. (PatchTST pads the end by
+    repeating the last value instead; that would put a token of copies where the newest data should be.)
+    """
+    stride = patch if stride is None else stride
+    check_patching(context, patch, stride)
+    skipped = (context - patch) % stride
+    return [(start, start + patch) for start in range(skipped, context - patch + 1, stride)]
+
+
+def check_patching(context: int, patch: int, stride: int) -> None:
+    """A ValueError naming the valid values when ``patch`` and ``stride`` cannot tile a ``context``-frame window."""
+    if not 1 <= patch <= context:
+        raise ValueError(f"transformer patch={patch} must be between 1 and context={context} frames")
+    if not 1 <= stride <= patch:
+        # A stride beyond the patch would leave frames between tokens that no token reads.
+        raise ValueError(f"transformer patch_stride={stride} must be between 1 and patch={patch}")
+
+
+class PatchEmbedding(nn.Module):
+    """Project each patch (``patch`` consecutive frames of C values) to a d_model-wide token.
+
+    With ``patch=1`` this is the lecture's frame embedding: one token per time step.
+    """
+
+    def __init__(self, *, channels: int, d_model: int, patch: int = 1, stride: int | None = None) -> None:
         super().__init__()
-        self.projection = nn.Linear(channels, d_model)
+        self.patch = patch
+        self.stride = patch if stride is None else stride
+        self.projection = nn.Linear(patch * channels, d_model)
+
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw patches (B, P, patch*C) of windows (B, T, C), frame after frame inside each patch."""
+        skipped = (x.shape[1] - self.patch) % self.stride  # the oldest frames no token covers (token_spans)
+        tokens = x[:, skipped:].unfold(1, self.patch, self.stride)  # (B, P, C, patch), a view
+        return tokens.transpose(2, 3).flatten(start_dim=2)  # (B, P, patch, C) -> (B, P, patch*C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.projection(x)  # (B, T, C) -> (B, T, D)
+        if self.patch == 1:
+            return self.projection(x)  # (B, T, C) -> (B, T, D): no unfold needed
+        return self.projection(self.patches(x))  # (B, P, patch*C) -> (B, P, D)
+
+
+FrameEmbedding = PatchEmbedding  # the name of its one-frame-per-token form, kept for existing users
 
 
 class PositionalEncoding(nn.Module):
@@ -111,14 +155,22 @@ class EncoderBlock(nn.Module):
 
 
 class TransformerEncoder(nn.Module):
-    """Frames -> contextual embeddings: the part of the model that can be saved and reused elsewhere."""
+    """Frames -> contextual embeddings: the part of the model that can be saved and reused elsewhere.
+
+    A token is one frame (``patch=1``) or one patch of frames; the positional table has one row per token
+    and every output (embeddings, attention maps) is per token: P tokens, P = T with ``patch=1``, else
+    ``len(token_spans(T, patch, stride))``.
+    """
 
     def __init__(self, config: TransformerConfig, *, context: int, channels: int) -> None:
         super().__init__()
         self.context = context
         self.channels = channels
-        self.embedding = FrameEmbedding(channels=channels, d_model=config.d_model)
-        self.positional = PositionalEncoding(kind=config.positional, context=context, d_model=config.d_model)
+        self.patch = config.patch
+        self.stride = config.patch if config.patch_stride is None else config.patch_stride
+        tokens = len(token_spans(context, self.patch, self.stride))  # checks patch and stride first
+        self.embedding = PatchEmbedding(channels=channels, d_model=config.d_model, patch=self.patch, stride=self.stride)
+        self.positional = PositionalEncoding(kind=config.positional, context=tokens, d_model=config.d_model)
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             EncoderBlock(d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff, dropout=config.dropout)
@@ -130,9 +182,16 @@ class TransformerEncoder(nn.Module):
         embeddings, _ = self.forward_with_attention(x, need_weights=False)
         return embeddings
 
+    def token_spans(self, frames: int | None = None) -> list[tuple[int, int]]:
+        """The frames [start, end) that each token of a ``frames``-long window (default: context) covers."""
+        return token_spans(self.context if frames is None else frames, self.patch, self.stride)
+
     @torch.no_grad()
     def encode(self, windows: torch.Tensor) -> torch.Tensor:
-        """Per-frame contextual embeddings (B, T, D) of windows (B, T, C), in eval mode, without gradients."""
+        """Per-token contextual embeddings (B, P, D) of windows (B, T, C), in eval mode, without gradients.
+
+        With ``patch=1`` a token is a frame (P = T); the last token always ends at the newest frame.
+        """
         self._check_frames(windows)
         was_training = self.training
         embeddings = self.eval()(windows)
@@ -145,16 +204,18 @@ class TransformerEncoder(nn.Module):
             raise ValueError(
                 f"this encoder reads windows (B, T, {self.channels}) of {self.channels} channel(s); got {tuple(x.shape)}"
             )
+        if x.shape[1] < self.patch:
+            raise ValueError(f"this encoder's tokens are patches of {self.patch} frames; a window of {x.shape[1]} holds none")
 
     def last_frame(self, x: torch.Tensor) -> torch.Tensor:
-        """The newest frame's contextual embedding (B, D), as ``forward(x)[:, -1]`` but cheaper.
+        """The newest token's contextual embedding (B, D), as ``forward(x)[:, -1]`` but cheaper.
 
         The last block's other outputs are never read by a last-frame readout, so that block computes
         one query against all keys and values (O(T) instead of O(T^2)) and one feed-forward row; with
         two layers this roughly halves the work at long contexts.
         """
         self._check_frames(x)
-        tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, T, D)
+        tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, P, D)
         for block in self.blocks[:-1]:
             tokens, _ = block(tokens)
         if len(self.blocks):
@@ -164,9 +225,13 @@ class TransformerEncoder(nn.Module):
     def forward_with_attention(
         self, x: torch.Tensor, *, need_weights: bool = True
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Embeddings (B, T, D) and, if asked, each layer's attention weights (B, N, T, T)."""
+        """Per-token embeddings and, if asked, each layer's attention weights over tokens.
+
+        With ``patch=1`` tokens are frames: embeddings (B, T, D), weights (B, N, T, T); with patches
+        (B, P, D) and (B, N, P, P), P the number of tokens (``token_spans`` says which frames each covers).
+        """
         self._check_frames(x)
-        tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, T, D)
+        tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, P, D)
         attention_maps = []
         for block in self.blocks:
             tokens, weights = block(tokens, need_weights=need_weights)
