@@ -140,10 +140,12 @@ def test_lesson_quick_writes_every_section_figure_and_table(tmp_path, capsys):
 
 
 def test_lesson_runs_one_experiment_alone(tmp_path):
+    threads = torch.get_num_threads()
     out = tmp_path / "scale"
     assert main(["lesson", "scale", "--quick", "--quiet", "--out", str(out)]) == 0
     report = (out / "report.md").read_text(encoding="utf-8")
     assert re.findall(r"^## (\d+)\.", report, flags=re.MULTILINE) == ["8"]
+    assert torch.get_num_threads() == threads  # the lesson's one thread was given back
     assert "`forecaster lesson scale --quick`" in report
 
 
@@ -151,6 +153,7 @@ def test_lesson_runs_one_experiment_alone(tmp_path):
     (["nope"], ("error: unknown lesson experiment 'nope'; valid: order_sensitivity, mlp_fails, embeddings, "
                "permutation, positional_concat, attention_maps, shared_qkv, scale, diagonal, residuals, rnn_speed, summary")),
     (["--seeds", "0"], "error: --seeds=0 must be at least 1"),
+    (["--threads", "0"], "error: --threads=0 must be at least 1"),
 ])
 def test_lesson_mistakes_are_one_line_errors_before_any_work(tmp_path, capsys, arguments, message):
     out = tmp_path / "out"

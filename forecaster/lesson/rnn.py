@@ -108,7 +108,7 @@ def rnn_speed(settings: LessonSettings, *, seeds: tuple[int, ...], progress: boo
                       f"transformer (d_model {settings.d_model}, {settings.n_heads} heads, {settings.n_layers} layers, d_ff "
                       f"{settings.d_ff}, learned positions), batch {settings.batch_size}, {settings.speed_steps} timed steps "
                       f"after 1 warm-up, windows of {', '.join(map(str, settings.speed_contexts))} frames, on the CPU"
-                      f"{' and the GPU' if torch.cuda.is_available() else ''} (torch threads: {torch.get_num_threads()}); "
+                      f"{' and the GPU' if torch.cuda.is_available() else ''} ({torch.get_num_threads()} torch CPU thread(s)); "
                       f"time per epoch = {EPOCH_WINDOWS} windows / measured samples per second. Recall: white-noise "
                       f"windows of {settings.task_context} frames, target = the value k = "
                       f"{', '.join(map(str, settings.recall_lags))} steps before the newest frame; {settings.recall_samples} "
