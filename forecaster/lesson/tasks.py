@@ -21,7 +21,8 @@ NOISE = 0.3
 class SampleSet:
     """Independent samples with the interface ``train_model`` reads from a ``WindowSet``.
 
-    ``inputs`` (N, T, C) and ``targets`` (N, H); ``series`` only tells the training loop the device.
+    ``inputs`` (N, T, C) and ``targets`` (N, H), ``batch(rows)``; ``series`` only tells the training loop
+    the device.
     """
 
     inputs: torch.Tensor
@@ -33,6 +34,10 @@ class SampleSet:
     @property
     def series(self) -> torch.Tensor:
         return self.inputs
+
+    def batch(self, rows: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (B, T, C) and targets (B, H) of the samples ``rows``."""
+        return self.inputs[rows], self.targets[rows]
 
     def to(self, device: torch.device | str) -> SampleSet:
         return SampleSet(self.inputs.to(device), self.targets.to(device))
