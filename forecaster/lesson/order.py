@@ -194,8 +194,11 @@ def _permutation_sentences(records: pd.DataFrame, series: str) -> list[str]:
     sentences = [(f"On {series}, with the frames in order, the best model is {best} (rel_mae "
                  f"{spread(values(records, 'rel_mae', series=series, model=best, condition='kept'), 4)}; "
                  f"the naive forecast is 1).")]
-    for condition, what in (("test shuffled", "Shuffling the test frames"), ("trained+tested shuffled",
-                                                                               "Training and testing on shuffled frames")):
+    conditions = {"test shuffled": "Shuffling the test frames",
+                  "trained+tested shuffled": "Training and testing on shuffled frames",
+                  "test half-swapped": "Half-swapping the test frames",
+                  "trained+tested half-swapped": "Training and testing on half-swapped frames (one fixed reordering)"}
+    for condition, what in conditions.items():
         if len(set(records.seed)) < MIN_SEEDS:
             changes = [f"{name} {_change(records, series, name, condition) * 100:+.1f} %" for name in trained]
             sentences.append(f"{what} changed rel_mae by {', '.join(changes)} (fewer than {MIN_SEEDS} seeds: no verdict).")
