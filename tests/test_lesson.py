@@ -172,3 +172,14 @@ def test_lesson_refuses_an_occupied_folder_before_running(tmp_path, capsys, monk
     assert main(["lesson", "--quick", "--out", str(out)]) == 1
     assert "already exists and is not empty" in capsys.readouterr().err
     assert [path.name for path in out.iterdir()] == ["keep.txt"]
+
+
+def test_an_experiment_repeats_exactly_with_the_same_seeds():
+    """Seeded: the same experiment twice gives the same per-seed numbers (and runs with other seeds differ)."""
+    from forecaster.lesson import QUICK, run_lesson
+
+    first, = run_lesson(["diagonal"], settings=QUICK, seeds=(0,))
+    again, = run_lesson(["diagonal"], settings=QUICK, seeds=(0,))
+    other, = run_lesson(["diagonal"], settings=QUICK, seeds=(1,))
+    pd.testing.assert_frame_equal(first.records["diagonal"], again.records["diagonal"])
+    assert not np.allclose(first.records["diagonal"]["rel_mae"], other.records["diagonal"]["rel_mae"])
