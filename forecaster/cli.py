@@ -174,6 +174,15 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure training and inference speed and memory of every model kind")
     add_bench_arguments(bench)
     bench.add_argument("-v", "--verbose", action="store_true", help="log each measurement")
+    lesson = commands.add_parser("lesson", help="the lecture's twelve questions answered by experiments: report.md with numbers and figures")
+    lesson.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, e.g. permutation scale (default: all)")
+    lesson.add_argument("--quick", action="store_true", help="tiny sizes and 1 seed: every section in about a minute")
+    lesson.add_argument("--seeds", type=int, help="number of seeds 0..N-1 (default: 3, or 1 with --quick)")
+    lesson.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1, which makes the numbers "
+                        "independent of the core count and robust to a busy machine)")
+    lesson.add_argument("--out", help="report folder to create (default: results/lesson-YYYYmmdd-HHMMSS)")
+    lesson.add_argument("--quiet", action="store_true", help="no progress bars")
+    lesson.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -415,6 +424,32 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lesson(args: argparse.Namespace) -> int:
+    """``forecaster lesson``: check the names, seeds and ``--out`` before any work, run, write the report."""
+    from forecaster.folders import check_out_dir, timestamped_out_dir
+    from forecaster.lesson import FULL, QUICK, check_names, run_lesson, save_lesson
+
+    names = check_names(args.names)
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    if seeds < 1:
+        raise ForecasterError(f"--seeds={seeds} must be at least 1")
+    if args.threads < 1:
+        raise ForecasterError(f"--threads={args.threads} must be at least 1")
+    out = check_out_dir(args.out or timestamped_out_dir("lesson"))
+    settings = QUICK if args.quick else FULL
+    sections = run_lesson(names, settings=settings, seeds=tuple(range(seeds)), progress=not args.quiet,
+                          threads=args.threads)
+    command = " ".join(["forecaster lesson", *args.names, *(["--quick"] if args.quick else []),
+                        *([f"--seeds {args.seeds}"] if args.seeds is not None else []),
+                        *([f"--threads {args.threads}"] if args.threads != 1 else [])])
+    folder = save_lesson(sections, out, settings=settings, seeds=tuple(range(seeds)), command=command,
+                         threads=args.threads)
+    for section in sections:
+        print(f"{section.number:>2}. {section.name}: {section.answer} ({section.seconds:.0f} s)")
+    print(f"report: {folder / 'report.md'}")
+    return 0
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # A user sees "warning: <what happened>", not a source location and a line of library code.
     print(f"warning: {message}", file=sys.stderr)
@@ -426,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
-            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed, "forecast": _forecast, "transfer": _transfer, "run": _run}
+            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed, "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson}
             return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)

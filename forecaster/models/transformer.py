@@ -29,6 +29,13 @@ class TransformerConfig:
     # starts every ``patch_stride`` steps (None: = patch, tokens side by side). patch 1: one token per frame.
     patch: int = 1
     patch_stride: int | None = None
+    # Ablation switches (``forecaster lesson``); the defaults are the standard transformer, and a
+    # checkpoint saved before they existed loads with these defaults.
+    positional_combine: Literal["add", "concat"] = "add"  # concat: d_model // 4 position columns beside the frame's
+    shared_qkv: bool = False  # one projection used as query, key and value
+    attention_scale: bool = True  # divide the scores by sqrt(d_k)
+    mask_diagonal: bool = False  # a frame may not attend to itself
+    residual: bool = True  # x + f(x) around attention and feed-forward; off: f(x) alone
 
 
 def token_spans(context: int, patch: int, stride: int | None = None) -> list[tuple[int, int]]:
@@ -86,13 +93,20 @@ class PositionalEncoding(nn.Module):
     """Add where a frame sits in the window to its embedding: a learned table, fixed sinusoids, or nothing.
 
     ``none`` leaves self-attention blind to order (permutation-equivariant), which is what the lecture's
-    "what would be lost if we permute the tokens?" question measures.
+    "what would be lost if we permute the tokens?" question measures. ``combine="concat"`` appends the
+    position vector to the token instead of adding it: ``d_model`` is then the width of the position
+    part alone, and the tokens come out that much wider.
     """
 
-    def __init__(self, *, kind: str, context: int, d_model: int) -> None:
+    def __init__(self, *, kind: str, context: int, d_model: int, combine: str = "add") -> None:
         super().__init__()
+        if combine not in ("add", "concat"):
+            raise ValueError(f"positional_combine={combine!r} is not one of 'add', 'concat'")
+        if combine == "concat" and kind == "none":
+            raise ValueError("positional_combine='concat' needs a position to concatenate; positional='none' has none")
         self.kind = kind
         self.context = context
+        self.combine = combine
         if kind == "learned":
             # One learned vector per position, as nanoGPT's nn.Embedding(block_size, n_embd); small init
             # (std 0.02, GPT-2's) so that positions do not drown the frame values at the start of training.
@@ -110,7 +124,19 @@ class PositionalEncoding(nn.Module):
             return tokens
         if frames > self.context:
             raise ValueError(f"window of {frames} frames is longer than the positional table ({self.context})")
+        if self.combine == "concat":
+            positions = self.table[:frames].expand(tokens.shape[0], -1, -1)  # (B, T, P)
+            return torch.cat([tokens, positions], dim=-1)  # (B, T, D - P) + (B, T, P) -> (B, T, D)
         return tokens + self.table[:frames]  # (B, T, D) + (T, D)
+
+
+def concat_width(d_model: int) -> int:
+    """Position columns when the position is concatenated: a quarter of the width (at least 1).
+
+    The total width stays d_model, so "add" and "concat" compare at the same model width; the frame's
+    own projection gets the other three quarters.
+    """
+    return max(1, d_model // 4)
 
 
 def sinusoidal_table(context: int, d_model: int) -> torch.Tensor:
@@ -127,13 +153,21 @@ class EncoderBlock(nn.Module):
     """One pre-norm block: x + attention(norm(x)), then x + feed_forward(norm(x)).
 
     Pre-norm (Xiong et al. 2020) keeps the residual path an identity, which trains stably without
-    learning-rate warm-up at these small sizes.
+    learning-rate warm-up at these small sizes. ``residual=False`` drops the identity path (attention(norm(x)),
+    then feed_forward(norm(.))) to measure what it buys; the attention switches are MultiHeadSelfAttention's.
     """
 
-    def __init__(self, *, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
+    def __init__(
+        self, *, d_model: int, n_heads: int, d_ff: int, dropout: float, residual: bool = True,
+        shared_qkv: bool = False, scale: bool = True, mask_diagonal: bool = False,
+    ) -> None:
         super().__init__()
+        self.residual = residual
         self.attention_norm = nn.LayerNorm(d_model)
-        self.attention = MultiHeadSelfAttention(d_model=d_model, n_heads=n_heads, dropout=dropout)
+        self.attention = MultiHeadSelfAttention(
+            d_model=d_model, n_heads=n_heads, dropout=dropout,
+            shared_qkv=shared_qkv, scale=scale, mask_diagonal=mask_diagonal,
+        )
         self.feed_forward_norm = nn.LayerNorm(d_model)
         self.feed_forward = nn.Sequential(
             nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
@@ -147,11 +181,27 @@ class EncoderBlock(nn.Module):
         attended, weights = self.attention(
             self.attention_norm(x), need_weights=need_weights, last_query_only=last_frame_only
         )
+        if not self.residual:
+            x = self.residual_dropout(attended)  # (B, T|1, D)
+            return self.feed_forward(self.feed_forward_norm(x)), weights
         if last_frame_only:
             x = x[:, -1:]  # (B, 1, D): the residual stream of the one frame computed
         x = x + self.residual_dropout(attended)  # (B, T|1, D)
         x = x + self.feed_forward(self.feed_forward_norm(x))
         return x, weights
+
+
+def _check_switches(config: TransformerConfig, tokens: int) -> None:
+    """A clear error for an ablation switch set to something it cannot be."""
+    for name in ("shared_qkv", "attention_scale", "mask_diagonal", "residual"):
+        if type(getattr(config, name)) is not bool:  # 1 or "yes" would pass a truthiness test
+            raise ValueError(f"transformer {name}={getattr(config, name)!r} must be true or false")
+    if config.positional_combine == "concat" and config.d_model < 2:
+        raise ValueError(f"positional_combine='concat' needs d_model >= 2 to hold frame and position; got {config.d_model}")
+    if config.mask_diagonal and tokens < 2:
+        raise ValueError(
+            f"mask_diagonal needs at least 2 tokens per window (a token must have another to attend to); got {tokens}"
+        )
 
 
 class TransformerEncoder(nn.Module):
@@ -169,11 +219,21 @@ class TransformerEncoder(nn.Module):
         self.patch = config.patch
         self.stride = config.patch if config.patch_stride is None else config.patch_stride
         tokens = len(token_spans(context, self.patch, self.stride))  # checks patch and stride first
-        self.embedding = PatchEmbedding(channels=channels, d_model=config.d_model, patch=self.patch, stride=self.stride)
-        self.positional = PositionalEncoding(kind=config.positional, context=tokens, d_model=config.d_model)
+        _check_switches(config, tokens)
+        # With a concatenated position the token's projection fills the other d_model - P columns.
+        position_width = concat_width(config.d_model) if config.positional_combine == "concat" else config.d_model
+        token_width = config.d_model - position_width if config.positional_combine == "concat" else config.d_model
+        self.embedding = PatchEmbedding(channels=channels, d_model=token_width, patch=self.patch, stride=self.stride)
+        self.positional = PositionalEncoding(
+            kind=config.positional, context=tokens, d_model=position_width, combine=config.positional_combine
+        )
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
-            EncoderBlock(d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff, dropout=config.dropout)
+            EncoderBlock(
+                d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff, dropout=config.dropout,
+                residual=config.residual, shared_qkv=config.shared_qkv, scale=config.attention_scale,
+                mask_diagonal=config.mask_diagonal,
+            )
             for _ in range(config.n_layers)
         )
         self.norm = nn.LayerNorm(config.d_model)
