@@ -82,7 +82,7 @@ def input_config(
 
 
 def scaling(
-    payload: dict[str, Any], *, frames: np.ndarray | None = None, source: str | None = None, transform: str | None = None,
+    payload: dict[str, Any], *, frames: np.ndarray, source: str | None = None, transform: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (offset, scale) per channel for feeding new data to the checkpoint's model: (x - offset) / scale.
 
@@ -92,11 +92,11 @@ def scaling(
     global model was by its own training span: centred for levels only, like training.
     """
     own_transform = transform is None or transform == payload["transform"]
-    entry = series_entry(payload, source)
-    if own_transform and entry is not None:
-        return np.asarray(entry["mean"], dtype=np.float64), np.asarray(entry["scale"], dtype=np.float64)
-    if own_transform and not payload.get("series") or frames is None:
-        return np.asarray(payload["scaler"]["mean"], dtype=np.float64), np.asarray(payload["scaler"]["scale"], dtype=np.float64)
+    if own_transform:
+        # A single-series model's training scaler; a global model's scaler of the series it reads.
+        trained = series_entry(payload, source) or (None if payload.get("series") else payload["scaler"])
+        if trained is not None:
+            return np.asarray(trained["mean"], dtype=np.float64), np.asarray(trained["scale"], dtype=np.float64)
     centred = (transform or payload["transform"]) == "level"
     offset = frames.mean(axis=0) if centred else np.zeros(frames.shape[1])
     scale = frames.std(axis=0)

@@ -117,7 +117,7 @@ def bench_command(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forecaster", description="Time-series forecasting with self-attention, measured against baselines.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="train and compare models on one series, write a results folder")
+    run = commands.add_parser("run", help="train and compare models on one series (or one global model on several), write a results folder")
     run.add_argument("config", nargs="?", help=f"YAML experiment config (default: {DEFAULT_CONFIG.name}, or built-in defaults)")
     run.add_argument("--data", nargs="+", metavar="SOURCE",
                      help="bundled name (sp500, sunspots, synthetic), CSV path or Yahoo ticker; sets data.source. "

@@ -40,14 +40,9 @@ from forecaster.windows import scaler_statistics, pool_windows
 POOLED = "all"  # the series label of the pooled rows
 
 
-def sources_of(config: ExperimentConfig) -> tuple[str, ...]:
-    """The series a config names: one source, or the list of a global run."""
-    return config.data.sources
-
-
 def is_global(config: ExperimentConfig) -> bool:
     """Whether ``config`` trains one model on several series."""
-    return len(sources_of(config)) > 1
+    return len(config.data.sources) > 1
 
 
 def series_labels(sources: tuple[str, ...]) -> list[str]:
@@ -137,7 +132,7 @@ def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
 
 def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None) -> dict[str, PreparedData]:
     """Each series prepared on its own (transform, split, scaler), with errors naming the series."""
-    sources = sources_of(config)
+    sources = config.data.sources
     prepared = {}
     for label, source in zip(series_labels(sources), sources):
         try:
@@ -185,7 +180,7 @@ def run_global(
     models = build_models(config, dims)
     result = GlobalResult(config=config, parts={
         label: ExperimentResult(config=dataclasses.replace(config, data=dataclasses.replace(config.data, source=source)), data=data)
-        for (label, data), source in zip(prepared.items(), sources_of(config))
+        for (label, data), source in zip(prepared.items(), config.data.sources)
     })
     for spec in config.models:
         model, training = models[spec.name], None
