@@ -18,7 +18,7 @@ from torch import nn
 
 from forecaster.config import from_mapping, plain_dict
 from forecaster.errors import ForecasterError
-from forecaster.features import DataConfig
+from forecaster.data.features import DataConfig
 from forecaster.models import ModelDims, build_model, model_kind
 
 FORMAT_VERSION = 1

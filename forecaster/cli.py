@@ -16,7 +16,7 @@ import pandas as pd
 from forecaster.errors import ForecasterError
 
 if TYPE_CHECKING:  # for annotations only: the bench module imports torch
-    from forecaster.bench import BenchConfig
+    from forecaster.bench.measure import BenchConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
 
@@ -79,7 +79,7 @@ def _split(text: str, option: str, convert: Callable[[str], object]) -> tuple:
 
 def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
     """The BenchConfig that ``forecaster bench`` options ask for; a bad value is a ForecasterError."""
-    from forecaster.bench import BenchConfig
+    from forecaster.bench.measure import BenchConfig
 
     values: dict = dict(QUICK) if args.quick else {}
     values.update({field: getattr(args, option) for option, field in OPTION_FIELDS.items()
@@ -95,8 +95,8 @@ def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
 
 def bench_command(args: argparse.Namespace) -> int:
     """``forecaster bench``: check the options and ``--out``, measure, save the folder, print the table."""
-    from forecaster.bench import format_bench, long_series_memory, run_bench, save_bench
-    from forecaster.folders import check_out_dir, timestamped_out_dir
+    from forecaster.bench.measure import format_bench, long_series_memory, run_bench, save_bench
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
     config = bench_config_from_arguments(args)
     if args.long_series and args.long_steps <= 512:
@@ -187,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from forecaster import distributed
+    from forecaster.training import distributed
 
     # Under torchrun every process runs this command; they train together and rank 0 writes.
     distributed.start_from_environment()
@@ -205,8 +205,8 @@ def _interrupt(signum, frame) -> None:
 
 def _resolve_run(args: argparse.Namespace):
     """The config and results folder of ``forecaster run``, from its arguments or from ``--resume``."""
-    from forecaster import progress
-    from forecaster.folders import check_out_dir, timestamped_out_dir
+    from forecaster.runs import progress
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
     if args.resume is not None:
         if args.config or args.data or args.column or args.overrides or args.out or args.seeds:
@@ -223,8 +223,10 @@ def _resolve_run(args: argparse.Namespace):
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
-    from forecaster import distributed, multiseries, progress
-    from forecaster.experiment import run_experiment, save_run
+    from forecaster.training import distributed
+    from forecaster.runs import multiseries
+    from forecaster.runs import progress
+    from forecaster.runs.experiment import run_experiment, save_run
 
     config, out = _resolve_run(args)
     if args.seeds is not None:
@@ -271,8 +273,8 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
     """``forecaster run --seeds``: the experiment once per seed, then the mean and spread over seeds."""
-    from forecaster import distributed
-    from forecaster.seeds import (
+    from forecaster.training import distributed
+    from forecaster.runs.seeds import (
         format_seed_summary,
         run_seeds,
         save_seeds,
@@ -326,8 +328,8 @@ def _config_from_arguments(args: argparse.Namespace):
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from forecaster.backtest import format_summary, run_backtest, save_backtest
-    from forecaster.folders import check_out_dir, timestamped_out_dir
+    from forecaster.runs.backtest import format_summary, run_backtest, save_backtest
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
     config = _config_from_arguments(args)
     seeds = _parse_seeds(args.seeds)
@@ -345,9 +347,9 @@ def _backtest(args: argparse.Namespace) -> int:
 
 def _forecast(args: argparse.Namespace) -> int:
     from forecaster.checkpoint import load_model
-    from forecaster.data import load_prices
-    from forecaster.folders import check_out_dir, write_folder
-    from forecaster.forecast import forecast_future
+    from forecaster.data.sources import load_prices
+    from forecaster.output.folders import check_out_dir, write_folder
+    from forecaster.reuse.forecast import forecast_future
 
     out = check_out_dir(args.out) if args.out else None
     model, payload = load_model(args.checkpoint)
@@ -362,10 +364,10 @@ def _forecast(args: argparse.Namespace) -> int:
 def _transfer(args: argparse.Namespace) -> int:
     from forecaster.checkpoint import load_checkpoint
     from forecaster.config import read_config
-    from forecaster.data import load_prices
-    from forecaster.experiment import save_run
-    from forecaster.folders import check_out_dir, timestamped_out_dir
-    from forecaster.transfer import run_transfer, transfer_config
+    from forecaster.data.sources import load_prices
+    from forecaster.runs.experiment import save_run
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.reuse.transfer import run_transfer, transfer_config
 
     if any(not override.startswith("train.") for override in args.overrides):
         raise ForecasterError("transfer takes only train.KEY=VALUE overrides; the window, horizon and model come from the checkpoint")
@@ -383,11 +385,11 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from forecaster import plots
+    from forecaster.output import plots
     from forecaster.checkpoint import load_encoder, load_model
-    from forecaster.data import load_prices
-    from forecaster.embed import embed_series, project
-    from forecaster.folders import check_out_dir, timestamped_out_dir, write_folder
+    from forecaster.data.sources import load_prices
+    from forecaster.reuse.embed import embed_series, project
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir, write_folder
 
     out = check_out_dir(args.out or timestamped_out_dir("embed"))
     encoder = load_encoder(args.checkpoint)
@@ -408,13 +410,13 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from forecaster.compare import compare_table
-    from forecaster.folders import write_folder
+    from forecaster.output.compare import compare_table
+    from forecaster.output.folders import write_folder
 
     table = compare_table(args.folders)
     print(table.to_string(float_format="{:.4f}".format, na_rep="-"))
     if args.out:
-        from forecaster import plots
+        from forecaster.output import plots
 
         def write_files(folder: Path) -> None:
             table.to_csv(folder / "compare.csv", index_label="model")
@@ -426,7 +428,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _lesson(args: argparse.Namespace) -> int:
     """``forecaster lesson``: check the names, seeds and ``--out`` before any work, run, write the report."""
-    from forecaster.folders import check_out_dir, timestamped_out_dir
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.lesson import FULL, QUICK, check_names, run_lesson, save_lesson
 
     names = check_names(args.names)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from forecaster.data import load_prices
+from forecaster.data.sources import load_prices
 
 REPO = Path(__file__).resolve().parent.parent
 

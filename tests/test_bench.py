@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forecaster.cli import add_bench_arguments, bench_config_from_arguments
-from forecaster.bench import (
+from forecaster.bench.measure import (
     COLUMNS, BenchConfig, format_bench, long_series_memory,
     ratio_table, run_bench, save_bench,
 )

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.data import load_prices
+from forecaster.data.sources import load_prices
 
 TICKER = "^GSPC"
 START, END = "2023-01-01", "2024-03-01"

@@ -12,10 +12,10 @@ import torch
 from forecaster.checkpoint import input_config, model_from_payload
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
-from forecaster.experiment import run_experiment
-from forecaster.features import DataConfig, calendar_features, prepare_series
-from forecaster.forecast import forecast_future
-from forecaster.synthetic import two_period_series
+from forecaster.runs.experiment import run_experiment
+from forecaster.data.features import DataConfig, calendar_features, prepare_series
+from forecaster.reuse.forecast import forecast_future
+from forecaster.data.synthetic import two_period_series
 
 ALL = ("hour", "day_of_week", "day_of_year")
 
@@ -67,7 +67,7 @@ def test_changing_the_target_never_changes_the_calendar_channels():
     ("sunspots", "hour", "valid for this series: day_of_year"),
 ])
 def test_a_calendar_feature_the_spacing_cannot_have_is_a_clear_error(source, feature, message):
-    from forecaster.data import load_prices
+    from forecaster.data.sources import load_prices
 
     with pytest.raises(ForecasterError, match=message):
         prepare_series(load_prices(source), DataConfig(transform="level", calendar=(feature,)))

@@ -15,13 +15,13 @@ from forecaster.config import (
     write_config,
 )
 from forecaster.errors import ForecasterError
-from forecaster.features import DataConfig
+from forecaster.data.features import DataConfig
 from forecaster.models import MODEL_KINDS
 from forecaster.models.mlp import MLPConfig
 from forecaster.models.rnn import RNNConfig
 from forecaster.models.transformer import TransformerConfig
-from forecaster.train import TrainConfig
-from forecaster.windows import WindowConfig
+from forecaster.training.loop import TrainConfig
+from forecaster.data.windows import WindowConfig
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 SP500 = EXPERIMENTS / "sp500.yaml"

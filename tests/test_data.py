@@ -1,4 +1,4 @@
-"""Tests for forecaster.data: bundled series, CSV layouts, errors, and the cached Yahoo path."""
+"""Tests for forecaster.data.sources: bundled series, CSV layouts, errors, and the cached Yahoo path."""
 
 import os
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.data import BUNDLED, bundled_data_dir, default_cache_dir, load_prices
+from forecaster.data.sources import BUNDLED, bundled_data_dir, default_cache_dir, load_prices
 from forecaster.errors import DataSourceError, ForecasterError
 
 

@@ -14,8 +14,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from forecaster.models import TransformerConfig, TransformerForecaster
-from forecaster.train import TrainConfig, seed_everything, train_model
-from forecaster.windows import WindowConfig, split_bounds, split_windows
+from forecaster.training.loop import TrainConfig, seed_everything, train_model
+from forecaster.data.windows import WindowConfig, split_bounds, split_windows
 
 CONFIG = TrainConfig(epochs=3, batch_size=30, learning_rate=3e-3, device="cpu", seed=3)
 

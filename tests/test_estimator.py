@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from forecaster.errors import ForecasterError
-from forecaster.estimator import ForecastEstimator
+from forecaster.reuse.estimator import ForecastEstimator
 
 
 def test_fit_predict_score(small_prices):

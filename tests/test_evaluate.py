@@ -1,4 +1,4 @@
-"""Tests for forecaster.evaluate: hand-computed metrics, inverse transforms and batched prediction."""
+"""Tests for forecaster.evaluation.metrics: hand-computed metrics, inverse transforms and batched prediction."""
 
 import math
 
@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from forecaster.errors import ForecasterError
-from forecaster.evaluate import (
+from forecaster.evaluation.metrics import (
     forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, predict, to_series_units,
 )
 from forecaster.models import LinearConfig, ModelDims, NaiveConfig, build_model
-from forecaster.windows import make_windows
+from forecaster.data.windows import make_windows
 
 
 def column(*values: float) -> np.ndarray:

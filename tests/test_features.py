@@ -1,11 +1,11 @@
-"""Tests for forecaster.features: target choice, column checks, transforms and their inverses."""
+"""Tests for forecaster.data.features: target choice, column checks, transforms and their inverses."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from forecaster.errors import ForecasterError
-from forecaster.features import (
+from forecaster.data.features import (
     TRANSFORMS,
     DataConfig,
     apply_transform,

@@ -12,15 +12,15 @@ import pytest
 import torch
 import yaml
 
-from forecaster import progress
+from forecaster.runs import progress
 from forecaster.checkpoint import load_checkpoint, load_model, scaling
 from forecaster.cli import main
 from forecaster.config import config_from_dict, read_config
 from forecaster.errors import ForecasterError
-from forecaster.experiment import prepare_data, score_model
-from forecaster.features import DataConfig
-from forecaster.multiseries import POOLED, prepare_all, run_global, save_global, series_labels
-from forecaster.windows import WindowConfig, pool_windows
+from forecaster.runs.experiment import prepare_data, score_model
+from forecaster.data.features import DataConfig
+from forecaster.runs.multiseries import POOLED, prepare_all, run_global, save_global, series_labels
+from forecaster.data.windows import WindowConfig, pool_windows
 
 
 def random_walk(length: int, *, level: float, seed: int, start: str = "2001-01-01") -> pd.DataFrame:
@@ -236,7 +236,7 @@ def test_global_runs_refuse_what_needs_one_series(two_csvs):
     raw["models"] = [{"kind": "naive"}, {"kind": "seasonal_naive", "period": "auto"}]
     with pytest.raises(ForecasterError, match="period auto finds one season per series"):
         run_global(config_from_dict(raw))
-    from forecaster.seeds import run_seeds
+    from forecaster.runs.seeds import run_seeds
 
     with pytest.raises(ForecasterError, match="--seeds works on one series"):
         run_seeds(config_from_dict(global_config(two_csvs)), (0, 1))

@@ -9,9 +9,9 @@ import torch
 
 from forecaster.checkpoint import model_from_payload
 from forecaster.config import config_from_dict
-from forecaster.embed import embed_series
+from forecaster.reuse.embed import embed_series
 from forecaster.errors import ForecasterError
-from forecaster.experiment import run_experiment
+from forecaster.runs.experiment import run_experiment
 from forecaster.models import (
     ModelDims,
     TransformerConfig,
@@ -20,7 +20,7 @@ from forecaster.models import (
     build_model,
 )
 from forecaster.models.transformer import PatchEmbedding, token_spans
-from forecaster.plots import attention_figure
+from forecaster.output.plots import attention_figure
 
 B, C, D = 3, 2, 16
 
@@ -211,7 +211,7 @@ def test_attention_figure_labels_each_token_with_the_dates_it_covers():
 
 
 def test_bench_adds_a_patched_transformer_and_its_time_against_the_unpatched_one():
-    from forecaster.bench import BenchConfig, format_bench, patch_table, run_bench
+    from forecaster.bench.measure import BenchConfig, format_bench, patch_table, run_bench
 
     config = BenchConfig(contexts=(8, 16), kinds=("transformer",), reference=False, batch_size=8, d_model=8,
                          n_heads=2, d_ff=16, train_steps=1, warmup_steps=0, series_length=200, devices=("cpu",),

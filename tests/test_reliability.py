@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-import forecaster.experiment
+import forecaster.runs.experiment
 from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
-from forecaster.experiment import run_experiment
+from forecaster.runs.experiment import run_experiment
 from forecaster.models.mlp import MLPForecaster
 
 # ---------------------------------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def test_a_diverging_model_is_marked_failed_and_the_others_still_run(small_price
     assert np.isnan(metrics.loc["mlp", "mae"])
     others = metrics.drop(index="mlp")
     assert (others["status"] == "ok").all() and others["mae"].notna().all()
-    folder = forecaster.experiment.save_run(result, tmp_path / "run")
+    folder = forecaster.runs.experiment.save_run(result, tmp_path / "run")
     saved = pd.read_csv(folder / "metrics.csv").set_index("model")
     assert saved.loc["mlp", "status"].startswith("diverged")
 
@@ -126,8 +126,8 @@ def test_divergence_after_a_good_epoch_restores_that_epochs_weights():
     import torch
 
     from forecaster.models import LinearConfig, LinearForecaster
-    from forecaster.train import TrainConfig, evaluate_loss, seed_everything, train_model
-    from forecaster.windows import WindowConfig, split_bounds, split_windows
+    from forecaster.training.loop import TrainConfig, evaluate_loss, seed_everything, train_model
+    from forecaster.data.windows import WindowConfig, split_bounds, split_windows
 
     series = torch.sin(torch.arange(400, dtype=torch.float32) / 4)[:, None]
     config = WindowConfig(context=8)
@@ -162,7 +162,7 @@ def test_interrupted_run_leaves_only_a_marked_incomplete_folder_and_resume_finis
 ):
     reference = tmp_path / "reference"
     assert main(["run", str(tiny_config_file), "--out", str(reference), "--quiet"]) == 0
-    real_train = forecaster.experiment.train_model
+    real_train = forecaster.runs.experiment.train_model
     calls = {"count": 0}
 
     def train_then_interrupt(*args, **kwargs):
@@ -171,7 +171,7 @@ def test_interrupted_run_leaves_only_a_marked_incomplete_folder_and_resume_finis
             raise KeyboardInterrupt
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(forecaster.experiment, "train_model", train_then_interrupt)
+    monkeypatch.setattr(forecaster.runs.experiment, "train_model", train_then_interrupt)
     out = tmp_path / "run"
     assert main(["run", str(tiny_config_file), "--out", str(out), "--quiet"]) == 130
     assert "interrupted: 4 of 6 models finished" in capsys.readouterr().err
@@ -182,9 +182,9 @@ def test_interrupted_run_leaves_only_a_marked_incomplete_folder_and_resume_finis
     assert main(["run", "--out", str(out), "--quiet", str(tiny_config_file)]) == 1  # must resume, not start over
     assert "--resume" in capsys.readouterr().err
 
-    monkeypatch.setattr(forecaster.experiment, "train_model", real_train)
+    monkeypatch.setattr(forecaster.runs.experiment, "train_model", real_train)
     trained = []
-    monkeypatch.setattr(forecaster.experiment, "train_model", lambda *a, **k: trained.append(k["description"]) or real_train(*a, **k))
+    monkeypatch.setattr(forecaster.runs.experiment, "train_model", lambda *a, **k: trained.append(k["description"]) or real_train(*a, **k))
     assert main(["run", "--resume", str(out), "--quiet"]) == 0
     assert trained == ["rnn", "transformer"]  # the finished models were kept, not retrained
     assert not incomplete.exists()

@@ -10,7 +10,7 @@ import torch
 from forecaster.checkpoint import load_checkpoint, load_encoder, load_model, save_checkpoint
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
-from forecaster.experiment import run_experiment, save_run
+from forecaster.runs.experiment import run_experiment, save_run
 from forecaster.models import TransformerConfig, TransformerForecaster, freeze
 
 
@@ -72,7 +72,7 @@ def test_misuse_gives_clear_errors(saved_run, tmp_path):
 
 
 def test_embed_series_gives_each_date_its_newest_frame_embedding_without_look_ahead(saved_run, small_prices):
-    from forecaster.embed import embed_series, project
+    from forecaster.reuse.embed import embed_series, project
 
     result, folder = saved_run
     encoder = load_encoder(folder / "checkpoints" / "transformer.pt")

@@ -6,19 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.backtest import run_backtest
+from forecaster.runs.backtest import run_backtest
 from forecaster.cli import main
-from forecaster.compare import compare_table
+from forecaster.output.compare import compare_table
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
-from forecaster.experiment import run_experiment, save_run
+from forecaster.runs.experiment import run_experiment, save_run
 from forecaster.models import ModelDims, SeasonalNaiveConfig, build_model
-from forecaster.seasonality import (
+from forecaster.data.seasonality import (
     autocorrelation,
     seasonal_beside_naive,
     suggest_periods,
 )
-from forecaster.synthetic import two_period_series
+from forecaster.data.synthetic import two_period_series
 
 
 def test_autocorrelation_is_one_at_lag_zero_and_follows_a_cosine():

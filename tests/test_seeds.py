@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from forecaster.cli import main
-from forecaster.compare import compare_table
+from forecaster.output.compare import compare_table
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
-from forecaster.seeds import run_seeds, seed_summary
+from forecaster.runs.seeds import run_seeds, seed_summary
 
 
 def test_run_with_seeds_writes_a_folder_per_seed_and_their_summary(tiny_config_file, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Tests of forecaster.stats: hand-computed Diebold-Mariano examples, size and power, direction tests, summaries."""
+"""Tests of forecaster.evaluation.stats: hand-computed Diebold-Mariano examples, size and power, direction tests, summaries."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from forecaster.errors import ForecasterError
-from forecaster.stats import (
+from forecaster.evaluation.stats import (
     DieboldMarianoResult,
     diebold_mariano,
     direction_tests,

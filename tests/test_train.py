@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from forecaster.models import LinearConfig, LinearForecaster
-from forecaster.train import TrainConfig, evaluate_loss, resolve_device, seed_everything, train_model
-from forecaster.windows import WindowConfig, split_bounds, split_windows
+from forecaster.training.loop import TrainConfig, evaluate_loss, resolve_device, seed_everything, train_model
+from forecaster.data.windows import WindowConfig, split_bounds, split_windows
 
 CPU = torch.device("cpu")
 
@@ -67,7 +67,7 @@ def test_device_resolution():
 
 
 def test_precision_choice():
-    from forecaster.train import autocast_dtype
+    from forecaster.training.loop import autocast_dtype
 
     assert autocast_dtype("fp32", CPU) is None
     assert autocast_dtype("auto", CPU) is None  # bf16 autocast is slower than fp32 on most CPUs

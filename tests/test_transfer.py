@@ -10,11 +10,11 @@ import torch
 from forecaster.checkpoint import load_checkpoint, load_model
 from forecaster.cli import main
 from forecaster.config import config_from_dict
-from forecaster.data import load_prices
+from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
-from forecaster.experiment import run_experiment, save_run
-from forecaster.train import TrainConfig
-from forecaster.transfer import run_transfer, transfer_config
+from forecaster.runs.experiment import run_experiment, save_run
+from forecaster.training.loop import TrainConfig
+from forecaster.reuse.transfer import run_transfer, transfer_config
 
 ROWS = ["zero_shot", "linear_probe", "fine_tune", "scratch", "naive"]
 
@@ -35,16 +35,16 @@ def synthetic_prices(length: int = 400) -> pd.DataFrame:
 
 @pytest.mark.parametrize("target", ["synthetic", "sunspots"])
 def test_transfer_scores_five_rows_on_the_same_windows(source_checkpoint, target, monkeypatch):
-    import forecaster.transfer
+    import forecaster.reuse.transfer
 
     trained_on = {}  # row -> number of training windows it saw
-    real_train_model = forecaster.transfer.train_model
+    real_train_model = forecaster.reuse.transfer.train_model
 
     def spy(model, train, val, config, **kwargs):
         trained_on[kwargs["description"]] = len(train)
         return real_train_model(model, train, val, config, **kwargs)
 
-    monkeypatch.setattr(forecaster.transfer, "train_model", spy)
+    monkeypatch.setattr(forecaster.reuse.transfer, "train_model", spy)
     frame = synthetic_prices() if target == "synthetic" else load_prices("sunspots").iloc[-600:]
     column, transform = ("Close", None) if target == "synthetic" else ("sunspots", "diff")
     payload = load_checkpoint(source_checkpoint)

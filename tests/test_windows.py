@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from forecaster.errors import ForecasterError
-from forecaster.windows import WindowConfig, fit_scaler, scaler_statistics, split_bounds, split_windows
+from forecaster.data.windows import WindowConfig, fit_scaler, scaler_statistics, split_bounds, split_windows
 
 
 def index_series(length: int, channels: int = 2) -> torch.Tensor:

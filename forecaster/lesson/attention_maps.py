@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from forecaster import plots
+from forecaster.output import plots
 from forecaster.lesson.figures import line_figure
 from forecaster.lesson.order import models_text
 from forecaster.lesson.runs import PERIOD, describe_series, fit, prepared, unwrap

@@ -36,7 +36,7 @@ from forecaster.models import (
     build_model,
     count_parameters,
 )
-from forecaster.train import TrainConfig, seed_everything
+from forecaster.training.loop import TrainConfig, seed_everything
 
 GOOD = 0.1  # a test MSE below this (a tenth of the target's variance) counts as "learnt"
 # Display name -> (kind, transformer positional encoding).

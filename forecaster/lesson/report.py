@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from forecaster.errors import ForecasterError
-from forecaster.folders import write_folder
+from forecaster.output.folders import write_folder
 from forecaster.lesson.ablations import diagonal, positional_concat, shared_qkv
 from forecaster.lesson.attention_maps import attention_maps
 from forecaster.lesson.embeddings import embeddings

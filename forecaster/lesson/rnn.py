@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from forecaster.bench import BenchConfig, run_bench
+from forecaster.bench.measure import BenchConfig, run_bench
 from forecaster.lesson.figures import line_figure
 from forecaster.lesson.mlp import task_model
 from forecaster.lesson.runs import sample_mse, train_on_samples
@@ -29,7 +29,7 @@ from forecaster.lesson.section import (
 )
 from forecaster.lesson.settings import LessonSettings
 from forecaster.lesson.tasks import long_lag_recall
-from forecaster.train import TrainConfig, seed_everything
+from forecaster.training.loop import TrainConfig, seed_everything
 
 EPOCH_WINDOWS = 10_000  # time per epoch is reported for an epoch of this many windows
 RECALL_MODELS = ("rnn", "transformer (learned)")

@@ -34,7 +34,7 @@ from forecaster.models import (
     TransformerConfig,
     TransformerForecaster,
 )
-from forecaster.train import evaluate_loss, make_optimizer, seed_everything, train_step
+from forecaster.training.loop import evaluate_loss, make_optimizer, seed_everything, train_step
 
 SCALES = {"with 1/sqrt(d_k)": True, "without": False}
 INIT_BATCH = 64

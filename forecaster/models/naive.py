@@ -24,7 +24,7 @@ class SeasonalNaiveConfig:
     """``period``: the season length in steps (e.g. 24 hours, 5 trading days, 12 months), or ``auto``.
 
     ``auto``: the ``rank``-th strongest season of the training span's autocorrelation, up to the window's
-    length (``forecaster.seasonality.suggest_periods``); the experiment replaces it by that number before
+    length (``forecaster.data.seasonality.suggest_periods``); the experiment replaces it by that number before
     the model is built. Several seasons are several entries, each with its own ``name``.
     """
 

@@ -20,17 +20,17 @@ from torch import nn
 
 from forecaster.checkpoint import checkpoint_payload, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, write_config
-from forecaster.data import load_prices
+from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
-from forecaster.evaluate import (
+from forecaster.evaluation.metrics import (
     forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, predict, to_series_units,
 )
-from forecaster.folders import write_folder
-from forecaster.features import DataConfig, PreparedSeries, prepare_series
+from forecaster.output.folders import write_folder
+from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.models import ModelDims, build_model, count_parameters, model_kind
-from forecaster.seasonality import resolve_period, seasonal_beside_naive
-from forecaster.train import TrainResult, resolve_device, seed_everything, train_model
-from forecaster.windows import (
+from forecaster.data.seasonality import resolve_period, seasonal_beside_naive
+from forecaster.training.loop import TrainResult, resolve_device, seed_everything, train_model
+from forecaster.data.windows import (
     SplitBounds, WindowConfig, WindowSet, fit_scaler, scaler_statistics, split_bounds, split_windows,
 )
 
@@ -220,7 +220,7 @@ def run_experiment(
     """Train and evaluate every model of ``config`` on the same windows; the test span is used once.
 
     ``bounds`` fixes the split (a backtest fold) instead of the config's fractions.
-    ``finished`` holds models of an interrupted run to keep as they are (see ``forecaster.progress``);
+    ``finished`` holds models of an interrupted run to keep as they are (see ``forecaster.runs.progress``);
     ``pretrained`` holds models trained earlier (a backtest that does not refit every fold): they are
     scored on this call's test windows without training;
     ``on_model_done(result, name)`` is called after each model that this call trains and scores.
@@ -228,7 +228,7 @@ def run_experiment(
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
     if frame is None:
-        source = config.data.single_source("run_experiment (see forecaster.multiseries.run_global)")
+        source = config.data.single_source("run_experiment (see forecaster.runs.multiseries.run_global)")
         frame = load_prices(source, start=config.data.start, end=config.data.end)
     data = prepare_data(frame, config.data, config.windows, bounds=bounds)
     config = _with_seasons(config, data)  # the resolved config is what the results folder records
@@ -257,7 +257,7 @@ def run_experiment(
 
 
 def _write_files(result: ExperimentResult, folder: Path) -> None:
-    from forecaster import plots  # matplotlib is imported only when figures are written
+    from forecaster.output import plots  # matplotlib is imported only when figures are written
 
     write_config(result.config, folder / "config.yaml")
     result.metrics.to_csv(folder / "metrics.csv", index=False)
@@ -285,7 +285,7 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
 
 def attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure:
     """The attention maps of the transformer ``name`` on the newest test window (the lecture's "looking")."""
-    from forecaster import plots
+    from forecaster.output import plots
     windows = result.data.windows["test"]
     model = result.runs[name].model.eval()
     with torch.no_grad():

@@ -17,7 +17,7 @@ from torch import nn
 
 from forecaster.errors import ForecasterError
 from forecaster.checkpoint import input_config, scaling
-from forecaster.features import prepare_series
+from forecaster.data.features import prepare_series
 
 VOLATILITY_WINDOW = 21  # about one trading month of changes
 

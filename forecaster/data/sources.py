@@ -20,10 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.errors import DataSourceError, ForecasterError
-from forecaster.synthetic import two_period_series
+from forecaster.data.synthetic import two_period_series
 
 BUNDLED: dict[str, str] = {"sp500": "sp500_daily.csv", "sunspots": "sunspots_monthly.csv"}
-SYNTHETIC = "synthetic"  # generated, not read: forecaster.synthetic.two_period_series() with its defaults
+SYNTHETIC = "synthetic"  # generated, not read: forecaster.data.synthetic.two_period_series() with its defaults
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "day", "month")
 # The intervals yfinance.download accepts (its docstring); anything else would fail there.
 YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
@@ -34,7 +34,7 @@ _OFFLINE_HINT = "use an offline source instead: a bundled name (sp500, sunspots)
 
 def bundled_data_dir() -> Path:
     """The folder holding the bundled series: ``data/`` beside the package in a source checkout."""
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 def default_cache_dir() -> Path:
@@ -55,7 +55,7 @@ def load_prices(
 ) -> pd.DataFrame:
     """Load ``source`` (bundled name, CSV path or Yahoo ticker) as a date-indexed frame.
 
-    ``"synthetic"`` is generated, not read: ``forecaster.synthetic.two_period_series()`` (hourly, seed 0).
+    ``"synthetic"`` is generated, not read: ``forecaster.data.synthetic.two_period_series()`` (hourly, seed 0).
 
     ``start`` is inclusive and ``end`` exclusive (as in yfinance), for every kind of source.
     ``interval`` is the Yahoo bar size; a file is loaded at its own frequency, so it must stay

@@ -21,9 +21,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from forecaster import distributed
+from forecaster.training import distributed
 from forecaster.errors import ForecasterError
-from forecaster.windows import PooledWindows, WindowSet
+from forecaster.data.windows import PooledWindows, WindowSet
 
 log = logging.getLogger(__name__)
 

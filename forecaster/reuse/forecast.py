@@ -8,7 +8,7 @@ from torch import nn
 
 from forecaster.errors import ForecasterError
 from forecaster.checkpoint import input_config, scaling
-from forecaster.features import invert_transform, prepare_series
+from forecaster.data.features import invert_transform, prepare_series
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:

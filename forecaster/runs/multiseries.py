@@ -25,17 +25,17 @@ import numpy as np
 import pandas as pd
 
 from forecaster.config import ExperimentConfig, write_config
-from forecaster.data import load_prices
+from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
-from forecaster.evaluate import forecast_metrics, insample_naive_mae, no_move_tolerance
-from forecaster.experiment import (
+from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
+from forecaster.runs.experiment import (
     ExperimentResult, ModelRun, PreparedData, attention_of_last_test_window, build_models, prepare_data, score_model,
 )
-from forecaster.folders import write_folder
+from forecaster.output.folders import write_folder
 from forecaster.models import model_kind
 from forecaster.checkpoint import save_checkpoint
-from forecaster.train import resolve_device, seed_everything, train_model
-from forecaster.windows import scaler_statistics, pool_windows
+from forecaster.training.loop import resolve_device, seed_everything, train_model
+from forecaster.data.windows import scaler_statistics, pool_windows
 
 POOLED = "all"  # the series label of the pooled rows
 
@@ -161,7 +161,7 @@ def run_global(
     """Train every model of ``config`` once on the pooled windows of its series; score it on each series.
 
     ``frames`` (series label -> frame) replaces loading the sources; ``finished`` holds models of an
-    interrupted run (see ``forecaster.progress``), which are scored again without training.
+    interrupted run (see ``forecaster.runs.progress``), which are scored again without training.
     """
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
@@ -198,7 +198,7 @@ def run_global(
 
 
 def _write_files(result: GlobalResult, folder: Path) -> None:
-    from forecaster import plots  # matplotlib is imported only when figures are written
+    from forecaster.output import plots  # matplotlib is imported only when figures are written
 
     write_config(result.config, folder / "config.yaml")
     metrics = result.metrics

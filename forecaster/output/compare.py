@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.errors import ForecasterError
-from forecaster.seasonality import seasonal_beside_naive
+from forecaster.data.seasonality import seasonal_beside_naive
 
 
 def read_rel_mae(folder: str | Path) -> pd.Series:

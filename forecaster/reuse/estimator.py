@@ -12,12 +12,12 @@ import pandas as pd
 
 from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
 from forecaster.errors import ForecasterError
-from forecaster.experiment import ExperimentResult, run_experiment
-from forecaster.features import DataConfig
-from forecaster.forecast import forecast_future
+from forecaster.runs.experiment import ExperimentResult, run_experiment
+from forecaster.data.features import DataConfig
+from forecaster.reuse.forecast import forecast_future
 from forecaster.models import MODEL_KINDS
-from forecaster.train import TrainConfig
-from forecaster.windows import WindowConfig
+from forecaster.training.loop import TrainConfig
+from forecaster.data.windows import WindowConfig
 
 
 class ForecastEstimator:

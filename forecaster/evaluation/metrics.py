@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from forecaster.features import invert_transform
-from forecaster.windows import PooledWindows, WindowSet
+from forecaster.data.features import invert_transform
+from forecaster.data.windows import PooledWindows, WindowSet
 
 # A forecast that moves less than this fraction of the series' typical level counts as "no change" for
 # directional accuracy: float32 windows (about 7 significant digits) cannot represent a smaller move, so

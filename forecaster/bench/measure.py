@@ -23,14 +23,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from forecaster.errors import ForecasterError
-from forecaster.bench_reference import ReferenceTransformer, WindowDataset
-from forecaster.folders import write_folder
+from forecaster.bench.reference import ReferenceTransformer, WindowDataset
+from forecaster.output.folders import write_folder
 from forecaster.models import (
     MODEL_KINDS, LinearConfig, MLPConfig, ModelDims, NaiveConfig, RNNConfig, SeasonalNaiveConfig, TransformerConfig,
     build_model, count_parameters,
 )
-from forecaster.train import TrainConfig, autocast_dtype, make_optimizer, resolve_device, seed_everything, train_step
-from forecaster.windows import make_windows
+from forecaster.training.loop import TrainConfig, autocast_dtype, make_optimizer, resolve_device, seed_everything, train_step
+from forecaster.data.windows import make_windows
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +352,7 @@ def patch_table(frame: pd.DataFrame, *, base_context: int = BASE_CONTEXT) -> pd.
 
 def save_bench(frame: pd.DataFrame, out: str | Path, *, long_series: dict | None = None) -> Path:
     """Write bench.csv, ratios.csv, long_series.csv (if given) and the figures to ``out``, atomically."""
-    from forecaster import plots  # matplotlib is imported only when figures are written
+    from forecaster.output import plots  # matplotlib is imported only when figures are written
 
     def write_files(folder: Path) -> None:
         frame.to_csv(folder / "bench.csv", index=False)

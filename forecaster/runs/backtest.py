@@ -18,14 +18,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from forecaster.config import ExperimentConfig
-from forecaster.data import load_prices
+from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
-from forecaster.evaluate import no_move_tolerance
-from forecaster.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
-from forecaster.features import prepare_series
-from forecaster.seasonality import seasonal_beside_naive
-from forecaster.stats import diebold_mariano_differential, direction_tests, summarise
-from forecaster.windows import SplitBounds, WindowConfig
+from forecaster.evaluation.metrics import no_move_tolerance
+from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
+from forecaster.data.features import prepare_series
+from forecaster.data.seasonality import seasonal_beside_naive
+from forecaster.evaluation.stats import diebold_mariano_differential, direction_tests, summarise
+from forecaster.data.windows import SplitBounds, WindowConfig
 
 SCHEMES = ("expanding", "sliding")
 LOSSES = ("squared", "absolute")
@@ -228,9 +228,9 @@ def step_metrics(result: BacktestResult) -> pd.DataFrame:
 
 def save_backtest(result: BacktestResult, out: str | Path) -> Path:
     """Write the backtest's results folder atomically: config, tables, predictions, figures."""
-    from forecaster import plots  # matplotlib only when figures are written
+    from forecaster.output import plots  # matplotlib only when figures are written
     from forecaster.config import write_config
-    from forecaster.folders import write_folder
+    from forecaster.output.folders import write_folder
 
     fold_metrics = result.fold_metrics  # built once: it gathers every run's table
 
