@@ -2,20 +2,20 @@
 
 __version__ = "0.1.0"
 
-from forecaster.runs.backtest import BacktestResult, run_backtest, save_backtest
 from forecaster.checkpoint import load_checkpoint, load_encoder, load_model, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, config_from_dict, read_config
-from forecaster.data.sources import load_prices
-from forecaster.errors import DataSourceError, ForecasterError
-from forecaster.reuse.estimator import ForecastEstimator
-from forecaster.evaluation.metrics import forecast_metrics
-from forecaster.runs.experiment import ExperimentResult, prepare_data, run_experiment, save_run
 from forecaster.data.features import DataConfig
-from forecaster.runs.multiseries import GlobalResult, run_global, save_global
-from forecaster.models import MODEL_KINDS, ModelDims, freeze, TransformerConfig, TransformerEncoder, TransformerForecaster, build_model
-from forecaster.training.loop import TrainConfig, train_model
-from forecaster.reuse.transfer import run_transfer, transfer_config
+from forecaster.data.sources import load_prices
 from forecaster.data.windows import WindowConfig
+from forecaster.errors import DataSourceError, ForecasterError
+from forecaster.evaluation.metrics import forecast_metrics
+from forecaster.models import MODEL_KINDS, ModelDims, TransformerConfig, TransformerEncoder, TransformerForecaster, build_model, freeze
+from forecaster.reuse.estimator import ForecastEstimator
+from forecaster.reuse.transfer import run_transfer, transfer_config
+from forecaster.runs.backtest import BacktestResult, run_backtest, save_backtest
+from forecaster.runs.experiment import ExperimentResult, prepare_data, run_experiment, save_run
+from forecaster.runs.multiseries import GlobalResult, run_global, save_global
+from forecaster.training.loop import TrainConfig, train_model
 
 __all__ = [
     "MODEL_KINDS",

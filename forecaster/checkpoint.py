@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from forecaster.config import from_mapping, plain_dict
-from forecaster.errors import ForecasterError
 from forecaster.data.features import DataConfig
+from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, build_model, model_kind
 
 FORMAT_VERSION = 1

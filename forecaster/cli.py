@@ -8,8 +8,9 @@ import logging
 import signal
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -115,7 +116,8 @@ def bench_command(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="forecaster", description="Time-series forecasting with self-attention, measured against baselines.")
+    parser = argparse.ArgumentParser(
+        prog="forecaster", description="Time-series forecasting with self-attention, measured against baselines.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train and compare models on one series (or one global model on several), write a results folder")
     run.add_argument("config", nargs="?", help=f"YAML experiment config (default: {DEFAULT_CONFIG.name}, or built-in defaults)")
@@ -149,14 +151,18 @@ def _parser() -> argparse.ArgumentParser:
     forecast.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
     forecast.add_argument("--out", help="also write forecast.csv to this new folder")
     forecast.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
-    transfer = commands.add_parser("transfer", help="reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch")
+    transfer = commands.add_parser(
+        "transfer", help="reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch")
     transfer.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
     transfer.add_argument("--data", required=True, help="the target series: bundled name, CSV path or Yahoo ticker")
     transfer.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
-    transfer.add_argument("--transform", choices=["log_return", "diff", "level"], help="instead of the checkpoint's (e.g. diff for counts with zeros)")
-    transfer.add_argument("--last", type=int, metavar="N", help="also train the linear probe, fine-tune and scratch rows on the newest N training windows only "
+    transfer.add_argument("--transform", choices=["log_return", "diff", "level"],
+                          help="instead of the checkpoint's (e.g. diff for counts with zeros)")
+    transfer.add_argument("--last", type=int, metavar="N",
+                          help="also train the linear probe, fine-tune and scratch rows on the newest N training windows only "
                                 "(rows *_lastN beside the full-data rows)")
-    transfer.add_argument("--set", dest="overrides", action="append", default=[], metavar="train.KEY=VALUE", help="override a training setting")
+    transfer.add_argument("--set", dest="overrides", action="append", default=[], metavar="train.KEY=VALUE",
+                          help="override a training setting")
     transfer.add_argument("--out", help="results folder to create (default: results/transfer-YYYYmmdd-HHMMSS)")
     transfer.add_argument("--quiet", action="store_true", help="no progress bars")
     transfer.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
@@ -164,7 +170,8 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
     embed.add_argument("--data", default="sp500", help="bundled name, CSV path or Yahoo ticker (default: sp500)")
     embed.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
-    embed.add_argument("--transform", choices=["log_return", "diff", "level"], help="instead of the checkpoint's (e.g. diff for counts with zeros)")
+    embed.add_argument("--transform", choices=["log_return", "diff", "level"],
+                       help="instead of the checkpoint's (e.g. diff for counts with zeros)")
     embed.add_argument("--out", help="results folder to create (default: results/embed-YYYYmmdd-HHMMSS)")
     embed.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     compare = commands.add_parser("compare", help="several results folders side by side (rel_mae by model)")
@@ -174,7 +181,8 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure training and inference speed and memory of every model kind")
     add_bench_arguments(bench)
     bench.add_argument("-v", "--verbose", action="store_true", help="log each measurement")
-    lesson = commands.add_parser("lesson", help="the lecture's twelve questions answered by experiments: report.md with numbers and figures")
+    lesson = commands.add_parser(
+        "lesson", help="the lecture's twelve questions answered by experiments: report.md with numbers and figures")
     lesson.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, e.g. permutation scale (default: all)")
     lesson.add_argument("--quick", action="store_true", help="tiny sizes and 1 seed: every section in about a minute")
     lesson.add_argument("--seeds", type=int, help="number of seeds 0..N-1 (default: 3, or 1 with --quick)")
@@ -205,12 +213,13 @@ def _interrupt(signum, frame) -> None:
 
 def _resolve_run(args: argparse.Namespace):
     """The config and results folder of ``forecaster run``, from its arguments or from ``--resume``."""
-    from forecaster.runs import progress
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.runs import progress
 
     if args.resume is not None:
         if args.config or args.data or args.column or args.overrides or args.out or args.seeds:
-            raise ForecasterError("--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, --set, --out or --seeds")
+            raise ForecasterError(
+                "--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, --set, --out or --seeds")
         out = Path(args.resume)
         return progress.resume_config(out), check_out_dir(out)
     config = _config_from_arguments(args)
@@ -223,10 +232,9 @@ def _resolve_run(args: argparse.Namespace):
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
-    from forecaster.training import distributed
-    from forecaster.runs import multiseries
-    from forecaster.runs import progress
+    from forecaster.runs import multiseries, progress
     from forecaster.runs.experiment import run_experiment, save_run
+    from forecaster.training import distributed
 
     config, out = _resolve_run(args)
     if args.seeds is not None:
@@ -273,13 +281,13 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
     """``forecaster run --seeds``: the experiment once per seed, then the mean and spread over seeds."""
-    from forecaster.training import distributed
     from forecaster.runs.seeds import (
         format_seed_summary,
         run_seeds,
         save_seeds,
         seed_summary,
     )
+    from forecaster.training import distributed
 
     seeds = _parse_seeds(args.seeds)
     try:
@@ -328,8 +336,8 @@ def _config_from_arguments(args: argparse.Namespace):
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from forecaster.runs.backtest import format_summary, run_backtest, save_backtest
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.runs.backtest import format_summary, run_backtest, save_backtest
 
     config = _config_from_arguments(args)
     seeds = _parse_seeds(args.seeds)
@@ -365,9 +373,9 @@ def _transfer(args: argparse.Namespace) -> int:
     from forecaster.checkpoint import load_checkpoint
     from forecaster.config import read_config
     from forecaster.data.sources import load_prices
-    from forecaster.runs.experiment import save_run
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.reuse.transfer import run_transfer, transfer_config
+    from forecaster.runs.experiment import save_run
 
     if any(not override.startswith("train.") for override in args.overrides):
         raise ForecasterError("transfer takes only train.KEY=VALUE overrides; the window, horizon and model come from the checkpoint")
@@ -385,11 +393,11 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from forecaster.output import plots
     from forecaster.checkpoint import load_encoder, load_model
     from forecaster.data.sources import load_prices
-    from forecaster.reuse.embed import embed_series, project
+    from forecaster.output import plots
     from forecaster.output.folders import check_out_dir, timestamped_out_dir, write_folder
+    from forecaster.reuse.embed import embed_series, project
 
     out = check_out_dir(args.out or timestamped_out_dir("embed"))
     encoder = load_encoder(args.checkpoint)
@@ -428,8 +436,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _lesson(args: argparse.Namespace) -> int:
     """``forecaster lesson``: check the names, seeds and ``--out`` before any work, run, write the report."""
-    from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.lesson import FULL, QUICK, check_names, run_lesson, save_lesson
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
     names = check_names(args.names)
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
@@ -463,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
-            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed, "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson}
+            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed,
+                        "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson}
             return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -29,12 +29,11 @@ from typing import Any, Literal
 
 import yaml
 
-from forecaster.errors import ForecasterError
 from forecaster.data.features import DataConfig
+from forecaster.data.windows import WindowConfig
+from forecaster.errors import ForecasterError
 from forecaster.models import MODEL_KINDS
 from forecaster.training.loop import TrainConfig
-from forecaster.data.windows import WindowConfig
-
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 

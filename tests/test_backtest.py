@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.runs.backtest import fold_bounds, run_backtest
 from forecaster.cli import main
 from forecaster.config import config_from_dict
-from forecaster.errors import ForecasterError
 from forecaster.data.windows import WindowConfig
+from forecaster.errors import ForecasterError
+from forecaster.runs.backtest import fold_bounds, run_backtest
 
 
 @pytest.mark.parametrize("scheme", ["expanding", "sliding"])

@@ -8,11 +8,16 @@ import math
 import pandas as pd
 import pytest
 
-from forecaster.cli import add_bench_arguments, bench_config_from_arguments
 from forecaster.bench.measure import (
-    COLUMNS, BenchConfig, format_bench, long_series_memory,
-    ratio_table, run_bench, save_bench,
+    COLUMNS,
+    BenchConfig,
+    format_bench,
+    long_series_memory,
+    ratio_table,
+    run_bench,
+    save_bench,
 )
+from forecaster.cli import add_bench_arguments, bench_config_from_arguments
 from forecaster.errors import ForecasterError
 
 NAIVE_KINDS = ("naive", "seasonal_naive")

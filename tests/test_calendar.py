@@ -11,11 +11,11 @@ import torch
 
 from forecaster.checkpoint import input_config, model_from_payload
 from forecaster.config import config_from_dict
-from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import run_experiment
 from forecaster.data.features import DataConfig, calendar_features, prepare_series
-from forecaster.reuse.forecast import forecast_future
 from forecaster.data.synthetic import two_period_series
+from forecaster.errors import ForecasterError
+from forecaster.reuse.forecast import forecast_future
+from forecaster.runs.experiment import run_experiment
 
 ALL = ("hour", "day_of_week", "day_of_year")
 

@@ -14,14 +14,14 @@ from forecaster.config import (
     read_config,
     write_config,
 )
-from forecaster.errors import ForecasterError
 from forecaster.data.features import DataConfig
+from forecaster.data.windows import WindowConfig
+from forecaster.errors import ForecasterError
 from forecaster.models import MODEL_KINDS
 from forecaster.models.mlp import MLPConfig
 from forecaster.models.rnn import RNNConfig
 from forecaster.models.transformer import TransformerConfig
 from forecaster.training.loop import TrainConfig
-from forecaster.data.windows import WindowConfig
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 SP500 = EXPERIMENTS / "sp500.yaml"

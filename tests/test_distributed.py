@@ -13,9 +13,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from forecaster.data.windows import WindowConfig, split_bounds, split_windows
 from forecaster.models import TransformerConfig, TransformerForecaster
 from forecaster.training.loop import TrainConfig, seed_everything, train_model
-from forecaster.data.windows import WindowConfig, split_bounds, split_windows
 
 CONFIG = TrainConfig(epochs=3, batch_size=30, learning_rate=3e-3, device="cpu", seed=3)
 
@@ -31,7 +31,8 @@ def train_once() -> tuple[dict, list]:
     """The same model, seed and data in every process: only the sharding differs."""
     windows = sine_windows()
     seed_everything(0)
-    model = TransformerForecaster(TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0), context=12, horizon=2, channels=2)
+    model = TransformerForecaster(TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0),
+                                  context=12, horizon=2, channels=2)
     result = train_model(model, windows["train"], windows["val"], CONFIG, device=torch.device("cpu"))
     return model.state_dict(), result.history
 
@@ -60,7 +61,8 @@ def test_two_gloo_ranks_stay_in_sync_and_match_one_process(tmp_path):
     inputs = sine_windows()["val"].inputs
     forecasts = []
     for state in (ranks[0]["state"], single_state):
-        model = TransformerForecaster(TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0), context=12, horizon=2, channels=2)
+        model = TransformerForecaster(TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0),
+                                  context=12, horizon=2, channels=2)
         model.load_state_dict(state)
         forecasts.append(model.eval()(inputs).detach())
     torch.testing.assert_close(forecasts[0], forecasts[1], rtol=1e-4, atol=1e-4)

@@ -6,12 +6,17 @@ import numpy as np
 import pytest
 import torch
 
+from forecaster.data.windows import make_windows
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import (
-    forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, predict, to_series_units,
+    forecast_metrics,
+    insample_naive_mae,
+    metrics_by_step,
+    no_move_tolerance,
+    predict,
+    to_series_units,
 )
 from forecaster.models import LinearConfig, ModelDims, NaiveConfig, build_model
-from forecaster.data.windows import make_windows
 
 
 def column(*values: float) -> np.ndarray:

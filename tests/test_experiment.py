@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from forecaster.config import config_from_dict
-from forecaster.evaluation.metrics import predict
-from forecaster.runs.experiment import prepare_data, run_experiment, save_run
 from forecaster.data.features import DataConfig
-from forecaster.models import TransformerConfig, TransformerForecaster
-from forecaster.training.loop import TrainConfig, seed_everything, train_model
 from forecaster.data.windows import SplitBounds, WindowConfig, split_bounds
+from forecaster.evaluation.metrics import predict
+from forecaster.models import TransformerConfig, TransformerForecaster
+from forecaster.runs.experiment import prepare_data, run_experiment, save_run
+from forecaster.training.loop import TrainConfig, seed_everything, train_model
 
 
 def with_future_rows(prices: pd.DataFrame, rows: int, seed: int = 1) -> pd.DataFrame:

@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import ForecasterError
 from forecaster.data.features import (
     TRANSFORMS,
     DataConfig,
@@ -13,6 +12,7 @@ from forecaster.data.features import (
     invert_transform,
     prepare_series,
 )
+from forecaster.errors import ForecasterError
 
 
 def dated(columns: dict, start: str = "2024-01-01") -> pd.DataFrame:

@@ -11,8 +11,8 @@ from forecaster.checkpoint import load_model
 from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import run_experiment, save_run
 from forecaster.reuse.forecast import forecast_future, future_dates
+from forecaster.runs.experiment import run_experiment, save_run
 
 
 def test_future_dates_follow_the_series_rhythm():

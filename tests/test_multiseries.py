@@ -12,15 +12,15 @@ import pytest
 import torch
 import yaml
 
-from forecaster.runs import progress
 from forecaster.checkpoint import load_checkpoint, load_model, scaling
 from forecaster.cli import main
 from forecaster.config import config_from_dict, read_config
-from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import prepare_data, score_model
 from forecaster.data.features import DataConfig
-from forecaster.runs.multiseries import POOLED, prepare_all, run_global, save_global, series_labels
 from forecaster.data.windows import WindowConfig, pool_windows
+from forecaster.errors import ForecasterError
+from forecaster.runs import progress
+from forecaster.runs.experiment import prepare_data, score_model
+from forecaster.runs.multiseries import POOLED, prepare_all, run_global, save_global, series_labels
 
 
 def random_walk(length: int, *, level: float, seed: int, start: str = "2001-01-01") -> pd.DataFrame:

@@ -9,9 +9,7 @@ import torch
 
 from forecaster.checkpoint import model_from_payload
 from forecaster.config import config_from_dict
-from forecaster.reuse.embed import embed_series
 from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import run_experiment
 from forecaster.models import (
     ModelDims,
     TransformerConfig,
@@ -21,6 +19,8 @@ from forecaster.models import (
 )
 from forecaster.models.transformer import PatchEmbedding, token_spans
 from forecaster.output.plots import attention_figure
+from forecaster.reuse.embed import embed_series
+from forecaster.runs.experiment import run_experiment
 
 B, C, D = 3, 2, 16
 

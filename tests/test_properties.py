@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from forecaster.errors import ForecasterError
 from forecaster.data.features import DataConfig, apply_transform, invert_transform, prepare_series
 from forecaster.data.windows import SplitBounds, WindowConfig, split_bounds, split_windows
+from forecaster.errors import ForecasterError
 
 # About 5 s in all on two shared cores; deadline off because the machine is shared.
 FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

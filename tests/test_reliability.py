@@ -18,8 +18,8 @@ import forecaster.runs.experiment
 from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import run_experiment
 from forecaster.models.mlp import MLPForecaster
+from forecaster.runs.experiment import run_experiment
 
 # ---------------------------------------------------------------------------------------------------------
 # A table of bad inputs, each run through the CLI: (file contents or None, extra arguments, message fragment).
@@ -125,9 +125,9 @@ def test_divergence_after_a_good_epoch_restores_that_epochs_weights():
 
     import torch
 
+    from forecaster.data.windows import WindowConfig, split_bounds, split_windows
     from forecaster.models import LinearConfig, LinearForecaster
     from forecaster.training.loop import TrainConfig, evaluate_loss, seed_everything, train_model
-    from forecaster.data.windows import WindowConfig, split_bounds, split_windows
 
     series = torch.sin(torch.arange(400, dtype=torch.float32) / 4)[:, None]
     config = WindowConfig(context=8)

@@ -10,8 +10,8 @@ import torch
 from forecaster.checkpoint import load_checkpoint, load_encoder, load_model, save_checkpoint
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import run_experiment, save_run
 from forecaster.models import TransformerConfig, TransformerForecaster, freeze
+from forecaster.runs.experiment import run_experiment, save_run
 
 
 @pytest.fixture(scope="module")

@@ -6,19 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.runs.backtest import run_backtest
 from forecaster.cli import main
-from forecaster.output.compare import compare_table
 from forecaster.config import config_from_dict
-from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import run_experiment, save_run
-from forecaster.models import ModelDims, SeasonalNaiveConfig, build_model
 from forecaster.data.seasonality import (
     autocorrelation,
     seasonal_beside_naive,
     suggest_periods,
 )
 from forecaster.data.synthetic import two_period_series
+from forecaster.errors import ForecasterError
+from forecaster.models import ModelDims, SeasonalNaiveConfig, build_model
+from forecaster.output.compare import compare_table
+from forecaster.runs.backtest import run_backtest
+from forecaster.runs.experiment import run_experiment, save_run
 
 
 def test_autocorrelation_is_one_at_lag_zero_and_follows_a_cosine():

@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from forecaster.cli import main
-from forecaster.output.compare import compare_table
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
+from forecaster.output.compare import compare_table
 from forecaster.runs.seeds import run_seeds, seed_summary
 
 

@@ -10,11 +10,11 @@ import pytest
 
 from forecaster.cli import main
 from forecaster.config import config_from_dict
+from forecaster.data.seasonality import autocorrelation, suggest_periods
 from forecaster.data.sources import load_prices
+from forecaster.data.synthetic import BASE_LEVEL, two_period_series
 from forecaster.errors import ForecasterError
 from forecaster.runs.experiment import run_experiment, save_run
-from forecaster.data.seasonality import autocorrelation, suggest_periods
-from forecaster.data.synthetic import BASE_LEVEL, two_period_series
 
 WEEKS = 24 * 7 * 12  # twelve weeks of hours: enough for the tests, quick to generate
 

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from forecaster.data.windows import WindowConfig, split_bounds, split_windows
 from forecaster.models import LinearConfig, LinearForecaster
 from forecaster.training.loop import TrainConfig, evaluate_loss, resolve_device, seed_everything, train_model
-from forecaster.data.windows import WindowConfig, split_bounds, split_windows
 
 CPU = torch.device("cpu")
 
@@ -41,7 +41,8 @@ def test_early_stopping_restores_the_best_weights():
     windows = sine_windows()
     model = linear_model()
     # A learning rate this large diverges after the first epochs: the best epoch comes early.
-    result = train_model(model, windows["train"], windows["val"], TrainConfig(epochs=50, learning_rate=3.0, patience=3, grad_clip=100.0), device=CPU)
+    config = TrainConfig(epochs=50, learning_rate=3.0, patience=3, grad_clip=100.0)
+    result = train_model(model, windows["train"], windows["val"], config, device=CPU)
     val_losses = [row["val_loss"] for row in result.history]
     assert len(val_losses) == result.best_epoch + 3  # stopped `patience` epochs after the best one
     assert result.best_val_loss == min(val_losses)

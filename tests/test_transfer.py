@@ -12,9 +12,9 @@ from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
+from forecaster.reuse.transfer import run_transfer, transfer_config
 from forecaster.runs.experiment import run_experiment, save_run
 from forecaster.training.loop import TrainConfig
-from forecaster.reuse.transfer import run_transfer, transfer_config
 
 ROWS = ["zero_shot", "linear_probe", "fine_tune", "scratch", "naive"]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from forecaster.errors import ForecasterError
 from forecaster.data.windows import WindowConfig, fit_scaler, scaler_statistics, split_bounds, split_windows
+from forecaster.errors import ForecasterError
 
 
 def index_series(length: int, channels: int = 2) -> torch.Tensor:

@@ -12,9 +12,9 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import torch
@@ -22,15 +22,23 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from forecaster.errors import ForecasterError
 from forecaster.bench.reference import ReferenceTransformer, WindowDataset
-from forecaster.output.folders import write_folder
-from forecaster.models import (
-    MODEL_KINDS, LinearConfig, MLPConfig, ModelDims, NaiveConfig, RNNConfig, SeasonalNaiveConfig, TransformerConfig,
-    build_model, count_parameters,
-)
-from forecaster.training.loop import TrainConfig, autocast_dtype, make_optimizer, resolve_device, seed_everything, train_step
 from forecaster.data.windows import make_windows
+from forecaster.errors import ForecasterError
+from forecaster.models import (
+    MODEL_KINDS,
+    LinearConfig,
+    MLPConfig,
+    ModelDims,
+    NaiveConfig,
+    RNNConfig,
+    SeasonalNaiveConfig,
+    TransformerConfig,
+    build_model,
+    count_parameters,
+)
+from forecaster.output.folders import write_folder
+from forecaster.training.loop import TrainConfig, autocast_dtype, make_optimizer, resolve_device, seed_everything, train_step
 
 log = logging.getLogger(__name__)
 

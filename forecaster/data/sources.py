@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecaster.errors import DataSourceError, ForecasterError
 from forecaster.data.synthetic import two_period_series
+from forecaster.errors import DataSourceError, ForecasterError
 
 BUNDLED: dict[str, str] = {"sp500": "sp500_daily.csv", "sunspots": "sunspots_monthly.csv"}
 SYNTHETIC = "synthetic"  # generated, not read: forecaster.data.synthetic.two_period_series() with its defaults

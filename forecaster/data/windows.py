@@ -224,7 +224,8 @@ def make_windows(series: torch.Tensor, *, context: int, horizon: int, target_sta
 
 def split_windows(series: torch.Tensor, bounds: SplitBounds, config: WindowConfig) -> dict[str, WindowSet]:
     """Train, validation and test windows over the same scaled series."""
-    spans = {"train": (bounds.train_start, bounds.train_end), "val": (bounds.train_end, bounds.val_end), "test": (bounds.val_end, bounds.length)}
+    spans = {"train": (bounds.train_start, bounds.train_end), "val": (bounds.train_end, bounds.val_end),
+             "test": (bounds.val_end, bounds.length)}
     return {
         name: make_windows(series, context=config.context, horizon=config.horizon, target_start=start, target_end=end)
         for name, (start, end) in spans.items()

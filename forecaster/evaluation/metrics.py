@@ -86,6 +86,7 @@ def metrics_by_step(
 ) -> list[dict[str, float]]:
     """``forecast_metrics`` for each horizon step k = 1..H separately."""
     return [
-        {"step": step + 1, **forecast_metrics(actual[:, step : step + 1], forecast[:, step : step + 1], anchors=anchors, scale_mae=scale_mae, no_move=no_move)}
+        {"step": step + 1, **forecast_metrics(actual[:, step : step + 1], forecast[:, step : step + 1],
+                                               anchors=anchors, scale_mae=scale_mae, no_move=no_move)}
         for step in range(actual.shape[1])
     ]

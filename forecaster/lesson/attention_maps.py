@@ -13,7 +13,6 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from forecaster.output import plots
 from forecaster.lesson.figures import line_figure
 from forecaster.lesson.order import models_text
 from forecaster.lesson.runs import PERIOD, describe_series, fit, prepared, unwrap
@@ -27,6 +26,7 @@ from forecaster.lesson.section import (
     values,
 )
 from forecaster.lesson.settings import LessonSettings
+from forecaster.output import plots
 
 MAP_SERIES = ("seasonal", "sunspots")
 PROBE_WINDOWS = 512
@@ -82,7 +82,7 @@ def attention_maps(settings: LessonSettings, *, seeds: tuple[int, ...], progress
         for layer in sorted(seasonal.layer.unique())]
     for series in MAP_SERIES:
         top = peaks[(peaks.series == series) & (peaks.layer == peaks.layer.max())]
-        lags = top.groupby("head", sort=False)["peak_lag"].agg(lambda l: "/".join(map(str, l)))
+        lags = top.groupby("head", sort=False)["peak_lag"].agg(lambda peaks: "/".join(map(str, peaks)))
         sentences.append(f"On {series}, the last layer's heads peak at lags " + ", ".join(
             f"{head}: {value}" for head, value in lags.items()) + " (one value per seed).")
     last_share = values(seasonal, "share", layer=seasonal.layer.max())

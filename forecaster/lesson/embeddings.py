@@ -19,7 +19,6 @@ from sklearn.model_selection import KFold, cross_val_score
 from torch import nn
 from tqdm.auto import tqdm
 
-from forecaster.output import plots
 from forecaster.lesson.order import models_text
 from forecaster.lesson.runs import describe_series, fit, model_config, prepared, unwrap
 from forecaster.lesson.section import (
@@ -33,6 +32,7 @@ from forecaster.lesson.section import (
 )
 from forecaster.lesson.settings import LessonSettings
 from forecaster.models import build_model
+from forecaster.output import plots
 from forecaster.training.loop import seed_everything
 
 SERIES = "sp500"

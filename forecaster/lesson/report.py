@@ -19,7 +19,6 @@ import torch
 from tqdm.auto import tqdm
 
 from forecaster.errors import ForecasterError
-from forecaster.output.folders import write_folder
 from forecaster.lesson.ablations import diagonal, positional_concat, shared_qkv
 from forecaster.lesson.attention_maps import attention_maps
 from forecaster.lesson.embeddings import embeddings
@@ -32,6 +31,7 @@ from forecaster.lesson.runs import clear_cache
 from forecaster.lesson.scale import scale
 from forecaster.lesson.section import MIN_SEEDS, QUESTIONS, Section, number, seeds_text
 from forecaster.lesson.settings import LessonSettings
+from forecaster.output.folders import write_folder
 
 Experiment = Callable[..., Section]
 # Name -> experiment, in the lecture's order; "summary" (question 12) is built from the others.

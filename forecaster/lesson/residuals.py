@@ -15,7 +15,6 @@ import torch
 from tqdm.auto import tqdm
 
 from forecaster.config import ModelSpec
-from forecaster.runs.experiment import score_model
 from forecaster.lesson.figures import line_figure
 from forecaster.lesson.order import models_text
 from forecaster.lesson.runs import (
@@ -37,6 +36,7 @@ from forecaster.lesson.section import (
 )
 from forecaster.lesson.settings import LessonSettings
 from forecaster.models import build_model
+from forecaster.runs.experiment import score_model
 from forecaster.training.loop import LOSS, seed_everything, train_model
 
 SERIES = "seasonal"

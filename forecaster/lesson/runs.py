@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from forecaster.config import ModelSpec
-from forecaster.data.sources import load_prices
-from forecaster.evaluation.metrics import predict
-from forecaster.runs.experiment import ModelRun, PreparedData, prepare_data, score_model
 from forecaster.data.features import DataConfig
+from forecaster.data.sources import load_prices
+from forecaster.data.windows import WindowConfig
+from forecaster.evaluation.metrics import predict
 from forecaster.lesson.settings import LessonSettings
 from forecaster.lesson.tasks import SampleSet, seasonal_series
 from forecaster.models import (
@@ -31,8 +31,8 @@ from forecaster.models import (
     build_model,
     model_kind,
 )
+from forecaster.runs.experiment import ModelRun, PreparedData, prepare_data, score_model
 from forecaster.training.loop import TrainConfig, TrainResult, seed_everything, train_model
-from forecaster.data.windows import WindowConfig
 
 CPU = torch.device("cpu")  # the report is a CPU measurement; question 11 measures a GPU separately
 PERIOD = 24  # the synthetic seasonal series' cycle, in steps

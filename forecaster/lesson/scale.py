@@ -148,7 +148,8 @@ def scale(settings: LessonSettings, *, seeds: tuple[int, ...], progress: bool = 
             f"with, {spread(values(final, 'entropy', width=width, scale='without'))} without.")
     answer = (f"at d_k = {high} at initialisation: entropy {number(float(np.mean(ent[high, 'without'])))} without the scale "
               f"vs {number(float(np.mean(ent[high, 'with 1/sqrt(d_k)'])))} with; gradient through the softmax "
-              f"{number(float(np.mean(through[high, 'without'])))} vs {number(float(np.mean(through[high, 'with 1/sqrt(d_k)'])))}; W_Q gradient "
+              f"{number(float(np.mean(through[high, 'without'])))} vs "
+              f"{number(float(np.mean(through[high, 'with 1/sqrt(d_k)'])))}; W_Q gradient "
               f"{number(float(np.mean(grad[high, 'without'])))} vs {number(float(np.mean(grad[high, 'with 1/sqrt(d_k)'])))}")
     return Section(
         number=8, name="scale",

@@ -6,8 +6,9 @@ scaled, transformed target space; ``build_model`` makes one from its config plus
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 

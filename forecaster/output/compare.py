@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecaster.errors import ForecasterError
 from forecaster.data.seasonality import seasonal_beside_naive
+from forecaster.errors import ForecasterError
 
 
 def read_rel_mae(folder: str | Path) -> pd.Series:

@@ -15,9 +15,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from forecaster.errors import ForecasterError
 from forecaster.checkpoint import input_config, scaling
 from forecaster.data.features import prepare_series
+from forecaster.errors import ForecasterError
 
 VOLATILITY_WINDOW = 21  # about one trading month of changes
 

@@ -11,13 +11,13 @@ from typing import Any
 import pandas as pd
 
 from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
-from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import ExperimentResult, run_experiment
 from forecaster.data.features import DataConfig
-from forecaster.reuse.forecast import forecast_future
-from forecaster.models import MODEL_KINDS
-from forecaster.training.loop import TrainConfig
 from forecaster.data.windows import WindowConfig
+from forecaster.errors import ForecasterError
+from forecaster.models import MODEL_KINDS
+from forecaster.reuse.forecast import forecast_future
+from forecaster.runs.experiment import ExperimentResult, run_experiment
+from forecaster.training.loop import TrainConfig
 
 
 class ForecastEstimator:

@@ -6,9 +6,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from forecaster.errors import ForecasterError
 from forecaster.checkpoint import input_config, scaling
 from forecaster.data.features import invert_transform, prepare_series
+from forecaster.errors import ForecasterError
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:

@@ -15,12 +15,12 @@ from torch import nn
 
 from forecaster.checkpoint import load_model
 from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
-from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import ExperimentResult, prepare_data, score_model
 from forecaster.data.features import DataConfig
-from forecaster.models import MODEL_KINDS, NaiveConfig, TransformerForecaster, build_model, freeze
-from forecaster.training.loop import TrainConfig, resolve_device, seed_everything, train_model
 from forecaster.data.windows import WindowConfig
+from forecaster.errors import ForecasterError
+from forecaster.models import MODEL_KINDS, NaiveConfig, TransformerForecaster, build_model, freeze
+from forecaster.runs.experiment import ExperimentResult, prepare_data, score_model
+from forecaster.training.loop import TrainConfig, resolve_device, seed_everything, train_model
 
 # Fine-tuning starts from trained weights: a tenth of the learning rate keeps them from being erased.
 FINE_TUNE_LEARNING_RATE_FACTOR = 0.1

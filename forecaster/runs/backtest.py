@@ -18,14 +18,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from forecaster.config import ExperimentConfig
-from forecaster.data.sources import load_prices
-from forecaster.errors import ForecasterError
-from forecaster.evaluation.metrics import no_move_tolerance
-from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
 from forecaster.data.features import prepare_series
 from forecaster.data.seasonality import seasonal_beside_naive
-from forecaster.evaluation.stats import diebold_mariano_differential, direction_tests, summarise
+from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds, WindowConfig
+from forecaster.errors import ForecasterError
+from forecaster.evaluation.metrics import no_move_tolerance
+from forecaster.evaluation.stats import diebold_mariano_differential, direction_tests, summarise
+from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
 
 SCHEMES = ("expanding", "sliding")
 LOSSES = ("squared", "absolute")
@@ -141,7 +141,7 @@ class BacktestResult:
         The seeds share the same test days, so their hits are not independent trials: one seed is used.
         """
         hits = trials = ups = points = 0
-        for (fold, seed), result in self.runs.items():
+        for (_fold, seed), result in self.runs.items():
             if seed != self.seeds[0]:
                 continue
             actual, anchors = result.data.actual_and_anchors("test")
@@ -228,8 +228,8 @@ def step_metrics(result: BacktestResult) -> pd.DataFrame:
 
 def save_backtest(result: BacktestResult, out: str | Path) -> Path:
     """Write the backtest's results folder atomically: config, tables, predictions, figures."""
-    from forecaster.output import plots  # matplotlib only when figures are written
     from forecaster.config import write_config
+    from forecaster.output import plots  # matplotlib only when figures are written
     from forecaster.output.folders import write_folder
 
     fold_metrics = result.fold_metrics  # built once: it gathers every run's table

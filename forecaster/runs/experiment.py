@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,19 +21,30 @@ from torch import nn
 
 from forecaster.checkpoint import checkpoint_payload, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, write_config
+from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
+from forecaster.data.seasonality import resolve_period, seasonal_beside_naive
 from forecaster.data.sources import load_prices
+from forecaster.data.windows import (
+    SplitBounds,
+    WindowConfig,
+    WindowSet,
+    fit_scaler,
+    scaler_statistics,
+    split_bounds,
+    split_windows,
+)
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import (
-    forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, predict, to_series_units,
+    forecast_metrics,
+    insample_naive_mae,
+    metrics_by_step,
+    no_move_tolerance,
+    predict,
+    to_series_units,
 )
-from forecaster.output.folders import write_folder
-from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.models import ModelDims, build_model, count_parameters, model_kind
-from forecaster.data.seasonality import resolve_period, seasonal_beside_naive
+from forecaster.output.folders import write_folder
 from forecaster.training.loop import TrainResult, resolve_device, seed_everything, train_model
-from forecaster.data.windows import (
-    SplitBounds, WindowConfig, WindowSet, fit_scaler, scaler_statistics, split_bounds, split_windows,
-)
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when figures are written
     from matplotlib.figure import Figure

@@ -17,25 +17,31 @@ pooled MAE and RMSE would mix units and are left empty.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from forecaster.checkpoint import save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.sources import load_prices
+from forecaster.data.windows import pool_windows, scaler_statistics
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
-from forecaster.runs.experiment import (
-    ExperimentResult, ModelRun, PreparedData, attention_of_last_test_window, build_models, prepare_data, score_model,
-)
-from forecaster.output.folders import write_folder
 from forecaster.models import model_kind
-from forecaster.checkpoint import save_checkpoint
+from forecaster.output.folders import write_folder
+from forecaster.runs.experiment import (
+    ExperimentResult,
+    ModelRun,
+    PreparedData,
+    attention_of_last_test_window,
+    build_models,
+    prepare_data,
+    score_model,
+)
 from forecaster.training.loop import resolve_device, seed_everything, train_model
-from forecaster.data.windows import scaler_statistics, pool_windows
 
 POOLED = "all"  # the series label of the pooled rows
 

@@ -15,13 +15,13 @@ import pandas as pd
 from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
+from forecaster.output.folders import write_folder
 from forecaster.runs.experiment import (
     METRIC_COLUMNS,
     ExperimentResult,
     run_experiment,
     save_run,
 )
-from forecaster.output.folders import write_folder
 
 SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
 

@@ -8,8 +8,8 @@ improvement and restore the best weights. The seed and the device are decided he
 from __future__ import annotations
 
 import copy
-import math
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -21,9 +21,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from forecaster.training import distributed
-from forecaster.errors import ForecasterError
 from forecaster.data.windows import PooledWindows, WindowSet
+from forecaster.errors import ForecasterError
+from forecaster.training import distributed
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ def run_case(name: str):
     return run_experiment(read_config(REPO / path, overrides))
 
 
-def tables(result) -> dict[str, "pd.DataFrame"]:
+def tables(result) -> dict:
     metrics = result.metrics.drop(columns=["train_seconds"])
     return {"metrics": metrics, "predictions": result.predictions}
 
