@@ -1,7 +1,5 @@
 """forecaster: time-series forecasting with self-attention, measured against MLP, RNN, linear and naive baselines."""
 
-__version__ = "0.1.0"
-
 from forecaster.checkpoint import load_checkpoint, load_encoder, load_model, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, config_from_dict, read_config
 from forecaster.data.features import DataConfig
@@ -16,6 +14,7 @@ from forecaster.runs.backtest import BacktestResult, run_backtest, save_backtest
 from forecaster.runs.experiment import ExperimentResult, prepare_data, run_experiment, save_run
 from forecaster.runs.multiseries import GlobalResult, run_global, save_global
 from forecaster.training.loop import TrainConfig, train_model
+from forecaster.version import __version__
 
 __all__ = [
     "MODEL_KINDS",

@@ -20,6 +20,7 @@ from forecaster.config import from_mapping, plain_dict
 from forecaster.data.features import DataConfig
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, build_model, model_kind
+from forecaster.version import __version__
 
 FORMAT_VERSION = 1
 
@@ -38,8 +39,6 @@ def checkpoint_payload(
     calendar: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Everything needed to rebuild ``model`` and feed it new data, as weights-only-loadable values."""
-    from forecaster import __version__
-
     return {
         "format_version": FORMAT_VERSION,
         "forecaster_version": __version__,
