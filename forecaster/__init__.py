@@ -11,8 +11,9 @@ from forecaster.models import MODEL_KINDS, ModelDims, TransformerConfig, Transfo
 from forecaster.reuse.estimator import ForecastEstimator
 from forecaster.reuse.transfer import run_transfer, transfer_config
 from forecaster.runs.backtest import BacktestResult, run_backtest, save_backtest
-from forecaster.runs.experiment import ExperimentResult, prepare_data, run_experiment, save_run
+from forecaster.runs.experiment import ExperimentResult, run_experiment, save_run
 from forecaster.runs.multiseries import GlobalResult, run_global, save_global
+from forecaster.runs.prepare import prepare_data
 from forecaster.training.loop import TrainConfig, train_model
 from forecaster.version import __version__
 

@@ -267,7 +267,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
             print(format_metrics(table) + "\n")
     else:
         print(format_metrics(result.metrics))
-        _print_resolved_periods(config, result.config)
+        _print_notes(result.notes)
     print(
         f"\nrel_mae = model MAE / naive (random-walk) MAE on the same {len(result.predictions)} test points: "
         "below 1 beats 'tomorrow equals today'."
@@ -299,7 +299,7 @@ def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
         return 0
     save_seeds(results, out)
     print(format_seed_summary(seed_summary(results)))
-    _print_resolved_periods(config, next(iter(results.values())).config)
+    _print_notes(next(iter(results.values())).notes)
     print(f"\nmeans over seeds {','.join(map(str, seeds))} (±std: standard deviation over seeds) on the same split and "
           "test points; rel_mae = model MAE / naive MAE, below 1 beats the random walk.")
     print(f"results: {out}")
@@ -313,11 +313,10 @@ def _parse_seeds(text: str) -> tuple[int, ...]:
         raise ForecasterError(f"--seeds={text!r} should be comma-separated integers, e.g. 0,1,2") from None
 
 
-def _print_resolved_periods(asked, resolved) -> None:
-    """Say which season each ``period: auto`` became (the results folder's config.yaml records it too)."""
-    for spec, done in zip(asked.models, resolved.models):
-        if spec.kind == "seasonal_naive" and spec.config.period == "auto":
-            print(f"{spec.name}: period auto -> {done.config.period} steps, from the training span's autocorrelation")
+def _print_notes(notes: dict[str, str]) -> None:
+    """Say which settings were found from the training span (the results folder's config.yaml records them)."""
+    for name, note in notes.items():
+        print(f"{name}: {note}")
 
 
 def _config_from_arguments(args: argparse.Namespace):

@@ -1,4 +1,4 @@
-"""Tests for forecaster.evaluation.metrics: hand-computed metrics, inverse transforms and batched prediction."""
+"""Tests for forecaster.evaluation.metrics (hand-computed metrics, inverse transforms) and batched prediction (runs.fitting)."""
 
 import math
 
@@ -13,10 +13,10 @@ from forecaster.evaluation.metrics import (
     insample_naive_mae,
     metrics_by_step,
     no_move_tolerance,
-    predict,
     to_series_units,
 )
 from forecaster.models import LinearConfig, ModelDims, NaiveConfig, build_model
+from forecaster.runs.fitting import predict
 
 
 def column(*values: float) -> np.ndarray:
@@ -170,10 +170,10 @@ def test_predict_naive_level_returns_last_input_for_every_window(batch_size):
     series, windows = small_windows()
     model = build_model("naive", NaiveConfig(), ModelDims(context=4, horizon=2, channels=2, differenced=False, no_change=0.0))
     predictions = predict(model, windows, device=torch.device("cpu"), batch_size=batch_size)
-    assert predictions.shape == (10, 2)  # 10 = 3+3+3+1 with batch_size 3
+    assert predictions.shape == (10, 2, 1)  # 10 = 3+3+3+1 with batch_size 3; H = 2 steps of K = 1 target
     assert predictions.dtype == np.float64
     expected = series[windows.origins, 0].double().numpy()
-    np.testing.assert_array_equal(predictions, np.repeat(expected[:, None], 2, axis=1))
+    np.testing.assert_array_equal(predictions[..., 0], np.repeat(expected[:, None], 2, axis=1))
 
 
 def test_predict_batches_in_order_and_matches_one_full_pass():
@@ -184,5 +184,5 @@ def test_predict_batches_in_order_and_matches_one_full_pass():
     predictions = predict(model, windows, device=torch.device("cpu"), batch_size=3)
     with torch.no_grad():
         expected = model(windows.inputs).double().numpy()
-    assert predictions.shape == (len(windows), 2)
+    assert predictions.shape == (len(windows), 2, 1)
     np.testing.assert_allclose(predictions, expected, rtol=1e-6, atol=1e-6)

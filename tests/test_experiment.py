@@ -10,9 +10,10 @@ import torch
 from forecaster.config import config_from_dict
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import SplitBounds, WindowConfig, split_bounds
-from forecaster.evaluation.metrics import predict
 from forecaster.models import TransformerConfig, TransformerForecaster
-from forecaster.runs.experiment import prepare_data, run_experiment, save_run
+from forecaster.runs.experiment import run_experiment, save_run
+from forecaster.runs.fitting import predict
+from forecaster.runs.prepare import prepare_data
 from forecaster.training.loop import TrainConfig, seed_everything, train_model
 
 

@@ -25,15 +25,22 @@ from forecaster.lesson.tasks import (
 # --- the synthetic tasks -----------------------------------------------------------------------
 
 
+
+class PastAsIs(torch.nn.Module):
+    """A stand-in forecaster that returns the window it was given: what ReorderedInput fed it."""
+
+    def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        return past
+
 def test_delayed_response_puts_the_target_a_fixed_delay_after_the_one_spike():
     """Every window holds one spike at p, and the target is the frame exactly `delay` steps after it."""
     samples, positions = delayed_response(500, context=20, delay=4, seed=0)
     inputs = samples.inputs[..., 0]  # (N, T)
-    assert samples.inputs.shape == (500, 20, 1) and samples.targets.shape == (500, 1)
+    assert samples.inputs.shape == (500, 20, 1) and samples.targets.shape == (500, 1, 1)
     rows = torch.arange(500)
     assert torch.equal((inputs == MARKER).sum(dim=1), torch.ones(500, dtype=torch.long))  # one spike per window
     assert np.array_equal(inputs.argmax(dim=1).numpy(), positions)  # ... at the returned position
-    assert torch.equal(inputs[rows, torch.as_tensor(positions) + 4], samples.targets[:, 0])  # target 4 steps later
+    assert torch.equal(inputs[rows, torch.as_tensor(positions) + 4], samples.targets[:, 0, 0])  # target 4 steps later
     assert positions.min() == 0 and positions.max() == 20 - 4 - 1  # every position that fits occurs
     assert abs(float(samples.targets.var()) - 1) < 0.15  # unit variance: an MSE of 1 is predicting the mean
     assert float(samples.targets.abs().max()) < MARKER and float(inputs[inputs != MARKER].abs().max()) < MARKER
@@ -52,7 +59,7 @@ def test_delayed_response_is_deterministic_per_seed_and_checks_the_delay():
 @pytest.mark.parametrize("lag", [0, 1, 7, 15])
 def test_long_lag_recall_target_is_the_value_lag_steps_before_the_newest(lag):
     samples = long_lag_recall(64, context=16, lag=lag, seed=1)
-    assert torch.equal(samples.targets[:, 0], samples.inputs[:, 15 - lag, 0])
+    assert torch.equal(samples.targets[:, 0, 0], samples.inputs[:, 15 - lag, 0])
     assert torch.equal(long_lag_recall(64, context=16, lag=lag, seed=1).inputs, samples.inputs)
 
 
@@ -77,15 +84,15 @@ def test_reordered_input_half_swaps_and_shuffles_each_window_reproducibly():
     x = torch.arange(2 * 6 * 2, dtype=torch.float32).reshape(2, 6, 2)
     seen = {}
     for order in ("kept", "half_swapped", "shuffled"):
-        seen[order] = ReorderedInput(torch.nn.Identity(), order=order, seed=0)(x)
+        seen[order] = ReorderedInput(PastAsIs(), order=order, seed=0)(x)
     assert torch.equal(seen["kept"], x)
     assert torch.equal(seen["half_swapped"], torch.cat([x[:, 3:], x[:, :3]], dim=1))  # newer half first
     shuffled = seen["shuffled"]
     assert torch.equal(shuffled.sort(dim=1).values, x)  # each window's own frames, each frame whole
     assert not torch.equal(shuffled, x)
-    assert torch.equal(ReorderedInput(torch.nn.Identity(), order="shuffled", seed=0)(x), shuffled)
+    assert torch.equal(ReorderedInput(PastAsIs(), order="shuffled", seed=0)(x), shuffled)
     with pytest.raises(ValueError, match="order='reversed' is not one of kept, shuffled, half_swapped"):
-        ReorderedInput(torch.nn.Identity(), order="reversed")
+        ReorderedInput(PastAsIs(), order="reversed")
 
 
 # --- numbers into words --------------------------------------------------------------------------

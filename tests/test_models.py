@@ -61,11 +61,11 @@ def test_registry_lists_the_six_kinds():
 @pytest.mark.parametrize("horizon", [1, 3])
 @pytest.mark.parametrize("kind", list(MODEL_KINDS))
 def test_forward_shape_is_batch_by_horizon_and_finite(kind, horizon, channels):
-    """forward((B, T, C)) -> (B, H) with finite values, for every kind, horizon and channel count."""
+    """forward((B, T, C)) -> (B, H, K) with finite values, for every kind, horizon and channel count (K = 1)."""
     torch.manual_seed(0)
     model = build_model(kind, small_config(kind), dims(horizon=horizon, channels=channels))
     output = model(torch.randn(B, T, channels))
-    assert output.shape == (B, horizon)
+    assert output.shape == (B, horizon, 1)
     assert torch.isfinite(output).all()
 
 
@@ -243,8 +243,8 @@ def test_naive_differenced_predicts_no_change_everywhere():
     """For a differenced target the random walk forecasts the scaled zero change at every step."""
     model = build_model("naive", NaiveConfig(), dims(differenced=True, no_change=0.25))
     output = model(torch.randn(B, T, C))
-    assert output.shape == (B, H)
-    assert torch.equal(output, torch.full((B, H), 0.25))
+    assert output.shape == (B, H, 1)
+    assert torch.equal(output, torch.full((B, H, 1), 0.25))
 
 
 def test_naive_level_repeats_last_target_value():
@@ -253,9 +253,9 @@ def test_naive_level_repeats_last_target_value():
     model = build_model("naive", NaiveConfig(), dims(differenced=False))
     x = torch.randn(B, T, C)
     output = model(x)
-    assert torch.equal(output, x[:, -1, 0].unsqueeze(1).repeat(1, H))
+    assert torch.equal(output[..., 0], x[:, -1, 0].unsqueeze(1).repeat(1, H))
     # Channel 1 is a feature, never the forecast.
-    assert not torch.equal(output[:, 0], x[:, -1, 1])
+    assert not torch.equal(output[:, 0, 0], x[:, -1, 1])
 
 
 def test_seasonal_naive_one_step_repeats_value_one_period_back():
@@ -263,7 +263,7 @@ def test_seasonal_naive_one_step_repeats_value_one_period_back():
     torch.manual_seed(0)
     model = build_model("seasonal_naive", SeasonalNaiveConfig(period=5), dims(horizon=1))
     x = torch.randn(B, T, C)
-    assert torch.equal(model(x), x[:, T - 5, 0].unsqueeze(1))  # index 12 - 5 = 7
+    assert torch.equal(model(x), x[:, T - 5, 0][:, None, None])  # index 12 - 5 = 7; (B, H=1, K=1)
 
 
 def test_seasonal_naive_horizon_longer_than_period_cycles_the_last_season():
@@ -272,7 +272,7 @@ def test_seasonal_naive_horizon_longer_than_period_cycles_the_last_season():
     model = build_model("seasonal_naive", SeasonalNaiveConfig(period=2), dims(context=6, horizon=5))
     x = torch.arange(6.0).repeat(B, 1).unsqueeze(-1) * 10 + torch.arange(B).view(B, 1, 1)  # (B, 6, 1)
     x = torch.cat([x, -x], dim=-1)  # (B, 6, 2): channel 1 must be ignored
-    assert torch.equal(model(x), x[:, [4, 5, 4, 5, 4], 0])
+    assert torch.equal(model(x)[..., 0], x[:, [4, 5, 4, 5, 4], 0])
 
 
 @pytest.mark.parametrize("period", [0, T + 1])
@@ -299,21 +299,21 @@ def test_count_parameters_of_linear_model():
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_rnn_cells_build_and_forward(cell):
-    """Both recurrent cells give (B, H) outputs and build the matching torch module."""
+    """Both recurrent cells give (B, H, K) outputs and build the matching torch module."""
     torch.manual_seed(0)
     model = build_model("rnn", RNNConfig(cell=cell, hidden_size=8, n_layers=2, dropout=0.1), dims())
     assert isinstance(model.recurrent, torch.nn.GRU if cell == "gru" else torch.nn.LSTM)
     output = model(torch.randn(B, T, C))
-    assert output.shape == (B, H) and torch.isfinite(output).all()
+    assert output.shape == (B, H, 1) and torch.isfinite(output).all()
 
 
 def test_mlp_without_hidden_layers_is_a_single_linear_map():
-    """MLP hidden=() builds just the output layer: (T*C)*H + H parameters, (B, H) output."""
+    """MLP hidden=() builds just the output layer: (T*C)*H + H parameters, (B, H, K) output."""
     torch.manual_seed(0)
     model = build_model("mlp", MLPConfig(hidden=()), dims())
     assert count_parameters(model) == T * C * H + H
     output = model(torch.randn(B, T, C))
-    assert output.shape == (B, H) and torch.isfinite(output).all()
+    assert output.shape == (B, H, 1) and torch.isfinite(output).all()
 
 
 @pytest.mark.parametrize("n_layers", [1, 3])
@@ -325,7 +325,7 @@ def test_last_frame_shortcut_equals_the_full_encoder_output(n_layers):
     x = torch.randn(5, 12, 2)
     torch.testing.assert_close(encoder.last_frame(x), encoder(x)[:, -1], rtol=1e-5, atol=1e-6)
     forecaster = TransformerForecaster(config, context=12, horizon=3, channels=2).eval()
-    torch.testing.assert_close(forecaster(x), forecaster.head(forecaster.encoder(x)[:, -1]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(forecaster(x)[..., 0], forecaster.head(forecaster.encoder(x)[:, -1]), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["linear", "mlp", "rnn", "transformer"])

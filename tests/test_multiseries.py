@@ -19,8 +19,9 @@ from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig, pool_windows
 from forecaster.errors import ForecasterError
 from forecaster.runs import progress
-from forecaster.runs.experiment import prepare_data, score_model
+from forecaster.runs.fitting import score_model
 from forecaster.runs.multiseries import POOLED, prepare_all, run_global, save_global, series_labels
+from forecaster.runs.prepare import prepare_data
 
 
 def random_walk(length: int, *, level: float, seed: int, start: str = "2001-01-01") -> pd.DataFrame:
@@ -64,12 +65,13 @@ def test_pooled_windows_never_cross_series_and_equal_each_series_windows():
     pooled = pool_windows(per_series)
     for split in ("train", "val", "test"):
         assert len(pooled[split]) == sum(len(splits[split]) for splits in per_series)
-        inputs, targets = pooled[split].batch(torch.arange(len(pooled[split])))  # (N, T, 1), (N, H)
+        batch = pooled[split].batch(torch.arange(len(pooled[split])))
+        inputs, targets = batch.past, batch.targets[..., 0]  # (N, T, 1), (N, H)
         whole = torch.cat([inputs[..., 0], targets], dim=1)  # (N, T + H): inputs then targets of each window
         series_of = torch.div(whole, 1000, rounding_mode="floor")
         assert (series_of == series_of[:, :1]).all(), split  # one series per window, inputs and targets
         assert (whole.diff(dim=1) == 1).all(), split  # consecutive steps of that series: nothing skipped
-        expected = torch.cat([torch.cat([s[split].inputs[..., 0], s[split].targets], dim=1) for s in per_series])
+        expected = torch.cat([torch.cat([s[split].inputs[..., 0], s[split].targets[..., 0]], dim=1) for s in per_series])
         assert torch.equal(whole, expected)
 
 

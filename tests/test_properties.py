@@ -94,7 +94,7 @@ def test_window_counts_follow_the_formula(length, config, lost_rows):
         assert len(windows[name]) == count, name
         # The views must really hold that many windows (a slice past the end would silently shorten).
         assert windows[name].inputs.shape == (count, context, 2), name
-        assert windows[name].targets.shape == (count, horizon), name
+        assert windows[name].targets.shape == (count, horizon, 1), name
         assert windows[name].origins.shape == (count,), name
 
 
@@ -107,7 +107,7 @@ def test_every_target_follows_its_inputs_without_look_ahead(length, config, lost
     for name, (start, end) in spans_of(bounds).items():
         split = windows[name]
         assert len(split) >= 1, name
-        inputs, targets = split.inputs[..., 0], split.targets  # (N, T), (N, H)
+        inputs, targets = split.inputs[..., 0], split.targets[..., 0]  # (N, T), (N, H) of the one target
         origins = torch.as_tensor(split.origins, dtype=torch.float64)  # (N,)
         # Inputs are the consecutive steps origin-T+1..origin; targets are origin+1..origin+H.
         assert torch.equal(inputs, origins[:, None] + torch.arange(1 - context, 1, dtype=torch.float64)), name

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-import forecaster.runs.experiment
+import forecaster.runs.fitting
 from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
@@ -104,8 +104,8 @@ def test_unsorted_dates_are_sorted_with_a_one_line_warning(tmp_path, capsys, tin
 def test_a_diverging_model_is_marked_failed_and_the_others_still_run(small_prices, tiny_config, monkeypatch, tmp_path):
     real_forward = MLPForecaster.forward
 
-    def exploding_forward(self, x):
-        return real_forward(self, x) * float("nan")  # what a diverged network produces
+    def exploding_forward(self, past, future=None):
+        return real_forward(self, past, future) * float("nan")  # what a diverged network produces
 
     monkeypatch.setattr(MLPForecaster, "forward", exploding_forward)
     result = run_experiment(config_from_dict(tiny_config), frame=small_prices)
@@ -138,11 +138,11 @@ def test_divergence_after_a_good_epoch_restores_that_epochs_weights():
     calls = {"count": 0}
     real_forward = model.forward
 
-    def forward_that_breaks_in_epoch_3(x):
+    def forward_that_breaks_in_epoch_3(past, future=None):
         if not model.training:
-            return real_forward(x)
+            return real_forward(past, future)
         calls["count"] += 1
-        out = real_forward(x)
+        out = real_forward(past, future)
         return out * float("inf") if calls["count"] > 2 * steps_per_epoch + 1 else out
 
     model.forward = forward_that_breaks_in_epoch_3
@@ -162,7 +162,7 @@ def test_interrupted_run_leaves_only_a_marked_incomplete_folder_and_resume_finis
 ):
     reference = tmp_path / "reference"
     assert main(["run", str(tiny_config_file), "--out", str(reference), "--quiet"]) == 0
-    real_train = forecaster.runs.experiment.train_model
+    real_train = forecaster.runs.fitting.train_model
     calls = {"count": 0}
 
     def train_then_interrupt(*args, **kwargs):
@@ -171,7 +171,7 @@ def test_interrupted_run_leaves_only_a_marked_incomplete_folder_and_resume_finis
             raise KeyboardInterrupt
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(forecaster.runs.experiment, "train_model", train_then_interrupt)
+    monkeypatch.setattr(forecaster.runs.fitting, "train_model", train_then_interrupt)
     out = tmp_path / "run"
     assert main(["run", str(tiny_config_file), "--out", str(out), "--quiet"]) == 130
     assert "interrupted: 4 of 6 models finished" in capsys.readouterr().err
@@ -182,9 +182,9 @@ def test_interrupted_run_leaves_only_a_marked_incomplete_folder_and_resume_finis
     assert main(["run", "--out", str(out), "--quiet", str(tiny_config_file)]) == 1  # must resume, not start over
     assert "--resume" in capsys.readouterr().err
 
-    monkeypatch.setattr(forecaster.runs.experiment, "train_model", real_train)
+    monkeypatch.setattr(forecaster.runs.fitting, "train_model", real_train)
     trained = []
-    monkeypatch.setattr(forecaster.runs.experiment, "train_model", lambda *a, **k: trained.append(k["description"]) or real_train(*a, **k))
+    monkeypatch.setattr(forecaster.runs.fitting, "train_model", lambda *a, **k: trained.append(k["description"]) or real_train(*a, **k))
     assert main(["run", "--resume", str(out), "--quiet"]) == 0
     assert trained == ["rnn", "transformer"]  # the finished models were kept, not retrained
     assert not incomplete.exists()

@@ -44,12 +44,12 @@ def test_a_frozen_encoder_stays_bit_identical_while_a_new_head_learns(saved_run)
     head_before = model.head.weight.clone()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     windows = result.data.windows["train"]
-    inputs, targets = windows.inputs[:32], torch.randn(32, 3)
+    inputs, targets = windows.inputs[:32], torch.randn(32, 3, 1)
     torch.nn.functional.mse_loss(model.train()(inputs), targets).backward()
     optimizer.step()
     assert all(torch.equal(value, before[key]) for key, value in encoder.state_dict().items())
     assert not torch.equal(model.head.weight, head_before)
-    assert model(inputs).shape == (32, 3)  # the new head forecasts another horizon
+    assert model(inputs).shape == (32, 3, 1)  # the new head forecasts another horizon
 
 
 def test_misuse_gives_clear_errors(saved_run, tmp_path):

@@ -35,16 +35,16 @@ def synthetic_prices(length: int = 400) -> pd.DataFrame:
 
 @pytest.mark.parametrize("target", ["synthetic", "sunspots"])
 def test_transfer_scores_five_rows_on_the_same_windows(source_checkpoint, target, monkeypatch):
-    import forecaster.reuse.transfer
+    import forecaster.runs.fitting
 
     trained_on = {}  # row -> number of training windows it saw
-    real_train_model = forecaster.reuse.transfer.train_model
+    real_train_model = forecaster.runs.fitting.train_model
 
     def spy(model, train, val, config, **kwargs):
         trained_on[kwargs["description"]] = len(train)
         return real_train_model(model, train, val, config, **kwargs)
 
-    monkeypatch.setattr(forecaster.reuse.transfer, "train_model", spy)
+    monkeypatch.setattr(forecaster.runs.fitting, "train_model", spy)
     frame = synthetic_prices() if target == "synthetic" else load_prices("sunspots").iloc[-600:]
     column, transform = ("Close", None) if target == "synthetic" else ("sunspots", "diff")
     payload = load_checkpoint(source_checkpoint)
@@ -71,7 +71,7 @@ def test_transfer_scores_five_rows_on_the_same_windows(source_checkpoint, target
 def test_bad_transfers_are_clear(source_checkpoint, tmp_path):
     payload = load_checkpoint(source_checkpoint)
     config = transfer_config(payload, source="synthetic", column="Close", transform=None, train=TrainConfig(epochs=1, device="cpu"))
-    with pytest.raises(ForecasterError, match="--last=100000 must be between 1 and"):
+    with pytest.raises(ForecasterError, match="last_samples=100000 must be between 1 and"):
         run_transfer(str(source_checkpoint), synthetic_prices(), config, last_samples=100_000)
     payload["kind"] = "mlp"
     with pytest.raises(ForecasterError, match="needs a transformer checkpoint"):

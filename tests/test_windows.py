@@ -23,7 +23,7 @@ def test_every_target_lies_after_its_window_and_inside_its_split(context, horizo
     windows = split_windows(index_series(200), bounds, config)
     spans = {"train": (0, bounds.train_end), "val": (bounds.train_end, bounds.val_end), "test": (bounds.val_end, 200)}
     for name, split in windows.items():
-        inputs, targets = split.inputs[..., 0], split.targets  # (N, T), (N, H)
+        inputs, targets = split.inputs[..., 0], split.targets[..., 0]  # (N, T), (N, H) of the one target
         # Inputs are consecutive steps ending at the origin; targets are the next H steps.
         assert torch.equal(inputs[:, -1], torch.tensor(split.origins, dtype=torch.float32))
         assert torch.equal(inputs[:, 1:] - inputs[:, :-1], torch.ones(len(split), context - 1))
@@ -104,6 +104,6 @@ def test_on_the_fly_windows_equal_materialised_ones():
         # The way most code builds windows: one copied slice per sample.
         inputs = torch.stack([series[t - 6 : t + 1] for t in split.origins])  # (N, T, C)
         targets = torch.stack([series[t + 1 : t + 4, 0] for t in split.origins])  # (N, H)
-        assert torch.equal(split.inputs, inputs) and torch.equal(split.targets, targets)
+        assert torch.equal(split.inputs, inputs) and torch.equal(split.targets, targets[..., None])  # (N, H, K=1)
         batch = torch.tensor([len(split) - 1, 0, len(split) // 2])
         assert torch.equal(split.inputs[batch], inputs[batch])  # gathering a batch from the views

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from forecaster.bench.reference import ReferenceTransformer, WindowDataset
-from forecaster.data.windows import make_windows
+from forecaster.data.windows import Batch, WindowSet, make_windows
 from forecaster.errors import ForecasterError
 from forecaster.models import (
     MODEL_KINDS,
@@ -135,8 +135,7 @@ class _Case:
     context: int
     autocast: torch.dtype | None
     series: torch.Tensor  # (L, C) on the CPU, for the reference's Dataset
-    inputs: torch.Tensor  # (N, T, C) views of the series on the device
-    targets: torch.Tensor  # (N, 1)
+    windows: WindowSet  # views of the series on the device: inputs (N, T, C), targets (N, 1, 1)
     batch: torch.Tensor  # (B, T, C) one gathered batch for inference
 
 
@@ -145,9 +144,7 @@ def _make_case(series: torch.Tensor, device: torch.device, context: int, config:
                            target_end=len(series))
     seed_everything(config.seed)
     rows = torch.randint(len(windows), (config.batch_size,), device=device)
-    inputs = windows.inputs
-    return _Case(device, context, autocast_dtype(config.precision, device), series, inputs, windows.targets,
-                 inputs[rows])
+    return _Case(device, context, autocast_dtype(config.precision, device), series, windows, windows.inputs[rows])
 
 
 def _synchronize(device: torch.device) -> None:
@@ -178,12 +175,11 @@ def _train_ours(model: nn.Module, case: _Case, config: BenchConfig) -> tuple[flo
     stepped.train()
     optimizer = _optimizer(model, case.device)
     steps = config.warmup_steps + config.train_steps
-    rows = torch.randint(len(case.inputs), (steps, config.batch_size), device=case.device)  # (steps, B)
+    rows = torch.randint(len(case.windows), (steps, config.batch_size), device=case.device)  # (steps, B)
 
     def step(index: int) -> int:
-        batch = rows[index]
-        train_step(stepped, optimizer, case.inputs[batch], case.targets[batch],  # (B, T, C), (B, 1)
-                   grad_clip=TRAIN.grad_clip, autocast=case.autocast)
+        batch = case.windows.batch(rows[index])  # past (B, T, C), targets (B, 1, 1)
+        train_step(stepped, optimizer, batch, grad_clip=TRAIN.grad_clip, autocast=case.autocast)
         return len(batch)
 
     return _timed(step, config.warmup_steps, config.train_steps, case.device)
@@ -203,7 +199,8 @@ def _train_reference(model: nn.Module, case: _Case, config: BenchConfig) -> tupl
 
     def step(index: int) -> int:
         inputs, targets = next(batches)  # the DataLoader's time counts: it is part of the training path
-        train_step(model, optimizer, inputs.to(case.device), targets.to(case.device),
+        inputs, targets = inputs.to(case.device), targets.to(case.device)  # (B, T, C), (B, 1, 1)
+        train_step(model, optimizer, Batch(inputs, inputs.new_empty((len(inputs), 1, 0)), targets),
                    grad_clip=TRAIN.grad_clip, autocast=case.autocast)
         return len(inputs)
 
@@ -412,14 +409,14 @@ def long_series_memory(*, steps: int = 10_000_000, context: int = 512, batch_siz
     seed_everything(seed)
     series = synthetic_series(steps, channels, seed)  # (L, C): the only copy of the data
     windows = make_windows(series, context=context, horizon=1, target_start=0, target_end=steps)
-    inputs, targets = windows.inputs, windows.targets  # (N, T, C), (N, 1)
+    inputs = windows.inputs  # (N, T, C)
     assert inputs.untyped_storage().data_ptr() == series.untyped_storage().data_ptr(), "windows must be views"
     config = TransformerConfig(d_model, n_heads, n_layers, d_ff, dropout=0.0)
     model = build_model("transformer", config, ModelDims(context, 1, channels, differenced=True, no_change=0.0))
     optimizer = _optimizer(model.train(), torch.device("cpu"))
     for _ in range(train_steps):
         rows = torch.randint(len(windows), (batch_size,))  # with replacement: no randperm of N per step
-        train_step(model, optimizer, inputs[rows], targets[rows], grad_clip=TRAIN.grad_clip)  # (B, T, C), (B, 1)
+        train_step(model, optimizer, windows.batch(rows), grad_clip=TRAIN.grad_clip)  # past (B, T, C), targets (B, 1, 1)
     return {"steps": steps, "context": context, "windows": len(windows),
             "series_mib": series.numel() * series.element_size() / MIB,
             "materialised_mib": len(windows) * context * channels * 4 / MIB,

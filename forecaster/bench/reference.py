@@ -29,13 +29,13 @@ class ReferenceTransformer(nn.Module):
                                              enable_nested_tensor=False)
         self.head = nn.Linear(d_model, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         tokens = self.embedding(x) + self.position  # (B, T, C) -> (B, T, D)
-        return self.head(self.encoder(tokens)[:, -1])  # (B, D) -> (B, 1)
+        return self.head(self.encoder(tokens)[:, -1])[:, :, None]  # (B, D) -> (B, H=1, K=1), as ours
 
 
 class WindowDataset(Dataset):
-    """One window per item, sliced from a CPU array: ``(x[i:i+T], y[i+T])`` as (T, C) and (1,)."""
+    """One window per item, sliced from a CPU array: ``(x[i:i+T], y[i+T])`` as (T, C) and (H=1, K=1)."""
 
     def __init__(self, series: np.ndarray, context: int) -> None:
         self.series = series
@@ -45,4 +45,5 @@ class WindowDataset(Dataset):
         return len(self.series) - self.context
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.series[index : index + self.context], self.series[index + self.context, :1]
+        target = index + self.context
+        return self.series[index:target], self.series[target : target + 1, :1]

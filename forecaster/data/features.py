@@ -61,9 +61,10 @@ class DataConfig:
 class PreparedSeries:
     """The transformed series, one row per usable time step (L of them).
 
-    ``frames[i]`` is the transformed input frame at ``dates[i]`` (channel 0 the target, then the other
-    ``columns``, then two channels per ``calendar`` feature), and ``levels[i]`` the target in the series'
-    own units at that date: the anchor from which a forecast made at step i is mapped back to prices.
+    ``frames[i]`` is the transformed input frame at ``dates[i]`` (the ``targets`` target channels first,
+    then the other ``columns``, then two channels per ``calendar`` feature), and ``levels[i]`` the target
+    in the series' own units at that date: the anchor from which a forecast made at step i is mapped back
+    to prices. One target for now (``targets`` = 1, ``levels`` (L,)); several come with multivariate runs.
     """
 
     dates: pd.DatetimeIndex
@@ -72,6 +73,7 @@ class PreparedSeries:
     columns: tuple[str, ...]
     transform: str
     calendar: tuple[str, ...] = ()
+    targets: int = 1  # K: the first K channels of every frame are the targets
 
     @property
     def lost_rows(self) -> int:

@@ -1,4 +1,4 @@
-"""Seasons for the seasonal naive forecast: suggested from a training span's autocorrelation, shown beside naive.
+"""Seasons of a series, suggested from a training span's autocorrelation; seasonal rows shown beside naive in tables.
 
 Pure functions on arrays and tables. Only the values passed in are read: the experiment passes the training
 span's target, so a suggestion never depends on validation or test data.
@@ -6,18 +6,12 @@ span's target, so a suggestion never depends on validation or test data.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 from scipy.signal import find_peaks
 from scipy.stats import norm
 
 from forecaster.errors import ForecasterError
-
-if TYPE_CHECKING:  # for annotations only: the models import torch, which tables and compare do not need
-    from forecaster.models.naive import SeasonalNaiveConfig
 
 
 def autocorrelation(values: np.ndarray, max_lag: int) -> np.ndarray:
@@ -108,30 +102,6 @@ def _near_multiple(lag: int, period: int) -> bool:
     """Whether ``lag`` is a whole number (2 or more) of ``period``s, give or take the refinement's reach."""
     whole = round(lag / period)
     return whole >= 2 and abs(lag - whole * period) <= _radius(lag)
-
-
-def resolve_period(config: SeasonalNaiveConfig, training_target: np.ndarray, *, context: int, name: str) -> SeasonalNaiveConfig:
-    """``config`` with ``period: auto`` replaced by the ``rank``-th season of ``training_target``.
-
-    Seasons are looked for up to ``context`` steps (the window must hold one) and up to half the training span.
-    """
-    if config.period != "auto":
-        return config
-    if config.rank < 1:
-        raise ForecasterError(f"models.{name}.rank={config.rank} must be 1 (the strongest season) or more")
-    # The window must hold the season, and the training span two of them for the autocorrelation to show it.
-    max_lag = min(context, len(training_target) // 2)
-    try:
-        periods = suggest_periods(training_target, max_lag, top=config.rank)
-    except ForecasterError as error:
-        raise ForecasterError(f"models.{name}.period=auto: {error}") from None
-    if len(periods) < config.rank:
-        found = ", ".join(map(str, periods)) or "none"
-        raise ForecasterError(
-            f"models.{name}.period=auto with rank {config.rank}: the training span's autocorrelation shows "
-            f"{len(periods)} season(s) up to {max_lag} steps ({found}); set the period to a number of steps"
-        )
-    return dataclasses.replace(config, period=periods[config.rank - 1])
 
 
 def seasonal_beside_naive(table: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,7 @@ so no sample is silently dropped from evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -126,18 +127,39 @@ def scaler_statistics(scaler: StandardScaler) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """What a model reads and what it is scored against, for B windows.
+
+    ``past`` (B, T, C): the input frames up to each window's origin. ``future`` (B, H, F): inputs known
+    in advance for the H forecast steps (calendar, planned events; F = 0 when there are none).
+    ``targets`` (B, H, K): the K target channels at the H steps after the origin.
+    """
+
+    past: torch.Tensor
+    future: torch.Tensor
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.past)
+
+
+@dataclass(frozen=True)
 class WindowSet:
     """The windows of one split as views into the scaled series: nothing is copied per window.
 
-    ``inputs`` is ``(N, T, C)`` and ``targets`` is ``(N, H)``; both share ``series``'s storage, and
-    indexing them with a batch of rows gathers just that batch.
+    ``inputs`` is ``(N, T, C)`` and ``targets`` is ``(N, H, K)``, the first K channels of the series (the
+    targets come first in every frame); both share ``series``'s storage, and indexing them with a batch of
+    rows gathers just that batch. ``future``, when given, holds the inputs known ahead at every step
+    (L, F); a window's future inputs are its H target steps' rows.
     """
 
-    series: torch.Tensor  # (L, C) scaled frames, channel 0 is the target
+    series: torch.Tensor  # (L, C) scaled frames, the K target channels first
     first_origin: int
     count: int
     context: int
     horizon: int
+    target_channels: int = 1  # K
+    future: torch.Tensor | None = None  # (L, F) inputs known ahead, or None (F = 0)
 
     def __len__(self) -> int:
         return self.count
@@ -156,16 +178,27 @@ class WindowSet:
     @property
     def targets(self) -> torch.Tensor:
         start = self.first_origin + 1
-        steps = self.series[:, 0].unfold(0, self.horizon, 1)  # (L-H+1, H), a view
-        return steps[start : start + self.count]  # (N, H)
+        # A slice of the first K channels keeps this a view (an index list would copy the series).
+        steps = self.series[:, : self.target_channels].unfold(0, self.horizon, 1).transpose(1, 2)  # (L-H+1, H, K)
+        return steps[start : start + self.count]  # (N, H, K)
 
-    def batch(self, rows: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs (B, T, C) and targets (B, H) of the windows ``rows`` (indices or a slice), gathered at once."""
-        return self.inputs[rows], self.targets[rows]
+    @property
+    def future_inputs(self) -> torch.Tensor:
+        """The inputs known ahead for each window's H target steps, (N, H, F); F = 0 without ``future``."""
+        if self.future is None:
+            return self.series.new_empty((self.count, self.horizon, 0))  # holds no values: nothing is allocated
+        start = self.first_origin + 1
+        steps = self.future.unfold(0, self.horizon, 1).transpose(1, 2)  # (L-H+1, H, F), a view
+        return steps[start : start + self.count]
+
+    def batch(self, rows: torch.Tensor | slice) -> Batch:
+        """The windows ``rows`` (indices or a slice) as one ``Batch``, each part gathered at once."""
+        return Batch(self.inputs[rows], self.future_inputs[rows], self.targets[rows])
 
     def to(self, device: torch.device | str) -> WindowSet:
         """The same windows over a copy of the series on ``device`` (one copy, not one per window)."""
-        return WindowSet(self.series.to(device), self.first_origin, self.count, self.context, self.horizon)
+        future = None if self.future is None else self.future.to(device)
+        return dataclasses.replace(self, series=self.series.to(device), future=future)
 
 
 @dataclass(frozen=True)
@@ -181,19 +214,26 @@ class PooledWindows:
     ends: torch.Tensor  # (N,) int64: the row of each window's last input frame
     context: int
     horizon: int
+    target_channels: int = 1  # K
+    future: torch.Tensor | None = None  # (sum of L_k, F) inputs known ahead, or None (F = 0)
 
     def __len__(self) -> int:
         return len(self.ends)
 
-    def batch(self, rows: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs (B, T, C) and targets (B, H) of the windows ``rows``: one gather from the views."""
+    def batch(self, rows: torch.Tensor | slice) -> Batch:
+        """The windows ``rows`` as one ``Batch``: one gather from the views for each part."""
         ends = self.ends[rows]  # (B,)
         frames = self.series.unfold(0, self.context, 1).transpose(1, 2)  # (rows-T+1, T, C), a view
-        steps = self.series[:, 0].unfold(0, self.horizon, 1)  # (rows-H+1, H), a view
-        return frames[ends - self.context + 1], steps[ends + 1]
+        steps = self.series[:, : self.target_channels].unfold(0, self.horizon, 1).transpose(1, 2)  # (rows-H+1, H, K)
+        if self.future is None:
+            future = self.series.new_empty((len(ends), self.horizon, 0))
+        else:
+            future = self.future.unfold(0, self.horizon, 1).transpose(1, 2)[ends + 1]  # (B, H, F)
+        return Batch(frames[ends - self.context + 1], future, steps[ends + 1])
 
     def to(self, device: torch.device | str) -> PooledWindows:
-        return PooledWindows(self.series.to(device), self.ends.to(device), self.context, self.horizon)
+        future = None if self.future is None else self.future.to(device)
+        return dataclasses.replace(self, series=self.series.to(device), ends=self.ends.to(device), future=future)
 
 
 def pool_windows(per_series: list[dict[str, WindowSet]]) -> dict[str, PooledWindows]:
@@ -202,31 +242,44 @@ def pool_windows(per_series: list[dict[str, WindowSet]]) -> dict[str, PooledWind
     ``per_series[k]`` holds series k's train/val/test ``WindowSet``s, which share series k's tensor
     (each series scaled by its own training span). Windows keep their order: series 0's first.
     """
+    first = per_series[0]["train"]
     tensors = [splits["train"].series for splits in per_series]
     starts = np.cumsum([0] + [len(tensor) for tensor in tensors[:-1]])
     series = torch.cat(tensors)  # (sum of L_k, C)
+    future = None if first.future is None else torch.cat([splits["train"].future for splits in per_series])
     pooled = {}
     for split in per_series[0]:
         ends = np.concatenate([start + splits[split].origins for start, splits in zip(starts, per_series)])
-        first = per_series[0][split]
-        pooled[split] = PooledWindows(series, torch.as_tensor(ends, dtype=torch.int64), first.context, first.horizon)
+        pooled[split] = PooledWindows(series, torch.as_tensor(ends, dtype=torch.int64), first.context, first.horizon,
+                                      first.target_channels, future)
     return pooled
 
 
-def make_windows(series: torch.Tensor, *, context: int, horizon: int, target_start: int, target_end: int) -> WindowSet:
-    """All windows whose targets lie in steps [target_start, target_end) and whose inputs exist."""
+def make_windows(
+    series: torch.Tensor, *, context: int, horizon: int, target_start: int, target_end: int,
+    target_channels: int = 1, future: torch.Tensor | None = None,
+) -> WindowSet:
+    """All windows whose targets lie in steps [target_start, target_end) and whose inputs exist.
+
+    ``target_channels``: the first K channels of ``series`` are the targets; ``future`` (L, F): inputs
+    known ahead at every step.
+    """
     first_origin = max(target_start - 1, context - 1)
     last_origin = target_end - 1 - horizon
     count = last_origin - first_origin + 1
     assert count >= 1, "split_bounds guarantees at least one window per split"
-    return WindowSet(series, first_origin, count, context, horizon)
+    return WindowSet(series, first_origin, count, context, horizon, target_channels, future)
 
 
-def split_windows(series: torch.Tensor, bounds: SplitBounds, config: WindowConfig) -> dict[str, WindowSet]:
-    """Train, validation and test windows over the same scaled series."""
+def split_windows(
+    series: torch.Tensor, bounds: SplitBounds, config: WindowConfig, *,
+    target_channels: int = 1, future: torch.Tensor | None = None,
+) -> dict[str, WindowSet]:
+    """Train, validation and test windows over the same scaled series (see ``make_windows``)."""
     spans = {"train": (bounds.train_start, bounds.train_end), "val": (bounds.train_end, bounds.val_end),
              "test": (bounds.val_end, bounds.length)}
     return {
-        name: make_windows(series, context=config.context, horizon=config.horizon, target_start=start, target_end=end)
+        name: make_windows(series, context=config.context, horizon=config.horizon, target_start=start, target_end=end,
+                           target_channels=target_channels, future=future)
         for name, (start, end) in spans.items()
     }

@@ -7,11 +7,8 @@ the inverse transform, and ``rel_mae`` divides by the naive forecast's MAE on th
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import nn
 
 from forecaster.data.features import invert_transform
-from forecaster.data.windows import PooledWindows, WindowSet
 
 # A forecast that moves less than this fraction of the series' typical level counts as "no change" for
 # directional accuracy: float32 windows (about 7 significant digits) cannot represent a smaller move, so
@@ -22,15 +19,6 @@ NO_MOVE_FRACTION = 1e-5
 def no_move_tolerance(train_levels: np.ndarray) -> float:
     """The smallest forecast move, in the series' units, that counts as predicting a direction."""
     return NO_MOVE_FRACTION * float(np.mean(np.abs(train_levels)))
-
-
-@torch.no_grad()
-def predict(model: nn.Module, windows: WindowSet | PooledWindows, *, device: torch.device, batch_size: int = 1024) -> np.ndarray:
-    """The model's forecasts for every window, in the scaled target space: (N, H)."""
-    model.to(device).eval()
-    windows = windows.to(device)
-    outputs = [model(windows.batch(slice(start, start + batch_size))[0]) for start in range(0, len(windows), batch_size)]
-    return torch.cat(outputs).double().cpu().numpy()
 
 
 def to_series_units(

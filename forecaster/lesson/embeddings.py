@@ -47,10 +47,13 @@ def newest_embeddings(encoder: nn.Module, inputs: torch.Tensor, batch_size: int 
 
 
 def window_properties(inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, np.ndarray]:
-    """What a probe tries to read, per window (scaled units): log volatility, trend, the newest and the next change."""
+    """What a probe tries to read, per window (scaled units): log volatility, trend, the newest and the next change.
+
+    ``inputs`` (N, T, C) and ``targets`` (N, H, K): the target is the first channel, the next change its first step.
+    """
     changes = inputs[..., 0].numpy()  # (N, T)
     return {"window log-volatility": np.log(changes.std(axis=1)), "window trend": changes.mean(axis=1),
-            "newest change": changes[:, -1], "next change": targets[:, 0].numpy()}
+            "newest change": changes[:, -1], "next change": targets[:, 0, 0].numpy()}
 
 
 def probe_r2(features: np.ndarray, target: np.ndarray, seed: int) -> float:

@@ -89,7 +89,7 @@ def mlp_fails(settings: LessonSettings, *, seeds: tuple[int, ...], progress: boo
                 bar.update()
         for samples in settings.task_sizes:  # the baselines need no training: the same number at every size
             rows.append({"model": "naive (last value)", "samples": samples, "seed": seed,
-                         "mse": float(((test.inputs[:, -1] - test.targets) ** 2).mean())})
+                         "mse": float(((test.inputs[:, -1:] - test.targets) ** 2).mean())})  # the newest frame
             rows.append({"model": "mean (predict 0)", "samples": samples, "seed": seed,
                          "mse": float((test.targets**2).mean())})
     bar.close()

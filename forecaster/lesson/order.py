@@ -81,7 +81,7 @@ def order_sensitivity(settings: LessonSettings, *, seeds: tuple[int, ...], progr
             kind, switches = MODELS[name]
             for seed in seeds:
                 model = unwrap(fit(series, kind, seed, settings, switches=switches))
-                kept = forecasts_on_test(series, model, settings)  # (N, H), scaled
+                kept = forecasts_on_test(series, model, settings)  # (N, H, K), scaled
                 shuffled = forecasts_on_test(series, ReorderedInput(model, order="shuffled", seed=seed), settings)
                 change = float(np.sqrt(np.mean((shuffled - kept) ** 2)))
                 own = float(kept.std())

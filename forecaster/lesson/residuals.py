@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from forecaster.config import ModelSpec
+from forecaster.data.windows import Batch
 from forecaster.lesson.figures import line_figure
 from forecaster.lesson.order import models_text
 from forecaster.lesson.runs import (
@@ -35,19 +36,18 @@ from forecaster.lesson.section import (
     values,
 )
 from forecaster.lesson.settings import LessonSettings
-from forecaster.models import build_model
-from forecaster.runs.experiment import score_model
-from forecaster.training.loop import LOSS, seed_everything, train_model
+from forecaster.runs.fitting import build, fit_and_score
+from forecaster.training.losses import mse
 
 SERIES = "seasonal"
 RESIDUAL = {"with residuals": True, "without": False}
 
 
-def block_gradients(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
+def block_gradients(model: torch.nn.Module, batch: Batch) -> tuple[float, float]:
     """Gradient norms of the first and the last encoder block's parameters for one batch's loss."""
     model.train()
     model.zero_grad()
-    LOSS(model(inputs), targets).backward()
+    mse(model(batch.past, batch.future), batch.targets).backward()
     blocks = model.encoder.blocks
     first, last = (float(torch.stack([p.grad.norm() for p in block.parameters()]).norm()) for block in (blocks[0], blocks[-1]))
     model.zero_grad()
@@ -58,14 +58,13 @@ def _one_run(depth: int, residual: bool, seed: int, settings: LessonSettings) ->
     data = prepared(SERIES, settings)
     train = data.windows["train"]
     config = dataclasses.replace(model_config("transformer", settings, residual=residual), n_layers=depth)
-    seed_everything(seed)
-    model = build_model("transformer", config, data.dims)
-    batch = torch.arange(min(len(train), 256))
-    first, last = block_gradients(model, train.inputs[batch], train.targets[batch])
-    training = train_model(model, train, data.windows["val"],
-                           train_config(settings, seed, epochs=settings.residual_epochs, patience=settings.residual_epochs),
-                           device=CPU)
-    run = score_model(data, ModelSpec("transformer", "transformer", config), model, training, device=CPU)
+    spec = ModelSpec("transformer", "transformer", config)
+    model = build(spec, data.dims, seed=seed)
+    first, last = block_gradients(model, train.batch(torch.arange(min(len(train), 256))))
+    run = fit_and_score(data, spec, model,
+                        train_config(settings, seed, epochs=settings.residual_epochs, patience=settings.residual_epochs),
+                        device=CPU)
+    training = run.training
     label = next(name for name, on in RESIDUAL.items() if on == residual)
     summary = {"depth": depth, "residual": label, "seed": seed, "final_train_loss": training.history[-1]["train_loss"],
                "best_val_loss": training.best_val_loss, "rel_mae": run.metrics["rel_mae"], "grad_first_block": first,

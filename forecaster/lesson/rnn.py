@@ -69,7 +69,7 @@ def recall(settings: LessonSettings, seeds: tuple[int, ...], progress: bool) -> 
             train_on_samples(model, train, val, config)
             rows.append({"model": name, "lag": lag, "seed": seed, "mse": sample_mse(model, test)})
         rows.append({"model": "naive (last value)", "lag": lag, "seed": seed,
-                     "mse": float(((test.inputs[:, -1] - test.targets) ** 2).mean())})
+                     "mse": float(((test.inputs[:, -1:] - test.targets) ** 2).mean())})  # the newest frame
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,4 @@
-"""Train and score the lesson's models with the library's own pipeline: prepare_data, build_model, train_model, score_model.
+"""Train and score the lesson's models with the library's own fit-and-score path (``runs/fitting.py``).
 
 Every forecasting experiment draws on the same three series, windowed once each, and the same small
 model sizes (``LessonSettings``). ``fit`` is memoised: the same series, model, switches, input order
@@ -19,7 +19,6 @@ from forecaster.config import ModelSpec
 from forecaster.data.features import DataConfig
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import WindowConfig
-from forecaster.evaluation.metrics import predict
 from forecaster.lesson.settings import LessonSettings
 from forecaster.lesson.tasks import SampleSet, seasonal_series
 from forecaster.models import (
@@ -28,11 +27,12 @@ from forecaster.models import (
     NaiveConfig,
     RNNConfig,
     TransformerConfig,
-    build_model,
     model_kind,
 )
-from forecaster.runs.experiment import ModelRun, PreparedData, prepare_data, score_model
-from forecaster.training.loop import TrainConfig, TrainResult, seed_everything, train_model
+from forecaster.runs import fitting
+from forecaster.runs.fitting import ModelRun, build, fit_and_score, predict, score_model
+from forecaster.runs.prepare import PreparedData, prepare_data
+from forecaster.training.loop import TrainConfig, TrainResult
 
 CPU = torch.device("cpu")  # the report is a CPU measurement; question 11 measures a GPU separately
 PERIOD = 24  # the synthetic seasonal series' cycle, in steps
@@ -100,14 +100,14 @@ class ReorderedInput(nn.Module):
         self.order = order
         self.generator = torch.Generator().manual_seed(seed)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         batch, frames, channels = x.shape  # (B, T, C)
         if self.order == "half_swapped":
             x = torch.roll(x, shifts=frames // 2, dims=1)  # [newer half, older half]
         elif self.order == "shuffled":
             order = torch.rand(batch, frames, generator=self.generator).argsort(dim=1).to(x.device)  # (B, T)
             x = x.gather(1, order.unsqueeze(-1).expand(-1, -1, channels))  # (B, T, C), each window its own order
-        return self.model(x)
+        return self.model(x, future)
 
 
 @functools.cache
@@ -120,15 +120,10 @@ def fit(series: str, kind: str, seed: int, settings: LessonSettings, *, order: s
     """
     data = prepared(series, settings)
     spec = ModelSpec(name=kind, kind=kind, config=model_config(kind, settings, **dict(switches)))
-    seed_everything(seed)  # the initial weights depend on the seed alone
-    model = build_model(kind, spec.config, data.dims)
+    model = build(spec, data.dims, seed=seed)  # the initial weights depend on the seed alone
     wrapped = ReorderedInput(model, order=order, seed=seed)
-    training = None
-    if model_kind(kind).trainable:
-        seed_everything(seed)
-        training = train_model(wrapped, data.windows["train"], data.windows["val"], train_config(settings, seed),
-                               device=CPU)
-    return score_model(data, spec, wrapped, training, device=CPU)
+    training = train_config(settings, seed) if model_kind(kind).trainable else None
+    return fit_and_score(data, spec, wrapped, training, device=CPU)
 
 
 def unwrap(run: ModelRun) -> nn.Module:
@@ -143,7 +138,7 @@ def score_reordered(series: str, run: ModelRun, order: str, seed: int, settings:
 
 
 def forecasts_on_test(series: str, model: nn.Module, settings: LessonSettings) -> np.ndarray:
-    """A model's forecasts for the test windows of ``series``, in the scaled target space: (N, H)."""
+    """A model's forecasts for the test windows of ``series``, in the scaled target space: (N, H, K)."""
     return predict(model, prepared(series, settings).windows["test"], device=CPU)
 
 
@@ -157,9 +152,8 @@ def clear_cache() -> None:
 
 
 def train_on_samples(model: nn.Module, train: SampleSet, val: SampleSet, config: TrainConfig) -> TrainResult:
-    """``train_model`` on sample sets (a SampleSet offers what it reads from a WindowSet), seeded with config.seed."""
-    seed_everything(config.seed)
-    return train_model(model, train, val, config, device=CPU)
+    """``fit`` on sample sets (a SampleSet offers what it reads from a WindowSet), seeded with config.seed."""
+    return fitting.fit(model, train, val, config, device=CPU)
 
 
 @torch.no_grad()

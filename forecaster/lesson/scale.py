@@ -14,8 +14,10 @@ import math
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
+from forecaster.config import ModelSpec
 from forecaster.lesson.figures import line_figure
 from forecaster.lesson.runs import CPU, describe_series, prepared, train_config
 from forecaster.lesson.section import (
@@ -29,12 +31,9 @@ from forecaster.lesson.section import (
     values,
 )
 from forecaster.lesson.settings import LessonSettings
-from forecaster.models import (
-    MultiHeadSelfAttention,
-    TransformerConfig,
-    TransformerForecaster,
-)
-from forecaster.training.loop import evaluate_loss, make_optimizer, seed_everything, train_step
+from forecaster.models import MultiHeadSelfAttention, TransformerConfig
+from forecaster.runs.fitting import build, fit
+from forecaster.training.loop import EpochEnd, seed_everything
 
 SCALES = {"with 1/sqrt(d_k)": True, "without": False}
 INIT_BATCH = 64
@@ -64,36 +63,36 @@ def at_initialisation(width: int, scale: bool, seed: int, frames: int) -> dict[s
 
 
 def _train_recording(width: int, scale: bool, seed: int, settings: LessonSettings) -> list[dict[str, float]]:
-    """Train a one-head transformer on the seasonal series, recording loss, entropy and the W_Q gradient per epoch."""
+    """Train a one-head transformer on the seasonal series, recording loss, entropy and the W_Q gradient per epoch.
+
+    The library's own loop does the training (every epoch, no early stopping); its hooks record the W_Q
+    gradient after each step and the attention entropy on validation windows after each epoch.
+    """
     data = prepared("seasonal", settings)
-    train, val = data.windows["train"], data.windows["val"]
-    config = train_config(settings, seed, epochs=settings.scale_epochs)
-    seed_everything(seed)
-    model = TransformerForecaster(
-        TransformerConfig(d_model=width, n_heads=1, n_layers=settings.n_layers, d_ff=2 * width,
-                          dropout=settings.dropout, attention_scale=scale),
-        context=data.dims.context, horizon=data.dims.horizon, channels=data.dims.channels)
-    optimizer = make_optimizer(model, learning_rate=config.learning_rate, weight_decay=config.weight_decay, device=CPU)
-    shuffle = torch.Generator().manual_seed(seed)
-    probe = val.inputs[: INIT_BATCH * 4]
+    config = train_config(settings, seed, epochs=settings.scale_epochs, patience=settings.scale_epochs)
+    spec = ModelSpec("transformer", "transformer", TransformerConfig(
+        d_model=width, n_heads=1, n_layers=settings.n_layers, d_ff=2 * width, dropout=settings.dropout,
+        attention_scale=scale))
+    model = build(spec, data.dims, seed=seed)
+    probe = data.windows["val"].inputs[: INIT_BATCH * 4]
     w_qkv = model.encoder.blocks[0].attention.qkv.weight
+    gradients: list[float] = []
     history = []
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train), generator=shuffle)
-        losses, gradients = [], []
-        for start in range(0, len(train), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            losses.append(float(train_step(model, optimizer, train.inputs[batch], train.targets[batch],
-                                           grad_clip=config.grad_clip)))
-            gradients.append(float(w_qkv.grad[:width].norm()))  # W_Q of the first block, after clipping
-        model.eval()
+
+    def record_gradient(_model: nn.Module) -> None:
+        gradients.append(float(w_qkv.grad[:width].norm()))  # W_Q of the first block, after clipping
+
+    def record_epoch(end: EpochEnd) -> None:
         with torch.no_grad():
-            _, maps = model.encoder.forward_with_attention(probe)
+            _, maps = model.encoder.forward_with_attention(probe)  # the model is in eval mode here
         history.append({"width": width, "scale": next(k for k, v in SCALES.items() if v == scale), "seed": seed,
-                        "epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": evaluate_loss(model, val, 1024),
+                        "epoch": end.epoch, "train_loss": end.train_loss, "val_loss": end.val_loss,
                         "entropy": float(torch.stack([entropy(m) for m in maps]).mean()),
                         "grad_w_q": float(np.mean(gradients))})
+        gradients.clear()
+
+    fit(model, data.windows["train"], data.windows["val"], config, device=CPU,
+        on_step_end=record_gradient, on_epoch_end=record_epoch)
     return history
 
 

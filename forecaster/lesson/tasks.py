@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from forecaster.data.windows import Batch
+
 MARKER = 3.0  # the trigger spike: far outside both the noise (sd 0.3) and the responses (|r| <= sqrt 3)
 NOISE = 0.3
 
@@ -21,8 +23,8 @@ NOISE = 0.3
 class SampleSet:
     """Independent samples with the interface ``train_model`` reads from a ``WindowSet``.
 
-    ``inputs`` (N, T, C) and ``targets`` (N, H), ``batch(rows)``; ``series`` only tells the training loop
-    the device.
+    ``inputs`` (N, T, C) and ``targets`` (N, H, K), ``batch(rows)``; ``series`` only tells the training
+    loop the device. No inputs are known ahead (F = 0).
     """
 
     inputs: torch.Tensor
@@ -35,9 +37,10 @@ class SampleSet:
     def series(self) -> torch.Tensor:
         return self.inputs
 
-    def batch(self, rows: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs (B, T, C) and targets (B, H) of the samples ``rows``."""
-        return self.inputs[rows], self.targets[rows]
+    def batch(self, rows: torch.Tensor | slice) -> Batch:
+        """The samples ``rows`` as a ``Batch``: past (B, T, C), no future inputs (B, H, 0), targets (B, H, K)."""
+        targets = self.targets[rows]
+        return Batch(self.inputs[rows], targets.new_empty((*targets.shape[:2], 0)), targets)
 
     def to(self, device: torch.device | str) -> SampleSet:
         return SampleSet(self.inputs.to(device), self.targets.to(device))
@@ -61,7 +64,7 @@ def delayed_response(count: int, *, context: int, delay: int, seed: int) -> tupl
     rows = torch.arange(count)
     inputs[rows, positions] = MARKER
     inputs[rows, positions + delay] = responses
-    return SampleSet(inputs.unsqueeze(-1), responses.unsqueeze(-1)), positions.numpy()  # (N, T, 1), (N, 1)
+    return SampleSet(inputs.unsqueeze(-1), responses[:, None, None]), positions.numpy()  # (N, T, 1), (N, 1, 1)
 
 
 def long_lag_recall(count: int, *, context: int, lag: int, seed: int) -> SampleSet:
@@ -74,7 +77,7 @@ def long_lag_recall(count: int, *, context: int, lag: int, seed: int) -> SampleS
         raise ValueError(f"lag={lag} must lie between 0 and context - 1 = {context - 1}")
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(count, context, 1, generator=generator)  # (N, T, 1)
-    return SampleSet(inputs, inputs[:, context - 1 - lag, :].clone())  # (N, 1)
+    return SampleSet(inputs, inputs[:, context - 1 - lag, None].clone())  # (N, H=1, K=1)
 
 
 def seasonal_series(length: int, *, period: int = 24, seed: int = 0) -> pd.DataFrame:

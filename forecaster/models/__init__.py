@@ -1,7 +1,10 @@
-"""The model registry: each kind names its config class and how to build its forecaster, explicitly.
+"""The model registry: each kind names its config class, how to build its forecaster and what it can do.
 
-Every forecaster, naive ones included, is an ``nn.Module`` with ``forward((B, T, C)) -> (B, H)`` in the
-scaled, transformed target space; ``build_model`` makes one from its config plus the data's dimensions.
+Every forecaster, naive ones included, is an ``nn.Module`` with ``forward(past (B, T, C), future=None) ->
+(B, H, K)`` in the scaled, transformed target space (``future``: (B, H, F) inputs known ahead, F = 0 for
+now); ``build_model`` makes one from its config plus the data's dimensions. What differs between kinds
+beyond that (whether they train, whether they have attention maps to draw, whether a setting is found from
+the training span) is an entry of their ``ModelKind``, so that callers ask the kind, never its name.
 """
 
 from __future__ import annotations
@@ -10,14 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from forecaster.models.attention import MultiHeadSelfAttention
 from forecaster.models.linear import LinearConfig, LinearForecaster
 from forecaster.models.mlp import MLPConfig, MLPForecaster
-from forecaster.models.naive import NaiveConfig, NaiveForecaster, SeasonalNaiveConfig, SeasonalNaiveForecaster
+from forecaster.models.naive import (
+    NaiveConfig,
+    NaiveForecaster,
+    SeasonalNaiveConfig,
+    SeasonalNaiveForecaster,
+    period_needs_one_series,
+    resolve_period,
+)
 from forecaster.models.rnn import RNNConfig, RNNForecaster
-from forecaster.models.transformer import TransformerConfig, TransformerEncoder, TransformerForecaster
+from forecaster.models.transformer import TransformerConfig, TransformerEncoder, TransformerForecaster, attention_maps
 
 
 @dataclass(frozen=True)
@@ -25,7 +36,8 @@ class ModelDims:
     """What the data fixes about every model: window length, horizon, input channels, target space.
 
     ``differenced`` and ``no_change`` (the scaled value of a zero change) tell the naive forecasts what
-    "repeat the last value" means in the target space; neural models use only the first three.
+    "repeat the last value" means in the target space; neural models do not use them. ``targets`` (K) are
+    the first K input channels; ``future_channels`` (F) the inputs known ahead for the forecast steps.
     """
 
     context: int
@@ -33,39 +45,60 @@ class ModelDims:
     channels: int
     differenced: bool
     no_change: float
+    targets: int = 1
+    future_channels: int = 0
+
+
+# What a kind may return when it has attention to show: each layer's weights (B, N, P, P) on the windows
+# given, and the frames [start, end) each token covers (None when every token is one frame).
+AttentionMaps = Callable[[nn.Module, torch.Tensor], tuple[list[torch.Tensor], list[tuple[int, int]] | None]]
 
 
 @dataclass(frozen=True)
 class ModelKind:
-    """One registry entry: the config class and a builder ``(config, dims) -> nn.Module``."""
+    """One registry entry: the config class, a builder ``(config, dims) -> nn.Module`` and the kind's capabilities.
+
+    - ``trainable``: whether the model has weights to fit (naive forecasts have none);
+    - ``attention``: for kinds with attention maps, how to get them (see ``AttentionMaps``);
+    - ``resolve``: for kinds with settings found from the data, ``(config, training_target, *, context) ->
+      (config, note)``: the config with them filled in from the training span's target (never validation or
+      test), and a sentence saying what was chosen (None when nothing was);
+    - ``needs_one_series``: why a config cannot serve a global run of several series (a setting found in
+      one series' training span), or None.
+    """
 
     config_class: type
     build: Callable[[Any, ModelDims], nn.Module]
     trainable: bool
+    attention: AttentionMaps | None = None
+    resolve: Callable[..., tuple[Any, str | None]] | None = None
+    needs_one_series: Callable[[Any], str | None] = lambda config: None  # most configs serve any series
 
 
 def _neural(forecaster_class: type) -> Callable[[Any, ModelDims], nn.Module]:
     def build(config: Any, dims: ModelDims) -> nn.Module:
-        return forecaster_class(config, context=dims.context, horizon=dims.horizon, channels=dims.channels)
+        return forecaster_class(config, context=dims.context, horizon=dims.horizon, channels=dims.channels,
+                                targets=dims.targets)
 
     return build
 
 
 def _naive(config: NaiveConfig, dims: ModelDims) -> nn.Module:
-    return NaiveForecaster(horizon=dims.horizon, differenced=dims.differenced, no_change=dims.no_change)
+    return NaiveForecaster(horizon=dims.horizon, differenced=dims.differenced, no_change=dims.no_change, targets=dims.targets)
 
 
 def _seasonal_naive(config: SeasonalNaiveConfig, dims: ModelDims) -> nn.Module:
-    return SeasonalNaiveForecaster(config, context=dims.context, horizon=dims.horizon)
+    return SeasonalNaiveForecaster(config, context=dims.context, horizon=dims.horizon, targets=dims.targets)
 
 
 MODEL_KINDS: dict[str, ModelKind] = {
     "naive": ModelKind(NaiveConfig, _naive, trainable=False),
-    "seasonal_naive": ModelKind(SeasonalNaiveConfig, _seasonal_naive, trainable=False),
+    "seasonal_naive": ModelKind(SeasonalNaiveConfig, _seasonal_naive, trainable=False,
+                                resolve=resolve_period, needs_one_series=period_needs_one_series),
     "linear": ModelKind(LinearConfig, _neural(LinearForecaster), trainable=True),
     "mlp": ModelKind(MLPConfig, _neural(MLPForecaster), trainable=True),
     "rnn": ModelKind(RNNConfig, _neural(RNNForecaster), trainable=True),
-    "transformer": ModelKind(TransformerConfig, _neural(TransformerForecaster), trainable=True),
+    "transformer": ModelKind(TransformerConfig, _neural(TransformerForecaster), trainable=True, attention=attention_maps),
 }
 
 
@@ -77,7 +110,10 @@ def model_kind(kind: str) -> ModelKind:
 
 
 def build_model(kind: str, config: Any, dims: ModelDims) -> nn.Module:
-    """Build the forecaster of ``kind`` from its config and the data's dimensions."""
+    """Build the forecaster of ``kind`` from its config and the data's dimensions (a ValueError if it cannot be)."""
+    if dims.future_channels:
+        # No kind reads inputs known ahead yet; silently ignoring them would hide a misconfigured run.
+        raise ValueError(f"model kind {kind!r} does not read future inputs; got {dims.future_channels} future channel(s)")
     return model_kind(kind).build(config, dims)
 
 
@@ -100,6 +136,7 @@ __all__ = [
     "MLPConfig",
     "MLPForecaster",
     "ModelDims",
+    "AttentionMaps",
     "ModelKind",
     "MultiHeadSelfAttention",
     "NaiveConfig",

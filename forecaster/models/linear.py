@@ -18,15 +18,17 @@ class LinearConfig:
 
 
 class LinearForecaster(nn.Module):
-    """``forward((B, T, C)) -> (B, H)`` as W x + b on the flattened window (Zeng et al. 2023)."""
+    """``forward(past (B, T, C)) -> (B, H, K)`` as W x + b on the flattened window (Zeng et al. 2023)."""
 
-    def __init__(self, config: LinearConfig, *, context: int, horizon: int, channels: int) -> None:
+    def __init__(self, config: LinearConfig, *, context: int, horizon: int, channels: int, targets: int = 1) -> None:
         super().__init__()
-        self.linear = nn.Linear(context * channels, horizon)
+        self.linear = nn.Linear(context * channels, horizon * targets)
+        self.outputs = (horizon, targets)
         self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        """``future`` (B, H, F) inputs known ahead are not read by this model."""
         if self.instance_norm is None:
-            return self.linear(x.flatten(start_dim=1))  # (B, T*C) -> (B, H)
-        x, statistics = self.instance_norm.normalize(x)
-        return self.instance_norm.denormalize(self.linear(x.flatten(start_dim=1)), statistics)
+            return self.linear(past.flatten(start_dim=1)).unflatten(1, self.outputs)  # (B, T*C) -> (B, H, K)
+        past, statistics = self.instance_norm.normalize(past)
+        return self.instance_norm.denormalize(self.linear(past.flatten(start_dim=1)).unflatten(1, self.outputs), statistics)

@@ -1,9 +1,10 @@
 """Reversible instance normalisation (RevIN, Kim et al. 2022): each window scaled by its own statistics.
 
 Each channel of a window is centred and scaled by its own mean and standard deviation over the T
-frames before the model sees it, and the forecast is mapped back with the target channel's (channel
-0) statistics. A model then sees the shape of a window, not its level: what lets an encoder trained on
-one series read another, and what keeps level forecasts sane when test prices leave the training range.
+frames before the model sees it, and the forecast is mapped back with the target channels' statistics
+(the first K channels: targets come first in every frame). A model then sees the shape of a window, not
+its level: what lets an encoder trained on one series read another, and what keeps level forecasts sane
+when test prices leave the training range.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from torch import nn
 
 
 class InstanceNormalization(nn.Module):
-    """``normalize`` a window (B, T, C) and ``denormalize`` the forecast (B, H) with the same window's statistics."""
+    """``normalize`` a window (B, T, C) and ``denormalize`` the forecast (B, H, K) with the same window's statistics."""
 
     def __init__(self, *, channels: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -29,5 +30,6 @@ class InstanceNormalization(nn.Module):
 
     def denormalize(self, y: torch.Tensor, statistics: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         mean, std = statistics
-        y = (y - self.bias[0]) / (self.weight[0] + self.eps)  # (B, H): undo the target channel's affine map
-        return y * std[:, :, 0] + mean[:, :, 0]  # (B, 1) broadcast over H
+        targets = y.shape[-1]  # K: the first K channels are the targets
+        y = (y - self.bias[:targets]) / (self.weight[:targets] + self.eps)  # (B, H, K): undo the targets' affine map
+        return y * std[:, :, :targets] + mean[:, :, :targets]  # (B, 1, K) broadcast over H

@@ -23,13 +23,13 @@ class RNNConfig:
 
 
 class RNNForecaster(nn.Module):
-    """``forward((B, T, C)) -> (B, H)`` from the last hidden state after the whole window.
+    """``forward(past (B, T, C)) -> (B, H, K)`` from the last hidden state after the whole window.
 
     Order is built in (frame t+1 is read after frame t), but the computation is sequential in T,
     which the lecture contrasts with attention's all-pairs parallel step.
     """
 
-    def __init__(self, config: RNNConfig, *, context: int, horizon: int, channels: int) -> None:
+    def __init__(self, config: RNNConfig, *, context: int, horizon: int, channels: int, targets: int = 1) -> None:
         super().__init__()
         cells = {"gru": nn.GRU, "lstm": nn.LSTM}
         if config.cell not in cells:
@@ -43,13 +43,15 @@ class RNNForecaster(nn.Module):
             dropout=config.dropout if config.n_layers > 1 else 0.0,
             batch_first=True,
         )
-        self.head = nn.Linear(config.hidden_size, horizon)
+        self.head = nn.Linear(config.hidden_size, horizon * targets)
+        self.outputs = (horizon, targets)
         self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        """``future`` (B, H, F) inputs known ahead are not read by this model."""
         statistics = None
         if self.instance_norm is not None:
-            x, statistics = self.instance_norm.normalize(x)
-        states, _ = self.recurrent(x)  # (B, T, C) -> (B, T, hidden)
-        forecast = self.head(states[:, -1])  # (B, hidden) -> (B, H)
+            past, statistics = self.instance_norm.normalize(past)
+        states, _ = self.recurrent(past)  # (B, T, C) -> (B, T, hidden)
+        forecast = self.head(states[:, -1]).unflatten(1, self.outputs)  # (B, hidden) -> (B, H, K)
         return forecast if statistics is None else self.instance_norm.denormalize(forecast, statistics)

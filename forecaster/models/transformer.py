@@ -86,9 +86,6 @@ class PatchEmbedding(nn.Module):
         return self.projection(self.patches(x))  # (B, P, patch*C) -> (B, P, D)
 
 
-FrameEmbedding = PatchEmbedding  # the name of its one-frame-per-token form, kept for existing users
-
-
 class PositionalEncoding(nn.Module):
     """Add where a frame sits in the window to its embedding: a learned table, fixed sinusoids, or nothing.
 
@@ -301,10 +298,10 @@ class TransformerEncoder(nn.Module):
 
 
 class TransformerForecaster(nn.Module):
-    """``forward((B, T, C)) -> (B, H)``: encode the window, read one vector out of it, map it to H values."""
+    """``forward(past (B, T, C)) -> (B, H, K)``: encode the window, read one vector out of it, map it to H x K values."""
 
     def __init__(
-        self, config: TransformerConfig, *, context: int, horizon: int, channels: int,
+        self, config: TransformerConfig, *, context: int, horizon: int, channels: int, targets: int = 1,
         encoder: TransformerEncoder | None = None,
     ) -> None:
         """``encoder``: reuse a trained encoder (e.g. ``load_encoder``) under a new head for ``horizon``."""
@@ -318,17 +315,31 @@ class TransformerForecaster(nn.Module):
             )
         self.readout = config.readout
         self.encoder = encoder if encoder is not None else TransformerEncoder(config, context=context, channels=channels)
-        self.head = nn.Linear(self.encoder.norm.normalized_shape[0], horizon)
+        self.head = nn.Linear(self.encoder.norm.normalized_shape[0], horizon * targets)
+        self.outputs = (horizon, targets)
         self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        """``future`` (B, H, F) inputs known ahead are not read by this model."""
         statistics = None
         if self.instance_norm is not None:
-            x, statistics = self.instance_norm.normalize(x)
+            past, statistics = self.instance_norm.normalize(past)
         # "last": the newest frame has attended to the whole window, and is the one nearest the future.
         if self.readout == "last":
-            summary = self.encoder.last_frame(x)  # (B, D)
+            summary = self.encoder.last_frame(past)  # (B, D)
         else:
-            summary = self.encoder(x).mean(dim=1)  # (B, T, D) -> (B, D)
-        forecast = self.head(summary)  # (B, H)
+            summary = self.encoder(past).mean(dim=1)  # (B, T, D) -> (B, D)
+        forecast = self.head(summary).unflatten(1, self.outputs)  # (B, H, K)
         return forecast if statistics is None else self.instance_norm.denormalize(forecast, statistics)
+
+
+@torch.no_grad()
+def attention_maps(model: TransformerForecaster, past: torch.Tensor) -> tuple[list[torch.Tensor], list[tuple[int, int]] | None]:
+    """Each layer's attention weights (B, N, P, P) on the windows ``past`` (B, T, C), in eval mode.
+
+    The second value names the frames [start, end) each token covers when tokens are patches (None when
+    each token is one frame), so that a figure can label its axes.
+    """
+    _, maps = model.eval().encoder.forward_with_attention(past)
+    spans = model.encoder.token_spans(past.shape[1]) if model.encoder.patch > 1 else None
+    return maps, spans

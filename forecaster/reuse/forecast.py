@@ -49,7 +49,7 @@ def forecast_future(
     offset, scale = scaling(payload, frames=series.frames, source=source)
     window = torch.tensor((series.frames[-context:] - offset) / scale, dtype=torch.float32)[None]  # (1, T, C)
     with torch.no_grad():
-        scaled = model.eval()(window).double().numpy()  # (1, H)
+        scaled = model.eval()(window).double().numpy()[..., 0]  # (1, H, K) -> (1, H): the one target
     values = invert_transform(scaled * scale[0] + offset[0], series.levels[-1:], series.transform)[0]  # (H,)
     table = pd.DataFrame({"date": future_dates(series.dates, dims["horizon"]), "forecast": values})
     table.attrs["target"] = series.columns[0]  # the column forecast (a global model's differ by series)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 from torch import nn
@@ -18,14 +20,51 @@ from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
-from forecaster.models import MODEL_KINDS, NaiveConfig, TransformerForecaster, build_model, freeze
-from forecaster.runs.experiment import ExperimentResult, prepare_data, score_model
-from forecaster.training.loop import TrainConfig, resolve_device, seed_everything, train_model
+from forecaster.models import MODEL_KINDS, ModelDims, NaiveConfig, TransformerForecaster, freeze
+from forecaster.runs.experiment import ExperimentResult
+from forecaster.runs.fitting import build, fit_and_score
+from forecaster.runs.prepare import prepare_data
+from forecaster.training.loop import TrainConfig, resolve_device, seed_everything
 
 # Fine-tuning starts from trained weights: a tenth of the learning rate keeps them from being erased.
 FINE_TUNE_LEARNING_RATE_FACTOR = 0.1
-TRAINED_ROWS = ("linear_probe", "fine_tune", "scratch")
-LAST_SUFFIX = "_last"  # linear_probe_last300: the linear probe trained on the newest 300 windows
+
+
+@dataclass(frozen=True)
+class TransferRow:
+    """One row of the transfer table: where its weights start, what trains, how fast, on which windows.
+
+    ``start``: ``source`` (the checkpoint's weights), ``fresh`` (new weights, the same architecture) or
+    ``naive`` (the random walk); ``frozen_encoder``: the source encoder kept as it is under a new head;
+    ``learning_rate_factor`` scales the training learning rate; ``last_windows``: train on the newest N
+    training windows only (None: all of them).
+    """
+
+    name: str
+    start: Literal["source", "fresh", "naive"]
+    trained: bool = True
+    frozen_encoder: bool = False
+    learning_rate_factor: float = 1.0
+    last_windows: int | None = None
+
+
+ROWS = (
+    TransferRow("zero_shot", "source", trained=False),
+    TransferRow("linear_probe", "source", frozen_encoder=True),
+    TransferRow("fine_tune", "source", learning_rate_factor=FINE_TUNE_LEARNING_RATE_FACTOR),
+    TransferRow("scratch", "fresh"),
+)
+NAIVE_ROW = TransferRow("naive", "naive", trained=False)
+
+
+def transfer_rows(last_windows: int | None = None) -> tuple[TransferRow, ...]:
+    """The table's rows: zero-shot, linear probe, fine-tune, scratch; with ``last_windows=N`` the three trained
+    ones again on the newest N training windows (named ``*_lastN``); the naive forecast last."""
+    rows = ROWS
+    if last_windows is not None:
+        rows += tuple(dataclasses.replace(row, name=f"{row.name}_last{last_windows}", last_windows=last_windows)
+                      for row in ROWS if row.trained)
+    return rows + (NAIVE_ROW,)
 
 
 def transfer_config(payload: dict, *, source: str, column: str | None, transform: str | None,
@@ -35,9 +74,8 @@ def transfer_config(payload: dict, *, source: str, column: str | None, transform
         raise ForecasterError(f"transfer needs a transformer checkpoint; this one holds a {payload['kind']} model")
     dims = payload["dims"]
     config = from_mapping(MODEL_KINDS["transformer"].config_class, payload["config"], "checkpoint")
-    specs = tuple(
-        ModelSpec(name=name, kind="transformer", config=config) for name in ("zero_shot", "linear_probe", "fine_tune", "scratch")
-    ) + (ModelSpec(name="naive", kind="naive", config=NaiveConfig()),)
+    specs = tuple(ModelSpec(name=row.name, kind="transformer", config=config) for row in ROWS)
+    specs += (ModelSpec(name=NAIVE_ROW.name, kind="naive", config=NaiveConfig()),)
     return ExperimentConfig(
         data=DataConfig(source=source, column=column, features=tuple(payload["columns"][1:]),
                         transform=transform or payload["transform"], calendar=tuple(payload.get("calendar", ()))),
@@ -50,7 +88,7 @@ def transfer_config(payload: dict, *, source: str, column: str | None, transform
 
 def run_transfer(checkpoint: str, frame: pd.DataFrame, config: ExperimentConfig, *,
                  last_samples: int | None = None, progress: bool = False) -> ExperimentResult:
-    """Score the source model and its four reuses on the target ``frame`` (see ``transfer_config``).
+    """Score the source model and its reuses (``transfer_rows``) on the target ``frame`` (see ``transfer_config``).
 
     ``last_samples=N`` adds ``linear_probe_lastN``, ``fine_tune_lastN`` and ``scratch_lastN``: the same
     three trained on the newest N training windows only (the case where reuse should pay off), scored
@@ -61,43 +99,38 @@ def run_transfer(checkpoint: str, frame: pd.DataFrame, config: ExperimentConfig,
     if data.dims.channels != payload["dims"]["channels"]:
         raise ForecasterError(f"the source model reads {payload['dims']['channels']} channel(s); the target gives {data.dims.channels}")
     full_windows = data.windows["train"]
-    newest_windows = None
-    if last_samples is not None:
-        if not 1 <= last_samples <= len(full_windows):
-            raise ForecasterError(f"--last={last_samples} must be between 1 and the {len(full_windows)} training windows")
-        skipped = len(full_windows) - last_samples  # keep the newest windows: the case where reuse should pay
-        newest_windows = dataclasses.replace(full_windows, first_origin=full_windows.first_origin + skipped, count=last_samples)
-        trained = [spec for spec in config.models if spec.name in TRAINED_ROWS]
-        extra = tuple(dataclasses.replace(spec, name=f"{spec.name}{LAST_SUFFIX}{last_samples}") for spec in trained)
-        config = dataclasses.replace(config, models=config.models[:-1] + extra + config.models[-1:])  # naive stays last
+    if last_samples is not None and not 1 <= last_samples <= len(full_windows):
+        raise ForecasterError(f"last_samples={last_samples} must be between 1 and the {len(full_windows)} training windows")
+    rows = transfer_rows(last_samples)
+    architecture = next(spec.config for spec in config.models if spec.kind == "transformer")
+    specs = {spec.name: spec for spec in config.models}
+    specs.update({row.name: ModelSpec(name=row.name, kind="transformer", config=architecture)
+                  for row in rows if row.name not in specs})
+    config = dataclasses.replace(config, models=tuple(specs[row.name] for row in rows))  # the table's order
     device = resolve_device(config.train.device)
     result = ExperimentResult(config=config, data=data)
-    for spec in config.models:
-        row, _, _ = spec.name.partition(LAST_SUFFIX)
-        model, train = _variant(dataclasses.replace(spec, name=row), source, data.dims, config.train)
-        training = None
-        if train is not None:
-            seed_everything(config.train.seed)
-            windows = newest_windows if row != spec.name else full_windows
-            training = train_model(model, windows, data.windows["val"], train, device=device,
-                                   progress=progress, description=spec.name)
-        result.runs[spec.name] = score_model(data, spec, model, training, device=device)
+    for row in rows:
+        spec = specs[row.name]
+        model = _start_model(row, spec, source, data.dims, seed=config.train.seed)
+        train = None
+        if row.trained:
+            train = dataclasses.replace(config.train, learning_rate=config.train.learning_rate * row.learning_rate_factor)
+        windows = full_windows
+        if row.last_windows is not None:  # the newest windows: the case where reuse should pay
+            skipped = len(full_windows) - row.last_windows
+            windows = dataclasses.replace(full_windows, first_origin=full_windows.first_origin + skipped, count=row.last_windows)
+        result.runs[spec.name] = fit_and_score(data, spec, model, train, device=device, train=windows,
+                                               progress=progress, description=spec.name)
     return result
 
 
-def _variant(spec: ModelSpec, source: nn.Module, dims, train: TrainConfig) -> tuple[nn.Module, TrainConfig | None]:
-    """The model of one row and how to train it (None: scored as it is)."""
-    if spec.name == "zero_shot":
-        return copy.deepcopy(source), None
-    if spec.name == "linear_probe":
+def _start_model(row: TransferRow, spec: ModelSpec, source: nn.Module, dims: ModelDims, *, seed: int) -> nn.Module:
+    """The model of one row before training: the source's weights, a frozen source encoder under a new head, or new."""
+    if row.start == "source" and row.frozen_encoder:
         encoder = freeze(copy.deepcopy(source.encoder))
-        seed_everything(train.seed)
-        model = TransformerForecaster(spec.config, context=dims.context, horizon=dims.horizon,
-                                      channels=dims.channels, encoder=encoder)
-        return model, train
-    if spec.name == "fine_tune":
-        fine = dataclasses.replace(train, learning_rate=train.learning_rate * FINE_TUNE_LEARNING_RATE_FACTOR)
-        return copy.deepcopy(source), fine
-    seed_everything(train.seed)
-    model = build_model(spec.kind, spec.config, dims)  # scratch: the same architecture, fresh weights; or naive
-    return model, (train if spec.name == "scratch" else None)
+        seed_everything(seed)  # the new head's initial weights
+        return TransformerForecaster(spec.config, context=dims.context, horizon=dims.horizon, channels=dims.channels,
+                                     targets=dims.targets, encoder=encoder)
+    if row.start == "source":
+        return copy.deepcopy(source)
+    return build(spec, dims, seed=seed)  # scratch (the same architecture, fresh weights) or naive

@@ -1,7 +1,8 @@
 """Run an experiment (compute) and save its results folder (I/O), as two separate steps.
 
-``run_experiment(config)`` loads the series, windows it once, trains every model on the same windows,
-and evaluates each once on the test span; ``save_run(result, out)`` writes the folder atomically.
+``run_experiment(config)`` loads the series, windows it once (``runs/prepare.py``), trains every model on
+the same windows and scores each once on the test span (``runs/fitting.py``); ``save_run(result, out)``
+writes the folder atomically.
 """
 
 from __future__ import annotations
@@ -15,36 +16,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from forecaster.checkpoint import checkpoint_payload, save_checkpoint
-from forecaster.config import ExperimentConfig, ModelSpec, write_config
-from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
-from forecaster.data.seasonality import resolve_period, seasonal_beside_naive
+from forecaster.config import ExperimentConfig, write_config
+from forecaster.data.seasonality import seasonal_beside_naive
 from forecaster.data.sources import load_prices
-from forecaster.data.windows import (
-    SplitBounds,
-    WindowConfig,
-    WindowSet,
-    fit_scaler,
-    scaler_statistics,
-    split_bounds,
-    split_windows,
-)
+from forecaster.data.windows import SplitBounds, scaler_statistics
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.metrics import (
-    forecast_metrics,
-    insample_naive_mae,
-    metrics_by_step,
-    no_move_tolerance,
-    predict,
-    to_series_units,
-)
-from forecaster.models import ModelDims, build_model, count_parameters, model_kind
+from forecaster.models import ModelDims, count_parameters, model_kind
 from forecaster.output.folders import write_folder
-from forecaster.training.loop import TrainResult, resolve_device, seed_everything, train_model
+from forecaster.runs.fitting import ModelRun, build, fit, score_model
+from forecaster.runs.prepare import PreparedData, prepare_data
+from forecaster.training.loop import resolve_device
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when figures are written
     from matplotlib.figure import Figure
@@ -54,57 +38,6 @@ log = logging.getLogger(__name__)
 METRIC_COLUMNS = ["mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy"]
 
 
-@dataclass(frozen=True)
-class PreparedData:
-    """The one set of windows every model of an experiment trains and is evaluated on."""
-
-    series: PreparedSeries
-    bounds: SplitBounds
-    scaler: StandardScaler
-    windows: dict[str, WindowSet]
-    dims: ModelDims
-
-    def actual_and_anchors(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """True levels (N, H) of a split's targets, and each window's last level (N,)."""
-        windows = self.windows[split]
-        origins = windows.origins
-        steps = origins[:, None] + np.arange(1, windows.horizon + 1)  # (N, H)
-        return self.series.levels[steps], self.series.levels[origins]
-
-
-def prepare_data(
-    frame: pd.DataFrame, data: DataConfig, windows: WindowConfig, *, bounds: SplitBounds | None = None
-) -> PreparedData:
-    """Transform, split, scale (training span only) and window ``frame``; ``bounds`` fixes the split."""
-    series = prepare_series(frame, data)
-    if bounds is None:
-        bounds = split_bounds(len(series.frames), windows, lost_rows=series.lost_rows)
-    differenced = series.transform != "level"
-    scaler = fit_scaler(series.frames, bounds, center=not differenced)
-    scaled = torch.tensor(scaler.transform(series.frames), dtype=torch.float32)  # (L, C)
-    offset, scale = scaler_statistics(scaler)
-    dims = ModelDims(
-        context=windows.context,
-        horizon=windows.horizon,
-        channels=scaled.shape[1],
-        differenced=differenced,
-        no_change=float((0.0 - offset[0]) / scale[0]),
-    )
-    return PreparedData(series, bounds, scaler, split_windows(scaled, bounds, windows), dims)
-
-
-@dataclass
-class ModelRun:
-    """One model's outcome: the trained module, its training record, test forecasts and metrics."""
-
-    spec: ModelSpec
-    model: nn.Module
-    training: TrainResult | None
-    forecast: np.ndarray  # (N, H) in the series' units
-    metrics: dict[str, float]
-    step_metrics: list[dict[str, float]]
-
-
 @dataclass
 class ExperimentResult:
     """Everything ``save_run`` writes; also the Python API's answer to "how did each model do?"."""
@@ -112,6 +45,7 @@ class ExperimentResult:
     config: ExperimentConfig
     data: PreparedData
     runs: dict[str, ModelRun] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # model name -> a setting found from the training span
 
     @property
     def metrics(self) -> pd.DataFrame:
@@ -173,50 +107,32 @@ class ExperimentResult:
         return pd.DataFrame(rows, columns=["model", "epoch", "train_loss", "val_loss"])
 
 
-def score_model(
-    data: PreparedData, spec: ModelSpec, model: nn.Module, training: TrainResult | None, *, device: torch.device
-) -> ModelRun:
-    """Forecast the test span once, map it back to the series' units and compute every metric."""
-    actual, anchors = data.actual_and_anchors("test")
-    offset, scale = scaler_statistics(data.scaler)
-    train_levels = data.series.levels[data.bounds.train_start : data.bounds.train_end]
-    scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels)}
-    scaled = predict(model, data.windows["test"], device=device)
-    if training is not None and training.failure and not training.best_epoch:
-        scaled = np.full_like(scaled, np.nan)  # no weights worth scoring: every metric is NaN
-    forecast = to_series_units(scaled, mean=offset[0], scale=scale[0], anchors=anchors, transform=data.series.transform)
-    return ModelRun(
-        spec=spec,
-        model=model.cpu(),
-        training=training,
-        forecast=forecast,
-        metrics=forecast_metrics(actual, forecast, **scoring),
-        step_metrics=metrics_by_step(actual, forecast, **scoring),
-    )
+def resolve_settings(config: ExperimentConfig, data: PreparedData) -> tuple[ExperimentConfig, dict[str, str]]:
+    """``config`` with every setting a model kind finds from the data filled in, and a note per model saying what.
 
-
-def _with_seasons(config: ExperimentConfig, data: PreparedData) -> ExperimentConfig:
-    """``config`` with each seasonal_naive ``period: auto`` replaced by a season of the training span's target."""
-    target = data.series.frames[data.bounds.train_start : data.bounds.train_end, 0]  # never validation or test
-    specs = []
+    Only the training span's target is passed (``PreparedData.training_targets``): a setting such as a
+    seasonal naive's ``period: auto`` never depends on validation or test data.
+    """
+    target = data.training_targets[:, 0]  # one target for now
+    specs, notes = [], {}
     for spec in config.models:
-        if spec.kind == "seasonal_naive" and spec.config.period == "auto":
-            spec = dataclasses.replace(spec, config=resolve_period(spec.config, target, context=data.dims.context, name=spec.name))
-            log.info("%s: period %d, from the training span's autocorrelation", spec.name, spec.config.period)
+        resolve = model_kind(spec.kind).resolve
+        if resolve is not None:
+            try:
+                resolved, note = resolve(spec.config, target, context=data.dims.context)
+            except ForecasterError as error:
+                raise ForecasterError(f"models.{spec.name}.{error}") from None
+            spec = dataclasses.replace(spec, config=resolved)
+            if note is not None:
+                notes[spec.name] = note
+                log.info("%s: %s", spec.name, note)
         specs.append(spec)
-    return dataclasses.replace(config, models=tuple(specs))
+    return dataclasses.replace(config, models=tuple(specs)), notes
 
 
 def build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Module]:
     """Every model, built before any training so that a bad model config fails fast."""
-    models = {}
-    for spec in config.models:
-        seed_everything(config.train.seed)  # each model's initial weights independent of the list's order
-        try:
-            models[spec.name] = build_model(spec.kind, spec.config, dims)
-        except ValueError as error:
-            raise ForecasterError(f"model {spec.name!r}: {error}") from None
-    return models
+    return {spec.name: build(spec, dims, seed=config.train.seed) for spec in config.models}
 
 
 def run_experiment(
@@ -243,10 +159,10 @@ def run_experiment(
         source = config.data.single_source("run_experiment (see forecaster.runs.multiseries.run_global)")
         frame = load_prices(source, start=config.data.start, end=config.data.end)
     data = prepare_data(frame, config.data, config.windows, bounds=bounds)
-    config = _with_seasons(config, data)  # the resolved config is what the results folder records
+    config, notes = resolve_settings(config, data)  # the resolved config is what the results folder records
     device = resolve_device(config.train.device)
     models = build_models(config, data.dims)
-    result = ExperimentResult(config=config, data=data)
+    result = ExperimentResult(config=config, data=data, notes=notes)
     for spec in config.models:
         if finished and spec.name in finished:
             result.runs[spec.name] = finished[spec.name]
@@ -256,12 +172,8 @@ def run_experiment(
         if pretrained and spec.name in pretrained:
             model, training = pretrained[spec.name].model, pretrained[spec.name].training
         elif model_kind(spec.kind).trainable:
-            seed_everything(config.train.seed)
-            training = train_model(
-                model, data.windows["train"], data.windows["val"], config.train,
-                device=device, progress=progress, description=spec.name,
-            )
-            log.info("%s: %.1f s, best epoch %d", spec.name, training.seconds, training.best_epoch)
+            training = fit(model, data.windows["train"], data.windows["val"], config.train,
+                           device=device, progress=progress, description=spec.name)
         result.runs[spec.name] = score_model(data, spec, model, training, device=device)
         if on_model_done is not None:
             on_model_done(result, spec.name)
@@ -289,22 +201,21 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
     if result.data.dims.horizon > 1:
         figures["rel_mae_by_step.png"] = plots.rel_mae_by_step_figure(result.step_metrics)
     for name, run in result.runs.items():
-        if run.spec.kind == "transformer":
+        if model_kind(run.spec.kind).attention is not None:
             figures[f"attention_{name}.png"] = attention_of_last_test_window(result, name)
     for filename, figure in figures.items():
         figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
 
 
 def attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure:
-    """The attention maps of the transformer ``name`` on the newest test window (the lecture's "looking")."""
+    """The attention maps of model ``name`` on the newest test window (the lecture's "looking"), per layer."""
     from forecaster.output import plots
+
     windows = result.data.windows["test"]
-    model = result.runs[name].model.eval()
-    with torch.no_grad():
-        _, maps = model.encoder.forward_with_attention(windows.inputs[-1:])  # one (1, N, P, P) per layer
+    run = result.runs[name]
+    maps, spans = model_kind(run.spec.kind).attention(run.model, windows.inputs[-1:])  # one (1, N, P, P) per layer
     origin = int(windows.origins[-1])
     dates = result.data.series.dates[origin - windows.context + 1 : origin + 1]
-    spans = model.encoder.token_spans(windows.context) if model.encoder.patch > 1 else None  # frames per patch
     return plots.attention_figure(
         [weights[0].numpy() for weights in maps], dates, spans=spans,
         title=f"{name}: attention on the window ending {dates[-1]:%Y-%m-%d}",

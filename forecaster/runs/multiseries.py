@@ -32,16 +32,10 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
 from forecaster.models import model_kind
 from forecaster.output.folders import write_folder
-from forecaster.runs.experiment import (
-    ExperimentResult,
-    ModelRun,
-    PreparedData,
-    attention_of_last_test_window,
-    build_models,
-    prepare_data,
-    score_model,
-)
-from forecaster.training.loop import resolve_device, seed_everything, train_model
+from forecaster.runs.experiment import ExperimentResult, attention_of_last_test_window, build_models
+from forecaster.runs.fitting import ModelRun, fit, score_model
+from forecaster.runs.prepare import PreparedData, prepare_data
+from forecaster.training.loop import resolve_device
 
 POOLED = "all"  # the series label of the pooled rows
 
@@ -120,7 +114,7 @@ def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
     for part in result.parts.values():
         data = part.data
         part_actual, part_anchors = data.actual_and_anchors("test")
-        train_levels = data.series.levels[data.bounds.train_start : data.bounds.train_end]
+        train_levels = data.training_levels
         scale = insample_naive_mae(train_levels)
         if not scale > 0:
             scale = 1.0  # a series that never moved in training: MASE is undefined, keep its units
@@ -172,11 +166,9 @@ def run_global(
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
     for spec in config.models:
-        if spec.kind == "seasonal_naive" and spec.config.period == "auto":
-            raise ForecasterError(
-                f"model {spec.name!r}: period auto finds one season per series; a global run needs a number "
-                "(e.g. period: 24), the same for every series"
-            )
+        reason = model_kind(spec.kind).needs_one_series(spec.config)
+        if reason is not None:
+            raise ForecasterError(f"model {spec.name!r}: {reason}")
     prepared = prepare_all(config, frames)
     pooled = pool_windows([data.windows for data in prepared.values()])
     # Differenced transforms are not centred, so "no change" is 0 in every series and one set of
@@ -193,9 +185,8 @@ def run_global(
         if finished and spec.name in finished:
             model, training = finished[spec.name].model, finished[spec.name].training
         elif model_kind(spec.kind).trainable:
-            seed_everything(config.train.seed)
-            training = train_model(model, pooled["train"], pooled["val"], config.train,
-                                   device=device, progress=progress, description=spec.name)
+            training = fit(model, pooled["train"], pooled["val"], config.train,
+                           device=device, progress=progress, description=spec.name)
         for part in result.parts.values():
             part.runs[spec.name] = score_model(part.data, spec, model, training, device=device)
         if on_model_done is not None and not (finished and spec.name in finished):
@@ -226,7 +217,7 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
     for label, part in result.parts.items():
         figures[f"forecasts_{label}.png"] = plots.forecast_figure(part.predictions)
         for name, run in part.runs.items():
-            if run.spec.kind == "transformer":
+            if model_kind(run.spec.kind).attention is not None:
                 figures[f"attention_{name}_{label}.png"] = attention_of_last_test_window(part, name)
     for filename, figure in figures.items():
         figure.savefig(folder / filename, dpi=120, bbox_inches="tight")

@@ -20,7 +20,8 @@ import torch
 from forecaster.checkpoint import FORMAT_VERSION, load_checkpoint, model_from_payload, save_checkpoint
 from forecaster.config import ExperimentConfig, read_config, write_config
 from forecaster.errors import ForecasterError
-from forecaster.runs.experiment import ExperimentResult, ModelRun
+from forecaster.runs.experiment import ExperimentResult
+from forecaster.runs.fitting import ModelRun
 from forecaster.training.loop import TrainResult
 
 SUFFIX = ".incomplete"

@@ -1,8 +1,10 @@
-"""Train one forecaster: AdamW on the MSE of scaled targets, early stopping on validation loss.
+"""Train one forecaster: AdamW on a loss of scaled targets (MSE by default), early stopping on validation loss.
 
 The loop reads top to bottom: shuffle the training windows, step through batches with gradient
 clipping, measure the validation loss, keep the best weights, stop after ``patience`` epochs without
 improvement and restore the best weights. The seed and the device are decided here and nowhere else.
+What varies between uses is passed in, not written into the loop: the ``loss`` (see ``losses.py``), and
+hooks called after every step and every epoch (recording, tracking, pruning).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,9 +24,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from forecaster.data.windows import PooledWindows, WindowSet
+from forecaster.data.windows import Batch, PooledWindows, WindowSet
 from forecaster.errors import ForecasterError
 from forecaster.training import distributed
+from forecaster.training.losses import Loss, mse
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,29 @@ class TrainResult:
     best_val_loss: float = float("inf")
     seconds: float = 0.0
     failure: str | None = None  # why training stopped abnormally (a non-finite loss), else None
+    stopped_by_hook: bool = False  # on_epoch_end asked to stop (e.g. a tuner pruning the trial)
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """What ``on_epoch_end`` is told after each epoch: the epoch's losses, the best so far, the model itself.
+
+    ``model`` is the module being trained, in eval mode; a hook may read it (attention entropy, weights)
+    but must not change it. The losses are means over windows, on the training and validation windows.
+    """
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    best_epoch: int
+    best_val_loss: float
+    model: nn.Module
+
+
+# The hooks: on_step_end(model) after each optimiser step (the clipped gradients still in place);
+# on_epoch_end(EpochEnd) after each epoch's validation, returning True to stop training there.
+StepHook = Callable[[nn.Module], None]
+EpochHook = Callable[[EpochEnd], "bool | None"]
 
 
 def seed_everything(seed: int) -> None:
@@ -92,9 +119,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "mps" and not torch.backends.mps.is_available():
         raise ForecasterError("train.device='mps' but MPS is not available here; use auto or cpu")
     return torch.device(device)
-
-
-LOSS = nn.MSELoss()
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -123,10 +147,10 @@ def make_optimizer(model: nn.Module, *, learning_rate: float, weight_decay: floa
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
+    batch: Batch,
     *,
     grad_clip: float,
+    loss: Loss = mse,
     autocast: torch.dtype | None = None,
     weight: float = 1.0,
 ) -> torch.Tensor:
@@ -136,24 +160,24 @@ def train_step(
     uses n * W / M, so that DistributedDataParallel's average over ranks is exactly the gradient of
     the global batch's mean loss even when the shares differ by one.
     """
-    with torch.autocast(device_type=inputs.device.type, dtype=autocast, enabled=autocast is not None):
-        outputs = model(inputs)  # (B, H)
-    loss = LOSS(outputs.float(), targets)  # the loss in fp32 even when the model ran in bf16
+    with torch.autocast(device_type=batch.past.device.type, dtype=autocast, enabled=autocast is not None):
+        outputs = model(batch.past, batch.future)  # (B, H, K)
+    value = loss(outputs.float(), batch.targets)  # the loss in fp32 even when the model ran in bf16
     optimizer.zero_grad(set_to_none=True)
-    (loss * weight).backward()
+    (value * weight).backward()
     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
-    return loss.detach()
+    return value.detach()
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, windows: WindowSet | PooledWindows, batch_size: int) -> float:
+def evaluate_loss(model: nn.Module, windows: WindowSet | PooledWindows, batch_size: int, *, loss: Loss = mse) -> float:
     """Mean loss over every window (no sample dropped), in eval mode."""
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=windows.series.device)
     for start in range(0, len(windows), batch_size):
-        inputs, targets = windows.batch(slice(start, start + batch_size))
-        total += LOSS(model(inputs), targets).double() * len(inputs)
+        batch = windows.batch(slice(start, start + batch_size))
+        total += loss(model(batch.past, batch.future), batch.targets).double() * len(batch)
     return total.item() / len(windows)
 
 
@@ -164,12 +188,18 @@ def train_model(
     config: TrainConfig,
     *,
     device: torch.device,
+    loss: Loss = mse,
+    on_step_end: StepHook | None = None,
+    on_epoch_end: EpochHook | None = None,
     progress: bool = False,
     description: str = "train",
 ) -> TrainResult:
     """Fit ``model`` in place on ``train``, keep the weights with the lowest ``val`` loss, return the record.
 
-    A non-finite loss stops training (``result.failure`` says why) with the best weights restored.
+    ``loss`` is minimised on the training windows and measured on the validation windows. A non-finite
+    loss stops training (``result.failure`` says why) with the best weights restored. The hooks are called
+    as ``StepHook`` and ``EpochHook`` say; when ``on_epoch_end`` returns True, training stops after that
+    epoch (``result.stopped_by_hook``) with the best weights restored, as after early stopping.
 
     The windows stay views of one series tensor moved once to ``device``; each batch is gathered there.
     Under torchrun every rank shuffles with the same seed and trains on its share of each global batch
@@ -196,18 +226,19 @@ def train_model(
             if len(batch) < distributed.world_size():
                 continue  # too few windows left to give every rank one
             share = distributed.local_share(batch)
-            inputs, targets = train.batch(share)  # (B, T, C), (B, H)
-            loss = train_step(
-                stepped, optimizer, inputs, targets,
-                grad_clip=config.grad_clip, autocast=autocast,
+            step_loss = train_step(
+                stepped, optimizer, train.batch(share),  # past (B, T, C), future (B, H, F), targets (B, H, K)
+                grad_clip=config.grad_clip, loss=loss, autocast=autocast,
                 weight=len(share) * distributed.world_size() / len(batch),
             )
-            loss_sum += loss.double() * len(share)
+            if on_step_end is not None:
+                on_step_end(model)
+            loss_sum += step_loss.double() * len(share)
             count += len(share)
         totals = torch.stack([loss_sum, torch.tensor(float(count), dtype=torch.float64, device=device)])
         summed_loss, summed_count = distributed.sum_across_ranks(totals).tolist()
         train_loss = summed_loss / summed_count
-        val_loss = distributed.from_main_process(evaluate_loss(stepped, val, config.batch_size), device)
+        val_loss = distributed.from_main_process(evaluate_loss(stepped, val, config.batch_size, loss=loss), device)
         result.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             result.failure = _divergence_message(epoch, train_loss, val_loss, result.best_epoch)
@@ -218,6 +249,12 @@ def train_model(
             result.best_val_loss, result.best_epoch = val_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
         epochs.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best_epoch=result.best_epoch)
+        if on_epoch_end is not None and on_epoch_end(
+            EpochEnd(epoch, train_loss, val_loss, result.best_epoch, result.best_val_loss, model)
+        ):
+            result.stopped_by_hook = True
+            log.info("%s: stopped at epoch %d by on_epoch_end", description, epoch)
+            break
         if not improved and epoch - result.best_epoch >= config.patience:
             log.info("%s: stopped at epoch %d, best validation loss at epoch %d", description, epoch, result.best_epoch)
             break

@@ -1,0 +1,85 @@
+"""The one set of windows every model of an experiment trains and is scored on: transform, split, scale, window.
+
+``prepare_data`` is the only place where a series meets its scaler: the scaler is fit on the training
+span alone, and the split's windows are views of the scaled series (see ``data/windows.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.preprocessing import StandardScaler
+
+from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
+from forecaster.data.windows import SplitBounds, WindowConfig, WindowSet, fit_scaler, scaler_statistics, split_bounds, split_windows
+from forecaster.models import ModelDims
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The windows of one series, split and scaled, with what maps forecasts back to its units.
+
+    ``target_offset`` and ``target_scale`` (K,) are the training span's scaling of each target channel:
+    a scaled forecast y means y * scale + offset in the transformed target space.
+    """
+
+    series: PreparedSeries
+    bounds: SplitBounds
+    scaler: StandardScaler
+    windows: dict[str, WindowSet]
+    dims: ModelDims
+
+    @property
+    def target_offset(self) -> np.ndarray:
+        return scaler_statistics(self.scaler)[0][: self.dims.targets]
+
+    @property
+    def target_scale(self) -> np.ndarray:
+        return scaler_statistics(self.scaler)[1][: self.dims.targets]
+
+    @property
+    def training_levels(self) -> np.ndarray:
+        """The target's levels over the training span: what MASE's scale and "no move" are measured on."""
+        return self.series.levels[self.bounds.train_start : self.bounds.train_end]
+
+    @property
+    def training_targets(self) -> np.ndarray:
+        """The transformed targets (L_train, K) of the training span, the only span settings may be found from."""
+        return self.series.frames[self.bounds.train_start : self.bounds.train_end, : self.dims.targets]
+
+    def actual_and_anchors(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """True levels (N, H) of a split's targets, and each window's last level (N,)."""
+        windows = self.windows[split]
+        origins = windows.origins
+        steps = origins[:, None] + np.arange(1, windows.horizon + 1)  # (N, H)
+        return self.series.levels[steps], self.series.levels[origins]
+
+
+def prepare_data(
+    frame: pd.DataFrame, data: DataConfig, windows: WindowConfig, *, bounds: SplitBounds | None = None
+) -> PreparedData:
+    """Transform, split, scale (training span only) and window ``frame``; ``bounds`` fixes the split."""
+    series = prepare_series(frame, data)
+    if bounds is None:
+        bounds = split_bounds(len(series.frames), windows, lost_rows=series.lost_rows)
+    differenced = series.transform != "level"
+    scaler = fit_scaler(series.frames, bounds, center=not differenced)
+    scaled = torch.tensor(scaler.transform(series.frames), dtype=torch.float32)  # (L, C)
+    offset, scale = scaler_statistics(scaler)
+    dims = ModelDims(
+        context=windows.context,
+        horizon=windows.horizon,
+        channels=scaled.shape[1],
+        differenced=differenced,
+        # The scaled value of a zero change of the first target. Differenced transforms are never centred,
+        # so it is 0 for every target; level targets do not use it.
+        no_change=float((0.0 - offset[0]) / scale[0]),
+        targets=series.targets,
+    )
+    split = split_windows(scaled, bounds, windows, target_channels=series.targets)
+    return PreparedData(series, bounds, scaler, split, dims)
