@@ -34,8 +34,8 @@ def saved_run(small_prices, tiny_config, tmp_path):
 
 def test_forecast_uses_the_last_window_and_the_checkpoints_scaling(saved_run, small_prices):
     result, folder = saved_run
-    model, payload = load_model(folder / "checkpoints" / "linear.pt")
-    table = forecast_future(model, payload, small_prices)
+    model, checkpoint = load_model(folder / "checkpoints" / "linear.pt")
+    table = forecast_future(model, checkpoint, small_prices)
     # By hand: the last 8 log-returns, scaled with the training span's statistics, through the model.
     returns = np.diff(np.log(small_prices["Adj Close"].to_numpy()))[-8:]
     scale = result.data.scaler.scale_[0]
@@ -47,9 +47,9 @@ def test_forecast_uses_the_last_window_and_the_checkpoints_scaling(saved_run, sm
 
 def test_forecast_needs_a_full_window(saved_run, small_prices):
     _, folder = saved_run
-    model, payload = load_model(folder / "checkpoints" / "linear.pt")
+    model, checkpoint = load_model(folder / "checkpoints" / "linear.pt")
     with pytest.raises(ForecasterError, match="needs at least 9"):
-        forecast_future(model, payload, small_prices.iloc[:5])
+        forecast_future(model, checkpoint, small_prices.iloc[:5])
 
 
 def test_forecast_command(saved_run, small_csv, tmp_path, capsys):

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from forecaster.checkpoint import input_config, scaling
+from forecaster.checkpoint import Checkpoint
 from forecaster.data.features import prepare_series
 from forecaster.errors import ForecasterError
 
@@ -23,16 +23,16 @@ VOLATILITY_WINDOW = 21  # about one trading month of changes
 
 
 def embed_series(
-    encoder: nn.Module, payload: dict, frame: pd.DataFrame, *, column: str | None = None,
+    encoder: nn.Module, checkpoint: Checkpoint, frame: pd.DataFrame, *, column: str | None = None,
     transform: str | None = None, batch_size: int = 512, source: str | None = None,
 ) -> pd.DataFrame:
     """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility."""
-    config = input_config(payload, column=column, transform=transform, source=source)
+    config = checkpoint.input_config(column=column, transform=transform, source=source)
     series = prepare_series(frame, config)
-    context = payload["dims"]["context"]
+    context = checkpoint.dims.context
     if len(series.frames) < context:
         raise ForecasterError(f"the data has {len(series.frames)} usable steps; the encoder reads windows of {context}")
-    offset, scale = scaling(payload, frames=series.frames, source=source, transform=config.transform)
+    offset, scale = checkpoint.scaling(series.frames, source=source, transform=config.transform)
     values = torch.tensor((series.frames - offset) / scale, dtype=torch.float32)  # (L, C)
     windows = values.unfold(0, context, 1).transpose(1, 2)  # (L-T+1, T, C), a view
     newest = [encoder.encode(windows[start : start + batch_size])[:, -1] for start in range(0, len(windows), batch_size)]

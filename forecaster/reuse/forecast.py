@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from forecaster.checkpoint import input_config, scaling
+from forecaster.checkpoint import Checkpoint
 from forecaster.data.features import invert_transform, prepare_series
 from forecaster.errors import ForecasterError
 
@@ -30,27 +30,26 @@ def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
 
 
 def forecast_future(
-    model: nn.Module, payload: dict, frame: pd.DataFrame, *, column: str | None = None, source: str | None = None,
+    model: nn.Module, checkpoint: Checkpoint, frame: pd.DataFrame, *, column: str | None = None, source: str | None = None,
 ) -> pd.DataFrame:
     """The model's forecast of the next ``horizon`` values of ``frame``, in the series' units.
 
     The checkpoint fixes the input columns, the target transform and the scaling (from its training
     span; a global model's own series by ``source``, others by their own statistics, see
-    ``checkpoint.scaling``); ``column`` renames the target when the new data calls it something else.
+    ``Checkpoint.scaling``); ``column`` renames the target when the new data calls it something else.
     """
-    dims = payload["dims"]
-    series = prepare_series(frame, input_config(payload, column=column, source=source))
-    context = dims["context"]
+    series = prepare_series(frame, checkpoint.input_config(column=column, source=source))
+    context = checkpoint.dims.context
     if len(series.frames) < context:
         raise ForecasterError(
             f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
             f"{context} steps, so it needs at least {context + series.lost_rows}"
         )
-    offset, scale = scaling(payload, frames=series.frames, source=source)
+    offset, scale = checkpoint.scaling(series.frames, source=source)
     window = torch.tensor((series.frames[-context:] - offset) / scale, dtype=torch.float32)[None]  # (1, T, C)
     with torch.no_grad():
         scaled = model.eval()(window).double().numpy()  # (1, H)
     values = invert_transform(scaled * scale[0] + offset[0], series.levels[-1:], series.transform)[0]  # (H,)
-    table = pd.DataFrame({"date": future_dates(series.dates, dims["horizon"]), "forecast": values})
+    table = pd.DataFrame({"date": future_dates(series.dates, checkpoint.dims.horizon), "forecast": values})
     table.attrs["target"] = series.columns[0]  # the column forecast (a global model's differ by series)
     return table

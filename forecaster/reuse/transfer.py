@@ -13,12 +13,12 @@ import dataclasses
 import pandas as pd
 from torch import nn
 
-from forecaster.checkpoint import load_model
-from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
+from forecaster.checkpoint import Checkpoint
+from forecaster.config import ExperimentConfig, ModelSpec
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
-from forecaster.models import MODEL_KINDS, NaiveConfig, TransformerForecaster, build_model, freeze
+from forecaster.models import NaiveConfig, TransformerForecaster, build_model, freeze
 from forecaster.runs.experiment import ExperimentResult, prepare_data, score_model
 from forecaster.training.loop import TrainConfig, resolve_device, seed_everything, train_model
 
@@ -28,27 +28,26 @@ TRAINED_ROWS = ("linear_probe", "fine_tune", "scratch")
 LAST_SUFFIX = "_last"  # linear_probe_last300: the linear probe trained on the newest 300 windows
 
 
-def transfer_config(payload: dict, *, source: str, column: str | None, transform: str | None,
+def transfer_config(checkpoint: Checkpoint, *, source: str, column: str | None, transform: str | None,
                     train: TrainConfig, train_fraction: float = 0.7, val_fraction: float = 0.15) -> ExperimentConfig:
     """The target experiment: the checkpoint's window, horizon and features on the new series."""
-    if payload["kind"] != "transformer":
-        raise ForecasterError(f"transfer needs a transformer checkpoint; this one holds a {payload['kind']} model")
-    dims = payload["dims"]
-    config = from_mapping(MODEL_KINDS["transformer"].config_class, payload["config"], "checkpoint")
+    if checkpoint.kind != "transformer":
+        raise ForecasterError(f"transfer needs a transformer checkpoint; this one holds a {checkpoint.kind} model")
+    dims, config = checkpoint.dims, checkpoint.config
     specs = tuple(
         ModelSpec(name=name, kind="transformer", config=config) for name in ("zero_shot", "linear_probe", "fine_tune", "scratch")
     ) + (ModelSpec(name="naive", kind="naive", config=NaiveConfig()),)
     return ExperimentConfig(
-        data=DataConfig(source=source, column=column, features=tuple(payload["columns"][1:]),
-                        transform=transform or payload["transform"], calendar=tuple(payload.get("calendar", ()))),
-        windows=WindowConfig(context=dims["context"], horizon=dims["horizon"],
+        data=DataConfig(source=source, column=column, features=checkpoint.columns[1:],
+                        transform=transform or checkpoint.transform, calendar=checkpoint.calendar),
+        windows=WindowConfig(context=dims.context, horizon=dims.horizon,
                              train_fraction=train_fraction, val_fraction=val_fraction),
         train=train,
         models=specs,
     )
 
 
-def run_transfer(checkpoint: str, frame: pd.DataFrame, config: ExperimentConfig, *,
+def run_transfer(checkpoint: Checkpoint, frame: pd.DataFrame, config: ExperimentConfig, *,
                  last_samples: int | None = None, progress: bool = False) -> ExperimentResult:
     """Score the source model and its four reuses on the target ``frame`` (see ``transfer_config``).
 
@@ -56,10 +55,10 @@ def run_transfer(checkpoint: str, frame: pd.DataFrame, config: ExperimentConfig,
     three trained on the newest N training windows only (the case where reuse should pay off), scored
     beside the full-data rows in one table.
     """
-    source, payload = load_model(checkpoint)
+    source = checkpoint.model()
     data = prepare_data(frame, config.data, config.windows)
-    if data.dims.channels != payload["dims"]["channels"]:
-        raise ForecasterError(f"the source model reads {payload['dims']['channels']} channel(s); the target gives {data.dims.channels}")
+    if data.dims.channels != checkpoint.dims.channels:
+        raise ForecasterError(f"the source model reads {checkpoint.dims.channels} channel(s); the target gives {data.dims.channels}")
     full_windows = data.windows["train"]
     newest_windows = None
     if last_samples is not None:
