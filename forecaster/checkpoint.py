@@ -36,6 +36,11 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 
+def _one_line(error: Exception) -> str:
+    """An exception's message on one line (the CLI prints errors as one line)."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+
+
 def floats(values: Any) -> tuple[float, ...]:
     """``values`` (an array or a list) as a tuple of Python floats: exact, comparable, weights-only-loadable."""
     return tuple(float(value) for value in values)
@@ -106,7 +111,10 @@ class Checkpoint:
 
     def model(self) -> nn.Module:
         """Rebuild the model from its config, dimensions and weights (in eval mode)."""
-        model = build_model(self.kind, self.config, self.dims)
+        try:
+            model = build_model(self.kind, self.config, self.dims)
+        except ValueError as error:  # a well-formed config that the kind refuses with these dimensions
+            raise ForecasterError(f"checkpoint {self.name!r}: its {self.kind} config builds no model: {_one_line(error)}") from None
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError as error:  # the weights do not fit the config: a damaged or edited checkpoint
@@ -215,6 +223,10 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
         )
     except KeyError as error:
         raise ForecasterError(f"checkpoint {where} lacks the key {error}: a damaged or foreign file") from None
+    except (TypeError, ValueError) as error:
+        # The kind's config class refused the stored config (unknown key, wrong type or value, its own
+        # __post_init__), or the parts disagree: one line, not a traceback. ForecasterError is a ValueError.
+        raise ForecasterError(f"checkpoint {where}: {_one_line(error)}") from None
 
 
 def write_payload(payload: dict[str, Any], path: str | Path) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from forecaster.checkpoint import FORMAT_VERSION, Checkpoint, SeriesRecord, load_checkpoint, load_model, save_checkpoint
+from forecaster.checkpoint import FORMAT_VERSION, Checkpoint, SeriesRecord, load_checkpoint, load_model, save_checkpoint, to_payload
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, RNNConfig, TransformerConfig, build_model
 
@@ -196,3 +196,50 @@ def test_inconsistent_checkpoints_and_newer_formats_are_refused(tmp_path):
     torch.save({"format_version": FORMAT_VERSION + 1}, newer)
     with pytest.raises(ForecasterError, match="format version 3; .* so update forecaster"):
         load_checkpoint(newer)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvenRNNConfig(RNNConfig):
+    """A config class whose own check refuses a value, as a kind's config may."""
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % 2:
+            raise ForecasterError(f"rnn hidden_size={self.hidden_size} must be even")
+
+
+def stored(kind, config, dims, edit):
+    """The file payload of a fresh ``kind`` model, changed by ``edit(payload)`` as a damaged or hand-edited file would be."""
+    payload = to_payload(Checkpoint.from_model(build_model(kind, config, dims), name=kind, kind=kind, config=config, dims=dims,
+                                               columns=("Close",), transform="log_return", offset=[0.0], scale=[0.01]))
+    edit(payload)
+    return payload
+
+
+RNN = (RNNConfig(hidden_size=3), ModelDims(context=8, horizon=1, channels=1, differenced=True, no_change=0.0))
+REFUSED = {  # a stored config the kind refuses: (kind, its config and dims, the edit, a fragment of the one line)
+    "unknown key": ("rnn", *RNN, lambda p: p["config"].update(widht=4), "unknown key config.widht; valid keys in config: cell,"),
+    "bad value": ("rnn", *RNN, lambda p: p["config"].update(cell="tcn"), "config.cell='tcn' is not valid; choose one of: gru, lstm"),
+    "wrong type": ("rnn", *RNN, lambda p: p["config"].update(hidden_size="big"), "config.hidden_size='big' should be of type int"),
+    "refused by __post_init__": ("rnn", *RNN, lambda p: None, "rnn hidden_size=3 must be even"),
+    "unknown kind": ("rnn", *RNN, lambda p: p.update(kind="prophet"), "unknown model kind 'prophet'"),
+    "parts disagree": ("rnn", *RNN, lambda p: p["dims"].update(channels=2), "give 1 channel(s), but the model reads dims.channels=2"),
+    "refused by build_model": ("transformer", TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16), RNN[1],
+                               lambda p: p["config"].update(patch=16), "transformer patch=16 must be between 1 and context=8"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_checkpoint_whose_config_is_refused_is_one_line_from_the_cli(case, tmp_path, small_csv, capsys, monkeypatch):
+    from forecaster.cli import main
+    from forecaster.models import MODEL_KINDS
+
+    kind, config, dims, edit, fragment = REFUSED[case]
+    path = tmp_path / "bad.pt"
+    torch.save(stored(kind, config, dims, edit), path)
+    if case == "refused by __post_init__":  # the file was written; now the kind's config class checks more
+        monkeypatch.setitem(MODEL_KINDS, "rnn", dataclasses.replace(MODEL_KINDS["rnn"], config_class=EvenRNNConfig))
+    assert main(["forecast", str(path), "--data", str(small_csv)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: checkpoint ") and fragment in lines[0], captured.err
+    assert "Traceback" not in captured.err and not captured.out
