@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from forecaster.config import from_mapping, plain_dict
-from forecaster.data.features import DataConfig
+from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, build_model, model_kind
 from forecaster.version import __version__
@@ -59,6 +60,20 @@ class SeriesRecord:
     def matches(self, source: str | None) -> bool:
         """Whether new data named ``source`` is this series (by its source or its label)."""
         return source is not None and source in (self.source, self.label)
+
+
+@dataclass(frozen=True, eq=False)
+class ScaledSeries:
+    """New data read as a checkpoint's model was trained: the prepared series and its frames scaled for the model."""
+
+    series: PreparedSeries
+    frames: np.ndarray  # (L, C): (series.frames - offset) / scale, what the model reads
+    offset: np.ndarray  # (C,)
+    scale: np.ndarray  # (C,)
+
+    def unscale_target(self, values: np.ndarray) -> np.ndarray:
+        """Model outputs (the scaled target, channel 0) back in the target transform's units."""
+        return values * self.scale[0] + self.offset[0]
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,25 @@ class Checkpoint:
             columns = (None, *self.columns[1:])
         return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or self.transform,
                           calendar=self.calendar)
+
+    def read_series(
+        self, frame: pd.DataFrame, *, column: str | None = None, transform: str | None = None, source: str | None = None,
+    ) -> ScaledSeries:
+        """Read ``frame`` as the model was trained: its input columns, calendar and transform, then its scaling.
+
+        ``column`` renames the target; ``transform`` replaces the checkpoint's (then the frames are scaled
+        by their own statistics, see ``scaling``); ``source`` names the series, for a global model to find
+        its own. At least one window of ``dims.context`` frames is needed.
+        """
+        series = prepare_series(frame, self.input_config(column=column, transform=transform, source=source))
+        context = self.dims.context
+        if len(series.frames) < context:
+            raise ForecasterError(
+                f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
+                f"{context} steps, so it needs at least {context + series.lost_rows}"
+            )
+        offset, scale = self.scaling(series.frames, source=source, transform=transform)
+        return ScaledSeries(series=series, frames=(series.frames - offset) / scale, offset=offset, scale=scale)
 
     def scaling(self, frames: np.ndarray, *, source: str | None = None, transform: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The (offset, scale) per channel for feeding new ``frames`` (L, C) to the model: (x - offset) / scale.

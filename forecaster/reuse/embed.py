@@ -16,8 +16,6 @@ import torch
 from torch import nn
 
 from forecaster.checkpoint import Checkpoint
-from forecaster.data.features import prepare_series
-from forecaster.errors import ForecasterError
 
 VOLATILITY_WINDOW = 21  # about one trading month of changes
 
@@ -27,13 +25,9 @@ def embed_series(
     transform: str | None = None, batch_size: int = 512, source: str | None = None,
 ) -> pd.DataFrame:
     """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility."""
-    config = checkpoint.input_config(column=column, transform=transform, source=source)
-    series = prepare_series(frame, config)
-    context = checkpoint.dims.context
-    if len(series.frames) < context:
-        raise ForecasterError(f"the data has {len(series.frames)} usable steps; the encoder reads windows of {context}")
-    offset, scale = checkpoint.scaling(series.frames, source=source, transform=config.transform)
-    values = torch.tensor((series.frames - offset) / scale, dtype=torch.float32)  # (L, C)
+    inputs = checkpoint.read_series(frame, column=column, transform=transform, source=source)
+    series, context = inputs.series, checkpoint.dims.context
+    values = torch.tensor(inputs.frames, dtype=torch.float32)  # (L, C)
     windows = values.unfold(0, context, 1).transpose(1, 2)  # (L-T+1, T, C), a view
     newest = [encoder.encode(windows[start : start + batch_size])[:, -1] for start in range(0, len(windows), batch_size)]
     embeddings = torch.cat(newest).numpy()  # (L-T+1, D)

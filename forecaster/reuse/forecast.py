@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from forecaster.checkpoint import Checkpoint
-from forecaster.data.features import invert_transform, prepare_series
-from forecaster.errors import ForecasterError
+from forecaster.data.features import invert_transform
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
@@ -36,20 +35,14 @@ def forecast_future(
 
     The checkpoint fixes the input columns, the target transform and the scaling (from its training
     span; a global model's own series by ``source``, others by their own statistics, see
-    ``Checkpoint.scaling``); ``column`` renames the target when the new data calls it something else.
+    ``Checkpoint.read_series``); ``column`` renames the target when the new data calls it something else.
     """
-    series = prepare_series(frame, checkpoint.input_config(column=column, source=source))
-    context = checkpoint.dims.context
-    if len(series.frames) < context:
-        raise ForecasterError(
-            f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
-            f"{context} steps, so it needs at least {context + series.lost_rows}"
-        )
-    offset, scale = checkpoint.scaling(series.frames, source=source)
-    window = torch.tensor((series.frames[-context:] - offset) / scale, dtype=torch.float32)[None]  # (1, T, C)
+    inputs = checkpoint.read_series(frame, column=column, source=source)
+    series = inputs.series
+    window = torch.tensor(inputs.frames[-checkpoint.dims.context :], dtype=torch.float32)[None]  # (1, T, C)
     with torch.no_grad():
         scaled = model.eval()(window).double().numpy()  # (1, H)
-    values = invert_transform(scaled * scale[0] + offset[0], series.levels[-1:], series.transform)[0]  # (H,)
+    values = invert_transform(inputs.unscale_target(scaled), series.levels[-1:], series.transform)[0]  # (H,)
     table = pd.DataFrame({"date": future_dates(series.dates, checkpoint.dims.horizon), "forecast": values})
     table.attrs["target"] = series.columns[0]  # the column forecast (a global model's differ by series)
     return table
