@@ -354,14 +354,14 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    from forecaster.checkpoint import load_model
+    from forecaster.checkpoint import load_checkpoint
     from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir, write_folder
     from forecaster.reuse.forecast import forecast_future
 
     out = check_out_dir(args.out) if args.out else None
-    model, checkpoint = load_model(args.checkpoint)
-    table = forecast_future(model, checkpoint, load_prices(args.data), column=args.column, source=args.data)
+    checkpoint = load_checkpoint(args.checkpoint)
+    table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data)
     print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}", "forecast": "{:.4f}".format}))
     if out is not None:
@@ -393,17 +393,16 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from forecaster.checkpoint import load_encoder, load_model
+    from forecaster.checkpoint import load_checkpoint
     from forecaster.data.sources import load_prices
     from forecaster.output import plots
     from forecaster.output.folders import check_out_dir, timestamped_out_dir, write_folder
     from forecaster.reuse.embed import embed_series, project
 
     out = check_out_dir(args.out or timestamped_out_dir("embed"))
-    encoder = load_encoder(args.checkpoint)
-    _, checkpoint = load_model(args.checkpoint)
-    table = embed_series(encoder, checkpoint, load_prices(args.data), column=args.column, transform=args.transform,
-                         source=args.data)
+    checkpoint = load_checkpoint(args.checkpoint)
+    table = embed_series(checkpoint.encoder(), checkpoint, load_prices(args.data), column=args.column,
+                         transform=args.transform, source=args.data)
     points = project(table)
     figure = plots.embedding_figure(points, table["next_change"], table["volatility"],
                                     title=f"{checkpoint.name} embeddings of {args.data} (PCA)")

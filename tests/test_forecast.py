@@ -65,10 +65,11 @@ def test_read_series_scales_as_in_training_or_by_the_frames_own(saved_run, small
         checkpoint.read_series(small_prices.iloc[:5])
 
 
-def test_forecast_command(saved_run, small_csv, tmp_path, capsys):
+def test_forecast_command(saved_run, small_csv, tmp_path, capsys, file_reads):
     _, folder = saved_run
     out = tmp_path / "future"
     assert main(["forecast", str(folder / "checkpoints" / "linear.pt"), "--data", str(small_csv), "--out", str(out)]) == 0
+    assert file_reads == [folder / "checkpoints" / "linear.pt"]  # the checkpoint is read once
     printed = capsys.readouterr().out
     assert "linear (linear) forecast of Adj Close" in printed
     written = pd.read_csv(out / "forecast.csv", parse_dates=["date"])

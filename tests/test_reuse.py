@@ -94,7 +94,7 @@ def test_embed_series_gives_each_date_its_newest_frame_embedding_without_look_ah
     assert table["next_change"].iloc[:-1].notna().all() and np.isnan(table["next_change"].iloc[-1])
 
 
-def test_embed_command(saved_run, tmp_path, capsys):
+def test_embed_command(saved_run, tmp_path, capsys, file_reads):
     from forecaster.cli import main
 
     _, folder = saved_run
@@ -102,6 +102,7 @@ def test_embed_command(saved_run, tmp_path, capsys):
     code = main(["embed", str(folder / "checkpoints" / "transformer.pt"), "--data", "sunspots", "--column", "sunspots",
                  "--transform", "diff", "--out", str(out)])
     assert code == 0
+    assert file_reads == [folder / "checkpoints" / "transformer.pt"]  # read once, for the encoder and the scaling
     assert {p.name for p in out.iterdir()} == {"embeddings.csv", "embedding_pca.png"}
     assert "frames embedded in 8 dimensions" in capsys.readouterr().out
     assert main(["embed", str(folder / "checkpoints" / "transformer.pt"), "--data", "sunspots", "--column", "sunspots",

@@ -81,13 +81,14 @@ def test_bad_transfers_are_clear(source_checkpoint, tmp_path):
         transfer_config(mlp, source="x", column=None, transform=None, train=TrainConfig())
 
 
-def test_transfer_command_writes_the_run_folder(source_checkpoint, tmp_path, capsys):
+def test_transfer_command_writes_the_run_folder(source_checkpoint, tmp_path, capsys, file_reads):
     csv = tmp_path / "other.csv"
     synthetic_prices().rename_axis("Date").to_csv(csv)
     out = tmp_path / "transfer"
     code = main(["transfer", str(source_checkpoint), "--data", str(csv), "--column", "Close", "--out", str(out),
                  "--quiet", "--set", "train.epochs=1", "--set", "train.device=cpu"])
     assert code == 0
+    assert file_reads == [source_checkpoint]  # read once, for the config and the source model
     assert list(pd.read_csv(out / "metrics.csv")["model"]) == ROWS
     assert {"rel_mae.png", "forecasts.png", "training_curves.png", "attention_zero_shot.png"} <= {p.name for p in out.iterdir()}
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["fine_tune.pt", "linear_probe.pt", "scratch.pt"]
