@@ -356,8 +356,8 @@ def _backtest(args: argparse.Namespace) -> int:
 def _forecast(args: argparse.Namespace) -> int:
     from forecaster.checkpoint import load_checkpoint
     from forecaster.data.sources import load_prices
-    from forecaster.output.folders import check_out_dir, write_folder
-    from forecaster.reuse.forecast import forecast_future
+    from forecaster.output.folders import check_out_dir
+    from forecaster.reuse.forecast import forecast_future, save_forecast
 
     out = check_out_dir(args.out) if args.out else None
     checkpoint = load_checkpoint(args.checkpoint)
@@ -365,7 +365,7 @@ def _forecast(args: argparse.Namespace) -> int:
     print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}", "forecast": "{:.4f}".format}))
     if out is not None:
-        print(f"results: {write_folder(out, lambda folder: table.to_csv(folder / 'forecast.csv', index=False))}")
+        print(f"results: {save_forecast(table, out)}")
     return 0
 
 
@@ -395,24 +395,16 @@ def _transfer(args: argparse.Namespace) -> int:
 def _embed(args: argparse.Namespace) -> int:
     from forecaster.checkpoint import load_checkpoint
     from forecaster.data.sources import load_prices
-    from forecaster.output import plots
-    from forecaster.output.folders import check_out_dir, timestamped_out_dir, write_folder
-    from forecaster.reuse.embed import embed_series, project
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.reuse.embed import embed_series, save_embeddings
 
     out = check_out_dir(args.out or timestamped_out_dir("embed"))
     checkpoint = load_checkpoint(args.checkpoint)
     table = embed_series(checkpoint.encoder(), checkpoint, load_prices(args.data), column=args.column,
                          transform=args.transform, source=args.data)
-    points = project(table)
-    figure = plots.embedding_figure(points, table["next_change"], table["volatility"],
-                                    title=f"{checkpoint.name} embeddings of {args.data} (PCA)")
-
-    def write_files(folder: Path) -> None:
-        table.to_csv(folder / "embeddings.csv")
-        figure.savefig(folder / "embedding_pca.png", dpi=120, bbox_inches="tight")
-
+    folder = save_embeddings(table, out, title=f"{checkpoint.name} embeddings of {args.data} (PCA)")
     print(f"{len(table)} frames embedded in {table.shape[1] - 2} dimensions")
-    print(f"results: {write_folder(out, write_files)}")
+    print(f"results: {folder}")
     return 0
 
 

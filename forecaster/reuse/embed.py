@@ -10,12 +10,15 @@ but then every embedding depends slightly on the whole series' scale.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from forecaster.checkpoint import Checkpoint
+from forecaster.output.folders import write_folder
 
 VOLATILITY_WINDOW = 21  # about one trading month of changes
 
@@ -45,3 +48,20 @@ def project(table: pd.DataFrame) -> np.ndarray:
 
     embeddings = table[[c for c in table.columns if c.startswith("e") and c[1:].isdigit()]].to_numpy()
     return PCA(n_components=2).fit_transform(embeddings)
+
+
+def save_embeddings(table: pd.DataFrame, out: str | Path, *, title: str) -> Path:
+    """Write the folder ``out``: ``embeddings.csv`` (``embed_series``' table) and ``embedding_pca.png``, atomically.
+
+    The figure is the embeddings' first two principal components, coloured by the next change and by
+    the volatility; ``title`` heads it. Returns the folder.
+    """
+    from forecaster.output import plots  # matplotlib is imported only when figures are written
+
+    figure = plots.embedding_figure(project(table), table["next_change"], table["volatility"], title=title)
+
+    def write_files(folder: Path) -> None:
+        table.to_csv(folder / "embeddings.csv")
+        figure.savefig(folder / "embedding_pca.png", dpi=120, bbox_inches="tight")
+
+    return write_folder(out, write_files)

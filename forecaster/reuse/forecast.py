@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 from torch import nn
 
 from forecaster.checkpoint import Checkpoint
 from forecaster.data.features import invert_transform
+from forecaster.output.folders import write_folder
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
@@ -46,3 +49,8 @@ def forecast_future(
     table = pd.DataFrame({"date": future_dates(series.dates, checkpoint.dims.horizon), "forecast": values})
     table.attrs["target"] = series.columns[0]  # the column forecast (a global model's differ by series)
     return table
+
+
+def save_forecast(table: pd.DataFrame, out: str | Path) -> Path:
+    """Write the folder ``out`` holding ``forecast.csv`` (date, forecast), atomically; returns it."""
+    return write_folder(out, lambda folder: table.to_csv(folder / "forecast.csv", index=False))
