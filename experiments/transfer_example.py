@@ -18,14 +18,14 @@ source = forecaster.read_config("experiments/sp500.yaml", [
 ])
 forecaster.save_run(forecaster.run_experiment(source), folder)
 checkpoint = folder / "checkpoints" / "transformer.pt"
+pretrained = forecaster.load_checkpoint(checkpoint)
 
 # 2. Transfer to monthly sunspots: counts have zeros, so differences instead of log-returns,
 #    and only the newest 300 training windows, where a pretrained encoder should help most.
 target = forecaster.transfer_config(
-    forecaster.load_checkpoint(checkpoint), source="sunspots", column="sunspots", transform="diff",
-    train=forecaster.TrainConfig(epochs=epochs),
+    pretrained, source="sunspots", column="sunspots", transform="diff", train=forecaster.TrainConfig(epochs=epochs),
 )
-result = forecaster.run_transfer(str(checkpoint), forecaster.load_prices("sunspots"), target, last_samples=300)
+result = forecaster.run_transfer(pretrained, forecaster.load_prices("sunspots"), target, last_samples=300)
 print(result.metrics[["model", "mae", "rel_mae", "train_seconds", "parameters"]].to_string(index=False))
 
 # 3. The frozen encoder, by hand: per-frame embeddings of the last sunspot windows.

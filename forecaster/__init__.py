@@ -1,6 +1,6 @@
 """forecaster: time-series forecasting with self-attention, measured against MLP, RNN, linear and naive baselines."""
 
-from forecaster.checkpoint import load_checkpoint, load_encoder, load_model, save_checkpoint
+from forecaster.checkpoint import Checkpoint, load_checkpoint, load_encoder, load_model, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, config_from_dict, read_config
 from forecaster.data.features import DataConfig
 from forecaster.data.sources import load_prices
@@ -20,6 +20,7 @@ from forecaster.version import __version__
 __all__ = [
     "MODEL_KINDS",
     "BacktestResult",
+    "Checkpoint",
     "DataConfig",
     "DataSourceError",
     "ExperimentConfig",

@@ -1,7 +1,16 @@
-"""Checkpoints that rebuild their model: config, dimensions, features, transform, scaler, weights.
+"""Checkpoints: one trained model and what reading new data for it takes, typed in memory, plain on disk.
 
-Saved as plain tensors and Python containers, written to a temporary file and renamed (never half
+A ``Checkpoint`` is a frozen record of a trained model: its kind and config, the data's dimensions,
+the input columns, calendar and transform it was trained on, the training span's scaling, a global
+model's per-series records, and the weights. A run builds one in memory (``ExperimentResult.checkpoint``,
+``GlobalResult.checkpoint``); ``checkpoint.model()`` rebuilds the module. Only the file boundary
+(``save_checkpoint``, ``load_checkpoint``, and ``runs/progress.py`` for its own records) converts it to
+and from the file's plain payload, so no other module reads string keys.
+
+On disk it is plain tensors and Python containers, written to a temporary file and renamed (never half
 written), and loaded with ``torch.load(..., weights_only=True)`` so that a checkpoint cannot run code.
+Format version 2 is written; version 1 files (their scaler offset called ``mean``; written before
+calendars, global models or patches, they lack those keys) still load.
 """
 
 from __future__ import annotations
@@ -9,100 +18,252 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from forecaster.config import from_mapping, plain_dict
-from forecaster.data.features import DataConfig
+from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, build_model, model_kind
 from forecaster.version import __version__
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
-def checkpoint_payload(
-    *,
-    name: str,
-    kind: str,
-    config: Any,
-    dims: ModelDims,
-    columns: tuple[str, ...],
-    transform: str,
-    scaler_mean: list[float],
-    scaler_scale: list[float],
-    model: nn.Module,
-    calendar: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """Everything needed to rebuild ``model`` and feed it new data, as weights-only-loadable values."""
+def _one_line(error: Exception) -> str:
+    """An exception's message on one line (the CLI prints errors as one line)."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+
+
+def floats(values: Any) -> tuple[float, ...]:
+    """``values`` (an array or a list) as a tuple of Python floats: exact, comparable, weights-only-loadable."""
+    return tuple(float(value) for value in values)
+
+
+@dataclass(frozen=True)
+class SeriesRecord:
+    """One series of a global model: its label and source, its columns (target first), its training span's scaling."""
+
+    label: str
+    source: str
+    columns: tuple[str, ...]
+    offset: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def matches(self, source: str | None) -> bool:
+        """Whether new data named ``source`` is this series (by its source or its label)."""
+        return source is not None and source in (self.source, self.label)
+
+
+@dataclass(frozen=True, eq=False)
+class ScaledSeries:
+    """New data read as a checkpoint's model was trained: the prepared series and its frames scaled for the model."""
+
+    series: PreparedSeries
+    frames: np.ndarray  # (L, C): (series.frames - offset) / scale, what the model reads
+    offset: np.ndarray  # (C,)
+    scale: np.ndarray  # (C,)
+
+    def unscale_target(self, values: np.ndarray) -> np.ndarray:
+        """Model outputs (the scaled target, channel 0) back in the target transform's units."""
+        return values * self.scale[0] + self.offset[0]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A trained model and what feeding it new data takes; ``model()`` rebuilds it in eval mode.
+
+    ``offset`` and ``scale`` are what the training span's scaler applies per channel, (x - offset) / scale
+    (offset 0 for the differenced transforms, which are not centred). A global model (trained on several
+    series) has one ``series`` record per series with its own scaling; ``offset`` and ``scale`` are then
+    its first series'. ``state_dict`` is a CPU copy of the weights taken when the checkpoint was made; it
+    is left out of ``==`` because tensors do not compare to one bool (compare it with ``torch.equal``).
+    """
+
+    name: str
+    kind: str
+    config: Any  # the kind's config dataclass, e.g. TransformerConfig
+    dims: ModelDims
+    columns: tuple[str, ...]  # input columns, the target first
+    transform: str
+    offset: tuple[float, ...]
+    scale: tuple[float, ...]
+    state_dict: dict[str, torch.Tensor] = field(compare=False, repr=False)
+    calendar: tuple[str, ...] = ()  # calendar channels after the columns' (hour, day_of_week, day_of_year)
+    series: tuple[SeriesRecord, ...] = ()
+    forecaster_version: str = __version__  # the version that made the checkpoint
+
+    def __post_init__(self) -> None:
+        config_class = model_kind(self.kind).config_class  # a ValueError naming the valid kinds
+        if not isinstance(self.config, config_class):
+            raise ValueError(f"a {self.kind} checkpoint needs a {config_class.__name__}, got {type(self.config).__name__}")
+        # Every scaling must cover the channels the model reads: the columns, then two per calendar feature.
+        channels = len(self.columns) + 2 * len(self.calendar)
+        widths = {len(self.offset), len(self.scale), *(len(record.offset) for record in self.series),
+                  *(len(record.scale) for record in self.series)}
+        if channels != self.dims.channels or widths != {channels}:
+            raise ValueError(
+                f"columns {list(self.columns)} and calendar {list(self.calendar)} give {channels} channel(s), but the "
+                f"model reads dims.channels={self.dims.channels} and the scaling has {sorted(widths)}"
+            )
+
+    @classmethod
+    def from_model(
+        cls, model: nn.Module, *, name: str, kind: str, config: Any, dims: ModelDims, columns: tuple[str, ...],
+        transform: str, offset: np.ndarray, scale: np.ndarray, calendar: tuple[str, ...] = (),
+    ) -> Checkpoint:
+        """A checkpoint of the trained ``model``, its weights copied to the CPU (later training does not change it)."""
+        weights = {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
+        return cls(name=name, kind=kind, config=config, dims=dims, columns=tuple(columns), transform=transform,
+                   offset=floats(offset), scale=floats(scale), state_dict=weights, calendar=tuple(calendar))
+
+    def model(self) -> nn.Module:
+        """Rebuild the model from its config, dimensions and weights (in eval mode)."""
+        try:
+            model = build_model(self.kind, self.config, self.dims)
+        except ValueError as error:  # a well-formed config that the kind refuses with these dimensions
+            raise ForecasterError(f"checkpoint {self.name!r}: its {self.kind} config builds no model: {_one_line(error)}") from None
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as error:  # the weights do not fit the config: a damaged or edited checkpoint
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise ForecasterError(
+                f"checkpoint {self.name!r}: its weights do not match its own config ({lines[1] if len(lines) > 1 else error})"
+            ) from None
+        return model.eval()
+
+    def encoder(self) -> nn.Module:
+        """The trained ``TransformerEncoder`` of a transformer checkpoint (frames -> contextual embeddings)."""
+        if self.kind != "transformer":
+            raise ForecasterError(f"checkpoint {self.name!r} holds a {self.kind} model, which has no encoder; use a transformer checkpoint")
+        return self.model().encoder
+
+    def series_record(self, source: str | None) -> SeriesRecord | None:
+        """A global checkpoint's record of the series ``source`` (matched by source or label), else None."""
+        return next((record for record in self.series if record.matches(source)), None)
+
+    def input_config(self, *, column: str | None = None, transform: str | None = None, source: str | None = None) -> DataConfig:
+        """How to read new data for the model: its input columns, calendar and transform (target renamable).
+
+        A global model (trained on several series) reads each of its series' own target column; a series
+        it never saw gets the usual default target (Adj Close, Close, or the only column) unless named.
+        """
+        record = self.series_record(source)
+        columns: tuple[str | None, ...] = self.columns
+        if record is not None:
+            columns = record.columns
+        elif self.series:
+            columns = (None, *self.columns[1:])
+        return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or self.transform,
+                          calendar=self.calendar)
+
+    def read_series(
+        self, frame: pd.DataFrame, *, column: str | None = None, transform: str | None = None, source: str | None = None,
+    ) -> ScaledSeries:
+        """Read ``frame`` as the model was trained: its input columns, calendar and transform, then its scaling.
+
+        ``column`` renames the target; ``transform`` replaces the checkpoint's (then the frames are scaled
+        by their own statistics, see ``scaling``); ``source`` names the series, for a global model to find
+        its own. At least one window of ``dims.context`` frames is needed.
+        """
+        series = prepare_series(frame, self.input_config(column=column, transform=transform, source=source))
+        context = self.dims.context
+        if len(series.frames) < context:
+            raise ForecasterError(
+                f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
+                f"{context} steps, so it needs at least {context + series.lost_rows}"
+            )
+        offset, scale = self.scaling(series.frames, source=source, transform=transform)
+        return ScaledSeries(series=series, frames=(series.frames - offset) / scale, offset=offset, scale=scale)
+
+    def scaling(self, frames: np.ndarray, *, source: str | None = None, transform: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The (offset, scale) per channel for feeding new ``frames`` (L, C) to the model: (x - offset) / scale.
+
+        The training span's statistics, when the new data is read with the model's own transform and, for
+        a global model, is one of its series (``source`` matches one's source or label). Otherwise the new
+        frames are scaled by their own statistics, as every series of a global model was by its own
+        training span: centred for levels only, like training.
+        """
+        if transform is None or transform == self.transform:
+            # A single-series model's training scaling; a global model's scaling of the series it reads.
+            record = self.series_record(source)
+            if record is not None:
+                return np.asarray(record.offset, dtype=np.float64), np.asarray(record.scale, dtype=np.float64)
+            if not self.series:
+                return np.asarray(self.offset, dtype=np.float64), np.asarray(self.scale, dtype=np.float64)
+        centred = (transform or self.transform) == "level"
+        offset = frames.mean(axis=0) if centred else np.zeros(frames.shape[1])
+        scale = frames.std(axis=0)
+        return offset, np.where(scale > 0, scale, 1.0)
+
+
+def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The file's plain payload of ``checkpoint`` (format version 2): tensors, strings, numbers, lists, dicts."""
     return {
         "format_version": FORMAT_VERSION,
-        "forecaster_version": __version__,
-        "name": name,
-        "kind": kind,
-        "config": plain_dict(dataclasses.asdict(config)),
-        "dims": dataclasses.asdict(dims),
-        "columns": list(columns),
-        "calendar": list(calendar),  # calendar channels after the columns' (hour, day_of_week, day_of_year)
-        "transform": transform,
-        "scaler": {"mean": [float(v) for v in scaler_mean], "scale": [float(v) for v in scaler_scale]},
-        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+        "forecaster_version": checkpoint.forecaster_version,
+        "name": checkpoint.name,
+        "kind": checkpoint.kind,
+        "config": plain_dict(dataclasses.asdict(checkpoint.config)),
+        "dims": dataclasses.asdict(checkpoint.dims),
+        "columns": list(checkpoint.columns),
+        "calendar": list(checkpoint.calendar),
+        "transform": checkpoint.transform,
+        "scaler": {"offset": list(checkpoint.offset), "scale": list(checkpoint.scale)},
+        "series": [
+            {"label": record.label, "source": record.source, "columns": list(record.columns),
+             "offset": list(record.offset), "scale": list(record.scale)}
+            for record in checkpoint.series
+        ],
+        "state_dict": dict(checkpoint.state_dict),
     }
 
 
-def series_entry(payload: dict[str, Any], source: str | None) -> dict[str, Any] | None:
-    """A global checkpoint's record of the series ``source`` (matched by source or label), else None."""
-    for entry in payload.get("series") or ():
-        if source is not None and source in (entry["source"], entry["label"]):
-            return entry
-    return None
+def from_payload(payload: Any, where: str) -> Checkpoint:
+    """The ``Checkpoint`` of a file's payload (format version 1 or 2); ``where`` names the file in errors."""
+    version = payload.get("format_version") if isinstance(payload, dict) else None
+    if version not in READABLE_VERSIONS:
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise ForecasterError(f"{where} has checkpoint format version {version}; this forecaster ({__version__}) "
+                                  f"reads versions {READABLE_VERSIONS[0]} to {FORMAT_VERSION}, so update forecaster")
+        raise ForecasterError(f"{where} is not a forecaster checkpoint of format version {' or '.join(map(str, READABLE_VERSIONS))}")
+    offset_key = "mean" if version == 1 else "offset"  # version 1 called the scaler's offset its mean
+    try:
+        kind = payload["kind"]
+        return Checkpoint(
+            name=str(payload["name"]),
+            kind=kind,
+            config=from_mapping(model_kind(kind).config_class, payload["config"], "config"),  # missing keys: defaults
+            dims=ModelDims(**payload["dims"]),
+            columns=tuple(payload["columns"]),
+            transform=payload["transform"],
+            offset=floats(payload["scaler"][offset_key]),
+            scale=floats(payload["scaler"]["scale"]),
+            state_dict=dict(payload["state_dict"]),
+            calendar=tuple(payload.get("calendar", ())),  # checkpoints from before calendars have none
+            series=tuple(
+                SeriesRecord(label=str(entry["label"]), source=str(entry["source"]), columns=tuple(entry["columns"]),
+                             offset=floats(entry[offset_key]), scale=floats(entry["scale"]))
+                for entry in payload.get("series") or ()
+            ),
+            forecaster_version=str(payload.get("forecaster_version", "unknown")),
+        )
+    except KeyError as error:
+        raise ForecasterError(f"checkpoint {where} lacks the key {error}: a damaged or foreign file") from None
+    except (TypeError, ValueError) as error:
+        # The kind's config class refused the stored config (unknown key, wrong type or value, its own
+        # __post_init__), or the parts disagree: one line, not a traceback. ForecasterError is a ValueError.
+        raise ForecasterError(f"checkpoint {where}: {_one_line(error)}") from None
 
 
-def input_config(
-    payload: dict[str, Any], *, column: str | None = None, transform: str | None = None, source: str | None = None,
-) -> DataConfig:
-    """How to read new data for a checkpoint's model: its input columns, calendar and transform (target renamable).
-
-    A global model (trained on several series) reads each of its series' own target column; a series
-    it never saw gets the usual default target (Adj Close, Close, or the only column) unless named.
-    """
-    columns = payload["columns"]
-    entry = series_entry(payload, source)
-    if entry is not None:
-        columns = entry["columns"]
-    elif payload.get("series"):
-        columns = [None, *columns[1:]]
-    return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or payload["transform"],
-                      calendar=tuple(payload.get("calendar", ())))  # checkpoints from before calendars have none
-
-
-def scaling(
-    payload: dict[str, Any], *, frames: np.ndarray, source: str | None = None, transform: str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The (offset, scale) per channel for feeding new data to the checkpoint's model: (x - offset) / scale.
-
-    The training span's statistics, when the new data is read with the model's own transform and, for
-    a global model (trained on several series), is one of its series (``source`` matches one's source or
-    label). Otherwise the new ``frames`` (L, C) are scaled by their own statistics, as every series of a
-    global model was by its own training span: centred for levels only, like training.
-    """
-    own_transform = transform is None or transform == payload["transform"]
-    if own_transform:
-        # A single-series model's training scaler; a global model's scaler of the series it reads.
-        trained = series_entry(payload, source) or (None if payload.get("series") else payload["scaler"])
-        if trained is not None:
-            return np.asarray(trained["mean"], dtype=np.float64), np.asarray(trained["scale"], dtype=np.float64)
-    centred = (transform or payload["transform"]) == "level"
-    offset = frames.mean(axis=0) if centred else np.zeros(frames.shape[1])
-    scale = frames.std(axis=0)
-    return offset, np.where(scale > 0, scale, 1.0)
-
-
-def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
+def write_payload(payload: dict[str, Any], path: str | Path) -> Path:
     """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,44 +288,33 @@ def _load_failure(error: Exception) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint's payload without unpickling arbitrary objects."""
+def read_payload(path: str | Path) -> Any:
+    """Read a file written by ``write_payload`` without unpickling arbitrary objects."""
     path = Path(path)
     if not path.is_file():
         raise ForecasterError(f"checkpoint not found: {str(path)!r}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
         raise ForecasterError(f"{path} is not a loadable forecaster checkpoint: {_load_failure(error)}") from None
-    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-        raise ForecasterError(f"{path} is not a forecaster checkpoint of format version {FORMAT_VERSION}")
-    return payload
 
 
-def model_from_payload(payload: dict[str, Any]) -> nn.Module:
-    """Rebuild a checkpoint's model from its config, dimensions and weights (in eval mode)."""
-    kind = payload["kind"]
-    config = from_mapping(model_kind(kind).config_class, payload["config"], f"checkpoint {payload['name']}")
-    model = build_model(kind, config, ModelDims(**payload["dims"]))
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as error:  # the weights do not fit the config: a damaged or edited checkpoint
-        raise ForecasterError(
-            f"checkpoint {payload['name']!r}: its weights do not match its own config "
-            f"({str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error})"
-        ) from None
-    return model.eval()
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write ``checkpoint`` to ``path`` (format version 2), atomically."""
+    return write_payload(to_payload(checkpoint), path)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read the checkpoint at ``path`` (format version 1 or 2)."""
+    return from_payload(read_payload(path), str(path))
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, Checkpoint]:
+    """Rebuild the model saved at ``path`` (in eval mode) and return it with its checkpoint."""
+    checkpoint = load_checkpoint(path)
+    return checkpoint.model(), checkpoint
 
 
 def load_encoder(path: str | Path) -> nn.Module:
-    """The trained ``TransformerEncoder`` of a transformer checkpoint (frames -> contextual embeddings)."""
-    model, payload = load_model(path)
-    if payload["kind"] != "transformer":
-        raise ForecasterError(f"{path} holds a {payload['kind']} model, which has no encoder; use a transformer checkpoint")
-    return model.encoder
-
-
-def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model saved at ``path`` (in eval mode) and return it with its payload."""
-    payload = load_checkpoint(path)
-    return model_from_payload(payload), payload
+    """The trained ``TransformerEncoder`` of the transformer checkpoint at ``path``."""
+    return load_checkpoint(path).encoder()

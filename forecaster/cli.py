@@ -353,18 +353,18 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    from forecaster.checkpoint import load_model
+    from forecaster.checkpoint import load_checkpoint
     from forecaster.data.sources import load_prices
-    from forecaster.output.folders import check_out_dir, write_folder
-    from forecaster.reuse.forecast import forecast_future
+    from forecaster.output.folders import check_out_dir
+    from forecaster.reuse.forecast import forecast_future, save_forecast
 
     out = check_out_dir(args.out) if args.out else None
-    model, payload = load_model(args.checkpoint)
-    table = forecast_future(model, payload, load_prices(args.data), column=args.column, source=args.data)
-    print(f"{payload['name']} ({payload['kind']}) forecast of {table.attrs['target']}:")
+    checkpoint = load_checkpoint(args.checkpoint)
+    table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data)
+    print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}", "forecast": "{:.4f}".format}))
     if out is not None:
-        print(f"results: {write_folder(out, lambda folder: table.to_csv(folder / 'forecast.csv', index=False))}")
+        print(f"results: {save_forecast(table, out)}")
     return 0
 
 
@@ -380,10 +380,10 @@ def _transfer(args: argparse.Namespace) -> int:
         raise ForecasterError("transfer takes only train.KEY=VALUE overrides; the window, horizon and model come from the checkpoint")
     train = read_config(None, args.overrides).train
     out = check_out_dir(args.out or timestamped_out_dir("transfer"))
-    config = transfer_config(load_checkpoint(args.checkpoint), source=args.data, column=args.column,
-                             transform=args.transform, train=train)
+    checkpoint = load_checkpoint(args.checkpoint)
+    config = transfer_config(checkpoint, source=args.data, column=args.column, transform=args.transform, train=train)
     frame = load_prices(args.data)
-    result = run_transfer(args.checkpoint, frame, config, last_samples=args.last, progress=not args.quiet)
+    result = run_transfer(checkpoint, frame, config, last_samples=args.last, progress=not args.quiet)
     save_run(result, out)
     print(format_metrics(result.metrics))
     print(f"\nrel_mae = model MAE / naive MAE on the same {len(result.predictions)} test points of {args.data}.")
@@ -392,27 +392,18 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from forecaster.checkpoint import load_encoder, load_model
+    from forecaster.checkpoint import load_checkpoint
     from forecaster.data.sources import load_prices
-    from forecaster.output import plots
-    from forecaster.output.folders import check_out_dir, timestamped_out_dir, write_folder
-    from forecaster.reuse.embed import embed_series, project
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.reuse.embed import embed_series, save_embeddings
 
     out = check_out_dir(args.out or timestamped_out_dir("embed"))
-    encoder = load_encoder(args.checkpoint)
-    _, payload = load_model(args.checkpoint)
-    table = embed_series(encoder, payload, load_prices(args.data), column=args.column, transform=args.transform,
-                         source=args.data)
-    points = project(table)
-    figure = plots.embedding_figure(points, table["next_change"], table["volatility"],
-                                    title=f"{payload['name']} embeddings of {args.data} (PCA)")
-
-    def write_files(folder: Path) -> None:
-        table.to_csv(folder / "embeddings.csv")
-        figure.savefig(folder / "embedding_pca.png", dpi=120, bbox_inches="tight")
-
+    checkpoint = load_checkpoint(args.checkpoint)
+    table = embed_series(checkpoint.encoder(), checkpoint, load_prices(args.data), column=args.column,
+                         transform=args.transform, source=args.data)
+    folder = save_embeddings(table, out, title=f"{checkpoint.name} embeddings of {args.data} (PCA)")
     print(f"{len(table)} frames embedded in {table.shape[1] - 2} dimensions")
-    print(f"results: {write_folder(out, write_files)}")
+    print(f"results: {folder}")
     return 0
 
 

@@ -52,3 +52,19 @@ def tiny_config_file(tmp_path: Path, tiny_config: dict, small_csv: Path) -> Path
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(tiny_config))
     return path
+
+
+@pytest.fixture
+def file_reads(monkeypatch) -> list[Path]:
+    """Every file ``torch.load`` reads while the test runs, in order (to check that a command reads a checkpoint once)."""
+    import torch
+
+    reads: list[Path] = []
+    real_load = torch.load
+
+    def counting_load(file, *args, **kwargs):
+        reads.append(Path(file))
+        return real_load(file, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    return reads

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from forecaster.checkpoint import checkpoint_payload, load_checkpoint, load_model, save_checkpoint
+from forecaster.checkpoint import FORMAT_VERSION, Checkpoint, SeriesRecord, load_checkpoint, load_model, save_checkpoint, to_payload
 from forecaster.errors import ForecasterError
-from forecaster.models import ModelDims, RNNConfig, build_model
+from forecaster.models import ModelDims, RNNConfig, TransformerConfig, build_model
 
 
 class RunsCode:
@@ -23,10 +25,10 @@ class RunsCode:
         return (Path.touch, (self.marker,))
 
 
-def payload_for(model, config, dims):
-    return checkpoint_payload(
-        name="rnn", kind="rnn", config=config, dims=dims, columns=("Close", "Volume"), transform="log_return",
-        scaler_mean=[0.0, 0.0], scaler_scale=[0.01, 0.2], model=model,
+def checkpoint_of(model, config, dims):
+    return Checkpoint.from_model(
+        model, name="rnn", kind="rnn", config=config, dims=dims, columns=("Close", "Volume"), transform="log_return",
+        offset=[0.0, 0.0], scale=[0.01, 0.2],
     )
 
 
@@ -34,11 +36,11 @@ def test_round_trip_rebuilds_the_same_model(tmp_path):
     config, dims = RNNConfig(cell="lstm", hidden_size=6), ModelDims(context=9, horizon=2, channels=2, differenced=True, no_change=0.0)
     torch.manual_seed(0)
     model = build_model("rnn", config, dims).eval()
-    path = save_checkpoint(payload_for(model, config, dims), tmp_path / "sub" / "rnn.pt")
-    loaded, payload = load_model(path)
+    path = save_checkpoint(checkpoint_of(model, config, dims), tmp_path / "sub" / "rnn.pt")
+    loaded, checkpoint = load_model(path)
     x = torch.randn(5, 9, 2)
     assert torch.equal(loaded(x), model(x))
-    assert payload["columns"] == ["Close", "Volume"] and payload["dims"]["context"] == 9
+    assert checkpoint.columns == ("Close", "Volume") and checkpoint.dims.context == 9
     assert [p.name for p in path.parent.iterdir()] == ["rnn.pt"]  # no temporary file left behind
 
 
@@ -72,7 +74,7 @@ def test_missing_and_foreign_files_give_clear_errors(tmp_path):
 def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     config, dims = RNNConfig(hidden_size=4), ModelDims(context=3, horizon=1, channels=2, differenced=True, no_change=0.0)
     model = build_model("rnn", config, dims)
-    path = save_checkpoint(payload_for(model, config, dims), tmp_path / "rnn.pt")
+    path = save_checkpoint(checkpoint_of(model, config, dims), tmp_path / "rnn.pt")
     before = path.read_bytes()
 
     def failing_save(*args, **kwargs):
@@ -80,6 +82,164 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypa
 
     monkeypatch.setattr(torch, "save", failing_save)
     with pytest.raises(OSError):
-        save_checkpoint(payload_for(model, config, dims), path)
+        save_checkpoint(checkpoint_of(model, config, dims), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["rnn.pt"]
+
+
+def version_1_payload(model, *, kind, config, dims, columns, calendar=None, series=None):
+    """A payload exactly as format version 1 wrote it (``checkpoint_payload``, then a global run's ``series``)."""
+    payload = {
+        "format_version": 1,
+        "forecaster_version": "0.1.0",
+        "name": kind,
+        "kind": kind,
+        "config": {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(config).items()},
+        "dims": dataclasses.asdict(dims),
+        "columns": list(columns),
+        "transform": "log_return",
+        "scaler": {"mean": [0.0] * dims.channels, "scale": [0.5 + i for i in range(dims.channels)]},
+        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+    }
+    if calendar is not None:  # files from before calendar channels have no "calendar" key
+        payload["calendar"] = list(calendar)
+    if series is not None:  # GlobalResult.checkpoint added this key to the payload
+        payload["series"] = series
+    return payload
+
+
+def test_a_version_1_file_loads_typed_and_rebuilds_the_same_model(tmp_path):
+    dims = ModelDims(context=6, horizon=2, channels=4, differenced=True, no_change=0.0)
+    config = RNNConfig(cell="lstm", hidden_size=5)
+    torch.manual_seed(0)
+    model = build_model("rnn", config, dims).eval()
+    path = tmp_path / "v1.pt"
+    torch.save(version_1_payload(model, kind="rnn", config=config, dims=dims, columns=["Close", "Volume"],
+                                 calendar=["day_of_week"]), path)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.config == config and checkpoint.dims == dims
+    assert checkpoint.columns == ("Close", "Volume") and checkpoint.calendar == ("day_of_week",)
+    assert checkpoint.offset == (0.0, 0.0, 0.0, 0.0) and checkpoint.scale == (0.5, 1.5, 2.5, 3.5)  # v1's "mean" is the offset
+    assert checkpoint.series == () and checkpoint.forecaster_version == "0.1.0"
+    x = torch.randn(3, 6, 4)
+    assert torch.equal(checkpoint.model()(x), model(x))
+
+
+def test_version_1_files_without_calendar_or_patches_and_with_series_load(tmp_path):
+    dims = ModelDims(context=8, horizon=1, channels=1, differenced=True, no_change=0.0)
+    config = TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16)
+    torch.manual_seed(0)
+    model = build_model("transformer", config, dims).eval()
+    series = [{"label": "alpha", "source": "data/alpha.csv", "columns": ["Close"], "mean": [0.0], "scale": [0.01]},
+              {"label": "beta", "source": "sunspots", "columns": ["sunspots"], "mean": [0.0], "scale": [7.0]}]
+    payload = version_1_payload(model, kind="transformer", config=config, dims=dims, columns=["Close"], series=series)
+    for key in ("patch", "patch_stride", "positional_combine", "shared_qkv", "attention_scale", "mask_diagonal", "residual"):
+        del payload["config"][key]  # as written before patches and the ablation switches existed
+    path = tmp_path / "old.pt"
+    torch.save(payload, path)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.config == config and checkpoint.calendar == ()
+    assert checkpoint.series == (
+        SeriesRecord(label="alpha", source="data/alpha.csv", columns=("Close",), offset=(0.0,), scale=(0.01,)),
+        SeriesRecord(label="beta", source="sunspots", columns=("sunspots",), offset=(0.0,), scale=(7.0,)),
+    )
+    x = torch.randn(2, 8, 1)
+    assert torch.equal(checkpoint.model()(x), model(x))
+
+
+def test_a_version_2_round_trip_keeps_every_field_typed_and_equal(tmp_path):
+    dims = ModelDims(context=8, horizon=3, channels=4, differenced=False, no_change=-0.25)
+    config = TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16, patch=2, readout="mean")
+    torch.manual_seed(0)
+    model = build_model("transformer", config, dims)
+    records = tuple(SeriesRecord(label=f"s{k}", source=f"data/s{k}.csv", columns=("value", "Volume"),
+                                 offset=(1.5 * k, 0.1, 0.0, 0.0), scale=(2.0, 3.0, 0.7, 0.7)) for k in range(2))
+    checkpoint = dataclasses.replace(
+        Checkpoint.from_model(model, name="global_transformer", kind="transformer", config=config, dims=dims,
+                              columns=("value", "Volume"), transform="level", offset=np.array([0.0, 0.1, 0.0, 0.0]),
+                              scale=np.array([2.0, 3.0, 0.7, 0.7]), calendar=("hour",)),
+        series=records,
+    )
+    path = save_checkpoint(checkpoint, tmp_path / "v2.pt")
+    assert torch.load(path, weights_only=True)["format_version"] == FORMAT_VERSION == 2
+    loaded = load_checkpoint(path)
+    assert loaded == checkpoint  # every field but the weights, which tensors compare below
+    for field in dataclasses.fields(Checkpoint):
+        saved, read = getattr(checkpoint, field.name), getattr(loaded, field.name)
+        assert type(read) is type(saved), field.name
+        if field.name == "state_dict":
+            assert list(read) == list(saved) and all(torch.equal(read[key], saved[key]) for key in saved)
+    assert all(type(value) is float for value in (*loaded.offset, *loaded.series[1].scale))
+    x = torch.randn(2, 8, 4)
+    with torch.no_grad():
+        assert torch.equal(loaded.model()(x), model.eval()(x))
+
+
+def test_a_checkpoint_is_a_snapshot_of_the_weights_when_it_was_made():
+    config, dims = RNNConfig(hidden_size=4), ModelDims(context=3, horizon=1, channels=2, differenced=True, no_change=0.0)
+    model = build_model("rnn", config, dims)
+    checkpoint = checkpoint_of(model, config, dims)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)  # training after the checkpoint was made
+    assert not any(torch.equal(value, model.state_dict()[key]) for key, value in checkpoint.state_dict.items())
+
+
+def test_inconsistent_checkpoints_and_newer_formats_are_refused(tmp_path):
+    config, dims = RNNConfig(hidden_size=4), ModelDims(context=3, horizon=1, channels=2, differenced=True, no_change=0.0)
+    checkpoint = checkpoint_of(build_model("rnn", config, dims), config, dims)
+    with pytest.raises(ValueError, match="give 1 channel"):
+        dataclasses.replace(checkpoint, columns=("Close",))
+    with pytest.raises(ValueError, match="needs a RNNConfig"):
+        dataclasses.replace(checkpoint, config=TransformerConfig())
+    newer = tmp_path / "newer.pt"
+    torch.save({"format_version": FORMAT_VERSION + 1}, newer)
+    with pytest.raises(ForecasterError, match="format version 3; .* so update forecaster"):
+        load_checkpoint(newer)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvenRNNConfig(RNNConfig):
+    """A config class whose own check refuses a value, as a kind's config may."""
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % 2:
+            raise ForecasterError(f"rnn hidden_size={self.hidden_size} must be even")
+
+
+def stored(kind, config, dims, edit):
+    """The file payload of a fresh ``kind`` model, changed by ``edit(payload)`` as a damaged or hand-edited file would be."""
+    payload = to_payload(Checkpoint.from_model(build_model(kind, config, dims), name=kind, kind=kind, config=config, dims=dims,
+                                               columns=("Close",), transform="log_return", offset=[0.0], scale=[0.01]))
+    edit(payload)
+    return payload
+
+
+RNN = (RNNConfig(hidden_size=3), ModelDims(context=8, horizon=1, channels=1, differenced=True, no_change=0.0))
+REFUSED = {  # a stored config the kind refuses: (kind, its config and dims, the edit, a fragment of the one line)
+    "unknown key": ("rnn", *RNN, lambda p: p["config"].update(widht=4), "unknown key config.widht; valid keys in config: cell,"),
+    "bad value": ("rnn", *RNN, lambda p: p["config"].update(cell="tcn"), "config.cell='tcn' is not valid; choose one of: gru, lstm"),
+    "wrong type": ("rnn", *RNN, lambda p: p["config"].update(hidden_size="big"), "config.hidden_size='big' should be of type int"),
+    "refused by __post_init__": ("rnn", *RNN, lambda p: None, "rnn hidden_size=3 must be even"),
+    "unknown kind": ("rnn", *RNN, lambda p: p.update(kind="prophet"), "unknown model kind 'prophet'"),
+    "parts disagree": ("rnn", *RNN, lambda p: p["dims"].update(channels=2), "give 1 channel(s), but the model reads dims.channels=2"),
+    "refused by build_model": ("transformer", TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16), RNN[1],
+                               lambda p: p["config"].update(patch=16), "transformer patch=16 must be between 1 and context=8"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_checkpoint_whose_config_is_refused_is_one_line_from_the_cli(case, tmp_path, small_csv, capsys, monkeypatch):
+    from forecaster.cli import main
+    from forecaster.models import MODEL_KINDS
+
+    kind, config, dims, edit, fragment = REFUSED[case]
+    path = tmp_path / "bad.pt"
+    torch.save(stored(kind, config, dims, edit), path)
+    if case == "refused by __post_init__":  # the file was written; now the kind's config class checks more
+        monkeypatch.setitem(MODEL_KINDS, "rnn", dataclasses.replace(MODEL_KINDS["rnn"], config_class=EvenRNNConfig))
+    assert main(["forecast", str(path), "--data", str(small_csv)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: checkpoint ") and fragment in lines[0], captured.err
+    assert "Traceback" not in captured.err and not captured.out

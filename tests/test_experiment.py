@@ -99,9 +99,9 @@ def test_saved_checkpoint_reproduces_the_test_forecasts(small_prices, tiny_confi
     result = run_experiment(config_from_dict(tiny_config), frame=small_prices)
     folder = save_run(result, tmp_path / "run")
     for name in ("linear", "mlp", "rnn", "transformer"):
-        model, payload = load_model(folder / "checkpoints" / f"{name}.pt")
-        assert payload["columns"] == ["Adj Close"] and payload["transform"] == "log_return"
-        assert payload["scaler"]["scale"] == pytest.approx(result.data.scaler.scale_.tolist())
+        model, checkpoint = load_model(folder / "checkpoints" / f"{name}.pt")
+        assert checkpoint.columns == ("Adj Close",) and checkpoint.transform == "log_return"
+        assert checkpoint.scale == tuple(result.data.scaler.scale_.tolist())  # exactly: no rounding on the way
         scaled = predict(model, result.data.windows["test"], device=torch.device("cpu"))
         original = predict(result.runs[name].model, result.data.windows["test"], device=torch.device("cpu"))
         np.testing.assert_array_equal(scaled, original)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecaster.checkpoint import load_model
+from forecaster.checkpoint import load_checkpoint, load_model
 from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
@@ -34,8 +34,8 @@ def saved_run(small_prices, tiny_config, tmp_path):
 
 def test_forecast_uses_the_last_window_and_the_checkpoints_scaling(saved_run, small_prices):
     result, folder = saved_run
-    model, payload = load_model(folder / "checkpoints" / "linear.pt")
-    table = forecast_future(model, payload, small_prices)
+    model, checkpoint = load_model(folder / "checkpoints" / "linear.pt")
+    table = forecast_future(model, checkpoint, small_prices)
     # By hand: the last 8 log-returns, scaled with the training span's statistics, through the model.
     returns = np.diff(np.log(small_prices["Adj Close"].to_numpy()))[-8:]
     scale = result.data.scaler.scale_[0]
@@ -47,15 +47,29 @@ def test_forecast_uses_the_last_window_and_the_checkpoints_scaling(saved_run, sm
 
 def test_forecast_needs_a_full_window(saved_run, small_prices):
     _, folder = saved_run
-    model, payload = load_model(folder / "checkpoints" / "linear.pt")
+    model, checkpoint = load_model(folder / "checkpoints" / "linear.pt")
     with pytest.raises(ForecasterError, match="needs at least 9"):
-        forecast_future(model, payload, small_prices.iloc[:5])
+        forecast_future(model, checkpoint, small_prices.iloc[:5])
 
 
-def test_forecast_command(saved_run, small_csv, tmp_path, capsys):
+def test_read_series_scales_as_in_training_or_by_the_frames_own(saved_run, small_prices):
+    result, folder = saved_run
+    checkpoint = load_checkpoint(folder / "checkpoints" / "linear.pt")
+    inputs = checkpoint.read_series(small_prices)  # the checkpoint's transform: the training span's scaler
+    np.testing.assert_allclose(inputs.frames, result.data.scaler.transform(inputs.series.frames), rtol=1e-15)
+    assert inputs.unscale_target(inputs.frames[:, 0]) == pytest.approx(inputs.series.frames[:, 0])
+    other = checkpoint.read_series(small_prices, transform="diff")  # another transform: the frames' own scale
+    assert other.series.transform == "diff" and not other.offset.any()  # differences are not centred
+    np.testing.assert_allclose(other.frames.std(axis=0), 1.0)
+    with pytest.raises(ForecasterError, match="needs at least 9"):
+        checkpoint.read_series(small_prices.iloc[:5])
+
+
+def test_forecast_command(saved_run, small_csv, tmp_path, capsys, file_reads):
     _, folder = saved_run
     out = tmp_path / "future"
     assert main(["forecast", str(folder / "checkpoints" / "linear.pt"), "--data", str(small_csv), "--out", str(out)]) == 0
+    assert file_reads == [folder / "checkpoints" / "linear.pt"]  # the checkpoint is read once
     printed = capsys.readouterr().out
     assert "linear (linear) forecast of Adj Close" in printed
     written = pd.read_csv(out / "forecast.csv", parse_dates=["date"])

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from forecaster.checkpoint import load_checkpoint, load_model, scaling
+from forecaster.checkpoint import load_checkpoint, load_model
 from forecaster.cli import main
 from forecaster.config import config_from_dict, read_config
 from forecaster.data.features import DataConfig
@@ -147,8 +147,8 @@ def test_cli_global_run_writes_per_series_and_pooled_results(two_csvs, tmp_path,
             "forecasts_beta.png", "attention_transformer_alpha.png"} <= files
     predictions = pd.read_csv(out / "predictions.csv")
     assert set(predictions["series"]) == {"alpha", "beta"}
-    payload = load_checkpoint(out / "checkpoints" / "transformer.pt")
-    assert [entry["label"] for entry in payload["series"]] == ["alpha", "beta"]
+    checkpoint = load_checkpoint(out / "checkpoints" / "transformer.pt")
+    assert [record.label for record in checkpoint.series] == ["alpha", "beta"]
     load_model(out / "checkpoints" / "transformer.pt")  # rebuilds as any checkpoint does
 
 
@@ -185,16 +185,17 @@ def test_a_global_checkpoint_scales_each_series_by_its_own_statistics(two_csvs, 
     config = config_from_dict(raw)
     result = run_global(config)
     save_global(result, out)
-    payload = load_checkpoint(out / "checkpoints" / "linear.pt")
+    checkpoint = load_checkpoint(out / "checkpoints" / "linear.pt")
+    assert checkpoint == result.checkpoint("linear")  # the file holds what the run built in memory
     for label, path in zip(["alpha", "beta"], two_csvs):
         expected = result.parts[label].data.scaler
         for source in (str(path), label):  # found by its source or its label
-            offset, scale = scaling(payload, source=source, frames=np.zeros((5, 1)))
+            offset, scale = checkpoint.scaling(np.zeros((5, 1)), source=source)
             np.testing.assert_allclose(offset, expected.mean_)
             np.testing.assert_allclose(scale, expected.scale_)
     # A series the model never saw is scaled by its own statistics, centred as levels are in training.
     frames = np.array([[1.0], [3.0], [5.0]])
-    offset, scale = scaling(payload, source="data/unseen.csv", frames=frames)
+    offset, scale = checkpoint.scaling(frames, source="data/unseen.csv")
     np.testing.assert_allclose(offset, [3.0])
     np.testing.assert_allclose(scale, [np.std([1.0, 3.0, 5.0])])
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecaster.checkpoint import model_from_payload
+from forecaster.checkpoint import from_payload, to_payload
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
 from forecaster.models import (
@@ -173,10 +173,10 @@ def test_checkpoints_without_the_patch_keys_load_as_one_frame_per_token(small_pr
     raw = {"windows": {"context": 8}, "train": {"epochs": 1, "batch_size": 64, "device": "cpu"},
            "models": [{"kind": "transformer", "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16}]}
     result = run_experiment(config_from_dict(raw), frame=small_prices)
-    payload = result.checkpoint("transformer")
+    payload = to_payload(result.checkpoint("transformer"))
     for key in ("patch", "patch_stride"):
         del payload["config"][key]  # as written before patches existed
-    model = model_from_payload(payload)
+    model = from_payload(payload, "old.pt").model()
     x = result.data.windows["test"].inputs[:4]
     assert torch.equal(model(x), result.runs["transformer"].model.eval()(x))
 
@@ -185,11 +185,11 @@ def test_a_patched_checkpoint_embeds_every_date_and_rebuilds_exactly(small_price
     raw = {"windows": {"context": 12}, "train": {"epochs": 1, "batch_size": 64, "device": "cpu"},
            "models": [{"kind": "transformer", "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16, "patch": 4}]}
     result = run_experiment(config_from_dict(raw), frame=small_prices)
-    payload = result.checkpoint("transformer")
-    model = model_from_payload(payload)
+    checkpoint = result.checkpoint("transformer")
+    model = checkpoint.model()
     x = result.data.windows["test"].inputs[:4]
     assert torch.equal(model(x), result.runs["transformer"].model.eval()(x))
-    table = embed_series(model.encoder, payload, small_prices)
+    table = embed_series(model.encoder, checkpoint, small_prices)
     assert len(table) == len(small_prices) - 1 - 12 + 1  # one row per window end (log-returns lose a row)
     assert table.filter(regex=r"^e\d+$").shape[1] == 8
 

@@ -195,6 +195,29 @@ def test_interrupted_run_leaves_only_a_marked_incomplete_folder_and_resume_finis
     assert "already complete" in capsys.readouterr().err
 
 
+def test_a_run_interrupted_before_typed_checkpoints_still_resumes(small_prices, tiny_config, tmp_path):
+    """Records written with a format-version-1 checkpoint inside (scaler ``mean``, no ``series``) load as before."""
+    import torch
+
+    from forecaster.runs import progress
+
+    tiny_config["models"] = [{"kind": "naive"}, {"kind": "linear"}]
+    config = config_from_dict(tiny_config)
+    out = tmp_path / "run"
+    result = run_experiment(config, frame=small_prices, on_model_done=lambda result, name: progress.record(out, result, name))
+    for path in (progress.progress_dir(out) / "models").iterdir():
+        record = torch.load(path, weights_only=True)
+        nested = record["checkpoint"]
+        nested.update(format_version=1, scaler={"mean": nested["scaler"]["offset"], "scale": nested["scaler"]["scale"]})
+        del nested["series"]
+        torch.save(record, path)  # as the code before the typed checkpoint wrote it
+    finished = progress.load_finished(progress.progress_dir(out), config)
+    assert set(finished) == {"naive", "linear"}
+    inputs = result.data.windows["test"].inputs
+    with torch.no_grad():
+        assert torch.equal(finished["linear"].model(inputs), result.runs["linear"].model.eval()(inputs))
+
+
 def test_sigterm_stops_a_run_like_ctrl_c(tiny_config_file, tmp_path):
     config = yaml.safe_load(tiny_config_file.read_text())
     config["train"].update(epochs=400, patience=400)  # long enough to be stopped by the signal

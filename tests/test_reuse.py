@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,9 +63,9 @@ def test_misuse_gives_clear_errors(saved_run, tmp_path):
         TransformerForecaster(TransformerConfig(d_model=8, n_heads=2), context=8, horizon=1, channels=2, encoder=encoder)
     with pytest.raises(ValueError, match="longer than the positional table"):
         encoder.encode(torch.zeros(1, 20, 1))  # 20 frames, a table of 8 positions
-    payload = load_checkpoint(folder / "checkpoints" / "transformer.pt")
-    payload["dims"]["channels"] = 3  # an edited checkpoint: its config no longer fits its weights
-    save_checkpoint(payload, tmp_path / "edited.pt")
+    checkpoint = load_checkpoint(folder / "checkpoints" / "transformer.pt")
+    edited = dataclasses.replace(checkpoint, config=dataclasses.replace(checkpoint.config, d_ff=32))  # no longer fits its weights
+    save_checkpoint(edited, tmp_path / "edited.pt")
     with pytest.raises(ForecasterError, match="weights do not match its own config"):
         load_model(tmp_path / "edited.pt")
     (tmp_path / "truncated.pt").write_bytes((folder / "checkpoints" / "transformer.pt").read_bytes()[:500])
@@ -75,9 +77,9 @@ def test_embed_series_gives_each_date_its_newest_frame_embedding_without_look_ah
     from forecaster.reuse.embed import embed_series, project
 
     result, folder = saved_run
-    encoder = load_encoder(folder / "checkpoints" / "transformer.pt")
-    _, payload = load_model(folder / "checkpoints" / "transformer.pt")
-    table = embed_series(encoder, payload, small_prices)
+    checkpoint = load_checkpoint(folder / "checkpoints" / "transformer.pt")
+    encoder = checkpoint.encoder()
+    table = embed_series(encoder, checkpoint, small_prices)
     assert len(table) == len(small_prices) - 1 - 8 + 1 and table.index[-1] == small_prices.index[-1]
     # The row of a date is the newest frame's embedding of the window ending on that date.
     test = result.data.windows["test"]
@@ -86,13 +88,13 @@ def test_embed_series_gives_each_date_its_newest_frame_embedding_without_look_ah
     embedding_columns = [f"e{i}" for i in range(8)]
     np.testing.assert_allclose(table.loc[date, embedding_columns].to_numpy(dtype=float), expected, rtol=1e-5, atol=1e-6)
     # Data after a window changes nothing about its embedding.
-    shorter = embed_series(encoder, payload, small_prices.iloc[:300])
+    shorter = embed_series(encoder, checkpoint, small_prices.iloc[:300])
     pd.testing.assert_frame_equal(shorter[embedding_columns], table.loc[shorter.index, embedding_columns])
     assert project(table).shape == (len(table), 2)
     assert table["next_change"].iloc[:-1].notna().all() and np.isnan(table["next_change"].iloc[-1])
 
 
-def test_embed_command(saved_run, tmp_path, capsys):
+def test_embed_command(saved_run, tmp_path, capsys, file_reads):
     from forecaster.cli import main
 
     _, folder = saved_run
@@ -100,6 +102,7 @@ def test_embed_command(saved_run, tmp_path, capsys):
     code = main(["embed", str(folder / "checkpoints" / "transformer.pt"), "--data", "sunspots", "--column", "sunspots",
                  "--transform", "diff", "--out", str(out)])
     assert code == 0
+    assert file_reads == [folder / "checkpoints" / "transformer.pt"]  # read once, for the encoder and the scaling
     assert {p.name for p in out.iterdir()} == {"embeddings.csv", "embedding_pca.png"}
     assert "frames embedded in 8 dimensions" in capsys.readouterr().out
     assert main(["embed", str(folder / "checkpoints" / "transformer.pt"), "--data", "sunspots", "--column", "sunspots",

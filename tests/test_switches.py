@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from forecaster.checkpoint import checkpoint_payload, model_from_payload
+from forecaster.checkpoint import Checkpoint, from_payload, to_payload
 from forecaster.config import from_mapping
 from forecaster.errors import ForecasterError
 from forecaster.models import (
@@ -90,11 +90,11 @@ def test_a_checkpoint_saved_before_the_switches_loads_with_their_defaults():
     torch.manual_seed(0)
     dims = ModelDims(context=T, horizon=H, channels=C, differenced=True, no_change=0.0)
     model = TransformerForecaster(config(), context=T, horizon=H, channels=C).eval()
-    payload = checkpoint_payload(name="transformer", kind="transformer", config=config(), dims=dims, columns=("a", "b"),
-                                 transform="diff", scaler_mean=[0.0, 0.0], scaler_scale=[1.0, 1.0], model=model)
+    payload = to_payload(Checkpoint.from_model(model, name="transformer", kind="transformer", config=config(), dims=dims,
+                                               columns=("a", "b"), transform="diff", offset=[0.0, 0.0], scale=[1.0, 1.0]))
     for key in SWITCHES:
         del payload["config"][key]
-    rebuilt = model_from_payload(payload)
+    rebuilt = from_payload(payload, "old.pt").model()
     x = torch.randn(B, T, C)
     with torch.no_grad():
         assert torch.equal(rebuilt(x), model(x))

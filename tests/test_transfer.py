@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
+from forecaster.models import MLPConfig
 from forecaster.reuse.transfer import run_transfer, transfer_config
 from forecaster.runs.experiment import run_experiment, save_run
 from forecaster.training.loop import TrainConfig
@@ -47,10 +50,10 @@ def test_transfer_scores_five_rows_on_the_same_windows(source_checkpoint, target
     monkeypatch.setattr(forecaster.runs.fitting, "train_model", spy)
     frame = synthetic_prices() if target == "synthetic" else load_prices("sunspots").iloc[-600:]
     column, transform = ("Close", None) if target == "synthetic" else ("sunspots", "diff")
-    payload = load_checkpoint(source_checkpoint)
-    config = transfer_config(payload, source=target, column=column, transform=transform,
+    checkpoint = load_checkpoint(source_checkpoint)
+    config = transfer_config(checkpoint, source=target, column=column, transform=transform,
                              train=TrainConfig(epochs=2, batch_size=32, device="cpu"))
-    result = run_transfer(str(source_checkpoint), frame, config, last_samples=100)
+    result = run_transfer(checkpoint, frame, config, last_samples=100)
     last_rows = ["linear_probe_last100", "fine_tune_last100", "scratch_last100"]
     assert list(result.metrics["model"]) == ROWS[:-1] + last_rows + ["naive"]
     full = len(result.data.windows["train"])
@@ -69,22 +72,23 @@ def test_transfer_scores_five_rows_on_the_same_windows(source_checkpoint, target
 
 
 def test_bad_transfers_are_clear(source_checkpoint, tmp_path):
-    payload = load_checkpoint(source_checkpoint)
-    config = transfer_config(payload, source="synthetic", column="Close", transform=None, train=TrainConfig(epochs=1, device="cpu"))
+    checkpoint = load_checkpoint(source_checkpoint)
+    config = transfer_config(checkpoint, source="synthetic", column="Close", transform=None, train=TrainConfig(epochs=1, device="cpu"))
     with pytest.raises(ForecasterError, match="last_samples=100000 must be between 1 and"):
-        run_transfer(str(source_checkpoint), synthetic_prices(), config, last_samples=100_000)
-    payload["kind"] = "mlp"
+        run_transfer(checkpoint, synthetic_prices(), config, last_samples=100_000)
+    mlp = dataclasses.replace(checkpoint, kind="mlp", config=MLPConfig())
     with pytest.raises(ForecasterError, match="needs a transformer checkpoint"):
-        transfer_config(payload, source="x", column=None, transform=None, train=TrainConfig())
+        transfer_config(mlp, source="x", column=None, transform=None, train=TrainConfig())
 
 
-def test_transfer_command_writes_the_run_folder(source_checkpoint, tmp_path, capsys):
+def test_transfer_command_writes_the_run_folder(source_checkpoint, tmp_path, capsys, file_reads):
     csv = tmp_path / "other.csv"
     synthetic_prices().rename_axis("Date").to_csv(csv)
     out = tmp_path / "transfer"
     code = main(["transfer", str(source_checkpoint), "--data", str(csv), "--column", "Close", "--out", str(out),
                  "--quiet", "--set", "train.epochs=1", "--set", "train.device=cpu"])
     assert code == 0
+    assert file_reads == [source_checkpoint]  # read once, for the config and the source model
     assert list(pd.read_csv(out / "metrics.csv")["model"]) == ROWS
     assert {"rel_mae.png", "forecasts.png", "training_curves.png", "attention_zero_shot.png"} <= {p.name for p in out.iterdir()}
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["fine_tune.pt", "linear_probe.pt", "scratch.pt"]

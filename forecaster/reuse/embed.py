@@ -10,30 +10,27 @@ but then every embedding depends slightly on the whole series' scale.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from forecaster.checkpoint import input_config, scaling
-from forecaster.data.features import prepare_series
-from forecaster.errors import ForecasterError
+from forecaster.checkpoint import Checkpoint
+from forecaster.output.folders import write_folder
 
 VOLATILITY_WINDOW = 21  # about one trading month of changes
 
 
 def embed_series(
-    encoder: nn.Module, payload: dict, frame: pd.DataFrame, *, column: str | None = None,
+    encoder: nn.Module, checkpoint: Checkpoint, frame: pd.DataFrame, *, column: str | None = None,
     transform: str | None = None, batch_size: int = 512, source: str | None = None,
 ) -> pd.DataFrame:
     """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility."""
-    config = input_config(payload, column=column, transform=transform, source=source)
-    series = prepare_series(frame, config)
-    context = payload["dims"]["context"]
-    if len(series.frames) < context:
-        raise ForecasterError(f"the data has {len(series.frames)} usable steps; the encoder reads windows of {context}")
-    offset, scale = scaling(payload, frames=series.frames, source=source, transform=config.transform)
-    values = torch.tensor((series.frames - offset) / scale, dtype=torch.float32)  # (L, C)
+    inputs = checkpoint.read_series(frame, column=column, transform=transform, source=source)
+    series, context = inputs.series, checkpoint.dims.context
+    values = torch.tensor(inputs.frames, dtype=torch.float32)  # (L, C)
     windows = values.unfold(0, context, 1).transpose(1, 2)  # (L-T+1, T, C), a view
     newest = [encoder.encode(windows[start : start + batch_size])[:, -1] for start in range(0, len(windows), batch_size)]
     embeddings = torch.cat(newest).numpy()  # (L-T+1, D)
@@ -51,3 +48,20 @@ def project(table: pd.DataFrame) -> np.ndarray:
 
     embeddings = table[[c for c in table.columns if c.startswith("e") and c[1:].isdigit()]].to_numpy()
     return PCA(n_components=2).fit_transform(embeddings)
+
+
+def save_embeddings(table: pd.DataFrame, out: str | Path, *, title: str) -> Path:
+    """Write the folder ``out``: ``embeddings.csv`` (``embed_series``' table) and ``embedding_pca.png``, atomically.
+
+    The figure is the embeddings' first two principal components, coloured by the next change and by
+    the volatility; ``title`` heads it. Returns the folder.
+    """
+    from forecaster.output import plots  # matplotlib is imported only when figures are written
+
+    figure = plots.embedding_figure(project(table), table["next_change"], table["volatility"], title=title)
+
+    def write_files(folder: Path) -> None:
+        table.to_csv(folder / "embeddings.csv")
+        figure.savefig(folder / "embedding_pca.png", dpi=120, bbox_inches="tight")
+
+    return write_folder(out, write_files)

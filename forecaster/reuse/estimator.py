@@ -2,6 +2,8 @@
 
 For people who want one model on one series without writing a config; it runs the same pipeline as
 ``forecaster run`` (chronological split, training-span scaling, early stopping, naive comparison).
+The fitted model stays in memory: ``predict`` reads new data through the ``Checkpoint`` built at ``fit``
+(no file involved); ``save_checkpoint(estimator.checkpoint_, path)`` keeps it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.checkpoint import Checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
@@ -43,17 +46,19 @@ class ForecastEstimator:
         )
         self.kind = kind
         self.result_: ExperimentResult | None = None
+        self.checkpoint_: Checkpoint | None = None  # the fitted model's columns, transform, scaling and weights
 
     def fit(self, frame: pd.DataFrame, *, progress: bool = False) -> ForecastEstimator:
         """Train on ``frame`` (a DataFrame with a DatetimeIndex) and score on its test span; returns self."""
         self.result_ = run_experiment(self.config, frame=frame, progress=progress)
+        self.checkpoint_ = self.result_.checkpoint(self.kind)
         self.frame_ = frame
         return self
 
     def predict(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """The next ``horizon`` values after the last date of ``frame`` (default: the fitted one), by date."""
         result = self._fitted()
-        table = forecast_future(result.runs[self.kind].model, result.checkpoint(self.kind),
+        table = forecast_future(result.runs[self.kind].model, self.checkpoint_,
                                 self.frame_ if frame is None else frame, column=self.config.data.column)
         return table.set_index("date")
 

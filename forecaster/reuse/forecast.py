@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 from torch import nn
 
-from forecaster.checkpoint import input_config, scaling
-from forecaster.data.features import invert_transform, prepare_series
-from forecaster.errors import ForecasterError
+from forecaster.checkpoint import Checkpoint
+from forecaster.data.features import invert_transform
+from forecaster.output.folders import write_folder
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
@@ -30,27 +32,25 @@ def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
 
 
 def forecast_future(
-    model: nn.Module, payload: dict, frame: pd.DataFrame, *, column: str | None = None, source: str | None = None,
+    model: nn.Module, checkpoint: Checkpoint, frame: pd.DataFrame, *, column: str | None = None, source: str | None = None,
 ) -> pd.DataFrame:
     """The model's forecast of the next ``horizon`` values of ``frame``, in the series' units.
 
     The checkpoint fixes the input columns, the target transform and the scaling (from its training
     span; a global model's own series by ``source``, others by their own statistics, see
-    ``checkpoint.scaling``); ``column`` renames the target when the new data calls it something else.
+    ``Checkpoint.read_series``); ``column`` renames the target when the new data calls it something else.
     """
-    dims = payload["dims"]
-    series = prepare_series(frame, input_config(payload, column=column, source=source))
-    context = dims["context"]
-    if len(series.frames) < context:
-        raise ForecasterError(
-            f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
-            f"{context} steps, so it needs at least {context + series.lost_rows}"
-        )
-    offset, scale = scaling(payload, frames=series.frames, source=source)
-    window = torch.tensor((series.frames[-context:] - offset) / scale, dtype=torch.float32)[None]  # (1, T, C)
+    inputs = checkpoint.read_series(frame, column=column, source=source)
+    series = inputs.series
+    window = torch.tensor(inputs.frames[-checkpoint.dims.context :], dtype=torch.float32)[None]  # (1, T, C)
     with torch.no_grad():
         scaled = model.eval()(window).double().numpy()[..., 0]  # (1, H, K) -> (1, H): the one target
-    values = invert_transform(scaled * scale[0] + offset[0], series.levels[-1:], series.transform)[0]  # (H,)
-    table = pd.DataFrame({"date": future_dates(series.dates, dims["horizon"]), "forecast": values})
+    values = invert_transform(inputs.unscale_target(scaled), series.levels[-1:], series.transform)[0]  # (H,)
+    table = pd.DataFrame({"date": future_dates(series.dates, checkpoint.dims.horizon), "forecast": values})
     table.attrs["target"] = series.columns[0]  # the column forecast (a global model's differ by series)
     return table
+
+
+def save_forecast(table: pd.DataFrame, out: str | Path) -> Path:
+    """Write the folder ``out`` holding ``forecast.csv`` (date, forecast), atomically; returns it."""
+    return write_folder(out, lambda folder: table.to_csv(folder / "forecast.csv", index=False))

@@ -15,12 +15,12 @@ from typing import Literal
 import pandas as pd
 from torch import nn
 
-from forecaster.checkpoint import load_model
-from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
+from forecaster.checkpoint import Checkpoint
+from forecaster.config import ExperimentConfig, ModelSpec
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
-from forecaster.models import MODEL_KINDS, ModelDims, NaiveConfig, TransformerForecaster, freeze
+from forecaster.models import ModelDims, NaiveConfig, TransformerForecaster, freeze
 from forecaster.runs.experiment import ExperimentResult
 from forecaster.runs.fitting import build, fit_and_score
 from forecaster.runs.prepare import prepare_data
@@ -67,26 +67,25 @@ def transfer_rows(last_windows: int | None = None) -> tuple[TransferRow, ...]:
     return rows + (NAIVE_ROW,)
 
 
-def transfer_config(payload: dict, *, source: str, column: str | None, transform: str | None,
+def transfer_config(checkpoint: Checkpoint, *, source: str, column: str | None, transform: str | None,
                     train: TrainConfig, train_fraction: float = 0.7, val_fraction: float = 0.15) -> ExperimentConfig:
     """The target experiment: the checkpoint's window, horizon and features on the new series."""
-    if payload["kind"] != "transformer":
-        raise ForecasterError(f"transfer needs a transformer checkpoint; this one holds a {payload['kind']} model")
-    dims = payload["dims"]
-    config = from_mapping(MODEL_KINDS["transformer"].config_class, payload["config"], "checkpoint")
+    if checkpoint.kind != "transformer":
+        raise ForecasterError(f"transfer needs a transformer checkpoint; this one holds a {checkpoint.kind} model")
+    dims, config = checkpoint.dims, checkpoint.config
     specs = tuple(ModelSpec(name=row.name, kind="transformer", config=config) for row in ROWS)
     specs += (ModelSpec(name=NAIVE_ROW.name, kind="naive", config=NaiveConfig()),)
     return ExperimentConfig(
-        data=DataConfig(source=source, column=column, features=tuple(payload["columns"][1:]),
-                        transform=transform or payload["transform"], calendar=tuple(payload.get("calendar", ()))),
-        windows=WindowConfig(context=dims["context"], horizon=dims["horizon"],
+        data=DataConfig(source=source, column=column, features=checkpoint.columns[1:],
+                        transform=transform or checkpoint.transform, calendar=checkpoint.calendar),
+        windows=WindowConfig(context=dims.context, horizon=dims.horizon,
                              train_fraction=train_fraction, val_fraction=val_fraction),
         train=train,
         models=specs,
     )
 
 
-def run_transfer(checkpoint: str, frame: pd.DataFrame, config: ExperimentConfig, *,
+def run_transfer(checkpoint: Checkpoint, frame: pd.DataFrame, config: ExperimentConfig, *,
                  last_samples: int | None = None, progress: bool = False) -> ExperimentResult:
     """Score the source model and its reuses (``transfer_rows``) on the target ``frame`` (see ``transfer_config``).
 
@@ -94,10 +93,10 @@ def run_transfer(checkpoint: str, frame: pd.DataFrame, config: ExperimentConfig,
     three trained on the newest N training windows only (the case where reuse should pay off), scored
     beside the full-data rows in one table.
     """
-    source, payload = load_model(checkpoint)
+    source = checkpoint.model()
     data = prepare_data(frame, config.data, config.windows)
-    if data.dims.channels != payload["dims"]["channels"]:
-        raise ForecasterError(f"the source model reads {payload['dims']['channels']} channel(s); the target gives {data.dims.channels}")
+    if data.dims.channels != checkpoint.dims.channels:
+        raise ForecasterError(f"the source model reads {checkpoint.dims.channels} channel(s); the target gives {data.dims.channels}")
     full_windows = data.windows["train"]
     if last_samples is not None and not 1 <= last_samples <= len(full_windows):
         raise ForecasterError(f"last_samples={last_samples} must be between 1 and the {len(full_windows)} training windows")

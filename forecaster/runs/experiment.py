@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from forecaster.checkpoint import checkpoint_payload, save_checkpoint
+from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.seasonality import seasonal_beside_naive
 from forecaster.data.sources import load_prices
@@ -63,15 +63,14 @@ class ExperimentResult:
             })
         return seasonal_beside_naive(pd.DataFrame(rows))
 
-    def checkpoint(self, name: str) -> dict:
-        """Model ``name``'s checkpoint payload: what rebuilds it and feeds it new data."""
+    def checkpoint(self, name: str) -> Checkpoint:
+        """Model ``name``'s checkpoint, in memory: what rebuilds it and feeds it new data (save it with ``save_checkpoint``)."""
         run = self.runs[name]
         offset, scale = scaler_statistics(self.data.scaler)
-        return checkpoint_payload(
-            name=name, kind=run.spec.kind, config=run.spec.config, dims=self.data.dims,
-            columns=self.data.series.columns, transform=self.data.series.transform,
-            scaler_mean=offset.tolist(), scaler_scale=scale.tolist(), model=run.model,
-            calendar=self.data.series.calendar,
+        series = self.data.series
+        return Checkpoint.from_model(
+            run.model, name=name, kind=run.spec.kind, config=run.spec.config, dims=self.data.dims, columns=series.columns,
+            transform=series.transform, offset=offset, scale=scale, calendar=series.calendar,
         )
 
     @property

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.checkpoint import save_checkpoint
+from forecaster.checkpoint import Checkpoint, SeriesRecord, floats, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import pool_windows, scaler_statistics
@@ -73,16 +73,15 @@ class GlobalResult:
         """The first series' runs: the models themselves are the same in every series."""
         return self.first.runs
 
-    def checkpoint(self, name: str) -> dict:
-        """Model ``name``'s checkpoint: the first series' scaler, plus every series' own under ``series``."""
-        payload = self.first.checkpoint(name)
-        payload["series"] = [
-            {"label": label, "source": part.config.data.source, "columns": list(part.data.series.columns),
-             "mean": offset.tolist(), "scale": scale.tolist()}
+    def checkpoint(self, name: str) -> Checkpoint:
+        """Model ``name``'s checkpoint: the first series' scaling, and a record of every series with its own."""
+        records = tuple(
+            SeriesRecord(label=label, source=part.config.data.source, columns=part.data.series.columns,
+                         offset=floats(offset), scale=floats(scale))
             for label, part in self.parts.items()
             for offset, scale in [scaler_statistics(part.data.scaler)]
-        ]
-        return payload
+        )
+        return dataclasses.replace(self.first.checkpoint(name), series=records)
 
     @property
     def metrics(self) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from forecaster.checkpoint import FORMAT_VERSION, load_checkpoint, model_from_payload, save_checkpoint
+from forecaster.checkpoint import Checkpoint, from_payload, read_payload, to_payload, write_payload
 from forecaster.config import ExperimentConfig, read_config, write_config
 from forecaster.errors import ForecasterError
 from forecaster.runs.experiment import ExperimentResult
@@ -26,6 +26,9 @@ from forecaster.training.loop import TrainResult
 
 SUFFIX = ".incomplete"
 MARKER = "INCOMPLETE.txt"
+# The layout of a finished model's record; the checkpoint inside it carries its own format version, so a
+# run interrupted before checkpoints were typed (their format version 1) still resumes.
+RECORD_VERSION = 1
 
 
 def progress_dir(out: str | Path) -> Path:
@@ -68,9 +71,9 @@ def record(out: Path, result: ExperimentResult, name: str) -> None:
     run = result.runs[name]
     training = run.training
     payload = {
-        "format_version": FORMAT_VERSION,
+        "format_version": RECORD_VERSION,
         "kind": run.spec.kind,
-        "checkpoint": result.checkpoint(name),
+        "checkpoint": to_payload(result.checkpoint(name)),
         "training": None if training is None else {
             "history": training.history, "best_epoch": training.best_epoch,
             "best_val_loss": training.best_val_loss, "seconds": training.seconds, "failure": training.failure,
@@ -79,7 +82,7 @@ def record(out: Path, result: ExperimentResult, name: str) -> None:
         "metrics": {key: float(value) for key, value in run.metrics.items()},
         "step_metrics": [{key: float(value) for key, value in row.items()} for row in run.step_metrics],
     }
-    save_checkpoint(payload, folder / "models" / f"{name}.pt")
+    write_payload(payload, folder / "models" / f"{name}.pt")
 
 
 def load_finished(folder: Path, config: ExperimentConfig) -> dict[str, ModelRun]:
@@ -89,19 +92,21 @@ def load_finished(folder: Path, config: ExperimentConfig) -> dict[str, ModelRun]
         path = folder / "models" / f"{spec.name}.pt"
         if not path.is_file():
             continue
-        payload = load_checkpoint(path)
-        if payload["kind"] != spec.kind:
-            raise ForecasterError(f"{path} holds a {payload['kind']} model, but the config names {spec.name!r} a {spec.kind}")
-        finished[spec.name] = _model_run(spec, payload)
+        payload = read_payload(path)
+        if not isinstance(payload, dict) or payload.get("format_version") != RECORD_VERSION:
+            raise ForecasterError(f"{path} is not a finished model's record of this forecaster; delete {folder} to start the run over")
+        checkpoint = from_payload(payload["checkpoint"], str(path))
+        if checkpoint.kind != spec.kind:
+            raise ForecasterError(f"{path} holds a {checkpoint.kind} model, but the config names {spec.name!r} a {spec.kind}")
+        finished[spec.name] = _model_run(spec, checkpoint, payload)
     return finished
 
 
-def _model_run(spec: Any, payload: dict[str, Any]) -> ModelRun:
-    model = model_from_payload(payload["checkpoint"])
+def _model_run(spec: Any, checkpoint: Checkpoint, payload: dict[str, Any]) -> ModelRun:
     training = None if payload["training"] is None else TrainResult(**payload["training"])
     return ModelRun(
         spec=spec,
-        model=model,
+        model=checkpoint.model(),
         training=training,
         forecast=payload["forecast"].numpy(),
         metrics=payload["metrics"],
