@@ -165,3 +165,14 @@ def test_preparing_training_and_validating_never_read_a_test_target(tiny_config,
         val_blind = score_model(blind.data, run.spec, blind.runs[name].model, run.training, device=CPU, split="val")
         np.testing.assert_equal(val_honest.metrics, val_blind.metrics, err_msg=name)  # NaN == NaN here
         assert np.isnan(blind.runs[name].metrics["mae"])  # only final scoring reads the test span
+
+
+def test_a_result_scored_on_validation_predicts_the_validation_span(small_prices, tiny_config):
+    config = config_from_dict(tiny_config)
+    result = run_experiment(config, frame=small_prices)
+    validated = dataclasses.replace(result, runs={
+        name: score_model(result.data, run.spec, run.model, run.training, device=CPU, split="val")
+        for name, run in result.runs.items()})
+    assert validated.split == "val" and result.split == "test"
+    val_dates = result.data.series.dates[result.data.windows["val"].origins + 1]
+    assert list(validated.predictions["date"]) == list(val_dates)  # horizon 1: one row per origin

@@ -79,10 +79,18 @@ class ExperimentResult:
         return pd.DataFrame([{"model": name, **row} for name, run in self.runs.items() for row in run.step_metrics])
 
     @property
+    def split(self) -> str:
+        """The split every model was scored on: ``test`` for a run, ``val`` for calibration or tuning."""
+        splits = {run.split for run in self.runs.values()} or {"test"}
+        if len(splits) > 1:
+            raise ForecasterError(f"the models were scored on different splits ({', '.join(sorted(splits))})")
+        return splits.pop()
+
+    @property
     def predictions(self) -> pd.DataFrame:
-        """Test forecasts: one row per (origin, step), the actual value and one column per model."""
-        actual, _ = self.data.actual_and_anchors("test")
-        origins = self.data.windows["test"].origins
+        """The scored split's forecasts: one row per (origin, step), the actual value and one column per model."""
+        actual, _ = self.data.actual_and_anchors(self.split)
+        origins = self.data.windows[self.split].origins
         horizon = actual.shape[1]
         dates = self.data.series.dates
         columns = {
