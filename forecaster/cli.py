@@ -12,34 +12,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from forecaster.errors import ForecasterError
+from forecaster.output.tables import (
+    format_bench,
+    format_compare,
+    format_long_series,
+    format_metrics,
+    format_seed_summary,
+    format_series_metrics,
+    format_summary,
+)
 
 if TYPE_CHECKING:  # for annotations only: the bench module imports torch
     from forecaster.bench.measure import BenchConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
-
-# Printed column name and number format of each metrics column, in order.
-TABLE_COLUMNS = {
-    "model": ("model", str),
-    "mae": ("mae", "{:.3f}".format),
-    "rmse": ("rmse", "{:.3f}".format),
-    "mape": ("mape", "{:.3f}".format),
-    "rel_mae": ("rel_mae", "{:.4f}".format),
-    "mase": ("mase", "{:.3f}".format),
-    "directional_accuracy": ("dir_acc", "{:.3f}".format),
-    "train_seconds": ("train_s", "{:.1f}".format),
-    "parameters": ("parameters", str),
-}
-
-
-def format_metrics(metrics: pd.DataFrame) -> str:
-    """The metrics table as the CLI prints it (NaN shown as '-': the naive forecast has no direction)."""
-    shown = metrics[list(TABLE_COLUMNS)].rename(columns={key: name for key, (name, _) in TABLE_COLUMNS.items()})
-    formats = {name: format_value for name, format_value in TABLE_COLUMNS.values()}
-    return shown.to_string(index=False, formatters=formats, na_rep="-")
 
 
 QUICK = {"contexts": (16, 32), "batch_size": 32, "d_model": 16, "d_ff": 32, "train_steps": 2, "series_length": 2000}
@@ -96,7 +83,7 @@ def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
 
 def bench_command(args: argparse.Namespace) -> int:
     """``forecaster bench``: check the options and ``--out``, measure, save the folder, print the table."""
-    from forecaster.bench.measure import format_bench, long_series_memory, run_bench, save_bench
+    from forecaster.bench.measure import long_series_memory, patch_table, ratio_table, run_bench, save_bench
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
     config = bench_config_from_arguments(args)
@@ -106,11 +93,9 @@ def bench_command(args: argparse.Namespace) -> int:
     frame = run_bench(config, progress=not args.quiet)
     long_series = long_series_memory(steps=args.long_steps) if args.long_series else None
     folder = save_bench(frame, out, long_series=long_series)
-    print(format_bench(frame))
+    print(format_bench(frame, ratio_table(frame), patch_table(frame)))
     if long_series is not None:
-        print(f"\nlong series: {long_series['steps']} steps, context {long_series['context']}: series "
-              f"{long_series['series_mib']:.0f} MiB, copied windows would need {long_series['materialised_mib']:.0f} "
-              f"MiB, peak RSS {long_series['peak_rss_mib']:.0f} MiB")
+        print(f"\n{format_long_series(long_series)}")
     print(f"results: {folder}")
     return 0
 
@@ -262,9 +247,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     save(result, out)
     progress.finish(folder)
     if several:
-        for label, table in result.metrics.groupby("series", sort=False):
-            print(f"series {label}{' (pooled: each series in units of its in-sample naive MAE)' if label == multiseries.POOLED else ''}:")
-            print(format_metrics(table) + "\n")
+        print(format_series_metrics(result.metrics, pooled=multiseries.POOLED))
     else:
         print(format_metrics(result.metrics))
         _print_resolved_periods(config, result.config)
@@ -281,12 +264,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
     """``forecaster run --seeds``: the experiment once per seed, then the mean and spread over seeds."""
-    from forecaster.runs.seeds import (
-        format_seed_summary,
-        run_seeds,
-        save_seeds,
-        seed_summary,
-    )
+    from forecaster.runs.seeds import run_seeds, save_seeds, seed_summary
     from forecaster.training import distributed
 
     seeds = _parse_seeds(args.seeds)
@@ -337,7 +315,7 @@ def _config_from_arguments(args: argparse.Namespace):
 
 def _backtest(args: argparse.Namespace) -> int:
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
-    from forecaster.runs.backtest import format_summary, run_backtest, save_backtest
+    from forecaster.runs.backtest import run_backtest, save_backtest
 
     config = _config_from_arguments(args)
     seeds = _parse_seeds(args.seeds)
@@ -418,19 +396,12 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from forecaster.output.compare import compare_table
-    from forecaster.output.folders import write_folder
+    from forecaster.output.compare import compare_table, save_compare
 
     table = compare_table(args.folders)
-    print(table.to_string(float_format="{:.4f}".format, na_rep="-"))
+    print(format_compare(table))
     if args.out:
-        from forecaster.output import plots
-
-        def write_files(folder: Path) -> None:
-            table.to_csv(folder / "compare.csv", index_label="model")
-            plots.compare_figure(table).savefig(folder / "compare.png", dpi=120, bbox_inches="tight")
-
-        print(f"results: {write_folder(args.out, write_files)}")
+        print(f"results: {save_compare(table, args.out)}")
     return 0
 
 

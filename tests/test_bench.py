@@ -11,14 +11,15 @@ import pytest
 from forecaster.bench.measure import (
     COLUMNS,
     BenchConfig,
-    format_bench,
     long_series_memory,
+    patch_table,
     ratio_table,
     run_bench,
     save_bench,
 )
 from forecaster.cli import add_bench_arguments, bench_config_from_arguments
 from forecaster.errors import ForecasterError
+from forecaster.output.tables import format_bench
 
 NAIVE_KINDS = ("naive", "seasonal_naive")
 
@@ -80,7 +81,7 @@ def test_save_bench_writes_tables_and_figures_atomically_and_never_overwrites(ti
 
 
 def test_format_bench_shows_every_row_and_the_ratios(tiny_frame):
-    text = format_bench(tiny_frame)
+    text = format_bench(tiny_frame, ratio_table(tiny_frame), patch_table(tiny_frame))
     assert "reference" in text and "transformer_vs_reference" in text
     assert len(text.splitlines()) >= len(tiny_frame) + 3
 

@@ -381,21 +381,6 @@ def save_bench(frame: pd.DataFrame, out: str | Path, *, long_series: dict | None
     return write_folder(out, write_files)
 
 
-def format_bench(frame: pd.DataFrame) -> str:
-    """The table as the CLI prints it (NaN as '-': naive kinds do not train), then the ratio table."""
-    formats = {"train_samples_per_s": "{:.0f}".format, "infer_us_per_window": "{:.2f}".format,
-               "peak_memory_mib": "{:.1f}".format}
-    ratios = ratio_table(frame).to_string(index=False, float_format="{:.2f}".format, na_rep="-")
-    text = (f"{frame.to_string(index=False, formatters=formats, na_rep='-')}\n\n"
-            f"training samples/s ratios (ours / other, same data and sizes):\n{ratios}")
-    patches = patch_table(frame)
-    if len(patches):
-        table = patches.to_string(index=False, float_format="{:.2f}".format, na_rep="-")
-        text += ("\n\ntraining time per window of the patched transformer, relative to the unpatched transformer at "
-                 f"base_context (time_vs_base) and at the same context (time_vs_unpatched); below 1 is faster:\n{table}")
-    return text
-
-
 def long_series_memory(*, steps: int = 10_000_000, context: int = 512, batch_size: int = 256, train_steps: int = 3,
                        d_model: int = 64, n_heads: int = 4, n_layers: int = 2, d_ff: int = 256, channels: int = 1,
                        seed: int = 0) -> dict:

@@ -1,6 +1,6 @@
-"""Seasons for the seasonal naive forecast: suggested from a training span's autocorrelation, shown beside naive.
+"""Seasons for the seasonal naive forecast, suggested from a training span's autocorrelation.
 
-Pure functions on arrays and tables. Only the values passed in are read: the experiment passes the training
+Pure functions on arrays. Only the values passed in are read: the experiment passes the training
 span's target, so a suggestion never depends on validation or test data.
 """
 
@@ -10,13 +10,12 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from scipy.signal import find_peaks
 from scipy.stats import norm
 
 from forecaster.errors import ForecasterError
 
-if TYPE_CHECKING:  # for annotations only: the models import torch, which tables and compare do not need
+if TYPE_CHECKING:  # for annotations only: the models import torch, which the suggestions do not need
     from forecaster.models.naive import SeasonalNaiveConfig
 
 
@@ -132,14 +131,3 @@ def resolve_period(config: SeasonalNaiveConfig, training_target: np.ndarray, *, 
             f"{len(periods)} season(s) up to {max_lag} steps ({found}); set the period to a number of steps"
         )
     return dataclasses.replace(config, period=periods[config.rank - 1])
-
-
-def seasonal_beside_naive(table: pd.DataFrame) -> pd.DataFrame:
-    """A table with a ``kind`` column, its seasonal_naive rows moved right after the naive row (the rest in order)."""
-    seasonal = table["kind"] == "seasonal_naive"
-    rest = table[~seasonal]
-    naive = np.flatnonzero(rest["kind"].to_numpy() == "naive")
-    if not seasonal.any() or not len(naive):
-        return table
-    after = naive[0] + 1
-    return pd.concat([rest.iloc[:after], table[seasonal], rest.iloc[after:]], ignore_index=True)

@@ -19,12 +19,12 @@ from tqdm.auto import tqdm
 
 from forecaster.config import ExperimentConfig
 from forecaster.data.features import prepare_series
-from forecaster.data.seasonality import seasonal_beside_naive
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds, WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import no_move_tolerance
 from forecaster.evaluation.stats import diebold_mariano_differential, direction_tests, summarise
+from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
 
 SCHEMES = ("expanding", "sliding")
@@ -253,17 +253,3 @@ def save_backtest(result: BacktestResult, out: str | Path) -> Path:
             figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
 
     return write_folder(out, write_files)
-
-
-SUMMARY_COLUMNS = {
-    "model": "model", "mae_mean": "mae", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std",
-    "rel_mae_ci_low": "ci_low", "rel_mae_ci_high": "ci_high", "mase_mean": "mase",
-    "directional_accuracy_mean": "dir_acc", "dm_squared_vs_naive": "DM_sq", "dm_squared_vs_naive_p": "p_sq",
-    "dm_absolute_vs_naive_p": "p_abs", "direction_p_vs_always_up": "p_dir_up",
-}
-
-
-def format_summary(summary: pd.DataFrame) -> str:
-    """The backtest table as the CLI prints it."""
-    shown = summary[[column for column in SUMMARY_COLUMNS if column in summary.columns]].rename(columns=SUMMARY_COLUMNS)
-    return shown.to_string(index=False, float_format="{:.4f}".format, na_rep="-")

@@ -22,7 +22,7 @@ from torch import nn
 from forecaster.checkpoint import checkpoint_payload, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, write_config
 from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
-from forecaster.data.seasonality import resolve_period, seasonal_beside_naive
+from forecaster.data.seasonality import resolve_period
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import (
     SplitBounds,
@@ -44,6 +44,7 @@ from forecaster.evaluation.metrics import (
 )
 from forecaster.models import ModelDims, build_model, count_parameters, model_kind
 from forecaster.output.folders import write_folder
+from forecaster.output.tables import seasonal_beside_naive
 from forecaster.training.loop import TrainResult, resolve_device, seed_everything, train_model
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when figures are written

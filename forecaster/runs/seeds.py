@@ -84,17 +84,3 @@ def save_seeds(results: dict[int, ExperimentResult], out: str | Path) -> Path:
             seed_step_summary(results).to_csv(folder / "metrics_by_step.csv", index=False)
 
     return write_folder(out, write_files)
-
-
-SHOWN = {"model": "model", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std", "mae_mean": "mae", "mae_std": "mae±std",
-         "rmse_mean": "rmse", "mase_mean": "mase", "directional_accuracy_mean": "dir_acc",
-         "train_seconds_mean": "train_s", "parameters": "parameters"}
-
-
-def format_seed_summary(summary: pd.DataFrame) -> str:
-    """The summary as the CLI prints it: means with the standard deviation of rel_mae and mae over seeds."""
-    shown = summary[list(SHOWN)].rename(columns=SHOWN)
-    formats = {name: "{:.4f}".format for name in ("rel_mae", "±std")}
-    formats.update({name: "{:.3f}".format for name in ("mae", "mae±std", "rmse", "mase", "dir_acc")})
-    formats["train_s"] = "{:.1f}".format
-    return shown.to_string(index=False, formatters=formats, na_rep="-")
