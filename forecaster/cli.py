@@ -8,7 +8,6 @@ import logging
 import signal
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,13 +28,6 @@ if TYPE_CHECKING:  # for annotations only: the bench module imports torch
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
 
 
-QUICK = {"contexts": (16, 32), "batch_size": 32, "d_model": 16, "d_ff": 32, "train_steps": 2, "series_length": 2000}
-# argparse destination -> BenchConfig field, for the options that set one directly.
-OPTION_FIELDS = {"batch_size": "batch_size", "d_model": "d_model", "n_heads": "n_heads", "n_layers": "n_layers",
-                 "d_ff": "d_ff", "hidden_size": "hidden_size", "steps": "train_steps", "precision": "precision",
-                 "patch": "patch"}
-
-
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``forecaster bench``; unset ones keep ``BenchConfig``'s defaults (or ``--quick``'s)."""
     parser.add_argument("--out", help="results folder to create (default: a new results/bench-YYYYmmdd-HHMMSS)")
@@ -48,51 +40,39 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         "and its training time against the unpatched transformer at context 64")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
                         help="where to measure (default: all available: cpu, and cuda when present)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--precision", help="auto (bf16 on CUDA cards that support it, else fp32), fp32 or bf16 (default: auto)")
     parser.add_argument("--compile", action="store_true", help="torch.compile our models for training")
     parser.add_argument("--no-reference", action="store_true", help="skip the nn.TransformerEncoder reference")
     parser.add_argument("--long-series", action="store_true", help="also train on a long series and report memory")
-    parser.add_argument("--long-steps", type=int, default=10_000_000, help="length of that series (default: 10000000)")
+    parser.add_argument("--long-steps", type=int, help="length of that series (default: 10000000)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a first look: contexts 16,32, batch 32, "
                         "d_model 16, d_ff 32, 2 steps, a 2000-step series")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _split(text: str, option: str, convert: Callable[[str], object]) -> tuple:
-    try:
-        return tuple(convert(item.strip()) for item in text.split(",") if item.strip())
-    except ValueError:
-        raise ForecasterError(f"{option}={text!r} is not a comma-separated list, e.g. {option}=32,64") from None
-
-
 def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
     """The BenchConfig that ``forecaster bench`` options ask for; a bad value is a ForecasterError."""
-    from forecaster.bench.measure import BenchConfig
+    from forecaster.bench.options import bench_config
 
-    values: dict = dict(QUICK) if args.quick else {}
-    values.update({field: getattr(args, option) for option, field in OPTION_FIELDS.items()
-                   if getattr(args, option) is not None})
-    if args.contexts is not None:
-        values["contexts"] = _split(args.contexts, "--contexts", int)
-    if args.kinds is not None:
-        values["kinds"] = _split(args.kinds, "--kinds", str)
-    values.update(devices=() if args.device == "all" else (args.device,), reference=not args.no_reference,
-                  compile=args.compile)
-    return BenchConfig(**values)
+    return bench_config(quick=args.quick, contexts=args.contexts, kinds=args.kinds, device=args.device,
+                        reference=not args.no_reference, compile=args.compile, batch_size=args.batch_size,
+                        d_model=args.d_model, n_heads=args.n_heads, n_layers=args.n_layers, d_ff=args.d_ff,
+                        hidden_size=args.hidden_size, train_steps=args.steps, precision=args.precision, patch=args.patch)
 
 
 def bench_command(args: argparse.Namespace) -> int:
     """``forecaster bench``: check the options and ``--out``, measure, save the folder, print the table."""
-    from forecaster.bench.measure import long_series_memory, patch_table, ratio_table, run_bench, save_bench
+    from forecaster.bench.long_series import long_series_memory
+    from forecaster.bench.measure import patch_table, ratio_table, run_bench, save_bench
+    from forecaster.bench.options import long_series_config
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
     config = bench_config_from_arguments(args)
-    if args.long_series and args.long_steps <= 512:
-        raise ForecasterError(f"--long-steps={args.long_steps} must exceed the long series' context, 512")
+    long_config = long_series_config(args.long_steps) if args.long_series else None
     out = check_out_dir(args.out or timestamped_out_dir("bench"))
     frame = run_bench(config, progress=not args.quiet)
-    long_series = long_series_memory(steps=args.long_steps) if args.long_series else None
-    folder = save_bench(frame, out, long_series=long_series)
+    long_series = None if long_config is None else long_series_memory(long_config)
+    folder = save_bench(frame, out, config=config, long_series=long_series, long_series_config=long_config)
     print(format_bench(frame, ratio_table(frame), patch_table(frame)))
     if long_series is not None:
         print(f"\n{format_long_series(long_series)}")
