@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -95,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="results folder to create (default: a new timestamped folder under results/)")
     run.add_argument("--resume", metavar="DIR", help="finish an interrupted run whose --out was DIR (kept in DIR.incomplete)")
     run.add_argument("--seeds", help="comma-separated seeds: one results folder per seed under --out, and summary.csv "
-                     "with each metric's mean and std over seeds")
+                     "with each metric's mean and std over seeds (default: the config's seeds, if any)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
     backtest = commands.add_parser("backtest", help="walk-forward backtest over folds and seeds, with significance tests")
@@ -103,10 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--data", help="bundled name, CSV path or Yahoo ticker; sets data.source")
     backtest.add_argument("--column", help="target column; sets data.column")
     backtest.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
-    backtest.add_argument("--folds", type=int, default=5, help="number of walk-forward folds (default: 5)")
-    backtest.add_argument("--seeds", default="0", help="comma-separated seeds for the neural models (default: 0)")
-    backtest.add_argument("--scheme", choices=["expanding", "sliding"], default="expanding", help="training span per fold")
-    backtest.add_argument("--refit-every", type=int, default=1, metavar="N", help="refit the models every N folds (default: 1)")
+    backtest.add_argument("--folds", type=int, help="number of walk-forward folds (default: the config's backtest.folds, or 5)")
+    backtest.add_argument("--seeds", help="comma-separated seeds for the neural models (default: the config's backtest.seeds, or 0)")
+    backtest.add_argument("--scheme", help="training span per fold: expanding (from the start of the series) or sliding "
+                          "(a fixed length) (default: the config's backtest.scheme, or expanding)")
+    backtest.add_argument("--refit-every", type=int, metavar="N",
+                          help="refit the models every N folds (default: the config's backtest.refit_every, or 1)")
     backtest.add_argument("--out", help="results folder to create (default: results/backtest-YYYYmmdd-HHMMSS)")
     backtest.add_argument("--quiet", action="store_true", help="no progress bar")
     backtest.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
@@ -188,6 +191,8 @@ def _resolve_run(args: argparse.Namespace):
         out = Path(args.resume)
         return progress.resume_config(out), check_out_dir(out)
     config = _config_from_arguments(args)
+    if args.seeds is not None:
+        config = dataclasses.replace(config, seeds=_parse_seeds(args.seeds))
     out = check_out_dir(args.out if args.out else timestamped_out_dir("run"))  # fail before training, not after
     if progress.progress_dir(out).exists():
         raise ForecasterError(
@@ -202,7 +207,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from forecaster.training import distributed
 
     config, out = _resolve_run(args)
-    if args.seeds is not None:
+    if config.seeds is not None:
         return _run_seeds(args, config, out)
     folder = progress.progress_dir(out)
     finished = progress.load_finished(folder, config) if args.resume is not None else {}
@@ -243,22 +248,21 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 
 def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
-    """``forecaster run --seeds``: the experiment once per seed, then the mean and spread over seeds."""
+    """``forecaster run`` with seeds (``--seeds`` or the config's): the experiment once per seed, then the spread."""
     from forecaster.runs.seeds import run_seeds, save_seeds, seed_summary
     from forecaster.training import distributed
 
-    seeds = _parse_seeds(args.seeds)
     try:
-        results = run_seeds(config, seeds, progress=not args.quiet)
+        results = run_seeds(config, progress=not args.quiet)
     except KeyboardInterrupt:
-        print("interrupted: a run with --seeds keeps nothing until every seed is done; nothing was written", file=sys.stderr)
+        print("interrupted: a run with several seeds keeps nothing until every seed is done; nothing was written", file=sys.stderr)
         return 130
     if not distributed.is_main_process():
         return 0
     save_seeds(results, out)
     print(format_seed_summary(seed_summary(results)))
     _print_resolved_periods(config, next(iter(results.values())).config)
-    print(f"\nmeans over seeds {','.join(map(str, seeds))} (±std: standard deviation over seeds) on the same split and "
+    print(f"\nmeans over seeds {','.join(map(str, results))} (±std: standard deviation over seeds) on the same split and "
           "test points; rel_mae = model MAE / naive MAE, below 1 beats the random walk.")
     print(f"results: {out}")
     return 0
@@ -294,17 +298,18 @@ def _config_from_arguments(args: argparse.Namespace):
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    """``forecaster backtest``: the config's backtest section, with the folds, seeds, scheme and refit flags given in its place."""
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.runs.backtest import run_backtest, save_backtest
 
     config = _config_from_arguments(args)
-    seeds = _parse_seeds(args.seeds)
+    seeds = None if args.seeds is None else _parse_seeds(args.seeds)
     out = check_out_dir(args.out or timestamped_out_dir("backtest"))
-    result = run_backtest(config, folds=args.folds, seeds=seeds, scheme=args.scheme,
-                          refit_every=args.refit_every, progress=not args.quiet)
+    result = run_backtest(config, folds=args.folds, seeds=seeds, scheme=args.scheme, refit_every=args.refit_every,
+                          progress=not args.quiet)
     save_backtest(result, out)
     print(format_summary(result.summary()))
-    print(f"\nrel_mae over {len(result.folds)} folds x {len(seeds)} seeds (mean, std, 95 % interval); DM_sq, p_sq, "
+    print(f"\nrel_mae over {len(result.folds)} folds x {len(result.seeds)} seeds (mean, std, 95 % interval); DM_sq, p_sq, "
           "p_abs: Diebold-Mariano (HLN) against the naive forecast, squared and absolute loss; p_dir_up: "
           "binomial test of directional accuracy against 'always up'.")
     print(f"results: {out}")
