@@ -1,4 +1,9 @@
-"""The ``forecaster`` command line: ``forecaster run [CONFIG] [--data ...] [--set key=value ...] [--out DIR]``."""
+"""The ``forecaster`` command line: ``forecaster run [CONFIG] [--data ...] [--set key=value ...] [--out DIR]``.
+
+Argument parsing and printing only: each command hands plain values to the library (runs/, reuse/, bench/,
+lesson/), whose errors name its parameters, and prints the tables of ``forecaster/output/tables.py``.
+Messages that name a flag are made here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import signal
 import sys
 import warnings
 from pathlib import Path
@@ -27,11 +31,67 @@ if TYPE_CHECKING:  # for annotations only: the bench module imports torch
     from forecaster.bench.measure import BenchConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
+SOURCES = "bundled name (sp500, sunspots, synthetic), CSV path or Yahoo ticker"
+CHECKPOINT_COMMANDS = ("forecast", "transfer", "embed")  # they read a checkpoint: its columns are the defaults
+OUT_FILES = {"forecast": "forecast.csv", "compare": "compare.csv and compare.png"}  # --out optional: what it adds
+VERBOSE_SHOWN = ("run", "backtest", "bench")  # the others log little: -v is accepted but not advertised
+
+
+def add_shared_options(parser: argparse.ArgumentParser, command: str, *names: str) -> None:
+    """Add the options that several commands share, ``names`` among data, column, set, transform, seeds, out,
+    quiet and verbose, each defined once, in ``_shared_option``."""
+    for name in names:
+        flags, settings = _shared_option(name, command)
+        parser.add_argument(*flags, **settings)
+
+
+def _shared_option(name: str, command: str) -> tuple[tuple[str, ...], dict]:
+    """The flags and argparse settings of the shared option ``name`` as ``command`` takes it.
+
+    What differs between commands: ``run`` takes several sources, the checkpoint commands default to sp500
+    and to the checkpoint's column, ``transfer`` overrides training settings only, ``lesson``'s seeds are a count.
+    """
+    checkpoint = command in CHECKPOINT_COMMANDS
+    if name == "data" and command == "run":
+        return ("--data",), {"nargs": "+", "metavar": "SOURCE", "help": f"{SOURCES}; sets data.source. Several: one "
+                             "global model trained on all of them, scored on each and pooled"}
+    if name == "data":
+        return ("--data",), ({"required": True, "help": f"the target series: {SOURCES}"} if command == "transfer"
+                             else {"default": "sp500", "help": f"{SOURCES} (default: sp500)"} if checkpoint
+                             else {"help": f"{SOURCES}; sets data.source"})
+    if name == "column":
+        return ("--column",), {"help": "the target column, when the data names it differently from the checkpoint"
+                               if checkpoint else "target column when it is not Adj Close/Close; sets data.column"}
+    if name == "set":
+        train_only = command == "transfer"  # the window, horizon and model come from the checkpoint
+        return ("--set",), {"dest": "overrides", "action": "append", "default": [],
+                            "metavar": "train.KEY=VALUE" if train_only else "KEY=VALUE",
+                            "help": "override a training setting, e.g. train.epochs=5" if train_only else
+                            "override a config value, e.g. windows.context=32, train.epochs=5, models=naive,linear"}
+    if name == "transform":
+        return ("--transform",), {"choices": ["log_return", "diff", "level"],
+                                  "help": "instead of the checkpoint's (e.g. diff for counts with zeros)"}
+    if name == "seeds" and command == "lesson":
+        return ("--seeds",), {"type": int, "help": "number of seeds 0..N-1 (default: 3, or 1 with --quick)"}
+    if name == "seeds":
+        return ("--seeds",), {"help": "comma-separated seeds: one results folder per seed under --out, and summary.csv with "
+                              "each metric's mean and std over seeds (default: the config's seeds, if any)" if command == "run"
+                              else "comma-separated seeds for the neural models (default: the config's backtest.seeds, or 0)"}
+    if name == "out":
+        written = OUT_FILES.get(command)
+        return ("--out",), {"help": f"also write {written} to this new folder" if written
+                            else f"results folder to create (default: a new results/{command}-YYYYmmdd-HHMMSS)"}
+    if name == "quiet":
+        return ("--quiet",), {"action": "store_true", "help": "no progress bars"}
+    if name == "verbose":
+        return ("-v", "--verbose"), {"action": "store_true",
+                                     "help": "log what each step does" if command in VERBOSE_SHOWN else argparse.SUPPRESS}
+    raise ValueError(f"no shared option {name!r}")
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``forecaster bench``; unset ones keep ``BenchConfig``'s defaults (or ``--quick``'s)."""
-    parser.add_argument("--out", help="results folder to create (default: a new results/bench-YYYYmmdd-HHMMSS)")
+    add_shared_options(parser, "bench", "out", "quiet", "verbose")
     parser.add_argument("--contexts", help="comma-separated context lengths (default: 32,64,128,256,512)")
     parser.add_argument("--kinds", help="comma-separated model kinds (default: every kind)")
     for option in ("batch-size", "d-model", "n-heads", "n-layers", "d-ff", "hidden-size"):
@@ -48,7 +108,6 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--long-steps", type=int, help="length of that series (default: 10000000)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a first look: contexts 16,32, batch 32, "
                         "d_model 16, d_ff 32, 2 steps, a 2000-step series")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
@@ -87,100 +146,53 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train and compare models on one series (or one global model on several), write a results folder")
     run.add_argument("config", nargs="?", help=f"YAML experiment config (default: {DEFAULT_CONFIG.name}, or built-in defaults)")
-    run.add_argument("--data", nargs="+", metavar="SOURCE",
-                     help="bundled name (sp500, sunspots, synthetic), CSV path or Yahoo ticker; sets data.source. "
-                          "Several: one global model trained on all of them, scored on each and pooled")
-    run.add_argument("--column", help="target column when it is not Adj Close/Close; sets data.column")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. windows.context=32, train.epochs=5, models=naive,linear")
-    run.add_argument("--out", help="results folder to create (default: a new timestamped folder under results/)")
+    add_shared_options(run, "run", "data", "column", "set", "out", "seeds", "quiet", "verbose")
     run.add_argument("--resume", metavar="DIR", help="finish an interrupted run whose --out was DIR (kept in DIR.incomplete)")
-    run.add_argument("--seeds", help="comma-separated seeds: one results folder per seed under --out, and summary.csv "
-                     "with each metric's mean and std over seeds (default: the config's seeds, if any)")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
-    run.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
     backtest = commands.add_parser("backtest", help="walk-forward backtest over folds and seeds, with significance tests")
     backtest.add_argument("config", nargs="?", help="YAML experiment config (default: experiments/sp500.yaml)")
-    backtest.add_argument("--data", help="bundled name, CSV path or Yahoo ticker; sets data.source")
-    backtest.add_argument("--column", help="target column; sets data.column")
-    backtest.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    add_shared_options(backtest, "backtest", "data", "column", "set", "seeds", "out", "quiet", "verbose")
     backtest.add_argument("--folds", type=int, help="number of walk-forward folds (default: the config's backtest.folds, or 5)")
-    backtest.add_argument("--seeds", help="comma-separated seeds for the neural models (default: the config's backtest.seeds, or 0)")
     backtest.add_argument("--scheme", help="training span per fold: expanding (from the start of the series) or sliding "
                           "(a fixed length) (default: the config's backtest.scheme, or expanding)")
     backtest.add_argument("--refit-every", type=int, metavar="N",
                           help="refit the models every N folds (default: the config's backtest.refit_every, or 1)")
-    backtest.add_argument("--out", help="results folder to create (default: results/backtest-YYYYmmdd-HHMMSS)")
-    backtest.add_argument("--quiet", action="store_true", help="no progress bar")
-    backtest.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
     forecast = commands.add_parser("forecast", help="forecast the next values of a series with a saved model")
     forecast.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
-    forecast.add_argument("--data", default="sp500", help="bundled name, CSV path or Yahoo ticker (default: sp500)")
-    forecast.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
-    forecast.add_argument("--out", help="also write forecast.csv to this new folder")
-    forecast.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+    add_shared_options(forecast, "forecast", "data", "column", "out", "verbose")
     transfer = commands.add_parser(
         "transfer", help="reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch")
     transfer.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
-    transfer.add_argument("--data", required=True, help="the target series: bundled name, CSV path or Yahoo ticker")
-    transfer.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
-    transfer.add_argument("--transform", choices=["log_return", "diff", "level"],
-                          help="instead of the checkpoint's (e.g. diff for counts with zeros)")
+    add_shared_options(transfer, "transfer", "data", "column", "transform", "set", "out", "quiet", "verbose")
     transfer.add_argument("--last", type=int, metavar="N",
                           help="also train the linear probe, fine-tune and scratch rows on the newest N training windows only "
                                 "(rows *_lastN beside the full-data rows)")
-    transfer.add_argument("--set", dest="overrides", action="append", default=[], metavar="train.KEY=VALUE",
-                          help="override a training setting")
-    transfer.add_argument("--out", help="results folder to create (default: results/transfer-YYYYmmdd-HHMMSS)")
-    transfer.add_argument("--quiet", action="store_true", help="no progress bars")
-    transfer.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     embed = commands.add_parser("embed", help="per-frame embeddings of a series from a transformer checkpoint, and their projection")
     embed.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
-    embed.add_argument("--data", default="sp500", help="bundled name, CSV path or Yahoo ticker (default: sp500)")
-    embed.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
-    embed.add_argument("--transform", choices=["log_return", "diff", "level"],
-                       help="instead of the checkpoint's (e.g. diff for counts with zeros)")
-    embed.add_argument("--out", help="results folder to create (default: results/embed-YYYYmmdd-HHMMSS)")
-    embed.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+    add_shared_options(embed, "embed", "data", "column", "transform", "out", "verbose")
     compare = commands.add_parser("compare", help="several results folders side by side (rel_mae by model)")
     compare.add_argument("folders", nargs="+", metavar="RUN_DIR", help="folders written by forecaster run or backtest")
-    compare.add_argument("--out", help="also write compare.csv and compare.png to this new folder")
-    compare.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+    add_shared_options(compare, "compare", "out", "verbose")
     bench = commands.add_parser("bench", help="measure training and inference speed and memory of every model kind")
     add_bench_arguments(bench)
-    bench.add_argument("-v", "--verbose", action="store_true", help="log each measurement")
     lesson = commands.add_parser(
         "lesson", help="the lecture's twelve questions answered by experiments: report.md with numbers and figures")
     lesson.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, e.g. permutation scale (default: all)")
     lesson.add_argument("--quick", action="store_true", help="tiny sizes and 1 seed: every section in about a minute")
-    lesson.add_argument("--seeds", type=int, help="number of seeds 0..N-1 (default: 3, or 1 with --quick)")
+    add_shared_options(lesson, "lesson", "seeds", "out", "quiet", "verbose")
     lesson.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1, which makes the numbers "
                         "independent of the core count and robust to a busy machine)")
-    lesson.add_argument("--out", help="report folder to create (default: results/lesson-YYYYmmdd-HHMMSS)")
-    lesson.add_argument("--quiet", action="store_true", help="no progress bars")
-    lesson.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
     from forecaster.training import distributed
 
-    # Under torchrun every process runs this command; they train together and rank 0 writes.
-    distributed.start_from_environment()
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as Ctrl-C does
-    try:
+    with distributed.session():  # under torchrun every process runs this command; they train together and rank 0 writes
         return _run_experiment(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        distributed.stop()
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def _resolve_run(args: argparse.Namespace):
-    """The config and results folder of ``forecaster run``, from its arguments or from ``--resume``."""
+    """The config, results folder and finished models of ``forecaster run``, from its arguments or from ``--resume``."""
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.runs import progress
 
@@ -189,16 +201,17 @@ def _resolve_run(args: argparse.Namespace):
             raise ForecasterError(
                 "--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, --set, --out or --seeds")
         out = Path(args.resume)
-        return progress.resume_config(out), check_out_dir(out)
+        config, finished = progress.resume(out)
+        return config, check_out_dir(out), finished
     config = _config_from_arguments(args)
     if args.seeds is not None:
         config = dataclasses.replace(config, seeds=_parse_seeds(args.seeds))
     out = check_out_dir(args.out if args.out else timestamped_out_dir("run"))  # fail before training, not after
-    if progress.progress_dir(out).exists():
+    if progress.interrupted(out) is not None:
         raise ForecasterError(
             f"an interrupted run is waiting in {progress.progress_dir(out)}: finish it with --resume {out}, or delete it"
         )
-    return config, out
+    return config, out, {}
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
@@ -206,11 +219,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from forecaster.runs.experiment import run_experiment, save_run
     from forecaster.training import distributed
 
-    config, out = _resolve_run(args)
+    config, out, finished = _resolve_run(args)
     if config.seeds is not None:
         return _run_seeds(args, config, out)
-    folder = progress.progress_dir(out)
-    finished = progress.load_finished(folder, config) if args.resume is not None else {}
     main_process = distributed.is_main_process()
     several = multiseries.is_global(config)
     run, save = (multiseries.run_global, multiseries.save_global) if several else (run_experiment, save_run)
@@ -220,9 +231,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
             on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
         )
     except KeyboardInterrupt:
-        if main_process and folder.is_dir():
-            kept = len(list((folder / "models").glob("*.pt")))
-            print(f"interrupted: {kept} of {len(config.models)} models finished and are kept in {folder}; "
+        kept = progress.interrupted(out)
+        if main_process and kept is not None:
+            print(f"interrupted: {kept} of {len(config.models)} models finished and are kept in {progress.progress_dir(out)}; "
                   f"finish with: forecaster run --resume {out}", file=sys.stderr)
         elif main_process:
             print("interrupted before any model finished: nothing was written", file=sys.stderr)
@@ -230,7 +241,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     if not main_process:
         return 0  # the other ranks trained the same models; rank 0 writes and prints
     save(result, out)
-    progress.finish(folder)
+    progress.finish(progress.progress_dir(out))
     if several:
         print(format_series_metrics(result.metrics, pooled=multiseries.POOLED))
     else:
