@@ -348,8 +348,7 @@ def _transfer(args: argparse.Namespace) -> int:
     from forecaster.config import read_config
     from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
-    from forecaster.reuse.transfer import run_transfer, transfer_config
-    from forecaster.runs.experiment import save_run
+    from forecaster.reuse.transfer import run_transfer, save_transfer, transfer_config
 
     if any(not override.startswith("train.") for override in args.overrides):
         raise ForecasterError("transfer takes only train.KEY=VALUE overrides; the window, horizon and model come from the checkpoint")
@@ -359,7 +358,7 @@ def _transfer(args: argparse.Namespace) -> int:
                              transform=args.transform, train=train)
     frame = load_prices(args.data)
     result = run_transfer(args.checkpoint, frame, config, last_samples=args.last, progress=not args.quiet)
-    save_run(result, out)
+    save_transfer(result, out, checkpoint=args.checkpoint, last_samples=args.last, transform=args.transform)
     print(format_metrics(result.metrics))
     print(f"\nrel_mae = model MAE / naive MAE on the same {len(result.predictions)} test points of {args.data}.")
     print(f"results: {out}")
@@ -408,10 +407,8 @@ def _lesson(args: argparse.Namespace) -> int:
 
     names = check_names(args.names)
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
-    if seeds < 1:
+    if seeds < 1:  # a count here, the seeds 0..N-1 in the library
         raise ForecasterError(f"--seeds={seeds} must be at least 1")
-    if args.threads < 1:
-        raise ForecasterError(f"--threads={args.threads} must be at least 1")
     out = check_out_dir(args.out or timestamped_out_dir("lesson"))
     settings = QUICK if args.quick else FULL
     sections = run_lesson(names, settings=settings, seeds=tuple(range(seeds)), progress=not args.quiet,
