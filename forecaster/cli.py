@@ -1,218 +1,75 @@
-"""The ``forecaster`` command line: ``forecaster run [CONFIG] [--data ...] [--set key=value ...] [--out DIR]``."""
+"""The ``forecaster`` command line: ``forecaster run [CONFIG] [--data ...] [--set key=value ...] [--out DIR]``.
+
+Argument parsing and printing only: each command hands plain values to the library (runs/, reuse/, bench/,
+lesson/), whose errors name its parameters, and prints the tables of ``forecaster/output/tables.py``.
+Messages that name a flag are made here.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
-import signal
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from forecaster.cli_parser import DEFAULT_CONFIG, build_parser
 from forecaster.errors import ForecasterError
+from forecaster.output.tables import (
+    format_bench,
+    format_compare,
+    format_long_series,
+    format_metrics,
+    format_seed_summary,
+    format_series_metrics,
+    format_summary,
+)
 
 if TYPE_CHECKING:  # for annotations only: the bench module imports torch
     from forecaster.bench.measure import BenchConfig
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
-
-# Printed column name and number format of each metrics column, in order.
-TABLE_COLUMNS = {
-    "model": ("model", str),
-    "mae": ("mae", "{:.3f}".format),
-    "rmse": ("rmse", "{:.3f}".format),
-    "mape": ("mape", "{:.3f}".format),
-    "rel_mae": ("rel_mae", "{:.4f}".format),
-    "mase": ("mase", "{:.3f}".format),
-    "directional_accuracy": ("dir_acc", "{:.3f}".format),
-    "train_seconds": ("train_s", "{:.1f}".format),
-    "parameters": ("parameters", str),
-}
-
-
-def format_metrics(metrics: pd.DataFrame) -> str:
-    """The metrics table as the CLI prints it (NaN shown as '-': the naive forecast has no direction)."""
-    shown = metrics[list(TABLE_COLUMNS)].rename(columns={key: name for key, (name, _) in TABLE_COLUMNS.items()})
-    formats = {name: format_value for name, format_value in TABLE_COLUMNS.values()}
-    return shown.to_string(index=False, formatters=formats, na_rep="-")
-
-
-QUICK = {"contexts": (16, 32), "batch_size": 32, "d_model": 16, "d_ff": 32, "train_steps": 2, "series_length": 2000}
-# argparse destination -> BenchConfig field, for the options that set one directly.
-OPTION_FIELDS = {"batch_size": "batch_size", "d_model": "d_model", "n_heads": "n_heads", "n_layers": "n_layers",
-                 "d_ff": "d_ff", "hidden_size": "hidden_size", "steps": "train_steps", "precision": "precision",
-                 "patch": "patch"}
-
-
-def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``forecaster bench``; unset ones keep ``BenchConfig``'s defaults (or ``--quick``'s)."""
-    parser.add_argument("--out", help="results folder to create (default: a new results/bench-YYYYmmdd-HHMMSS)")
-    parser.add_argument("--contexts", help="comma-separated context lengths (default: 32,64,128,256,512)")
-    parser.add_argument("--kinds", help="comma-separated model kinds (default: every kind)")
-    for option in ("batch-size", "d-model", "n-heads", "n-layers", "d-ff", "hidden-size"):
-        parser.add_argument(f"--{option}", type=int)
-    parser.add_argument("--steps", type=int, help="timed training steps per model (default: 10)")
-    parser.add_argument("--patch", type=int, metavar="N", help="also a transformer with patches of N steps as tokens, "
-                        "and its training time against the unpatched transformer at context 64")
-    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
-                        help="where to measure (default: all available: cpu, and cuda when present)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
-    parser.add_argument("--compile", action="store_true", help="torch.compile our models for training")
-    parser.add_argument("--no-reference", action="store_true", help="skip the nn.TransformerEncoder reference")
-    parser.add_argument("--long-series", action="store_true", help="also train on a long series and report memory")
-    parser.add_argument("--long-steps", type=int, default=10_000_000, help="length of that series (default: 10000000)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes for a first look: contexts 16,32, batch 32, "
-                        "d_model 16, d_ff 32, 2 steps, a 2000-step series")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _split(text: str, option: str, convert: Callable[[str], object]) -> tuple:
-    try:
-        return tuple(convert(item.strip()) for item in text.split(",") if item.strip())
-    except ValueError:
-        raise ForecasterError(f"{option}={text!r} is not a comma-separated list, e.g. {option}=32,64") from None
-
-
 def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
     """The BenchConfig that ``forecaster bench`` options ask for; a bad value is a ForecasterError."""
-    from forecaster.bench.measure import BenchConfig
+    from forecaster.bench.options import bench_config
 
-    values: dict = dict(QUICK) if args.quick else {}
-    values.update({field: getattr(args, option) for option, field in OPTION_FIELDS.items()
-                   if getattr(args, option) is not None})
-    if args.contexts is not None:
-        values["contexts"] = _split(args.contexts, "--contexts", int)
-    if args.kinds is not None:
-        values["kinds"] = _split(args.kinds, "--kinds", str)
-    values.update(devices=() if args.device == "all" else (args.device,), reference=not args.no_reference,
-                  compile=args.compile)
-    return BenchConfig(**values)
+    return bench_config(quick=args.quick, contexts=args.contexts, kinds=args.kinds, device=args.device,
+                        reference=not args.no_reference, compile=args.compile, batch_size=args.batch_size,
+                        d_model=args.d_model, n_heads=args.n_heads, n_layers=args.n_layers, d_ff=args.d_ff,
+                        hidden_size=args.hidden_size, train_steps=args.steps, precision=args.precision, patch=args.patch)
 
 
 def bench_command(args: argparse.Namespace) -> int:
     """``forecaster bench``: check the options and ``--out``, measure, save the folder, print the table."""
-    from forecaster.bench.measure import format_bench, long_series_memory, run_bench, save_bench
+    from forecaster.bench.long_series import long_series_memory
+    from forecaster.bench.measure import patch_table, ratio_table, run_bench, save_bench
+    from forecaster.bench.options import long_series_config
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
     config = bench_config_from_arguments(args)
-    if args.long_series and args.long_steps <= 512:
-        raise ForecasterError(f"--long-steps={args.long_steps} must exceed the long series' context, 512")
+    long_config = long_series_config(args.long_steps) if args.long_series else None
     out = check_out_dir(args.out or timestamped_out_dir("bench"))
     frame = run_bench(config, progress=not args.quiet)
-    long_series = long_series_memory(steps=args.long_steps) if args.long_series else None
-    folder = save_bench(frame, out, long_series=long_series)
-    print(format_bench(frame))
+    long_series = None if long_config is None else long_series_memory(long_config)
+    folder = save_bench(frame, out, config=config, long_series=long_series, long_series_config=long_config)
+    print(format_bench(frame, ratio_table(frame), patch_table(frame)))
     if long_series is not None:
-        print(f"\nlong series: {long_series['steps']} steps, context {long_series['context']}: series "
-              f"{long_series['series_mib']:.0f} MiB, copied windows would need {long_series['materialised_mib']:.0f} "
-              f"MiB, peak RSS {long_series['peak_rss_mib']:.0f} MiB")
+        print(f"\n{format_long_series(long_series)}")
     print(f"results: {folder}")
     return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="forecaster", description="Time-series forecasting with self-attention, measured against baselines.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="train and compare models on one series (or one global model on several), write a results folder")
-    run.add_argument("config", nargs="?", help=f"YAML experiment config (default: {DEFAULT_CONFIG.name}, or built-in defaults)")
-    run.add_argument("--data", nargs="+", metavar="SOURCE",
-                     help="bundled name (sp500, sunspots, synthetic), CSV path or Yahoo ticker; sets data.source. "
-                          "Several: one global model trained on all of them, scored on each and pooled")
-    run.add_argument("--column", help="target column when it is not Adj Close/Close; sets data.column")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. windows.context=32, train.epochs=5, models=naive,linear")
-    run.add_argument("--out", help="results folder to create (default: a new timestamped folder under results/)")
-    run.add_argument("--resume", metavar="DIR", help="finish an interrupted run whose --out was DIR (kept in DIR.incomplete)")
-    run.add_argument("--seeds", help="comma-separated seeds: one results folder per seed under --out, and summary.csv "
-                     "with each metric's mean and std over seeds")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
-    run.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
-    backtest = commands.add_parser("backtest", help="walk-forward backtest over folds and seeds, with significance tests")
-    backtest.add_argument("config", nargs="?", help="YAML experiment config (default: experiments/sp500.yaml)")
-    backtest.add_argument("--data", help="bundled name, CSV path or Yahoo ticker; sets data.source")
-    backtest.add_argument("--column", help="target column; sets data.column")
-    backtest.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
-    backtest.add_argument("--folds", type=int, default=5, help="number of walk-forward folds (default: 5)")
-    backtest.add_argument("--seeds", default="0", help="comma-separated seeds for the neural models (default: 0)")
-    backtest.add_argument("--scheme", choices=["expanding", "sliding"], default="expanding", help="training span per fold")
-    backtest.add_argument("--refit-every", type=int, default=1, metavar="N", help="refit the models every N folds (default: 1)")
-    backtest.add_argument("--out", help="results folder to create (default: results/backtest-YYYYmmdd-HHMMSS)")
-    backtest.add_argument("--quiet", action="store_true", help="no progress bar")
-    backtest.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
-    forecast = commands.add_parser("forecast", help="forecast the next values of a series with a saved model")
-    forecast.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
-    forecast.add_argument("--data", default="sp500", help="bundled name, CSV path or Yahoo ticker (default: sp500)")
-    forecast.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
-    forecast.add_argument("--out", help="also write forecast.csv to this new folder")
-    forecast.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
-    transfer = commands.add_parser(
-        "transfer", help="reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch")
-    transfer.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
-    transfer.add_argument("--data", required=True, help="the target series: bundled name, CSV path or Yahoo ticker")
-    transfer.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
-    transfer.add_argument("--transform", choices=["log_return", "diff", "level"],
-                          help="instead of the checkpoint's (e.g. diff for counts with zeros)")
-    transfer.add_argument("--last", type=int, metavar="N",
-                          help="also train the linear probe, fine-tune and scratch rows on the newest N training windows only "
-                                "(rows *_lastN beside the full-data rows)")
-    transfer.add_argument("--set", dest="overrides", action="append", default=[], metavar="train.KEY=VALUE",
-                          help="override a training setting")
-    transfer.add_argument("--out", help="results folder to create (default: results/transfer-YYYYmmdd-HHMMSS)")
-    transfer.add_argument("--quiet", action="store_true", help="no progress bars")
-    transfer.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
-    embed = commands.add_parser("embed", help="per-frame embeddings of a series from a transformer checkpoint, and their projection")
-    embed.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
-    embed.add_argument("--data", default="sp500", help="bundled name, CSV path or Yahoo ticker (default: sp500)")
-    embed.add_argument("--column", help="the target column, when the data names it differently from the checkpoint")
-    embed.add_argument("--transform", choices=["log_return", "diff", "level"],
-                       help="instead of the checkpoint's (e.g. diff for counts with zeros)")
-    embed.add_argument("--out", help="results folder to create (default: results/embed-YYYYmmdd-HHMMSS)")
-    embed.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
-    compare = commands.add_parser("compare", help="several results folders side by side (rel_mae by model)")
-    compare.add_argument("folders", nargs="+", metavar="RUN_DIR", help="folders written by forecaster run or backtest")
-    compare.add_argument("--out", help="also write compare.csv and compare.png to this new folder")
-    compare.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
-    bench = commands.add_parser("bench", help="measure training and inference speed and memory of every model kind")
-    add_bench_arguments(bench)
-    bench.add_argument("-v", "--verbose", action="store_true", help="log each measurement")
-    lesson = commands.add_parser(
-        "lesson", help="the lecture's twelve questions answered by experiments: report.md with numbers and figures")
-    lesson.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, e.g. permutation scale (default: all)")
-    lesson.add_argument("--quick", action="store_true", help="tiny sizes and 1 seed: every section in about a minute")
-    lesson.add_argument("--seeds", type=int, help="number of seeds 0..N-1 (default: 3, or 1 with --quick)")
-    lesson.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1, which makes the numbers "
-                        "independent of the core count and robust to a busy machine)")
-    lesson.add_argument("--out", help="report folder to create (default: results/lesson-YYYYmmdd-HHMMSS)")
-    lesson.add_argument("--quiet", action="store_true", help="no progress bars")
-    lesson.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
-    return parser
 
 
 def _run(args: argparse.Namespace) -> int:
     from forecaster.training import distributed
 
-    # Under torchrun every process runs this command; they train together and rank 0 writes.
-    distributed.start_from_environment()
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as Ctrl-C does
-    try:
+    with distributed.session():  # under torchrun every process runs this command; they train together and rank 0 writes
         return _run_experiment(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        distributed.stop()
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def _resolve_run(args: argparse.Namespace):
-    """The config and results folder of ``forecaster run``, from its arguments or from ``--resume``."""
+    """The config, results folder and finished models of ``forecaster run``, from its arguments or from ``--resume``."""
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.runs import progress
 
@@ -221,14 +78,17 @@ def _resolve_run(args: argparse.Namespace):
             raise ForecasterError(
                 "--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, --set, --out or --seeds")
         out = Path(args.resume)
-        return progress.resume_config(out), check_out_dir(out)
+        config, finished = progress.resume(out)
+        return config, check_out_dir(out), finished
     config = _config_from_arguments(args)
+    if args.seeds is not None:
+        config = dataclasses.replace(config, seeds=_parse_seeds(args.seeds))
     out = check_out_dir(args.out if args.out else timestamped_out_dir("run"))  # fail before training, not after
-    if progress.progress_dir(out).exists():
+    if progress.interrupted(out) is not None:
         raise ForecasterError(
             f"an interrupted run is waiting in {progress.progress_dir(out)}: finish it with --resume {out}, or delete it"
         )
-    return config, out
+    return config, out, {}
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
@@ -236,11 +96,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from forecaster.runs.experiment import run_experiment, save_run
     from forecaster.training import distributed
 
-    config, out = _resolve_run(args)
-    if args.seeds is not None:
+    config, out, finished = _resolve_run(args)
+    if config.seeds is not None:
         return _run_seeds(args, config, out)
-    folder = progress.progress_dir(out)
-    finished = progress.load_finished(folder, config) if args.resume is not None else {}
     main_process = distributed.is_main_process()
     several = multiseries.is_global(config)
     run, save = (multiseries.run_global, multiseries.save_global) if several else (run_experiment, save_run)
@@ -250,9 +108,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
             on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
         )
     except KeyboardInterrupt:
-        if main_process and folder.is_dir():
-            kept = len(list((folder / "models").glob("*.pt")))
-            print(f"interrupted: {kept} of {len(config.models)} models finished and are kept in {folder}; "
+        kept = progress.interrupted(out)
+        if main_process and kept is not None:
+            print(f"interrupted: {kept} of {len(config.models)} models finished and are kept in {progress.progress_dir(out)}; "
                   f"finish with: forecaster run --resume {out}", file=sys.stderr)
         elif main_process:
             print("interrupted before any model finished: nothing was written", file=sys.stderr)
@@ -260,11 +118,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
     if not main_process:
         return 0  # the other ranks trained the same models; rank 0 writes and prints
     save(result, out)
-    progress.finish(folder)
+    progress.finish(progress.progress_dir(out))
     if several:
-        for label, table in result.metrics.groupby("series", sort=False):
-            print(f"series {label}{' (pooled: each series in units of its in-sample naive MAE)' if label == multiseries.POOLED else ''}:")
-            print(format_metrics(table) + "\n")
+        print(format_series_metrics(result.metrics, pooled=multiseries.POOLED))
     else:
         print(format_metrics(result.metrics))
         _print_notes(result.notes)
@@ -280,27 +136,21 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 
 def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
-    """``forecaster run --seeds``: the experiment once per seed, then the mean and spread over seeds."""
-    from forecaster.runs.seeds import (
-        format_seed_summary,
-        run_seeds,
-        save_seeds,
-        seed_summary,
-    )
+    """``forecaster run`` with seeds (``--seeds`` or the config's): the experiment once per seed, then the spread."""
+    from forecaster.runs.seeds import run_seeds, save_seeds, seed_summary
     from forecaster.training import distributed
 
-    seeds = _parse_seeds(args.seeds)
     try:
-        results = run_seeds(config, seeds, progress=not args.quiet)
+        results = run_seeds(config, progress=not args.quiet)
     except KeyboardInterrupt:
-        print("interrupted: a run with --seeds keeps nothing until every seed is done; nothing was written", file=sys.stderr)
+        print("interrupted: a run with several seeds keeps nothing until every seed is done; nothing was written", file=sys.stderr)
         return 130
     if not distributed.is_main_process():
         return 0
     save_seeds(results, out)
     print(format_seed_summary(seed_summary(results)))
     _print_notes(next(iter(results.values())).notes)
-    print(f"\nmeans over seeds {','.join(map(str, seeds))} (±std: standard deviation over seeds) on the same split and "
+    print(f"\nmeans over seeds {','.join(map(str, results))} (±std: standard deviation over seeds) on the same split and "
           "test points; rel_mae = model MAE / naive MAE, below 1 beats the random walk.")
     print(f"results: {out}")
     return 0
@@ -335,17 +185,18 @@ def _config_from_arguments(args: argparse.Namespace):
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    """``forecaster backtest``: the config's backtest section, with the folds, seeds, scheme and refit flags given in its place."""
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
-    from forecaster.runs.backtest import format_summary, run_backtest, save_backtest
+    from forecaster.runs.backtest import run_backtest, save_backtest
 
     config = _config_from_arguments(args)
-    seeds = _parse_seeds(args.seeds)
+    seeds = None if args.seeds is None else _parse_seeds(args.seeds)
     out = check_out_dir(args.out or timestamped_out_dir("backtest"))
-    result = run_backtest(config, folds=args.folds, seeds=seeds, scheme=args.scheme,
-                          refit_every=args.refit_every, progress=not args.quiet)
+    result = run_backtest(config, folds=args.folds, seeds=seeds, scheme=args.scheme, refit_every=args.refit_every,
+                          progress=not args.quiet)
     save_backtest(result, out)
     print(format_summary(result.summary()))
-    print(f"\nrel_mae over {len(result.folds)} folds x {len(seeds)} seeds (mean, std, 95 % interval); DM_sq, p_sq, "
+    print(f"\nrel_mae over {len(result.folds)} folds x {len(result.seeds)} seeds (mean, std, 95 % interval); DM_sq, p_sq, "
           "p_abs: Diebold-Mariano (HLN) against the naive forecast, squared and absolute loss; p_dir_up: "
           "binomial test of directional accuracy against 'always up'.")
     print(f"results: {out}")
@@ -373,8 +224,7 @@ def _transfer(args: argparse.Namespace) -> int:
     from forecaster.config import read_config
     from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
-    from forecaster.reuse.transfer import run_transfer, transfer_config
-    from forecaster.runs.experiment import save_run
+    from forecaster.reuse.transfer import run_transfer, save_transfer, transfer_config
 
     if any(not override.startswith("train.") for override in args.overrides):
         raise ForecasterError("transfer takes only train.KEY=VALUE overrides; the window, horizon and model come from the checkpoint")
@@ -384,7 +234,7 @@ def _transfer(args: argparse.Namespace) -> int:
     config = transfer_config(checkpoint, source=args.data, column=args.column, transform=args.transform, train=train)
     frame = load_prices(args.data)
     result = run_transfer(checkpoint, frame, config, last_samples=args.last, progress=not args.quiet)
-    save_run(result, out)
+    save_transfer(result, out, checkpoint=args.checkpoint, last_samples=args.last, transform=args.transform)
     print(format_metrics(result.metrics))
     print(f"\nrel_mae = model MAE / naive MAE on the same {len(result.predictions)} test points of {args.data}.")
     print(f"results: {out}")
@@ -408,19 +258,12 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from forecaster.output.compare import compare_table
-    from forecaster.output.folders import write_folder
+    from forecaster.output.compare import compare_table, save_compare
 
     table = compare_table(args.folders)
-    print(table.to_string(float_format="{:.4f}".format, na_rep="-"))
+    print(format_compare(table))
     if args.out:
-        from forecaster.output import plots
-
-        def write_files(folder: Path) -> None:
-            table.to_csv(folder / "compare.csv", index_label="model")
-            plots.compare_figure(table).savefig(folder / "compare.png", dpi=120, bbox_inches="tight")
-
-        print(f"results: {write_folder(args.out, write_files)}")
+        print(f"results: {save_compare(table, args.out)}")
     return 0
 
 
@@ -431,10 +274,8 @@ def _lesson(args: argparse.Namespace) -> int:
 
     names = check_names(args.names)
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
-    if seeds < 1:
+    if seeds < 1:  # a count here, the seeds 0..N-1 in the library
         raise ForecasterError(f"--seeds={seeds} must be at least 1")
-    if args.threads < 1:
-        raise ForecasterError(f"--threads={args.threads} must be at least 1")
     out = check_out_dir(args.out or timestamped_out_dir("lesson"))
     settings = QUICK if args.quick else FULL
     sections = run_lesson(names, settings=settings, seeds=tuple(range(seeds)), progress=not args.quiet,
@@ -456,7 +297,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         with warnings.catch_warnings():

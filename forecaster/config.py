@@ -14,6 +14,11 @@ Each section maps onto the dataclass next to the code it configures (``DataConfi
 ``WindowConfig`` in windows.py, ``TrainConfig`` in train.py, one config class per model kind in
 models/). Values are checked against the dataclass's type hints; a wrong key or type is a
 ``ForecasterError`` naming it and what is valid.
+
+Two optional parts say how a command repeats the experiment, so that a results folder's config.yaml
+rebuilds the whole folder: ``seeds: [0, 1, 2]`` (``forecaster run`` trains once per seed) and a
+``backtest:`` section (``BacktestConfig``: folds, seeds, scheme, refit interval). A config without them
+is written without them.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from forecaster.models import MODEL_KINDS
 from forecaster.training.loop import TrainConfig
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SCHEMES = ("expanding", "sliding")
 
 
 @dataclass(frozen=True)
@@ -47,16 +53,61 @@ class ModelSpec:
     config: Any
 
 
+def check_seeds(seeds: tuple[int, ...], where: str) -> None:
+    """Refuse a seed list ``where`` that is empty or names a seed twice (each run must be another seed)."""
+    if not seeds:
+        raise ForecasterError(f"{where}=[] names no seed; e.g. {where}=[0, 1, 2]")
+    if len(set(seeds)) != len(seeds):
+        raise ForecasterError(f"{where}={list(seeds)} repeats a seed; each run must be another seed")
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """How ``forecaster backtest`` repeats an experiment: on ``folds`` walk-forward splits, once per seed of ``seeds``.
+
+    ``scheme``: each fold's training span ``expanding`` from the start of the series, or ``sliding`` (a fixed
+    length that moves forward); ``refit_every``: refit the models every N folds and score the models of the
+    last refit on the folds between (1: every fold refits).
+    """
+
+    folds: int = 5
+    seeds: tuple[int, ...] = (0,)
+    scheme: str = "expanding"
+    refit_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.folds < 1:
+            raise ForecasterError(f"backtest.folds={self.folds} must be at least 1")
+        check_seeds(self.seeds, "backtest.seeds")
+        if self.scheme not in SCHEMES:
+            raise ForecasterError(f"backtest.scheme={self.scheme!r} is not valid; choose one of: {', '.join(SCHEMES)}")
+        if self.refit_every < 1:
+            raise ForecasterError(f"backtest.refit_every={self.refit_every} must be at least 1")
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything a run needs; ``to_dict`` is what gets written as the results folder's config.yaml."""
+    """Everything a run needs; ``to_dict`` is what gets written as the results folder's config.yaml.
+
+    ``seeds`` and ``backtest`` are None unless a command repeats the experiment (see the module's docstring).
+    """
 
     data: DataConfig = DataConfig()
     windows: WindowConfig = WindowConfig()
     train: TrainConfig = TrainConfig()
     models: tuple[ModelSpec, ...] = ()
+    seeds: tuple[int, ...] | None = None
+    backtest: BacktestConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.seeds is not None:
+            check_seeds(self.seeds, "seeds")
 
     def to_dict(self) -> dict[str, Any]:
+        repeats = {
+            **({} if self.seeds is None else {"seeds": list(self.seeds)}),
+            **({} if self.backtest is None else {"backtest": plain_dict(dataclasses.asdict(self.backtest))}),
+        }
         return {
             "data": plain_dict(dataclasses.asdict(self.data)),
             "windows": dataclasses.asdict(self.windows),
@@ -64,6 +115,7 @@ class ExperimentConfig:
             "models": [
                 {"name": spec.name, "kind": spec.kind, **plain_dict(dataclasses.asdict(spec.config))} for spec in self.models
             ],
+            **repeats,
         }
 
 
@@ -164,6 +216,7 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
 # Without a models list: every kind but seasonal_naive, whose period depends on the series.
 DEFAULT_MODELS = [kind for kind in MODEL_KINDS if kind != "seasonal_naive"]
 SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig}
+TOP_LEVEL_KEYS = [*SECTIONS, "models", "seeds", "backtest"]
 
 
 def config_from_dict(raw: Any) -> ExperimentConfig:
@@ -172,10 +225,15 @@ def config_from_dict(raw: Any) -> ExperimentConfig:
         raw = {}
     if not isinstance(raw, dict):
         raise ForecasterError(f"a config should be a mapping with sections {', '.join([*SECTIONS, 'models'])}")
-    unknown = [key for key in raw if key not in (*SECTIONS, "models")]
+    unknown = [key for key in raw if key not in TOP_LEVEL_KEYS]
     if unknown:
-        raise ForecasterError(f"unknown key {unknown[0]!r}; valid top-level keys: {', '.join([*SECTIONS, 'models'])}")
+        raise ForecasterError(f"unknown key {unknown[0]!r}; valid top-level keys: {', '.join(TOP_LEVEL_KEYS)}")
     sections = {key: from_mapping(cls, raw.get(key), key) for key, cls in SECTIONS.items()}
+    repeats: dict[str, Any] = {}  # absent (None) unless the config says how to repeat the experiment
+    if raw.get("seeds") is not None:
+        repeats["seeds"] = _convert(raw["seeds"], tuple[int, ...], "seeds")
+    if raw.get("backtest") is not None:
+        repeats["backtest"] = from_mapping(BacktestConfig, raw["backtest"], "backtest")
     entries = DEFAULT_MODELS if raw.get("models") is None else raw["models"]
     if not isinstance(entries, list) or not entries:
         raise ForecasterError("models should be a non-empty list of mappings, each with a 'kind'")
@@ -184,7 +242,7 @@ def config_from_dict(raw: Any) -> ExperimentConfig:
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
         raise ForecasterError(f"model name {duplicated[0]!r} is used twice; give each model a unique 'name'")
-    return ExperimentConfig(models=models, **sections)
+    return ExperimentConfig(models=models, **sections, **repeats)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -202,13 +260,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         path = key.strip().split(".")
         if path[0] == "models":
             raw["models"] = _override_models(raw.get("models") or DEFAULT_MODELS, path[1:], value, override)
-        elif len(path) == 2 and path[0] in SECTIONS:
+        elif len(path) == 2 and path[0] in (*SECTIONS, "backtest"):
             section = raw.get(path[0]) or {}
             raw[path[0]] = {**section, path[1]: value}
         else:
             raise ForecasterError(
                 f"--set {override!r}: the key should be section.key with a section among "
-                f"{', '.join(SECTIONS)}, or models.NAME.key, or models=KIND,KIND"
+                f"{', '.join([*SECTIONS, 'backtest'])}, or models.NAME.key, or models=KIND,KIND"
             )
     return raw
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from forecaster.cli import main
-from forecaster.config import config_from_dict
+from forecaster.config import BacktestConfig, config_from_dict, read_config
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.runs.backtest import fold_bounds, run_backtest
@@ -16,7 +19,7 @@ from forecaster.runs.backtest import fold_bounds, run_backtest
 @pytest.mark.parametrize("scheme", ["expanding", "sliding"])
 def test_folds_are_chronological_disjoint_and_cover_the_end(scheme):
     config = WindowConfig(context=10, horizon=2)
-    folds = fold_bounds(1000, config, folds=4, scheme=scheme)
+    folds = fold_bounds(1000, config, BacktestConfig(folds=4, scheme=scheme))
     assert folds[-1].length == 1000  # the last test span ends with the series
     for fold in folds:
         # train targets [train_start, train_end) < validation [train_end, val_end) < test [val_end, length)
@@ -32,7 +35,22 @@ def test_folds_are_chronological_disjoint_and_cover_the_end(scheme):
 
 def test_too_many_folds_is_a_clear_error():
     with pytest.raises(ForecasterError, match="fewer than horizon=5; use fewer folds"):
-        fold_bounds(100, WindowConfig(context=4, horizon=5), folds=10)
+        fold_bounds(100, WindowConfig(context=4, horizon=5), BacktestConfig(folds=10))
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"folds": 0}, "backtest.folds=0 must be at least 1"),
+    ({"refit_every": 0}, "backtest.refit_every=0 must be at least 1"),
+    ({"scheme": "rolling"}, "backtest.scheme='rolling' is not valid; choose one of: expanding, sliding"),
+    ({"seeds": ()}, "backtest.seeds=[] names no seed"),
+    ({"seeds": (1, 1)}, "backtest.seeds=[1, 1] repeats a seed"),
+])
+def test_backtest_settings_are_checked_once_and_named_as_parameters(small_prices, tiny_config, changes, message):
+    with pytest.raises(ForecasterError, match=re.escape(message)) as error:
+        BacktestConfig(**changes)
+    assert "--" not in str(error.value)
+    with pytest.raises(ForecasterError, match=re.escape(message)):  # run_backtest's keywords go through the same check
+        run_backtest(config_from_dict(tiny_config), frame=small_prices, **changes)
 
 
 @pytest.fixture
@@ -99,3 +117,37 @@ def test_backtest_and_compare_commands(tiny_config_file, tmp_path, capsys):
     assert (tmp_path / "cmp" / "compare.png").is_file()
     assert main(["compare", str(tmp_path)]) == 1
     assert "is not a results folder" in capsys.readouterr().err
+
+
+def test_backtest_folder_records_its_backtest_and_reruns_from_its_config(tiny_config_file, tmp_path, capsys):
+    sliding = tmp_path / "sliding"
+    arguments = ["--folds", "2", "--seeds", "0,1", "--quiet", "--set", "models=naive,linear,mlp"]
+    assert main(["backtest", str(tiny_config_file), "--scheme", "sliding", "--refit-every", "2", "--out", str(sliding),
+                 *arguments]) == 0
+    recorded = yaml.safe_load((sliding / "config.yaml").read_text())["backtest"]
+    assert recorded == {"folds": 2, "seeds": [0, 1], "scheme": "sliding", "refit_every": 2}
+    expanding = tmp_path / "expanding"
+    assert main(["backtest", str(tiny_config_file), "--out", str(expanding), *arguments]) == 0
+    assert yaml.safe_load((expanding / "config.yaml").read_text())["backtest"]["scheme"] == "expanding"
+    # The folder's config.yaml alone repeats the same backtest: same folds, seeds and metrics.
+    again = tmp_path / "again"
+    assert main(["backtest", str(sliding / "config.yaml"), "--out", str(again), "--quiet"]) == 0
+    columns = ["model", "fold", "seed", "test_start", "test_end", "mae", "rmse", "rel_mae", "mase", "directional_accuracy"]
+    first, second = (pd.read_csv(folder / "fold_metrics.csv")[columns] for folder in (sliding, again))
+    pd.testing.assert_frame_equal(first, second)
+    assert (sliding / "config.yaml").read_text() == (again / "config.yaml").read_text()
+    # A flag given explicitly still wins over the file.
+    fewer = tmp_path / "fewer"
+    assert main(["backtest", str(sliding / "config.yaml"), "--seeds", "1", "--out", str(fewer), "--quiet"]) == 0
+    assert read_config(fewer / "config.yaml").backtest == BacktestConfig(folds=2, seeds=(1,), scheme="sliding", refit_every=2)
+    assert set(pd.read_csv(fewer / "fold_metrics.csv")["seed"]) == {1}
+
+
+def test_a_run_config_has_no_backtest_section_and_bad_flags_are_one_line(tiny_config_file, tmp_path, capsys):
+    assert "backtest" not in read_config(tiny_config_file).to_dict()
+    out = tmp_path / "bt"
+    assert main(["backtest", str(tiny_config_file), "--folds", "0", "--out", str(out), "--quiet"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == ["error: backtest.folds=0 must be at least 1"]
+    assert main(["backtest", str(tiny_config_file), "--scheme", "rolling", "--out", str(out), "--quiet"]) == 1
+    assert "backtest.scheme='rolling' is not valid" in capsys.readouterr().err
+    assert not out.exists()

@@ -7,27 +7,32 @@ import math
 
 import pandas as pd
 import pytest
+import yaml
 
+from forecaster.bench.long_series import LongSeriesConfig, long_series_memory
 from forecaster.bench.measure import (
     COLUMNS,
     BenchConfig,
-    format_bench,
-    long_series_memory,
+    patch_table,
     ratio_table,
     run_bench,
     save_bench,
 )
-from forecaster.cli import add_bench_arguments, bench_config_from_arguments
+from forecaster.cli import bench_config_from_arguments
+from forecaster.cli_parser import add_bench_arguments
 from forecaster.errors import ForecasterError
+from forecaster.output.tables import format_bench
 
 NAIVE_KINDS = ("naive", "seasonal_naive")
 
 
+TINY = BenchConfig(contexts=(8, 16), batch_size=8, d_model=8, n_heads=2, d_ff=16, hidden_size=8,
+                   train_steps=1, warmup_steps=1, series_length=300, devices=("cpu",))
+
+
 @pytest.fixture(scope="module")
 def tiny_frame() -> pd.DataFrame:
-    config = BenchConfig(contexts=(8, 16), batch_size=8, d_model=8, n_heads=2, d_ff=16, hidden_size=8,
-                         train_steps=1, warmup_steps=1, series_length=300, devices=("cpu",))
-    return run_bench(config)
+    return run_bench(TINY)
 
 
 def test_run_bench_measures_every_kind_and_the_reference_at_every_context(tiny_frame):
@@ -66,29 +71,34 @@ def test_ratio_table_divides_ours_by_the_reference_and_by_the_rnn():
     assert ratios.loc[64, "transformer_parameters"] == 132 and ratios.loc[64, "reference_parameters"] == 130
 
 
-def test_save_bench_writes_tables_and_figures_atomically_and_never_overwrites(tiny_frame, tmp_path):
+def test_save_bench_writes_tables_figures_and_settings_atomically_and_never_overwrites(tiny_frame, tmp_path):
     long_series = {"steps": 1000, "context": 8, "series_mib": 0.1, "materialised_mib": 1.0, "peak_rss_mib": 5.0}
-    folder = save_bench(tiny_frame, tmp_path / "bench", long_series=long_series)
+    long_config = LongSeriesConfig(steps=1000, context=8)
+    folder = save_bench(tiny_frame, tmp_path / "bench", config=TINY, long_series=long_series, long_series_config=long_config)
     names = {path.name for path in folder.iterdir()}
-    assert names == {"bench.csv", "ratios.csv", "long_series.csv", "throughput.png", "memory.png", "latency.png"}
+    assert names == {"bench.csv", "ratios.csv", "long_series.csv", "throughput.png", "memory.png", "latency.png", "bench.yaml"}
     saved = pd.read_csv(folder / "bench.csv")
     assert len(saved) == len(tiny_frame) and list(saved.columns) == COLUMNS
+    settings = yaml.safe_load((folder / "bench.yaml").read_text())
+    rebuilt = {key: tuple(value) if isinstance(value, list) else value for key, value in settings["bench"].items()}
+    assert BenchConfig(**rebuilt) == TINY  # the record rebuilds the config that measured bench.csv
+    assert LongSeriesConfig(**settings["long_series"]) == long_config
     assert [path.name for path in tmp_path.iterdir()] == ["bench"]  # no staging folder left behind
     with pytest.raises(ForecasterError, match="not empty"):
-        save_bench(tiny_frame, folder)
+        save_bench(tiny_frame, folder, config=TINY)
     assert [path.name for path in tmp_path.iterdir()] == ["bench"]
 
 
 def test_format_bench_shows_every_row_and_the_ratios(tiny_frame):
-    text = format_bench(tiny_frame)
+    text = format_bench(tiny_frame, ratio_table(tiny_frame), patch_table(tiny_frame))
     assert "reference" in text and "transformer_vs_reference" in text
     assert len(text.splitlines()) >= len(tiny_frame) + 3
 
 
 def test_long_series_windows_are_counted_not_copied():
     steps, context = 200_000, 64
-    result = long_series_memory(steps=steps, context=context, batch_size=16, train_steps=1, d_model=8, n_heads=2,
-                                n_layers=1, d_ff=16)
+    result = long_series_memory(LongSeriesConfig(steps=steps, context=context, batch_size=16, train_steps=1, d_model=8,
+                                                 n_heads=2, n_layers=1, d_ff=16))
     windows = steps - context  # windows whose target lies inside the series
     assert result["windows"] == windows
     assert result["materialised_mib"] == pytest.approx(windows * context * 1 * 4 / 2**20)
@@ -122,8 +132,17 @@ def test_bench_arguments_build_the_config_quick_first_then_explicit_options():
     assert config.contexts == (8, 24) and config.kinds == ("naive", "rnn") and config.train_steps == 3
     assert config.batch_size == 32 and config.d_model == 16 and config.series_length == 2000  # from --quick
     assert config.devices == ("cpu",) and not config.reference
-    with pytest.raises(ForecasterError, match="--contexts"):
+    with pytest.raises(ForecasterError, match="contexts='32,sixty' is not a comma-separated list"):
         bench_config_from_arguments(parser.parse_args(["--contexts", "32,sixty"]))
+    with pytest.raises(ForecasterError, match="bench.precision='fp16'"):  # checked once, by BenchConfig
+        bench_config_from_arguments(parser.parse_args(["--precision", "fp16"]))
+
+
+def test_long_series_settings_are_checked_once_by_their_config():
+    with pytest.raises(ForecasterError, match=r"^long_series.steps=512 must exceed long_series.context=512$"):
+        LongSeriesConfig(steps=512)
+    with pytest.raises(ForecasterError, match="long_series.batch_size=0 must be at least 1"):
+        LongSeriesConfig(batch_size=0)
 
 
 def _rss_mib() -> float:
@@ -136,9 +155,9 @@ def _rss_mib() -> float:
 
 def test_long_series_memory_grows_with_steps_not_steps_times_context():
     sizes = {"context": 128, "batch_size": 16, "train_steps": 1, "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16}
-    long_series_memory(steps=2_000, **sizes)  # warm-up: torch's first-use buffers are not the series' cost
+    long_series_memory(LongSeriesConfig(steps=2_000, **sizes))  # warm-up: torch's first-use buffers are not the series' cost
     before = _rss_mib()
-    result = long_series_memory(steps=2_000_000, **sizes)
+    result = long_series_memory(LongSeriesConfig(steps=2_000_000, **sizes))
     if math.isnan(before) or math.isnan(result["peak_rss_mib"]):
         pytest.skip("no /proc/self/status here to read the peak RSS from")
     assert result["materialised_mib"] > 900  # what copying the (N, T, C) windows would have cost
@@ -157,5 +176,8 @@ def test_bench_command_checks_out_measures_saves_and_prints(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "transformer_vs_reference" in printed and str(out) in printed
     assert len(pd.read_csv(out / "bench.csv")) == 3  # naive, transformer, reference
+    settings = yaml.safe_load((out / "bench.yaml").read_text())
+    assert settings["bench"]["kinds"] == ["naive", "transformer"] and settings["bench"]["contexts"] == [16]
+    assert settings["bench"]["batch_size"] == 32 and settings["long_series"] is None  # --quick's sizes, no long series
     with pytest.raises(ForecasterError, match="not empty"):
         bench_command(args)  # refused before measuring anything

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from forecaster.config import (
+    BacktestConfig,
     ExperimentConfig,
     apply_overrides,
     config_from_dict,
@@ -114,6 +115,24 @@ def test_write_then_read_round_trips(path, tmp_path):
     raw = yaml.safe_load(written.read_text())
     assert set(raw) == {"data", "windows", "train", "models"}
     assert read_config(written) == config
+
+
+def test_seeds_and_backtest_sections_round_trip_and_stay_out_when_unused(tmp_path):
+    raw = {"models": ["naive"], "seeds": [2, 0], "backtest": {"folds": 3, "scheme": "sliding"}}
+    config = config_from_dict(raw)
+    assert config.seeds == (2, 0) and config.backtest == BacktestConfig(folds=3, scheme="sliding")
+    write_config(config, tmp_path / "c.yaml")
+    written = yaml.safe_load((tmp_path / "c.yaml").read_text())
+    assert written["seeds"] == [2, 0]
+    assert written["backtest"] == {"folds": 3, "seeds": [0], "scheme": "sliding", "refit_every": 1}
+    assert read_config(tmp_path / "c.yaml") == config
+    plain = read_config(None)
+    assert plain.seeds is None and plain.backtest is None and set(plain.to_dict()) == {"data", "windows", "train", "models"}
+    assert read_config(None, ["backtest.refit_every=2"]).backtest == BacktestConfig(refit_every=2)
+    with pytest.raises(ForecasterError, match="unknown key backtest.fold; valid keys in backtest: folds, seeds, scheme"):
+        config_from_dict({"backtest": {"fold": 3}})
+    with pytest.raises(ForecasterError, match=r"backtest.folds='x' should be of type int"):
+        config_from_dict({"backtest": {"folds": "x"}})
 
 
 def test_round_trip_keeps_custom_model_names_and_tuples(tmp_path):

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from forecaster.cli import main
-from forecaster.lesson import EXPERIMENTS, QUESTIONS
+from forecaster.lesson import EXPERIMENTS, QUESTIONS, QUICK, LessonSettings
 from forecaster.lesson.report import markdown_table
 from forecaster.lesson.runs import ReorderedInput
 from forecaster.lesson.section import compare, display, spread
@@ -154,13 +155,18 @@ def test_lesson_runs_one_experiment_alone(tmp_path):
     assert re.findall(r"^## (\d+)\.", report, flags=re.MULTILINE) == ["8"]
     assert torch.get_num_threads() == threads  # the lesson's one thread was given back
     assert "`forecaster lesson scale --quick`" in report
+    record = yaml.safe_load((out / "settings.yaml").read_text(encoding="utf-8"))
+    assert {key: record[key] for key in ("command", "experiments", "seeds", "threads")} == {
+        "command": "forecaster lesson scale --quick", "experiments": ["scale"], "seeds": [0], "threads": 1}
+    sizes = {key: tuple(value) if isinstance(value, list) else value for key, value in record["settings"].items()}
+    assert LessonSettings(**sizes) == QUICK and "torch" in record["machine"]
 
 
 @pytest.mark.parametrize("arguments, message", [
     (["nope"], ("error: unknown lesson experiment 'nope'; valid: order_sensitivity, mlp_fails, embeddings, "
                "permutation, positional_concat, attention_maps, shared_qkv, scale, diagonal, residuals, rnn_speed, summary")),
     (["--seeds", "0"], "error: --seeds=0 must be at least 1"),
-    (["--threads", "0"], "error: --threads=0 must be at least 1"),
+    (["--threads", "0"], "error: threads=0 must be at least 1"),
 ])
 def test_lesson_mistakes_are_one_line_errors_before_any_work(tmp_path, capsys, arguments, message):
     out = tmp_path / "out"

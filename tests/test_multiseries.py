@@ -241,5 +241,5 @@ def test_global_runs_refuse_what_needs_one_series(two_csvs):
         run_global(config_from_dict(raw))
     from forecaster.runs.seeds import run_seeds
 
-    with pytest.raises(ForecasterError, match="--seeds works on one series"):
+    with pytest.raises(ForecasterError, match="a run with several seeds works on one series"):
         run_seeds(config_from_dict(global_config(two_csvs)), (0, 1))

@@ -211,7 +211,8 @@ def test_attention_figure_labels_each_token_with_the_dates_it_covers():
 
 
 def test_bench_adds_a_patched_transformer_and_its_time_against_the_unpatched_one():
-    from forecaster.bench.measure import BenchConfig, format_bench, patch_table, run_bench
+    from forecaster.bench.measure import BenchConfig, patch_table, ratio_table, run_bench
+    from forecaster.output.tables import format_bench
 
     config = BenchConfig(contexts=(8, 16), kinds=("transformer",), reference=False, batch_size=8, d_model=8,
                          n_heads=2, d_ff=16, train_steps=1, warmup_steps=0, series_length=200, devices=("cpu",),
@@ -223,6 +224,6 @@ def test_bench_adds_a_patched_transformer_and_its_time_against_the_unpatched_one
     speeds = frame.set_index(["model", "context"])["train_samples_per_s"]
     assert table["time_vs_base"].iloc[0] == pytest.approx(speeds["transformer", 8] / speeds["transformer_patch16", 16])
     assert table["time_vs_unpatched"].iloc[0] == pytest.approx(speeds["transformer", 16] / speeds["transformer_patch16", 16])
-    assert "time_vs_base" in format_bench(frame)
+    assert "time_vs_base" in format_bench(frame, ratio_table(frame), patch_table(frame))
     with pytest.raises(ForecasterError, match="bench.patch=32 must be between 1 and the longest context, 16"):
         BenchConfig(contexts=(8, 16), patch=32)

@@ -8,15 +8,12 @@ import pytest
 
 from forecaster.cli import main
 from forecaster.config import config_from_dict
-from forecaster.data.seasonality import (
-    autocorrelation,
-    seasonal_beside_naive,
-    suggest_periods,
-)
+from forecaster.data.seasonality import autocorrelation, suggest_periods
 from forecaster.data.synthetic import two_period_series
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, SeasonalNaiveConfig, build_model
 from forecaster.output.compare import compare_table
+from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.backtest import run_backtest
 from forecaster.runs.experiment import run_experiment, save_run
 

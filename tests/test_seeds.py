@@ -32,6 +32,26 @@ def test_run_with_seeds_writes_a_folder_per_seed_and_their_summary(tiny_config_f
     printed = capsys.readouterr().out
     assert "±std" in printed and "means over seeds 0,1,2" in printed and f"results: {out}" in printed
     assert list(compare_table([out]).index) == ["naive", "linear", "transformer"]  # compare reads the summary
+    assert yaml.safe_load((out / "config.yaml").read_text())["seeds"] == [0, 1, 2]
+    assert "seeds" not in yaml.safe_load((out / "seed-0" / "config.yaml").read_text())  # one seed's folder: one run
+
+
+def test_a_seeds_folder_config_repeats_the_whole_seeds_run(tiny_config_file, tmp_path, capsys):
+    out = tmp_path / "seeds"
+    assert main(["run", str(tiny_config_file), "--set", "models=naive,linear,mlp", "--seeds", "3,5", "--out", str(out),
+                 "--quiet"]) == 0
+    again = tmp_path / "again"
+    assert main(["run", str(out / "config.yaml"), "--out", str(again), "--quiet"]) == 0  # no --seeds: the file has them
+    assert {path.name for path in again.iterdir()} == {path.name for path in out.iterdir()}
+    columns = ["model", "seed", "mae", "rmse", "rel_mae", "mase", "directional_accuracy", "parameters", "best_epoch"]
+    first, second = (pd.read_csv(folder / "metrics.csv")[columns] for folder in (out, again))
+    pd.testing.assert_frame_equal(first, second)
+    assert (out / "config.yaml").read_text() == (again / "config.yaml").read_text()
+    assert "means over seeds 3,5" in capsys.readouterr().out
+    single = tmp_path / "single"
+    assert main(["run", str(out / "seed-5" / "config.yaml"), "--out", str(single), "--quiet"]) == 0  # one seed alone
+    pd.testing.assert_frame_equal(pd.read_csv(single / "metrics.csv")[columns[:1] + columns[2:]],
+                                  pd.read_csv(out / "seed-5" / "metrics.csv")[columns[:1] + columns[2:]])
 
 
 def test_seed_summary_of_one_seed_has_no_spread(small_prices):
@@ -42,8 +62,8 @@ def test_seed_summary_of_one_seed_has_no_spread(small_prices):
 
 @pytest.mark.parametrize(("arguments", "message"), [
     (["--seeds", "0,x"], "--seeds='0,x' should be comma-separated integers"),
-    (["--seeds", "1,1"], "repeats a seed"),
-    (["--seeds", ","], "names no seed"),
+    (["--seeds", "1,1"], "seeds=[1, 1] repeats a seed"),
+    (["--seeds", ","], "seeds=[] names no seed"),
 ])
 def test_bad_seeds_are_one_line_errors_and_write_nothing(tiny_config_file, tmp_path, capsys, arguments, message):
     out = tmp_path / "out"
@@ -59,3 +79,7 @@ def test_seeds_cannot_resume(tmp_path, capsys):
 def test_run_seeds_refuses_no_seeds(small_prices):
     with pytest.raises(ForecasterError, match="names no seed"):
         run_seeds(config_from_dict({"models": ["naive"]}), (), frame=small_prices)
+    with pytest.raises(ForecasterError, match="run_seeds needs seeds"):
+        run_seeds(config_from_dict({"models": ["naive"]}), frame=small_prices)
+    with pytest.raises(ForecasterError, match=r"seeds=\[1, 1\] repeats a seed"):  # checked by the config itself
+        config_from_dict({"models": ["naive"], "seeds": [1, 1]})

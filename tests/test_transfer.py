@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from forecaster.checkpoint import load_checkpoint, load_model
 from forecaster.cli import main
@@ -92,9 +93,25 @@ def test_transfer_command_writes_the_run_folder(source_checkpoint, tmp_path, cap
     assert list(pd.read_csv(out / "metrics.csv")["model"]) == ROWS
     assert {"rel_mae.png", "forecasts.png", "training_curves.png", "attention_zero_shot.png"} <= {p.name for p in out.iterdir()}
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["fine_tune.pt", "linear_probe.pt", "scratch.pt"]
+    record = yaml.safe_load((out / "transfer.yaml").read_text())
+    assert record == {"checkpoint": str(source_checkpoint.resolve()), "last_samples": None, "source": str(csv),
+                      "column": "Close", "transform": None, "train": {"epochs": 1, "device": "cpu"}}
     capsys.readouterr()
     assert main(["transfer", str(source_checkpoint), "--data", "sunspots", "--column", "sunspots", "--out", str(tmp_path / "x")]) == 1
     assert "choose the diff or level transform" in capsys.readouterr().err
+
+
+def test_transfer_folder_names_its_checkpoint_last_and_transform(source_checkpoint, tmp_path):
+    csv = tmp_path / "other.csv"
+    synthetic_prices().rename_axis("Date").to_csv(csv)
+    out = tmp_path / "transfer"
+    assert main(["transfer", str(source_checkpoint), "--data", str(csv), "--column", "Close", "--transform", "diff",
+                 "--last", "50", "--out", str(out), "--quiet", "--set", "train.epochs=1", "--set", "train.device=cpu"]) == 0
+    record = yaml.safe_load((out / "transfer.yaml").read_text())
+    assert record["last_samples"] == 50 and record["transform"] == "diff"
+    assert yaml.safe_load((out / "config.yaml").read_text())["data"]["transform"] == "diff"
+    assert "scratch_last50" in set(pd.read_csv(out / "metrics.csv")["model"])
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging folder left
 
 
 def test_the_example_script_runs_with_the_public_api():

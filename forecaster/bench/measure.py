@@ -4,6 +4,8 @@ Every model, and a reference transformer built from PyTorch's own ``nn.Transform
 the same synthetic series at each context length. Ours trains with the project's ``train_step`` on batches
 gathered on the device from window views; the reference trains the way most forecasting code does, with a
 ``DataLoader`` over a per-sample ``Dataset``, so the ratio of the two measures the whole training path.
+Beside it: ``memory.py`` reads peak memory, ``long_series.py`` trains on a very long series, ``options.py``
+turns the command's options into a ``BenchConfig``; the printed tables are in ``forecaster/output/tables.py``.
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
+import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from forecaster.bench.memory import memory_mark, memory_peak
 from forecaster.bench.reference import ReferenceTransformer, WindowDataset
+from forecaster.config import plain_dict
 from forecaster.data.windows import Batch, WindowSet, make_windows
 from forecaster.errors import ForecasterError
 from forecaster.models import (
@@ -40,12 +46,14 @@ from forecaster.models import (
 from forecaster.output.folders import write_folder
 from forecaster.training.loop import TrainConfig, autocast_dtype, make_optimizer, resolve_device, seed_everything, train_step
 
+if TYPE_CHECKING:  # for annotations only: long_series.py builds on this module
+    from forecaster.bench.long_series import LongSeriesConfig
+
 log = logging.getLogger(__name__)
 
 TRAIN = TrainConfig()  # the optimiser settings every experiment uses by default: lr, weight decay, clipping
 COLUMNS = ["device", "model", "context", "batch_size", "parameters", "precision",
            "train_samples_per_s", "infer_us_per_window", "peak_memory_mib"]
-MIB = 2**20
 PERIOD = 24  # the synthetic series' season, in steps
 
 
@@ -165,7 +173,8 @@ def _timed(step: Callable[[int], int], warmup: int, repeats: int, device: torch.
     return time.perf_counter() - started, samples
 
 
-def _optimizer(model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+def bench_optimizer(model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW with the optimiser settings every experiment uses by default, as every measured model trains."""
     return make_optimizer(model, learning_rate=TRAIN.learning_rate, weight_decay=TRAIN.weight_decay, device=device)
 
 
@@ -173,7 +182,7 @@ def _train_ours(model: nn.Module, case: _Case, config: BenchConfig) -> tuple[flo
     """The project's path: random window indices on the device, each batch gathered from the views."""
     stepped = torch.compile(model) if config.compile else model  # warm-up steps absorb compilation
     stepped.train()
-    optimizer = _optimizer(model, case.device)
+    optimizer = bench_optimizer(model, case.device)
     steps = config.warmup_steps + config.train_steps
     rows = torch.randint(len(case.windows), (steps, config.batch_size), device=case.device)  # (steps, B)
 
@@ -195,7 +204,7 @@ def _train_reference(model: nn.Module, case: _Case, config: BenchConfig) -> tupl
     loader = DataLoader(WindowDataset(case.series.numpy(), case.context), batch_size=config.batch_size, shuffle=True)
     batches = _endless(loader)
     model.train()
-    optimizer = _optimizer(model, case.device)
+    optimizer = bench_optimizer(model, case.device)
 
     def step(index: int) -> int:
         inputs, targets = next(batches)  # the DataLoader's time counts: it is part of the training path
@@ -221,39 +230,6 @@ def _inference_us(model: nn.Module, case: _Case, config: BenchConfig) -> float:
     return seconds / samples * 1e6
 
 
-def _proc_status_mib(field: str) -> float:
-    """A ``/proc/self/status`` memory field (kB there) in MiB, or NaN off Linux."""
-    try:
-        lines = Path("/proc/self/status").read_text().splitlines()
-    except OSError:
-        return math.nan
-    values = [line.split()[1] for line in lines if line.startswith(f"{field}:")]
-    return int(values[0]) / 1024 if values else math.nan
-
-
-def _reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux ``clear_refs`` value 5); False where that is not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _memory_mark(device: torch.device) -> float:
-    """Start a peak-memory measurement; returns the baseline (MiB) to subtract, NaN when none can be taken."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return 0.0  # the CUDA peak is reported whole: everything allocated, model and data included
-    return _proc_status_mib("VmRSS") if _reset_peak_rss() else math.nan
-
-
-def _memory_peak(device: torch.device, mark: float) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / MIB - mark
-    return _proc_status_mib("VmHWM") - mark  # RSS growth: freed memory the allocator reuses does not count
-
-
 def _bench_model(name: str, case: _Case, config: BenchConfig) -> dict:
     """One row: build the model (seeded), train it for a while if it learns, time inference, read peak memory."""
     seed_everything(config.seed)
@@ -267,10 +243,10 @@ def _bench_model(name: str, case: _Case, config: BenchConfig) -> dict:
         model = build_model(kind, model_settings, dims)
         train = _train_ours if MODEL_KINDS[kind].trainable else None
     model.to(case.device)
-    mark = _memory_mark(case.device)
+    mark = memory_mark(case.device)
     seconds, samples = train(model, case, config) if train else (math.nan, 0)
     latency = _inference_us(model, case, config)
-    peak = _memory_peak(case.device, mark)
+    peak = memory_peak(case.device, mark)
     log.info("%s %s T=%d: %.0f samples/s", case.device, name, case.context, samples / seconds)
     return {"device": str(case.device), "model": name, "context": case.context, "batch_size": config.batch_size,
             "parameters": count_parameters(model), "precision": "bf16" if case.autocast else "fp32",
@@ -355,8 +331,13 @@ def patch_table(frame: pd.DataFrame, *, base_context: int = BASE_CONTEXT) -> pd.
     return pd.DataFrame(rows, columns=columns)
 
 
-def save_bench(frame: pd.DataFrame, out: str | Path, *, long_series: dict | None = None) -> Path:
-    """Write bench.csv, ratios.csv, long_series.csv (if given) and the figures to ``out``, atomically."""
+def save_bench(frame: pd.DataFrame, out: str | Path, *, config: BenchConfig, long_series: dict | None = None,
+               long_series_config: LongSeriesConfig | None = None) -> Path:
+    """Write bench.csv, ratios.csv, long_series.csv (if given), the figures and bench.yaml to ``out``, atomically.
+
+    ``bench.yaml`` records what was measured: the ``config`` that ``frame`` came from and the settings of the
+    long-series measurement (``long_series: null`` when there was none).
+    """
     from forecaster.output import plots  # matplotlib is imported only when figures are written
 
     def write_files(folder: Path) -> None:
@@ -367,6 +348,9 @@ def save_bench(frame: pd.DataFrame, out: str | Path, *, long_series: dict | None
             patches.to_csv(folder / "patch_ratios.csv", index=False)
         if long_series is not None:
             pd.DataFrame([long_series]).to_csv(folder / "long_series.csv", index=False)
+        settings = {"bench": plain_dict(dataclasses.asdict(config)),
+                    "long_series": None if long_series_config is None else dataclasses.asdict(long_series_config)}
+        (folder / "bench.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
         figures = {
             "throughput.png": plots.bench_throughput_figure,
             "memory.png": plots.bench_memory_figure,
@@ -376,50 +360,3 @@ def save_bench(frame: pd.DataFrame, out: str | Path, *, long_series: dict | None
             figure(frame).savefig(folder / filename, dpi=120)
 
     return write_folder(out, write_files)
-
-
-def format_bench(frame: pd.DataFrame) -> str:
-    """The table as the CLI prints it (NaN as '-': naive kinds do not train), then the ratio table."""
-    formats = {"train_samples_per_s": "{:.0f}".format, "infer_us_per_window": "{:.2f}".format,
-               "peak_memory_mib": "{:.1f}".format}
-    ratios = ratio_table(frame).to_string(index=False, float_format="{:.2f}".format, na_rep="-")
-    text = (f"{frame.to_string(index=False, formatters=formats, na_rep='-')}\n\n"
-            f"training samples/s ratios (ours / other, same data and sizes):\n{ratios}")
-    patches = patch_table(frame)
-    if len(patches):
-        table = patches.to_string(index=False, float_format="{:.2f}".format, na_rep="-")
-        text += ("\n\ntraining time per window of the patched transformer, relative to the unpatched transformer at "
-                 f"base_context (time_vs_base) and at the same context (time_vs_unpatched); below 1 is faster:\n{table}")
-    return text
-
-
-def long_series_memory(*, steps: int = 10_000_000, context: int = 512, batch_size: int = 256, train_steps: int = 3,
-                       d_model: int = 64, n_heads: int = 4, n_layers: int = 2, d_ff: int = 256, channels: int = 1,
-                       seed: int = 0) -> dict:
-    """Train our transformer on a ``steps``-long series (CPU, fp32) and report memory against a copied window set.
-
-    The windows are views of the series, so memory grows with ``steps``, not ``steps x context``;
-    ``materialised_mib`` is what an (N, T, C) float32 copy would need, computed and never allocated.
-    """
-    if context < 1 or steps <= context or min(batch_size, train_steps, d_model, n_heads, n_layers, d_ff) < 1:
-        raise ForecasterError(f"long series steps={steps}, context={context}: need steps > context >= 1 "
-                              "and positive batch and model sizes")
-    started = time.perf_counter()
-    _reset_peak_rss()  # so that earlier work in this process does not count
-    seed_everything(seed)
-    series = synthetic_series(steps, channels, seed)  # (L, C): the only copy of the data
-    windows = make_windows(series, context=context, horizon=1, target_start=0, target_end=steps)
-    inputs = windows.inputs  # (N, T, C)
-    assert inputs.untyped_storage().data_ptr() == series.untyped_storage().data_ptr(), "windows must be views"
-    config = TransformerConfig(d_model, n_heads, n_layers, d_ff, dropout=0.0)
-    model = build_model("transformer", config, ModelDims(context, 1, channels, differenced=True, no_change=0.0))
-    optimizer = _optimizer(model.train(), torch.device("cpu"))
-    for _ in range(train_steps):
-        rows = torch.randint(len(windows), (batch_size,))  # with replacement: no randperm of N per step
-        train_step(model, optimizer, windows.batch(rows), grad_clip=TRAIN.grad_clip)  # past (B, T, C), targets (B, 1, 1)
-    return {"steps": steps, "context": context, "windows": len(windows),
-            "series_mib": series.numel() * series.element_size() / MIB,
-            "materialised_mib": len(windows) * context * channels * 4 / MIB,
-            "peak_rss_mib": _proc_status_mib("VmHWM"), "seconds": time.perf_counter() - started}
-
-

@@ -1,13 +1,12 @@
-"""Seasons of a series, suggested from a training span's autocorrelation; seasonal rows shown beside naive in tables.
+"""Seasons of a series, suggested from a training span's autocorrelation.
 
-Pure functions on arrays and tables. Only the values passed in are read: the experiment passes the training
+Pure functions on arrays. Only the values passed in are read: the experiment passes the training
 span's target, so a suggestion never depends on validation or test data.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy.signal import find_peaks
 from scipy.stats import norm
 
@@ -104,12 +103,3 @@ def _near_multiple(lag: int, period: int) -> bool:
     return whole >= 2 and abs(lag - whole * period) <= _radius(lag)
 
 
-def seasonal_beside_naive(table: pd.DataFrame) -> pd.DataFrame:
-    """A table with a ``kind`` column, its seasonal_naive rows moved right after the naive row (the rest in order)."""
-    seasonal = table["kind"] == "seasonal_naive"
-    rest = table[~seasonal]
-    naive = np.flatnonzero(rest["kind"].to_numpy() == "naive")
-    if not seasonal.any() or not len(naive):
-        return table
-    after = naive[0] + 1
-    return pd.concat([rest.iloc[:after], table[seasonal], rest.iloc[after:]], ignore_index=True)

@@ -2,11 +2,13 @@
 
 ``run_lesson(names)`` runs experiments in the lecture's order (all of them by default), timing each;
 ``summary`` (question 12) collects each section's measured answer into one table; ``save_lesson``
-writes the folder atomically, with figures under ``figures/`` and raw per-seed numbers under ``tables/``.
+writes the folder atomically, with figures under ``figures/``, raw per-seed numbers under ``tables/`` and
+what produced them (command, experiments, seeds, threads, every size setting, machine) in ``settings.yaml``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -16,8 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+import yaml
 from tqdm.auto import tqdm
 
+from forecaster.config import check_seeds, plain_dict
 from forecaster.errors import ForecasterError
 from forecaster.lesson.ablations import diagonal, positional_concat, shared_qkv
 from forecaster.lesson.attention_maps import attention_maps
@@ -72,8 +76,7 @@ def run_lesson(names: Sequence[str] | None = None, *, settings: LessonSettings, 
     2-core development machine one training took 1.8 s with one thread and 125 s with two.
     """
     chosen = check_names(names)
-    if not seeds:
-        raise ForecasterError("the lesson needs at least one seed")
+    check_seeds(seeds, "seeds")
     if threads < 1:
         raise ForecasterError(f"threads={threads} must be at least 1")
     sections = []
@@ -173,8 +176,14 @@ def render(sections: list[Section], *, settings: LessonSettings, seeds: tuple[in
 
 def save_lesson(sections: list[Section], out: str | Path, *, settings: LessonSettings, seeds: tuple[int, ...],
                 command: str, threads: int = 1) -> Path:
-    """Write report.md, figures/*.png and tables/*.csv (the per-seed numbers) to ``out``, all at once."""
+    """Write report.md, figures/*.png, tables/*.csv (the per-seed numbers) and settings.yaml to ``out``, all at once.
+
+    settings.yaml records what the report ran: ``command``, the experiments, ``seeds``, ``threads``, every
+    field of ``settings`` and the machine, so that the numbers can be traced to their sizes and rerun.
+    """
     text = render(sections, settings=settings, seeds=seeds, command=command, threads=threads)
+    record = {"command": command, "experiments": [section.name for section in sections], "seeds": list(seeds),
+              "threads": threads, "machine": machine_text(threads), "settings": plain_dict(dataclasses.asdict(settings))}
 
     def write_files(folder: Path) -> None:
         (folder / "figures").mkdir()
@@ -185,5 +194,6 @@ def save_lesson(sections: list[Section], out: str | Path, *, settings: LessonSet
             for name, records in section.records.items():
                 records.to_csv(folder / "tables" / f"{section.number:02d}_{name}.csv", index=False)
         (folder / "report.md").write_text(text, encoding="utf-8")
+        (folder / "settings.yaml").write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
 
     return write_folder(out, write_files)

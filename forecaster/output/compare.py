@@ -1,4 +1,4 @@
-"""Several results folders side by side: each model's rel_mae in each run or backtest."""
+"""Several results folders side by side: each model's rel_mae in each run, seeds run or backtest."""
 
 from __future__ import annotations
 
@@ -6,27 +6,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecaster.data.seasonality import seasonal_beside_naive
 from forecaster.errors import ForecasterError
-
-
-def read_rel_mae(folder: str | Path) -> pd.Series:
-    """rel_mae by model from a run's ``metrics.csv`` or a backtest's ``summary.csv`` (its mean)."""
-    return _read_table(folder).set_index("model")["rel_mae"]
+from forecaster.output.folders import write_folder
+from forecaster.output.tables import seasonal_beside_naive
 
 
 def _read_table(folder: str | Path) -> pd.DataFrame:
     """Columns model, kind (when the file has it) and rel_mae of a results folder."""
     folder = Path(folder)
-    if (folder / "summary.csv").is_file():
+    if (folder / "summary.csv").is_file():  # a backtest or seeds run: the mean over its runs
         table = pd.read_csv(folder / "summary.csv").rename(columns={"rel_mae_mean": "rel_mae"})
-        return table[[column for column in ("model", "kind", "rel_mae") if column in table.columns]]
-    if (folder / "metrics.csv").is_file():
+    elif (folder / "metrics.csv").is_file():
         table = pd.read_csv(folder / "metrics.csv")
-        return table[[column for column in ("model", "kind", "rel_mae") if column in table.columns]]
-    raise ForecasterError(
-        f"{str(folder)!r} is not a results folder: it has no metrics.csv (forecaster run) or summary.csv (forecaster backtest)"
-    )
+    else:
+        raise ForecasterError(
+            f"{str(folder)!r} is not a results folder: it has no metrics.csv (forecaster run) or summary.csv (forecaster backtest)"
+        )
+    return table[[column for column in ("model", "kind", "rel_mae") if column in table.columns]]
 
 
 def compare_table(folders: list[str | Path]) -> pd.DataFrame:
@@ -45,3 +41,14 @@ def compare_table(folders: list[str | Path]) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
     order = pd.DataFrame({"model": frame.index, "kind": [kinds.get(model, "") for model in frame.index]})
     return frame.loc[seasonal_beside_naive(order)["model"]]
+
+
+def save_compare(table: pd.DataFrame, out: str | Path) -> Path:
+    """Write ``compare_table``'s ``table`` as compare.csv and compare.png to the new folder ``out``, atomically."""
+    from forecaster.output import plots  # matplotlib only when the figure is drawn
+
+    def write_files(folder: Path) -> None:
+        table.to_csv(folder / "compare.csv", index_label="model")
+        plots.compare_figure(table).savefig(folder / "compare.png", dpi=120, bbox_inches="tight")
+
+    return write_folder(out, write_files)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -133,3 +134,28 @@ def _start_model(row: TransferRow, spec: ModelSpec, source: nn.Module, dims: Mod
     if row.start == "source":
         return copy.deepcopy(source)
     return build(spec, dims, seed=seed)  # scratch (the same architecture, fresh weights) or naive
+
+
+def save_transfer(result: ExperimentResult, out: str | Path, *, checkpoint: str | Path, last_samples: int | None,
+                  transform: str | None) -> Path:
+    """``save_run``'s folder of a transfer, plus transfer.yaml: what rebuilds it beside config.yaml.
+
+    transfer.yaml names the source ``checkpoint`` (its absolute path), ``last_samples``, the target's
+    ``source`` and ``column``, the ``transform`` asked for (null: the checkpoint's) and the ``train``
+    settings that differ from the defaults: the arguments of ``transfer_config`` and ``run_transfer``.
+    """
+    import yaml
+
+    from forecaster.output.folders import write_folder
+    from forecaster.runs.experiment import save_run
+
+    data, defaults = result.config.data, dataclasses.asdict(TrainConfig())
+    record = {"checkpoint": str(Path(checkpoint).resolve()), "last_samples": last_samples, "source": data.source,
+              "column": data.column, "transform": transform,
+              "train": {key: value for key, value in dataclasses.asdict(result.config.train).items() if value != defaults[key]}}
+
+    def write_files(folder: Path) -> None:
+        save_run(result, folder)  # into the empty staging folder: the whole folder still appears at once
+        (folder / "transfer.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+
+    return write_folder(out, write_files)

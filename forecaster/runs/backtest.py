@@ -4,7 +4,9 @@ Each fold is a chronological split that ends further into the series: a training
 the start, or sliding with a fixed length), a validation span, then a test span. The folds' test
 spans do not overlap and together cover the end of the series. In every fold the scaler and the
 models are refit on that fold's training span alone (or every ``refit_every`` folds, for cheaper runs),
-exactly as ``run_experiment`` does for one split.
+exactly as ``run_experiment`` does for one split. How many folds and seeds, which scheme and how often to
+refit is a ``BacktestConfig``: the experiment config's ``backtest`` section, which the results folder's
+config.yaml records, so that ``forecaster backtest DIR/config.yaml`` repeats the same backtest.
 """
 
 from __future__ import annotations
@@ -17,30 +19,26 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from forecaster.config import ExperimentConfig
+from forecaster.config import BacktestConfig, ExperimentConfig
 from forecaster.data.features import prepare_series
-from forecaster.data.seasonality import seasonal_beside_naive
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds, WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import no_move_tolerance
 from forecaster.evaluation.stats import diebold_mariano_differential, direction_tests, summarise
+from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
 
-SCHEMES = ("expanding", "sliding")
 LOSSES = ("squared", "absolute")
 
 
-def fold_bounds(length: int, config: WindowConfig, *, folds: int, scheme: str = "expanding") -> list[SplitBounds]:
-    """The K folds' spans over ``length`` transformed steps, oldest first.
+def fold_bounds(length: int, config: WindowConfig, backtest: BacktestConfig) -> list[SplitBounds]:
+    """The ``backtest.folds`` folds' spans over ``length`` transformed steps, oldest first.
 
     The test spans share the single-split test fraction (the last 1 - train - val of the series) in
     K equal, consecutive parts; each has a validation span of the usual size just before it.
     """
-    if folds < 1:
-        raise ForecasterError(f"--folds={folds} must be at least 1")
-    if scheme not in SCHEMES:
-        raise ForecasterError(f"scheme {scheme!r} is not one of {', '.join(SCHEMES)}")
+    folds = backtest.folds
     test_total = length - int(round(length * (config.train_fraction + config.val_fraction)))
     test_size = test_total // folds
     val_size = int(round(length * config.val_fraction))
@@ -55,7 +53,7 @@ def fold_bounds(length: int, config: WindowConfig, *, folds: int, scheme: str = 
         test_end = length - (folds - 1 - fold) * test_size
         val_end = test_end - test_size
         train_end = val_end - val_size
-        train_start = 0 if scheme == "expanding" else max(0, train_end - train_size)
+        train_start = 0 if backtest.scheme == "expanding" else max(0, train_end - train_size)
         if train_end - train_start < config.context + config.horizon:
             raise ForecasterError(
                 f"fold {fold + 1} has {train_end - train_start} training steps, fewer than "
@@ -67,12 +65,18 @@ def fold_bounds(length: int, config: WindowConfig, *, folds: int, scheme: str = 
 
 @dataclass
 class BacktestResult:
-    """Every (fold, seed) run, and the tables and tests computed from them."""
+    """Every (fold, seed) run, and the tables and tests computed from them.
+
+    ``config.backtest`` is the backtest that ran (never None here): what the results folder records.
+    """
 
     config: ExperimentConfig
     folds: list[SplitBounds]
-    seeds: tuple[int, ...]
     runs: dict[tuple[int, int], ExperimentResult] = field(default_factory=dict)  # (fold, seed) -> run
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.config.backtest.seeds
 
     @property
     def fold_metrics(self) -> pd.DataFrame:
@@ -180,29 +184,33 @@ def _dm(differential: pd.Series, horizon: int) -> tuple[float, float]:
 def run_backtest(
     config: ExperimentConfig,
     *,
-    folds: int = 5,
-    seeds: tuple[int, ...] = (0,),
-    scheme: str = "expanding",
-    refit_every: int = 1,
+    folds: int | None = None,
+    seeds: tuple[int, ...] | None = None,
+    scheme: str | None = None,
+    refit_every: int | None = None,
     frame: pd.DataFrame | None = None,
     progress: bool = False,
 ) -> BacktestResult:
-    """Run ``config`` on every fold and seed; the test span of each fold is used once, after training."""
-    if not seeds:
-        raise ForecasterError("--seeds names no seed; e.g. --seeds 0,1,2")
-    if refit_every < 1:
-        raise ForecasterError(f"--refit-every={refit_every} must be at least 1")
+    """Run ``config`` on every fold and seed; the test span of each fold is used once, after training.
+
+    The backtest is ``config.backtest`` (``BacktestConfig()`` when the config has none) with the given
+    ``folds``, ``seeds``, ``scheme`` and ``refit_every`` in place of its own; None keeps its value.
+    """
+    given = {"folds": folds, "seeds": None if seeds is None else tuple(seeds), "scheme": scheme, "refit_every": refit_every}
+    backtest = dataclasses.replace(config.backtest or BacktestConfig(),
+                                   **{key: value for key, value in given.items() if value is not None})
+    config = dataclasses.replace(config, backtest=backtest)
     if frame is None:
         frame = load_prices(config.data.single_source("backtest"), start=config.data.start, end=config.data.end)
     length = len(prepare_series(frame, config.data).frames)  # usable steps after the target transform
-    bounds = fold_bounds(length, config.windows, folds=folds, scheme=scheme)
-    result = BacktestResult(config=config, folds=bounds, seeds=tuple(seeds))
-    bar = tqdm(total=len(bounds) * len(seeds), desc="backtest", unit="fit", disable=not progress)
-    for seed in seeds:
+    bounds = fold_bounds(length, config.windows, backtest)
+    result = BacktestResult(config=config, folds=bounds)
+    bar = tqdm(total=len(bounds) * len(backtest.seeds), desc="backtest", unit="fit", disable=not progress)
+    for seed in backtest.seeds:
         seeded = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
         last_fit: tuple[SplitBounds, ExperimentResult] | None = None
         for fold, fold_span in enumerate(bounds):
-            if last_fit is None or fold % refit_every == 0:
+            if last_fit is None or fold % backtest.refit_every == 0:
                 run = run_experiment(seeded, frame=frame, bounds=fold_span, progress=False)
                 last_fit = (fold_span, run)
             else:
@@ -227,7 +235,7 @@ def step_metrics(result: BacktestResult) -> pd.DataFrame:
 
 
 def save_backtest(result: BacktestResult, out: str | Path) -> Path:
-    """Write the backtest's results folder atomically: config, tables, predictions, figures."""
+    """Write the backtest's results folder atomically: config (with its ``backtest`` section), tables, predictions, figures."""
     from forecaster.config import write_config
     from forecaster.output import plots  # matplotlib only when figures are written
     from forecaster.output.folders import write_folder
@@ -253,17 +261,3 @@ def save_backtest(result: BacktestResult, out: str | Path) -> Path:
             figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
 
     return write_folder(out, write_files)
-
-
-SUMMARY_COLUMNS = {
-    "model": "model", "mae_mean": "mae", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std",
-    "rel_mae_ci_low": "ci_low", "rel_mae_ci_high": "ci_high", "mase_mean": "mase",
-    "directional_accuracy_mean": "dir_acc", "dm_squared_vs_naive": "DM_sq", "dm_squared_vs_naive_p": "p_sq",
-    "dm_absolute_vs_naive_p": "p_abs", "direction_p_vs_always_up": "p_dir_up",
-}
-
-
-def format_summary(summary: pd.DataFrame) -> str:
-    """The backtest table as the CLI prints it."""
-    shown = summary[[column for column in SUMMARY_COLUMNS if column in summary.columns]].rename(columns=SUMMARY_COLUMNS)
-    return shown.to_string(index=False, float_format="{:.4f}".format, na_rep="-")

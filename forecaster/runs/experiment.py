@@ -20,12 +20,12 @@ from torch import nn
 
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
-from forecaster.data.seasonality import seasonal_beside_naive
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds, scaler_statistics
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, count_parameters, model_kind
 from forecaster.output.folders import write_folder
+from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.fitting import ModelRun, build, fit, score_model
 from forecaster.runs.prepare import PreparedData, prepare_data
 from forecaster.training.loop import resolve_device

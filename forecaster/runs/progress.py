@@ -51,13 +51,20 @@ def start(out: Path, config: ExperimentConfig) -> Path:
     return folder
 
 
-def resume_config(out: Path) -> ExperimentConfig:
-    """The config of the interrupted run that was creating ``out``; a clear error when there is none."""
+def resume(out: Path) -> tuple[ExperimentConfig, dict[str, ModelRun]]:
+    """The config of the interrupted run that was creating ``out``, and the models it finished; an error when none was."""
     folder = progress_dir(out)
     if not (folder / "config.yaml").is_file():
         state = "it is already complete" if out.is_dir() else f"{folder} does not exist"
-        raise ForecasterError(f"nothing to resume for {str(out)!r}: {state}")
-    return read_config(folder / "config.yaml")
+        raise ForecasterError(f"nothing to resume for out={str(out)!r}: {state}")
+    config = read_config(folder / "config.yaml")
+    return config, load_finished(folder, config)
+
+
+def interrupted(out: Path) -> int | None:
+    """How many finished models an interrupted run creating ``out`` keeps; None when no such run waits there."""
+    folder = progress_dir(out)
+    return len(list((folder / "models").glob("*.pt"))) if folder.exists() else None
 
 
 def record(out: Path, result: ExperimentResult, name: str) -> None:

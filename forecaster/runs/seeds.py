@@ -2,7 +2,9 @@
 
 The data, split and windows are the same for every seed; only the neural models' initial weights and
 batch order change. The spread over seeds says how much a single run's number can be trusted, which one
-split cannot say about the data (``forecaster backtest`` varies the split too).
+split cannot say about the data (``forecaster backtest`` varies the split too). The seeds are the
+config's ``seeds`` list, which the results folder's config.yaml records, so that ``forecaster run
+DIR/config.yaml`` repeats the whole seeds run; each ``seed-N/config.yaml`` repeats that seed's run alone.
 """
 
 from __future__ import annotations
@@ -27,19 +29,24 @@ SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
 
 
 def run_seeds(
-    config: ExperimentConfig, seeds: tuple[int, ...], *, frame: pd.DataFrame | None = None, progress: bool = False
+    config: ExperimentConfig, seeds: tuple[int, ...] | None = None, *, frame: pd.DataFrame | None = None,
+    progress: bool = False,
 ) -> dict[int, ExperimentResult]:
-    """``run_experiment`` once per seed (``train.seed`` replaced), on the same data loaded once."""
-    if not seeds:
-        raise ForecasterError("--seeds names no seed; e.g. --seeds 0,1,2")
-    if len(set(seeds)) != len(seeds):
-        raise ForecasterError(f"--seeds {','.join(map(str, seeds))} repeats a seed; each run must be another seed")
+    """``run_experiment`` once per seed (``train.seed`` replaced), on the same data loaded once.
+
+    The seeds are ``seeds``, or the config's own ``seeds`` when None; each seed's run has no ``seeds`` of its
+    own (its folder repeats that one seed).
+    """
+    if seeds is not None:
+        config = dataclasses.replace(config, seeds=tuple(seeds))  # checked there: some seeds, none twice
+    if config.seeds is None:
+        raise ForecasterError("run_seeds needs seeds: pass seeds=(0, 1, 2) or give the config a seeds list")
     if frame is None:
-        source = config.data.single_source("--seeds")
+        source = config.data.single_source("a run with several seeds")
         frame = load_prices(source, start=config.data.start, end=config.data.end)
     results = {}
-    for seed in seeds:
-        seeded = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
+    for seed in config.seeds:
+        seeded = dataclasses.replace(config, seeds=None, train=dataclasses.replace(config.train, seed=seed))
         results[seed] = run_experiment(seeded, frame=frame, progress=progress)
     return results
 
@@ -71,11 +78,14 @@ def seed_step_summary(results: dict[int, ExperimentResult]) -> pd.DataFrame:
 
 
 def save_seeds(results: dict[int, ExperimentResult], out: str | Path) -> Path:
-    """Write ``out``: config.yaml (the first seed's), seed-N/ per seed, summary.csv, metrics.csv (every seed)."""
+    """Write ``out``: config.yaml, seed-N/ per seed, summary.csv, metrics.csv (every seed).
+
+    config.yaml is the first seed's resolved config with the seeds of ``results`` as its ``seeds`` list.
+    """
     first = next(iter(results.values()))
 
     def write_files(folder: Path) -> None:
-        write_config(first.config, folder / "config.yaml")
+        write_config(dataclasses.replace(first.config, seeds=tuple(results)), folder / "config.yaml")
         for seed, result in results.items():
             save_run(result, folder / f"seed-{seed}")
         seed_summary(results).to_csv(folder / "summary.csv", index=False)
@@ -84,17 +94,3 @@ def save_seeds(results: dict[int, ExperimentResult], out: str | Path) -> Path:
             seed_step_summary(results).to_csv(folder / "metrics_by_step.csv", index=False)
 
     return write_folder(out, write_files)
-
-
-SHOWN = {"model": "model", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std", "mae_mean": "mae", "mae_std": "mae±std",
-         "rmse_mean": "rmse", "mase_mean": "mase", "directional_accuracy_mean": "dir_acc",
-         "train_seconds_mean": "train_s", "parameters": "parameters"}
-
-
-def format_seed_summary(summary: pd.DataFrame) -> str:
-    """The summary as the CLI prints it: means with the standard deviation of rel_mae and mae over seeds."""
-    shown = summary[list(SHOWN)].rename(columns=SHOWN)
-    formats = {name: "{:.4f}".format for name in ("rel_mae", "±std")}
-    formats.update({name: "{:.3f}".format for name in ("mae", "mae±std", "rmse", "mase", "dir_acc")})
-    formats["train_s"] = "{:.1f}".format
-    return shown.to_string(index=False, formatters=formats, na_rep="-")

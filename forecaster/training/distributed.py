@@ -3,12 +3,16 @@
 ``torchrun --nproc_per_node=N -m forecaster run CONFIG`` starts N copies of the CLI with ``RANK``,
 ``WORLD_SIZE`` and ``LOCAL_RANK`` set. Each copy joins one process group (NCCL on CUDA, gloo on CPU),
 trains on its slice of every global batch under ``DistributedDataParallel``, which averages the
-gradients, so all copies keep identical weights; only rank 0 writes results.
+gradients, so all copies keep identical weights; only rank 0 writes results. ``session()`` is the
+lifetime of one such command.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
@@ -29,6 +33,27 @@ def stop() -> None:
     """Leave the process group, if this process joined one."""
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def session() -> Iterator[None]:
+    """A training command's lifetime: in torchrun's process group when torchrun started it, SIGTERM as Ctrl-C.
+
+    torchrun stops its workers with SIGTERM, and so does ``kill``: raised as KeyboardInterrupt, it reaches
+    the same handler as Ctrl-C, so an interrupted run keeps its finished models (runs/progress.py) either
+    way. The previous SIGTERM handler is restored and the process group left when the block ends.
+    """
+    start_from_environment()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop()
 
 
 def rank() -> int:

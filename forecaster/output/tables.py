@@ -1,0 +1,111 @@
+"""Every table the command line prints, in one place: which columns, under which names, with how many digits.
+
+Each ``format_*`` turns a table that a run, a backtest, a seeds run, a comparison or a benchmark computed
+into the text ``forecaster`` prints; the CSV files of the results folders keep every column at full
+precision. ``seasonal_beside_naive`` is the row order all of them share. Pure functions of pandas tables:
+nothing here computes a metric or imports the code that does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Printed column name and number format of each metrics column, in order.
+TABLE_COLUMNS = {
+    "model": ("model", str),
+    "mae": ("mae", "{:.3f}".format),
+    "rmse": ("rmse", "{:.3f}".format),
+    "mape": ("mape", "{:.3f}".format),
+    "rel_mae": ("rel_mae", "{:.4f}".format),
+    "mase": ("mase", "{:.3f}".format),
+    "directional_accuracy": ("dir_acc", "{:.3f}".format),
+    "train_seconds": ("train_s", "{:.1f}".format),
+    "parameters": ("parameters", str),
+}
+
+# The backtest summary's columns (see runs/backtest.py) and their printed names.
+SUMMARY_COLUMNS = {
+    "model": "model", "mae_mean": "mae", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std",
+    "rel_mae_ci_low": "ci_low", "rel_mae_ci_high": "ci_high", "mase_mean": "mase",
+    "directional_accuracy_mean": "dir_acc", "dm_squared_vs_naive": "DM_sq", "dm_squared_vs_naive_p": "p_sq",
+    "dm_absolute_vs_naive_p": "p_abs", "direction_p_vs_always_up": "p_dir_up",
+}
+
+# The seeds summary's columns (see runs/seeds.py) and their printed names.
+SEED_SUMMARY_COLUMNS = {
+    "model": "model", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std", "mae_mean": "mae", "mae_std": "mae±std",
+    "rmse_mean": "rmse", "mase_mean": "mase", "directional_accuracy_mean": "dir_acc",
+    "train_seconds_mean": "train_s", "parameters": "parameters",
+}
+
+
+def seasonal_beside_naive(table: pd.DataFrame) -> pd.DataFrame:
+    """A table with a ``kind`` column, its seasonal_naive rows moved right after the naive row (the rest in order).
+
+    Every table reads best with the baselines together at the top: the random walk, then the seasons.
+    """
+    seasonal = table["kind"] == "seasonal_naive"
+    rest = table[~seasonal]
+    naive = np.flatnonzero(rest["kind"].to_numpy() == "naive")
+    if not seasonal.any() or not len(naive):
+        return table
+    after = naive[0] + 1
+    return pd.concat([rest.iloc[:after], table[seasonal], rest.iloc[after:]], ignore_index=True)
+
+
+def format_metrics(metrics: pd.DataFrame) -> str:
+    """A run's metrics table (``forecaster run``, ``transfer``); NaN shown as '-': the naive forecast has no direction."""
+    shown = metrics[list(TABLE_COLUMNS)].rename(columns={key: name for key, (name, _) in TABLE_COLUMNS.items()})
+    formats = {name: format_value for name, format_value in TABLE_COLUMNS.values()}
+    return shown.to_string(index=False, formatters=formats, na_rep="-")
+
+
+def format_series_metrics(metrics: pd.DataFrame, *, pooled: str) -> str:
+    """A global run's metrics: one block per value of the ``series`` column, the ``pooled`` block said to be unit-free."""
+    blocks = []
+    for label, table in metrics.groupby("series", sort=False):
+        note = " (pooled: each series in units of its in-sample naive MAE)" if label == pooled else ""
+        blocks.append(f"series {label}{note}:\n{format_metrics(table)}\n")
+    return "\n".join(blocks)
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """A backtest's summary (``forecaster backtest``): rel_mae with its spread and interval, then the tests."""
+    shown = summary[[column for column in SUMMARY_COLUMNS if column in summary.columns]].rename(columns=SUMMARY_COLUMNS)
+    return shown.to_string(index=False, float_format="{:.4f}".format, na_rep="-")
+
+
+def format_seed_summary(summary: pd.DataFrame) -> str:
+    """A seeds run's summary (``forecaster run --seeds``): means, with the standard deviation of rel_mae and mae."""
+    shown = summary[list(SEED_SUMMARY_COLUMNS)].rename(columns=SEED_SUMMARY_COLUMNS)
+    formats = {name: "{:.4f}".format for name in ("rel_mae", "±std")}
+    formats.update({name: "{:.3f}".format for name in ("mae", "mae±std", "rmse", "mase", "dir_acc")})
+    formats["train_s"] = "{:.1f}".format
+    return shown.to_string(index=False, formatters=formats, na_rep="-")
+
+
+def format_compare(table: pd.DataFrame) -> str:
+    """``forecaster compare``'s table: one row per model, one rel_mae column per results folder ('-': not in it)."""
+    return table.to_string(float_format="{:.4f}".format, na_rep="-")
+
+
+def format_bench(frame: pd.DataFrame, ratios: pd.DataFrame, patches: pd.DataFrame) -> str:
+    """A benchmark's rows (NaN as '-': naive kinds do not train), its speed ratios and, when measured, the patch ratios."""
+    formats = {"train_samples_per_s": "{:.0f}".format, "infer_us_per_window": "{:.2f}".format,
+               "peak_memory_mib": "{:.1f}".format}
+    text = (f"{frame.to_string(index=False, formatters=formats, na_rep='-')}\n\n"
+            "training samples/s ratios (ours / other, same data and sizes):\n"
+            f"{ratios.to_string(index=False, float_format='{:.2f}'.format, na_rep='-')}")
+    if len(patches):
+        table = patches.to_string(index=False, float_format="{:.2f}".format, na_rep="-")
+        text += ("\n\ntraining time per window of the patched transformer, relative to the unpatched transformer at "
+                 f"base_context (time_vs_base) and at the same context (time_vs_unpatched); below 1 is faster:\n{table}")
+    return text
+
+
+def format_long_series(long_series: dict) -> str:
+    """The long-series memory measurement in one line (the keys that ``long_series_memory`` returns)."""
+    return (f"long series: {long_series['steps']} steps, context {long_series['context']}: series "
+            f"{long_series['series_mib']:.0f} MiB, copied windows would need {long_series['materialised_mib']:.0f} "
+            f"MiB, peak RSS {long_series['peak_rss_mib']:.0f} MiB")

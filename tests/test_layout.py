@@ -1,0 +1,75 @@
+"""The package's layout: imports point down the data flow, no module grows past a reader's attention span.
+
+Each top-level module or subpackage has a layer; a module may import its own package and the layers below
+its own, never one above (lazy imports inside functions included). Subpackage ``__init__.py`` files stay
+empty, so importing one part never drags in another.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "forecaster"
+
+# Lower layers know nothing of the higher ones. Parts on one layer do not import each other.
+LAYERS = {
+    "errors": 0, "version": 0,
+    "data": 1,  # sources, features, windows, synthetic series, seasons
+    "evaluation": 2,  # numpy-only metrics and statistical tests
+    "models": 3,
+    "training": 4,  # the loop, losses, distributed set-up
+    "config": 5,  # the experiment config: data, windows, training, models
+    "checkpoint": 6, "output": 6,  # the file format of a trained model; folders, tables, figures
+    "runs": 7,  # prepare, fit and score, experiment, global runs, backtest, seeds, resume
+    "reuse": 8, "bench": 8,  # forecast, embed, transfer, estimator; speed and memory
+    "lesson": 9,
+    "cli_parser": 10, "cli": 11, "__init__": 11, "__main__": 12,
+}
+MAX_LINES = 420  # "about 400": past this, split the module by concept
+
+
+def part_of(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def imported_parts(path: Path) -> set[str]:
+    """The forecaster parts (top-level module or subpackage) that ``path`` imports anywhere in its body."""
+    parts = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] if node.module != "forecaster" else [f"forecaster.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        parts |= {name.split(".")[1] for name in names if name.startswith("forecaster.")}
+    return parts
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_part_has_a_layer():
+    assert {part_of(path) for path in MODULES} <= set(LAYERS)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_imports_point_down_the_data_flow(path):
+    own = part_of(path)
+    for part in imported_parts(path) - {own}:
+        assert LAYERS[part] < LAYERS[own], f"{path.relative_to(PACKAGE)} ({own}, layer {LAYERS[own]}) imports {part} (layer {LAYERS[part]})"
+
+
+def test_subpackages_have_empty_inits_and_the_top_level_few_modules():
+    for init in PACKAGE.glob("*/__init__.py"):
+        if init.parent.name not in ("models", "lesson"):  # the registry and the lesson's entry points live there
+            assert init.read_text().strip() == "", init
+    assert len(list(PACKAGE.glob("*.py"))) <= 8
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_no_module_is_too_long_to_read(path):
+    assert len(path.read_text().splitlines()) <= MAX_LINES
