@@ -193,7 +193,10 @@ class WindowSet:
 
     def batch(self, rows: torch.Tensor | slice) -> Batch:
         """The windows ``rows`` (indices or a slice) as one ``Batch``, each part gathered at once."""
-        return Batch(self.inputs[rows], self.future_inputs[rows], self.targets[rows])
+        past = self.inputs[rows]
+        if self.future is None:  # no inputs known ahead: an empty (B, H, 0), no gather on the hot path
+            return Batch(past, past.new_empty((len(past), self.horizon, 0)), self.targets[rows])
+        return Batch(past, self.future_inputs[rows], self.targets[rows])
 
     def to(self, device: torch.device | str) -> WindowSet:
         """The same windows over a copy of the series on ``device`` (one copy, not one per window)."""
