@@ -1,4 +1,5 @@
-"""Tests of forecaster.evaluation.stats: hand-computed Diebold-Mariano examples, size and power, direction tests, summaries."""
+"""Tests of forecaster.evaluation.stats: hand-computed Diebold-Mariano examples, size and power, direction tests, summaries,
+and the Kupiec and Christoffersen coverage tests."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from scipy import stats as scipy_stats
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.stats import (
     DieboldMarianoResult,
+    christoffersen_test,
+    conditional_coverage_test,
     diebold_mariano,
     direction_tests,
+    kupiec_test,
     long_run_variance,
     loss_differential,
     pairwise_diebold_mariano,
@@ -176,9 +180,125 @@ def test_summarise():
         (lambda: diebold_mariano([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], horizon=0), "horizon=0"),
         (lambda: diebold_mariano([1.0], [2.0]), "at least 2"),
         (lambda: summarise([1.0], confidence=1.5), "confidence=1.5"),
+        (lambda: kupiec_test([True, False], 0.0), "alpha=0.0.*strictly between 0 and 1"),
+        (lambda: kupiec_test([True, False], 1.0), "alpha=1.0"),
+        (lambda: kupiec_test([[True, False]], 0.05), r"misses has shape \(1, 2\).*1-D"),
+        (lambda: christoffersen_test([0, 1, 2]), "misses holds values other than True/False"),
+        (lambda: conditional_coverage_test([0.5, 1.0], 0.05), "misses holds values other than"),
     ],
 )
 def test_errors_are_one_line(call, match):
     with pytest.raises(ForecasterError, match=match) as caught:
         call()
     assert "\n" not in str(caught.value)
+
+
+def _textbook_kupiec(misses: list[int], alpha: float) -> float:
+    """LR_uc from the likelihoods themselves: L(p) = p^x (1 - p)^(n - x), Python's 0.0**0 = 1."""
+    count, missed = len(misses), sum(misses)
+    rate = missed / count
+    return -2 * math.log(alpha**missed * (1 - alpha) ** (count - missed) / (rate**missed * (1 - rate) ** (count - missed)))
+
+
+def _textbook_christoffersen(misses: list[int]) -> float:
+    """LR_ind from the transition counts and the two likelihoods of Christoffersen (1998)."""
+    pairs = list(zip(misses[:-1], misses[1:]))
+    n = {(i, j): pairs.count((i, j)) for i in (0, 1) for j in (0, 1)}
+    pi01 = n[0, 1] / (n[0, 0] + n[0, 1])
+    pi11 = n[1, 1] / (n[1, 0] + n[1, 1])
+    pi = (n[0, 1] + n[1, 1]) / len(pairs)
+    null = (1 - pi) ** (n[0, 0] + n[1, 0]) * pi ** (n[0, 1] + n[1, 1])
+    markov = (1 - pi01) ** n[0, 0] * pi01 ** n[0, 1] * (1 - pi11) ** n[1, 0] * pi11 ** n[1, 1]
+    return -2 * math.log(null / markov)
+
+
+def test_kupiec_by_hand():
+    # n = 20, x = 3 misses, alpha = 0.05, pi = 0.15:
+    # LR_uc = -2 [3 ln 0.05 + 17 ln 0.95 - 3 ln 0.15 - 17 ln 0.85] = -2 [3 ln(1/3) + 17 ln(19/17)]
+    #       = -2 [-3.295837 + 1.890836] = 2.810002; chi2(1) tail 0.09368
+    misses = [0] * 17 + [1] * 3
+    statistic = -2 * (3 * math.log(1 / 3) + 17 * math.log(19 / 17))
+    assert statistic == pytest.approx(2.810002, abs=1e-6)
+    assert statistic == pytest.approx(_textbook_kupiec(misses, 0.05), rel=1e-12)
+    result = kupiec_test(np.array(misses, dtype=bool), 0.05)
+    assert (result["count"], result["misses"], result["miss_rate"]) == (20, 3, 0.15)
+    assert result["statistic"] == pytest.approx(statistic, rel=1e-12)
+    assert result["p_value"] == pytest.approx(scipy_stats.chi2.sf(statistic, 1), rel=1e-12)
+    assert result["p_value"] == pytest.approx(0.09368, abs=1e-5)
+    # The order of the points does not matter to this test.
+    assert kupiec_test(np.array(misses[::-1], dtype=bool), 0.05)["statistic"] == result["statistic"]
+
+
+def test_kupiec_edge_cases():
+    # No misses in 10 at alpha = 0.05: LR_uc = -2 * 10 * ln 0.95 = 1.025866 (0 * ln 0 = 0).
+    none = kupiec_test(np.zeros(10, dtype=bool), 0.05)
+    assert none["statistic"] == pytest.approx(-20 * math.log(0.95), rel=1e-12)
+    assert none["statistic"] == pytest.approx(_textbook_kupiec([0] * 10, 0.05), rel=1e-12)
+    assert (none["misses"], none["miss_rate"]) == (0, 0.0)
+    # All 4 missed at alpha = 0.5: LR_uc = -2 * 4 * ln 0.5 = 5.545177.
+    every = kupiec_test(np.ones(4, dtype=bool), 0.5)
+    assert every["statistic"] == pytest.approx(-8 * math.log(0.5), rel=1e-12)
+    assert every["miss_rate"] == 1.0
+    # The nominal rate exactly: LR_uc = 0, p = 1.
+    exact = kupiec_test([True] + [False] * 19, 0.05)
+    assert (exact["statistic"], exact["p_value"]) == (0.0, 1.0)
+    empty = kupiec_test(np.array([], dtype=bool), 0.05)
+    assert (empty["count"], empty["misses"]) == (0, 0)
+    assert all(math.isnan(empty[key]) for key in ("miss_rate", "statistic", "p_value"))
+
+
+def test_christoffersen_by_hand():
+    # misses 0 0 1 1 0 1 0 0 0 1; the 9 steps: 00 01 11 10 01 10 00 00 01
+    # n00 = 3, n01 = 3, n10 = 2, n11 = 1; pi01 = 3/6, pi11 = 1/3, pi = 4/9
+    # ln L(pi01, pi11) = 3 ln(1/2) + 3 ln(1/2) + 2 ln(2/3) + ln(1/3) = -6.068426
+    # ln L(pi)         = 5 ln(5/9) + 4 ln(4/9)                        = -6.182654
+    # LR_ind = -2 (-6.182654 + 6.068426) = 0.228457; chi2(1) tail 0.63267
+    misses = [0, 0, 1, 1, 0, 1, 0, 0, 0, 1]
+    markov = 6 * math.log(1 / 2) + 2 * math.log(2 / 3) + math.log(1 / 3)
+    null = 5 * math.log(5 / 9) + 4 * math.log(4 / 9)
+    statistic = -2 * (null - markov)
+    assert statistic == pytest.approx(0.228457, abs=1e-6)
+    result = christoffersen_test(np.array(misses, dtype=bool))
+    assert (result["n00"], result["n01"], result["n10"], result["n11"]) == (3, 3, 2, 1)
+    assert result["statistic"] == pytest.approx(statistic, rel=1e-12)
+    assert result["statistic"] == pytest.approx(_textbook_christoffersen(misses), rel=1e-12)
+    assert result["p_value"] == pytest.approx(scipy_stats.chi2.sf(statistic, 1), rel=1e-12)
+    # LR_cc = LR_uc + LR_ind; at alpha = 0.1 with 4 misses in 10: LR_uc = -2 [4 ln(0.1/0.4) + 6 ln(0.9/0.6)]
+    joint = conditional_coverage_test(misses, 0.1)
+    uc = -2 * (4 * math.log(0.25) + 6 * math.log(1.5))  # -2 (-5.545177 + 2.432789) = 6.224774
+    assert joint["uc_statistic"] == pytest.approx(uc, rel=1e-12)
+    assert joint["ind_statistic"] == result["statistic"]
+    assert joint["statistic"] == pytest.approx(uc + statistic, rel=1e-12)
+    assert joint["p_value"] == pytest.approx(scipy_stats.chi2.sf(uc + statistic, 2), rel=1e-12)
+
+
+def test_christoffersen_detects_clustered_misses():
+    # Four misses in a row: n00 = 6, n01 = 1, n10 = 1, n11 = 3.
+    misses = [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]
+    result = christoffersen_test(misses)
+    assert (result["n00"], result["n01"], result["n10"], result["n11"]) == (6, 1, 1, 3)
+    assert result["statistic"] == pytest.approx(_textbook_christoffersen(misses), rel=1e-12)
+    assert result["p_value"] < 0.05
+    # A miss right after the first point, then none: pi01 = pi11 = pi = 0, so LR_ind = 0 and p = 1.
+    once = christoffersen_test([1, 0, 0, 0])
+    assert (once["n00"], once["n01"], once["n10"], once["n11"]) == (2, 0, 1, 0)
+    assert (once["statistic"], once["p_value"]) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("misses", "counts"),
+    [
+        ([], (0, 0, 0, 0)),  # no step
+        ([1], (0, 0, 0, 0)),  # no step
+        ([0, 0, 0, 0], (3, 0, 0, 0)),  # no step out of a miss
+        ([0, 0, 0, 1], (2, 1, 0, 0)),  # the only miss is last: still no step out of a miss
+        ([1, 1, 1], (0, 0, 0, 2)),  # no step out of a hit
+        ([1, 1, 0], (0, 0, 1, 1)),  # the only hit is last
+    ],
+)
+def test_christoffersen_degenerate_cases_are_nan(misses, counts):
+    result = christoffersen_test(np.array(misses, dtype=bool))
+    assert (result["n00"], result["n01"], result["n10"], result["n11"]) == counts
+    assert math.isnan(result["statistic"]) and math.isnan(result["p_value"])
+    joint = conditional_coverage_test(np.array(misses, dtype=bool), 0.05)
+    assert math.isnan(joint["statistic"]) and math.isnan(joint["p_value"])

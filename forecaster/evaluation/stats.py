@@ -1,6 +1,8 @@
-"""Statistical tests of forecast accuracy: Diebold-Mariano (with the HLN correction) and binomial tests of direction.
+"""Statistical tests of forecasts: Diebold-Mariano (with the HLN correction), binomial tests of direction and
+likelihood-ratio tests of interval coverage (Kupiec, Christoffersen).
 
-Pure functions on arrays. Errors are ``forecast - actual`` for the same points, in the same order.
+Pure functions on arrays. Errors are ``forecast - actual`` for the same points, in the same order; misses
+are True where the actual value fell outside its prediction interval, in time order.
 
 References:
 - Diebold, F. X. & Mariano, R. S. (1995), "Comparing predictive accuracy", JBES 13(3): the test.
@@ -8,6 +10,10 @@ References:
   errors", IJF 13(2): the small-sample correction and the Student-t reference distribution.
 - Newey, W. K. & West, K. D. (1987), "A simple, positive semi-definite, heteroskedasticity and
   autocorrelation consistent covariance matrix", Econometrica 55(3): the Bartlett weights.
+- Kupiec, P. H. (1995), "Techniques for verifying the accuracy of risk measurement models", Journal of
+  Derivatives 3(2): the proportion-of-failures test of unconditional coverage.
+- Christoffersen, P. F. (1998), "Evaluating interval forecasts", International Economic Review 39(4): the
+  Markov test of independent misses and the joint test of conditional coverage.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import special as scipy_special
 from scipy import stats as scipy_stats
 
 from forecaster.errors import ForecasterError
@@ -203,3 +210,94 @@ def summarise(values, *, confidence: float = 0.95) -> dict[str, float]:
     # Two-sided interval: mean +- t_{(1 + confidence)/2, n - 1} * std / sqrt(n).
     half_width = float(scipy_stats.t.ppf((1.0 + confidence) / 2.0, df=count - 1)) * std / np.sqrt(count)
     return {"mean": mean, "std": std, "count": count, "ci_low": mean - half_width, "ci_high": mean + half_width}
+
+
+def _as_misses(misses) -> np.ndarray:
+    """A 1-D bool array from bools (or 0/1 values), or a ForecasterError naming ``misses``."""
+    array = np.asarray(misses)
+    if array.ndim != 1:
+        raise ForecasterError(f"misses has shape {array.shape}; expected a 1-D array of bools in time order")
+    if array.dtype != bool:
+        if array.size and not np.isin(array, (0, 1)).all():
+            raise ForecasterError("misses holds values other than True/False (or 1/0); expected one bool per point")
+        array = array.astype(bool)
+    return array
+
+
+def _check_miss_rate(alpha: float) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not 0.0 < alpha < 1.0:
+        raise ForecasterError(f"alpha={alpha!r} is invalid; expected the nominal miss rate strictly between 0 and 1 (0.05 for 95%)")
+    return float(alpha)
+
+
+def _bernoulli_log_likelihood(hits: float, trials: float, probability: float) -> float:
+    """log(p^x (1 - p)^(n - x)) with 0 * log(0) = 0, so that p = 0 or 1 is fine when it fits the counts."""
+    return float(scipy_special.xlogy(hits, probability) + scipy_special.xlogy(trials - hits, 1.0 - probability))
+
+
+def kupiec_test(misses, alpha: float) -> dict[str, float]:
+    """Kupiec (1995) proportion-of-failures test: is the miss rate ``alpha``? Chi-squared with 1 df.
+
+    With n points, x misses and pi = x / n: LR_uc = -2 [log L(alpha) - log L(pi)], where
+    log L(p) = x log p + (n - x) log(1 - p) and 0 * log(0) = 0, so no misses gives LR_uc = -2 n log(1 - alpha)
+    and all misses -2 n log(alpha). Both directions reject (too many misses and too few). No points: the
+    counts are 0 and every other value NaN.
+    """
+    misses = _as_misses(misses)
+    alpha = _check_miss_rate(alpha)
+    count, missed = len(misses), int(misses.sum())
+    if count == 0:
+        return {"count": 0, "misses": 0, "miss_rate": np.nan, "statistic": np.nan, "p_value": np.nan}
+    miss_rate = missed / count
+    statistic = -2.0 * (_bernoulli_log_likelihood(missed, count, alpha) - _bernoulli_log_likelihood(missed, count, miss_rate))
+    statistic = statistic if statistic > 0 else 0.0  # >= 0 in exact arithmetic (the MLE maximises L): clip rounding
+    return {
+        "count": count, "misses": missed, "miss_rate": miss_rate,
+        "statistic": statistic, "p_value": float(scipy_stats.chi2.sf(statistic, df=1)),
+    }
+
+
+def christoffersen_test(misses) -> dict[str, float]:
+    """Christoffersen (1998) test of independence: do misses cluster? Chi-squared with 1 df.
+
+    n_ij counts the steps t = 2..n that go from state i at t - 1 to state j at t (1 = miss). Under the
+    alternative, a first-order Markov chain with pi_01 = n01 / (n00 + n01) and pi_11 = n11 / (n10 + n11);
+    under independence, one rate pi = (n01 + n11) / (n00 + n01 + n10 + n11) over the same n - 1 steps:
+
+        LR_ind = -2 [log L(pi) - log L(pi_01, pi_11)],   0 * log(0) = 0
+
+    Degenerate cases give a NaN statistic and p-value, with the counts still returned: fewer than 2 points
+    (no step), and no step out of one state: n10 + n11 = 0 (no miss before the last point, e.g. no misses
+    at all) or n00 + n01 = 0 (every point before the last is a miss). There the rate out of that state
+    cannot be estimated, the alternative collapses onto the null and LR_ind is 0 by construction, not by
+    evidence; a p-value of 1 would read as "misses are independent", so we report NaN (not testable).
+    """
+    misses = _as_misses(misses)
+    previous, current = misses[:-1], misses[1:]
+    n00, n01 = int(np.sum(~previous & ~current)), int(np.sum(~previous & current))
+    n10, n11 = int(np.sum(previous & ~current)), int(np.sum(previous & current))
+    counts = {"n00": n00, "n01": n01, "n10": n10, "n11": n11}
+    if n00 + n01 == 0 or n10 + n11 == 0:  # also covers fewer than 2 points (no step at all)
+        return {"statistic": np.nan, "p_value": np.nan, **counts}
+    from_hit, from_miss, steps = n00 + n01, n10 + n11, len(current)
+    restricted = _bernoulli_log_likelihood(n01 + n11, steps, (n01 + n11) / steps)
+    unrestricted = _bernoulli_log_likelihood(n01, from_hit, n01 / from_hit) + _bernoulli_log_likelihood(n11, from_miss, n11 / from_miss)
+    statistic = -2.0 * (restricted - unrestricted)
+    statistic = statistic if statistic > 0 else 0.0  # >= 0 in exact arithmetic (nested models): clip rounding
+    return {"statistic": statistic, "p_value": float(scipy_stats.chi2.sf(statistic, df=1)), **counts}
+
+
+def conditional_coverage_test(misses, alpha: float) -> dict[str, float]:
+    """Christoffersen (1998) joint test of coverage and independence: LR_cc = LR_uc + LR_ind, chi-squared 2 df.
+
+    LR_uc is ``kupiec_test`` on all n points and LR_ind ``christoffersen_test`` on the n - 1 steps, added as
+    is the usual practice; Christoffersen's identity LR_cc = LR_uc + LR_ind is exact when LR_uc also drops
+    the first point, so the two readings differ by that one point. NaN wherever LR_ind is NaN (a test of
+    coverage alone is still ``kupiec_test``). Keys: ``statistic``, ``p_value``, ``uc_statistic``,
+    ``ind_statistic``.
+    """
+    unconditional, independence = kupiec_test(misses, alpha), christoffersen_test(misses)
+    statistic = unconditional["statistic"] + independence["statistic"]
+    p_value = np.nan if np.isnan(statistic) else float(scipy_stats.chi2.sf(statistic, df=2))
+    return {"statistic": float(statistic), "p_value": p_value,
+            "uc_statistic": unconditional["statistic"], "ind_statistic": independence["statistic"]}
