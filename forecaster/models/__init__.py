@@ -2,13 +2,15 @@
 
 Every forecaster, naive ones included, is an ``nn.Module`` with ``forward(past (B, T, C), future=None) ->
 (B, H, K)`` in the scaled, transformed target space (``future``: (B, H, F) inputs known ahead, F = 0 for
-now); ``build_model`` makes one from its config plus the data's dimensions. What differs between kinds
+now); built with quantile levels (``ModelDims.quantiles``), a kind with a quantile head returns
+``(B, H, K, Q)`` instead. ``build_model`` makes one from its config plus the data's dimensions. What differs between kinds
 beyond that (whether they train, whether they have attention maps to draw, whether a setting is found from
 the training span) is an entry of their ``ModelKind``, so that callers ask the kind, never its name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,7 @@ from forecaster.models.naive import (
     period_needs_one_series,
     resolve_period,
 )
+from forecaster.models.quantile import QuantileForecaster
 from forecaster.models.rnn import RNNConfig, RNNForecaster
 from forecaster.models.transformer import TransformerConfig, TransformerEncoder, TransformerForecaster, attention_maps
 
@@ -37,7 +40,8 @@ class ModelDims:
 
     ``differenced`` and ``no_change`` (the scaled value of a zero change) tell the naive forecasts what
     "repeat the last value" means in the target space; neural models do not use them. ``targets`` (K) are
-    the first K input channels; ``future_channels`` (F) the inputs known ahead for the forecast steps.
+    the first K input channels; ``future_channels`` (F) the inputs known ahead for the forecast steps;
+    ``quantiles``: the levels (taus) of a quantile head, empty for point forecasts.
     """
 
     context: int
@@ -47,6 +51,7 @@ class ModelDims:
     no_change: float
     targets: int = 1
     future_channels: int = 0
+    quantiles: tuple[float, ...] = ()
 
 
 # What a kind may return when it has attention to show: each layer's weights (B, N, P, P) on the windows
@@ -64,7 +69,8 @@ class ModelKind:
       (config, note)``: the config with them filled in from the training span's target (never validation or
       test), and a sentence saying what was chosen (None when nothing was);
     - ``needs_one_series``: why a config cannot serve a global run of several series (a setting found in
-      one series' training span), or None.
+      one series' training span), or None;
+    - ``quantile_head``: whether the kind can forecast quantiles (``ModelDims.quantiles``) instead of one value.
     """
 
     config_class: type
@@ -73,6 +79,7 @@ class ModelKind:
     attention: AttentionMaps | None = None
     resolve: Callable[..., tuple[Any, str | None]] | None = None
     needs_one_series: Callable[[Any], str | None] = lambda config: None  # most configs serve any series
+    quantile_head: bool = False
 
 
 def _neural(forecaster_class: type) -> Callable[[Any, ModelDims], nn.Module]:
@@ -95,10 +102,11 @@ MODEL_KINDS: dict[str, ModelKind] = {
     "naive": ModelKind(NaiveConfig, _naive, trainable=False),
     "seasonal_naive": ModelKind(SeasonalNaiveConfig, _seasonal_naive, trainable=False,
                                 resolve=resolve_period, needs_one_series=period_needs_one_series),
-    "linear": ModelKind(LinearConfig, _neural(LinearForecaster), trainable=True),
-    "mlp": ModelKind(MLPConfig, _neural(MLPForecaster), trainable=True),
-    "rnn": ModelKind(RNNConfig, _neural(RNNForecaster), trainable=True),
-    "transformer": ModelKind(TransformerConfig, _neural(TransformerForecaster), trainable=True, attention=attention_maps),
+    "linear": ModelKind(LinearConfig, _neural(LinearForecaster), trainable=True, quantile_head=True),
+    "mlp": ModelKind(MLPConfig, _neural(MLPForecaster), trainable=True, quantile_head=True),
+    "rnn": ModelKind(RNNConfig, _neural(RNNForecaster), trainable=True, quantile_head=True),
+    "transformer": ModelKind(TransformerConfig, _neural(TransformerForecaster), trainable=True, attention=attention_maps,
+                             quantile_head=True),
 }
 
 
@@ -114,7 +122,20 @@ def build_model(kind: str, config: Any, dims: ModelDims) -> nn.Module:
     if dims.future_channels:
         # No kind reads inputs known ahead yet; silently ignoring them would hide a misconfigured run.
         raise ValueError(f"model kind {kind!r} does not read future inputs; got {dims.future_channels} future channel(s)")
-    return model_kind(kind).build(config, dims)
+    entry = model_kind(kind)
+    if not dims.quantiles:
+        return entry.build(config, dims)
+    if not entry.quantile_head:
+        with_head = ", ".join(name for name, other in MODEL_KINDS.items() if other.quantile_head)
+        raise ValueError(f"model kind {kind!r} has no quantile head (kinds with one: {with_head})")
+    # The kind's own model, built for Q * H steps: the wrapper reads them as Q quantiles of H steps.
+    base = entry.build(config, dataclasses.replace(dims, horizon=dims.horizon * len(dims.quantiles), quantiles=()))
+    return QuantileForecaster(base, horizon=dims.horizon, taus=dims.quantiles)
+
+
+def quantile_taus(model: nn.Module) -> tuple[float, ...]:
+    """The quantile levels a model forecasts (its quantile head's taus), or () for a point forecaster."""
+    return model.taus if isinstance(model, QuantileForecaster) else ()
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -141,6 +162,7 @@ __all__ = [
     "MultiHeadSelfAttention",
     "NaiveConfig",
     "NaiveForecaster",
+    "QuantileForecaster",
     "RNNConfig",
     "RNNForecaster",
     "SeasonalNaiveConfig",
@@ -149,6 +171,7 @@ __all__ = [
     "TransformerEncoder",
     "TransformerForecaster",
     "build_model",
+    "quantile_taus",
     "count_parameters",
     "freeze",
     "model_kind",

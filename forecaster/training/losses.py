@@ -17,3 +17,23 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # The mean squared error of the scaled targets over every window, step and target channel: the loss every
 # point forecaster here trains with, and the validation loss that early stopping reads.
 mse: Loss = nn.MSELoss()
+
+
+def pinball(taus: tuple[float, ...], *, cumulative: bool) -> Loss:
+    """The pinball (quantile) loss of a quantile head's outputs (B, H, K, Q) at ``taus``, averaged over everything.
+
+    rho_tau(y - q) = max(tau (y - q), (tau - 1)(y - q)) is minimised by the tau-quantile of y. With
+    ``cumulative`` (differenced targets: log returns or changes) the targets are first summed over the
+    horizon, so that output h is a quantile of the cumulative change to step h: the quantity an interval
+    of the h-step-ahead value needs (a sum's quantile is not the sum of the steps' quantiles).
+    """
+    levels = torch.tensor(taus, dtype=torch.float32)
+
+    def loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if cumulative:
+            targets = targets.cumsum(dim=1)
+        tau = levels.to(device=outputs.device, dtype=outputs.dtype)
+        difference = targets.unsqueeze(-1) - outputs  # (B, H, K, Q)
+        return torch.maximum(tau * difference, (tau - 1) * difference).mean()
+
+    return loss
