@@ -2,15 +2,17 @@
 
 A ``Checkpoint`` is a frozen record of a trained model: its kind and config, the data's dimensions,
 the input columns, calendar and transform it was trained on, the training span's scaling, a global
-model's per-series records, and the weights. A run builds one in memory (``ExperimentResult.checkpoint``,
-``GlobalResult.checkpoint``); ``checkpoint.model()`` rebuilds the module. Only the file boundary
+model's per-series records, what its prediction intervals are made from, and the weights. A run builds
+one in memory (``ExperimentResult.checkpoint``, ``GlobalResult.checkpoint``); ``checkpoint.model()``
+rebuilds the module. Only the file boundary
 (``save_checkpoint``, ``load_checkpoint``, and ``runs/progress.py`` for its own records) converts it to
 and from the file's plain payload, so no other module reads string keys.
 
 On disk it is plain tensors and Python containers, written to a temporary file and renamed (never half
 written), and loaded with ``torch.load(..., weights_only=True)`` so that a checkpoint cannot run code.
 Format version 2 is written; version 1 files (their scaler offset called ``mean``; written before
-calendars, global models or patches, they lack those keys) still load.
+calendars, global models or patches, they lack those keys) still load, and so do version 2 files written
+before intervals (no ``intervals`` key: the model forecasts points only).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from torch import nn
 from forecaster.config import from_mapping, plain_dict
 from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.errors import ForecasterError
+from forecaster.evaluation.conformal import Calibration
 from forecaster.models import ModelDims, build_model, model_kind
 from forecaster.version import __version__
 
@@ -98,6 +101,7 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor] = field(compare=False, repr=False)
     calendar: tuple[str, ...] = ()  # calendar channels after the columns' (hour, day_of_week, day_of_year)
     series: tuple[SeriesRecord, ...] = ()
+    intervals: Calibration | None = None  # how the model's intervals are made; None: points only
     forecaster_version: str = __version__  # the version that made the checkpoint
 
     def __post_init__(self) -> None:
@@ -118,11 +122,13 @@ class Checkpoint:
     def from_model(
         cls, model: nn.Module, *, name: str, kind: str, config: Any, dims: ModelDims, columns: tuple[str, ...],
         transform: str, offset: np.ndarray, scale: np.ndarray, calendar: tuple[str, ...] = (),
+        intervals: Calibration | None = None,
     ) -> Checkpoint:
         """A checkpoint of the trained ``model``, its weights copied to the CPU (later training does not change it)."""
         weights = {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
         return cls(name=name, kind=kind, config=config, dims=dims, columns=tuple(columns), transform=transform,
-                   offset=floats(offset), scale=floats(scale), state_dict=weights, calendar=tuple(calendar))
+                   offset=floats(offset), scale=floats(scale), state_dict=weights, calendar=tuple(calendar),
+                   intervals=intervals)
 
     def model(self) -> nn.Module:
         """Rebuild the model from its config, dimensions and weights (in eval mode)."""
@@ -222,6 +228,10 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
              "offset": list(record.offset), "scale": list(record.scale)}
             for record in checkpoint.series
         ],
+        "intervals": None if checkpoint.intervals is None else {
+            "method": checkpoint.intervals.method, "levels": list(checkpoint.intervals.levels),
+            "radii": [list(row) for row in checkpoint.intervals.radii],
+        },
         "state_dict": dict(checkpoint.state_dict),
     }
 
@@ -241,7 +251,7 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
             name=str(payload["name"]),
             kind=kind,
             config=from_mapping(model_kind(kind).config_class, payload["config"], "config"),  # missing keys: defaults
-            dims=ModelDims(**payload["dims"]),
+            dims=_dims(payload["dims"]),
             columns=tuple(payload["columns"]),
             transform=payload["transform"],
             offset=floats(payload["scaler"][offset_key]),
@@ -253,6 +263,7 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
                              offset=floats(entry[offset_key]), scale=floats(entry["scale"]))
                 for entry in payload.get("series") or ()
             ),
+            intervals=_calibration(payload.get("intervals")),  # absent before intervals: points only
             forecaster_version=str(payload.get("forecaster_version", "unknown")),
         )
     except KeyError as error:
@@ -261,6 +272,17 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
         # The kind's config class refused the stored config (unknown key, wrong type or value, its own
         # __post_init__), or the parts disagree: one line, not a traceback. ForecasterError is a ValueError.
         raise ForecasterError(f"checkpoint {where}: {_one_line(error)}") from None
+
+
+def _dims(stored: dict[str, Any]) -> ModelDims:
+    return ModelDims(**{**stored, "quantiles": floats(stored.get("quantiles", ()))})
+
+
+def _calibration(stored: dict[str, Any] | None) -> Calibration | None:
+    if stored is None:
+        return None
+    return Calibration(method=str(stored["method"]), levels=floats(stored["levels"]),
+                       radii=tuple(floats(row) for row in stored["radii"]))
 
 
 def write_payload(payload: dict[str, Any], path: str | Path) -> Path:

@@ -21,6 +21,7 @@ from forecaster.errors import ForecasterError
 from forecaster.output.tables import (
     format_bench,
     format_compare,
+    format_interval_tests,
     format_long_series,
     format_metrics,
     format_seed_summary,
@@ -128,6 +129,10 @@ def _run_experiment(args: argparse.Namespace) -> int:
         f"\nrel_mae = model MAE / naive (random-walk) MAE on the same {len(result.predictions)} test points: "
         "below 1 beats 'tomorrow equals today'."
     )
+    if "rel_crps" in result.metrics.columns:
+        print("covL = share of test values inside the model's central L % interval; rel_crps = CRPS / the random walk's own "
+              "CRPS (quantiles of the training span's h-step changes), below 1 is a better forecast distribution; "
+              "intervals.csv: width, Winkler and MSIS by level and step.")
     for row in result.metrics.itertuples():
         if row.status != "ok":
             print(f"warning: model {row.model!r} {row.status}", file=sys.stderr)
@@ -199,6 +204,11 @@ def _backtest(args: argparse.Namespace) -> int:
     print(f"\nrel_mae over {len(result.folds)} folds x {len(result.seeds)} seeds (mean, std, 95 % interval); DM_sq, p_sq, "
           "p_abs: Diebold-Mariano (HLN) against the naive forecast, squared and absolute loss; p_dir_up: "
           "binomial test of directional accuracy against 'always up'.")
+    tests = result.interval_tests()
+    if len(tests):
+        print(f"\none-step intervals over every fold (seed {result.seeds[0]}):\n{format_interval_tests(tests)}")
+        print("p_kupiec: Kupiec's test that the miss rate is 1 - level; p_christoffersen: Christoffersen's test that misses "
+              "do not cluster (a small p-value rejects).")
     print(f"results: {out}")
     return 0
 
@@ -213,7 +223,9 @@ def _forecast(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data)
     print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
-    print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}", "forecast": "{:.4f}".format}))
+    print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}"}, float_format="{:.4f}".format))
+    if table.attrs["intervals"]:
+        print(f"lo_L, hi_L: the central L % prediction interval ({table.attrs['intervals']}, as calibrated in the run)")
     if out is not None:
         print(f"results: {save_forecast(table, out)}")
     return 0

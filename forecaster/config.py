@@ -11,8 +11,8 @@ A YAML file is the record of an experiment::
         d_model: 32
 
 Each section maps onto the dataclass next to the code it configures (``DataConfig`` in features.py,
-``WindowConfig`` in windows.py, ``TrainConfig`` in train.py, one config class per model kind in
-models/). Values are checked against the dataclass's type hints; a wrong key or type is a
+``WindowConfig`` in windows.py, ``TrainConfig`` in train.py, ``IntervalConfig`` in conformal.py, one
+config class per model kind in models/). Values are checked against the dataclass's type hints; a wrong key or type is a
 ``ForecasterError`` naming it and what is valid.
 
 Two optional parts say how a command repeats the experiment, so that a results folder's config.yaml
@@ -37,6 +37,7 @@ import yaml
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
+from forecaster.evaluation.conformal import IntervalConfig
 from forecaster.models import MODEL_KINDS
 from forecaster.training.loop import TrainConfig
 
@@ -96,6 +97,7 @@ class ExperimentConfig:
     windows: WindowConfig = WindowConfig()
     train: TrainConfig = TrainConfig()
     models: tuple[ModelSpec, ...] = ()
+    intervals: IntervalConfig = IntervalConfig()
     seeds: tuple[int, ...] | None = None
     backtest: BacktestConfig | None = None
 
@@ -115,6 +117,7 @@ class ExperimentConfig:
             "models": [
                 {"name": spec.name, "kind": spec.kind, **plain_dict(dataclasses.asdict(spec.config))} for spec in self.models
             ],
+            "intervals": plain_dict(dataclasses.asdict(self.intervals)),
             **repeats,
         }
 
@@ -215,8 +218,8 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
 
 # Without a models list: every kind but seasonal_naive, whose period depends on the series.
 DEFAULT_MODELS = [kind for kind in MODEL_KINDS if kind != "seasonal_naive"]
-SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig}
-TOP_LEVEL_KEYS = [*SECTIONS, "models", "seeds", "backtest"]
+SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig, "intervals": IntervalConfig}
+TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "seeds", "backtest"]
 
 
 def config_from_dict(raw: Any) -> ExperimentConfig:

@@ -14,7 +14,7 @@ from forecaster.cli import main
 
 EXPECTED_FILES = {
     "config.yaml", "metrics.csv", "predictions.csv", "history.csv", "rel_mae.png", "forecasts.png", "training_curves.png",
-    "attention_transformer.png",
+    "attention_transformer.png", "intervals.csv", "calibration.png",
 }
 METRIC_COLUMNS = ["model", "kind", "mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "train_seconds", "parameters"]
 
@@ -28,16 +28,19 @@ def test_run_writes_every_file_and_prints_the_table(tiny_config_file, tmp_path, 
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [f"{name}.pt" for name in trained]
     metrics = pd.read_csv(out / "metrics.csv")
     assert list(metrics.columns[: len(METRIC_COLUMNS)]) == METRIC_COLUMNS
+    assert {"crps", "rel_crps", "coverage_80", "coverage_95", "interval_method"} <= set(metrics.columns)
     assert list(metrics["model"]) == ["naive", "seasonal_naive", *trained]
     assert metrics.set_index("model").loc["naive", "rel_mae"] == 1.0
     predictions = pd.read_csv(out / "predictions.csv", parse_dates=["date", "origin"])
-    assert list(predictions.columns) == ["date", "origin", "step", "actual", "naive", "seasonal_naive", *trained]
+    models = ["naive", "seasonal_naive", *trained]
+    bounds = [f"{name}_{side}_{level}" for name in models for level in (80, 95) for side in ("lo", "hi")]
+    assert list(predictions.columns) == ["date", "origin", "step", "actual", *models, *bounds]
     assert (predictions["date"] > predictions["origin"]).all()
     history = pd.read_csv(out / "history.csv")
     assert set(history["model"]) == set(trained)
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["windows"]["context"] == 8 and resolved["models"][-1]["d_model"] == 8
-    for name in ["naive", "transformer", "rel_mae"]:
+    for name in ["naive", "transformer", "rel_mae", "cov80", "cov95", "rel_crps", "conformal"]:
         assert name in printed
     assert f"results: {out}" in printed
 

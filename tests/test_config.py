@@ -113,7 +113,7 @@ def test_write_then_read_round_trips(path, tmp_path):
     write_config(config, written)
     # Plain YAML, readable without any project type.
     raw = yaml.safe_load(written.read_text())
-    assert set(raw) == {"data", "windows", "train", "models"}
+    assert set(raw) == {"data", "windows", "train", "models", "intervals"}
     assert read_config(written) == config
 
 
@@ -127,7 +127,8 @@ def test_seeds_and_backtest_sections_round_trip_and_stay_out_when_unused(tmp_pat
     assert written["backtest"] == {"folds": 3, "seeds": [0], "scheme": "sliding", "refit_every": 1}
     assert read_config(tmp_path / "c.yaml") == config
     plain = read_config(None)
-    assert plain.seeds is None and plain.backtest is None and set(plain.to_dict()) == {"data", "windows", "train", "models"}
+    assert plain.seeds is None and plain.backtest is None and set(plain.to_dict()) == {"data", "windows", "train", "models",
+                                                                                             "intervals"}
     assert read_config(None, ["backtest.refit_every=2"]).backtest == BacktestConfig(refit_every=2)
     with pytest.raises(ForecasterError, match="unknown key backtest.fold; valid keys in backtest: folds, seeds, scheme"):
         config_from_dict({"backtest": {"fold": 3}})
@@ -157,7 +158,7 @@ def test_round_trip_keeps_custom_model_names_and_tuples(tmp_path):
 def test_unknown_top_level_key_names_it_and_the_valid_keys():
     message = config_error({"datta": {"source": "sp500"}})
     assert "datta" in message
-    assert "data, windows, train, models" in message
+    assert "data, windows, train, models, intervals" in message
 
 
 def test_unknown_section_key_names_it_and_the_valid_keys():

@@ -164,6 +164,8 @@ def test_preparing_training_and_validating_never_read_a_test_target(tiny_config,
         val_honest = score_model(honest.data, run.spec, run.model, run.training, device=CPU, split="val")
         val_blind = score_model(blind.data, run.spec, blind.runs[name].model, run.training, device=CPU, split="val")
         np.testing.assert_equal(val_honest.metrics, val_blind.metrics, err_msg=name)  # NaN == NaN here
+        # Conformal intervals are calibrated on validation errors alone: the same radii without the test span.
+        assert run.intervals.calibration == blind.runs[name].intervals.calibration, name
         assert np.isnan(blind.runs[name].metrics["mae"])  # only final scoring reads the test span
 
 

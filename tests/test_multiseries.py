@@ -97,8 +97,9 @@ def test_global_run_scores_each_series_as_that_series_alone_and_pools_scale_free
     # The per-series scores are what the same trained model scores on that series alone.
     model = result.runs["transformer"].model
     for part in result.parts.values():
-        alone = score_model(part.data, part.runs["transformer"].spec, model, None, device=torch.device("cpu"))
-        assert alone.metrics == pytest.approx(part.runs["transformer"].metrics)
+        alone = score_model(part.data, part.runs["transformer"].spec, model, None, device=torch.device("cpu"),
+                            intervals=config.intervals)
+        assert alone.metrics == pytest.approx(part.runs["transformer"].metrics, nan_ok=True)
     # Pooled MASE: the mean scaled error over every test point, i.e. series weighted by their points.
     by_series = metrics[metrics["model"] == "linear"].set_index("series")
     points = {label: part.data.windows["test"].count for label, part in result.parts.items()}
@@ -243,3 +244,15 @@ def test_global_runs_refuse_what_needs_one_series(two_csvs):
 
     with pytest.raises(ForecasterError, match="a run with several seeds works on one series"):
         run_seeds(config_from_dict(global_config(two_csvs)), (0, 1))
+
+
+def test_pooled_coverage_weighs_every_series_point_and_rel_crps_is_scale_free(two_csvs):
+    result = run_global(config_from_dict(global_config(two_csvs)))
+    metrics = result.metrics
+    linear = metrics[metrics["model"] == "linear"].set_index("series")
+    points = {label: part.runs["linear"].forecast.size for label, part in result.parts.items()}
+    expected = sum(linear.loc[label, "coverage_80"] * n for label, n in points.items()) / sum(points.values())
+    assert linear.loc[POOLED, "coverage_80"] == pytest.approx(expected)
+    assert np.isnan(linear.loc[POOLED, "crps"])  # CRPS in index points and in another series' units do not add up
+    assert 0 < linear.loc[POOLED, "rel_crps"] < 10
+    assert set(result.intervals["series"]) == {"alpha", "beta"}

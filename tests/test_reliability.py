@@ -191,6 +191,7 @@ def test_interrupted_run_leaves_only_a_marked_incomplete_folder_and_resume_finis
     columns = ["model", "mae", "rmse", "rel_mae", "mase", "directional_accuracy", "parameters", "best_epoch"]
     pd.testing.assert_frame_equal(pd.read_csv(out / "metrics.csv")[columns], pd.read_csv(reference / "metrics.csv")[columns])
     pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"), pd.read_csv(reference / "predictions.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(out / "intervals.csv"), pd.read_csv(reference / "intervals.csv"))  # kept too
     assert main(["run", "--resume", str(out)]) == 1
     assert "already complete" in capsys.readouterr().err
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -27,19 +29,79 @@ def rel_mae_figure(metrics: pd.DataFrame, *, title: str = "Models against the ra
     return figure
 
 
-def forecast_figure(predictions: pd.DataFrame, *, last: int = 120, step: int = 1) -> Figure:
-    """The last ``last`` test points of horizon step ``step``: actual values and every model's forecast."""
+# Bound columns of predictions.csv: <model>_lo_<level> and <model>_hi_<level>.
+BOUND_COLUMN = re.compile(r"^(?P<model>.+)_(?P<side>lo|hi)_(?P<level>\d+(\.\d+)?)$")
+NOT_MODELS = ("date", "origin", "step", "actual", "series", "channel")
+
+
+def forecast_figure(predictions: pd.DataFrame, *, last: int = 120, step: int = 1, band: str | None = None) -> Figure:
+    """The last ``last`` test points of horizon step ``step``: actual values, every model's forecast, ``band``'s intervals."""
     figure = Figure(figsize=(10, 4.5))
     axes = figure.subplots()
     rows = predictions[predictions["step"] == step].tail(last)
     axes.plot(rows["date"], rows["actual"], color="black", linewidth=1.8, label="actual")
-    models = [c for c in predictions.columns if c not in ("date", "origin", "step", "actual")]
+    models = [c for c in predictions.columns if c not in NOT_MODELS and not BOUND_COLUMN.match(c)]
     for name in models:
         style = {"color": NAIVE_COLOUR, "linestyle": ":"} if name == "naive" else {}
         axes.plot(rows["date"], rows[name], linewidth=1.0, label=name, **style)
+    levels = sorted({float(m["level"]) for c in predictions.columns if (m := BOUND_COLUMN.match(c)) and m["model"] == band},
+                    reverse=True)
+    for shade, level in zip((0.15, 0.3, 0.45), levels):
+        text = f"{level:g}"
+        axes.fill_between(rows["date"], rows[f"{band}_lo_{text}"], rows[f"{band}_hi_{text}"], color="tab:blue",
+                          alpha=shade, linewidth=0, label=f"{band} {text} % interval")
     axes.set_title(f"Test forecasts, step {step} (the naive line is the actual series shifted by {step})")
     axes.legend(fontsize=8, ncol=3)
     figure.autofmt_xdate()
+    return figure
+
+
+def sharpest_model(metrics: pd.DataFrame) -> str | None:
+    """The model with the lowest CRPS (whose bands the forecast figure shades), or None without intervals."""
+    if "crps" not in metrics.columns or metrics["crps"].isna().all():
+        return None
+    return str(metrics.loc[metrics["crps"].idxmin(), "model"])
+
+
+def interval_figures(intervals: pd.DataFrame, *, horizon: int) -> dict[str, Figure]:
+    """The intervals' figures by file name: calibration.png, and coverage_by_step.png when ``horizon`` > 1."""
+    if not len(intervals):
+        return {}
+    figures = {"calibration.png": calibration_figure(intervals)}
+    if horizon > 1:
+        figures["coverage_by_step.png"] = coverage_by_step_figure(intervals)
+    return figures
+
+
+def calibration_figure(intervals: pd.DataFrame) -> Figure:
+    """Observed coverage (all steps) against the nominal level, one marker per model: on the diagonal is calibrated."""
+    figure = Figure(figsize=(5.5, 5))
+    axes = figure.subplots()
+    overall = intervals[intervals["step"].astype(str) == "all"]
+    for index, (name, rows) in enumerate(overall.groupby("model", sort=False)):
+        axes.plot(rows["level"], 100 * rows["coverage"], marker="o", color=f"C{index}",
+                  label=f"{name} ({rows['method'].iloc[0]})")
+    low = min(overall["level"].min(), 100 * overall["coverage"].min()) - 5
+    axes.plot([low, 100], [low, 100], color="black", linestyle="--", linewidth=0.8, label="nominal")
+    axes.set(xlabel="nominal coverage (%)", ylabel="observed coverage on the test span (%)",
+             title="Calibration: observed against nominal coverage")
+    axes.legend(fontsize=7)
+    return figure
+
+
+def coverage_by_step_figure(intervals: pd.DataFrame) -> Figure:
+    """Observed coverage at each horizon step, one line per model and level, the nominal levels dashed."""
+    figure = Figure(figsize=(8, 4))
+    axes = figure.subplots()
+    steps = intervals[intervals["step"].astype(str) != "all"]
+    for index, (name, rows) in enumerate(steps.groupby("model", sort=False)):
+        for style, (level, by_level) in zip(("-", "--", ":", "-."), rows.groupby("level")):
+            axes.plot(by_level["step"].astype(int), 100 * by_level["coverage"], color=f"C{index}", linestyle=style,
+                      label=f"{name} {level:g} %")
+    for level in sorted(steps["level"].unique()):
+        axes.axhline(level, color="black", linewidth=0.6, linestyle="--")
+    axes.set(xlabel="horizon step", ylabel="observed coverage (%)", title="Coverage by horizon step (nominal levels dashed)")
+    axes.legend(fontsize=7, ncol=2)
     return figure
 
 
@@ -52,7 +114,7 @@ def training_curves_figure(history: pd.DataFrame) -> Figure:
         axes.plot(rows["epoch"], rows["train_loss"], color=colour, label=f"{name} train")
         axes.plot(rows["epoch"], rows["val_loss"], color=colour, linestyle="--", label=f"{name} validation")
     axes.set_xlabel("epoch")
-    axes.set_ylabel("MSE of scaled targets")
+    axes.set_ylabel("loss of scaled targets (MSE; pinball for quantile heads)")
     axes.set_title("Training curves")
     if len(history):
         axes.legend(fontsize=7, ncol=2)

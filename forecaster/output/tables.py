@@ -54,10 +54,30 @@ def seasonal_beside_naive(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rest.iloc[:after], table[seasonal], rest.iloc[after:]], ignore_index=True)
 
 
+def probabilistic_columns(columns, suffix: str = "") -> dict[str, str]:
+    """Printed names of a table's probabilistic columns: each level's coverage (``coverage_80`` -> cov80), rel_crps.
+
+    ``suffix`` picks a summary's statistic, e.g. ``_mean`` (``coverage_80_mean`` -> cov80).
+    """
+    names = {column: "cov" + column[len("coverage_"):len(column) - len(suffix)]
+             for column in columns if column.startswith("coverage_") and column.endswith(suffix)}
+    if f"rel_crps{suffix}" in columns:
+        names[f"rel_crps{suffix}"] = "rel_crps"
+    return names
+
+
 def format_metrics(metrics: pd.DataFrame) -> str:
-    """A run's metrics table (``forecaster run``, ``transfer``); NaN shown as '-': the naive forecast has no direction."""
-    shown = metrics[list(TABLE_COLUMNS)].rename(columns={key: name for key, (name, _) in TABLE_COLUMNS.items()})
-    formats = {name: format_value for name, format_value in TABLE_COLUMNS.values()}
+    """A run's metrics table (``forecaster run``, ``transfer``); NaN shown as '-': the naive forecast has no direction.
+
+    With intervals: each level's coverage (``cov80``: the share of test values inside the 80 % interval),
+    ``rel_crps`` (CRPS / the random walk's own CRPS) and the method that made each model's intervals.
+    """
+    columns = {**TABLE_COLUMNS, **{key: (name, "{:.4f}".format if name == "rel_crps" else "{:.3f}".format)
+                                    for key, name in probabilistic_columns(metrics.columns).items()}}
+    if "interval_method" in metrics.columns:
+        columns["interval_method"] = ("intervals", str)
+    shown = metrics[list(columns)].rename(columns={key: name for key, (name, _) in columns.items()})
+    formats = {name: format_value for name, format_value in columns.values()}
     return shown.to_string(index=False, formatters=formats, na_rep="-")
 
 
@@ -72,14 +92,24 @@ def format_series_metrics(metrics: pd.DataFrame, *, pooled: str) -> str:
 
 def format_summary(summary: pd.DataFrame) -> str:
     """A backtest's summary (``forecaster backtest``): rel_mae with its spread and interval, then the tests."""
-    shown = summary[[column for column in SUMMARY_COLUMNS if column in summary.columns]].rename(columns=SUMMARY_COLUMNS)
+    columns = {**SUMMARY_COLUMNS, **probabilistic_columns(summary.columns, "_mean")}
+    shown = summary[[column for column in columns if column in summary.columns]].rename(columns=columns)
     return shown.to_string(index=False, float_format="{:.4f}".format, na_rep="-")
+
+
+def format_interval_tests(tests: pd.DataFrame) -> str:
+    """A backtest's interval tests: one-step coverage per model and level, Kupiec's and Christoffersen's p-values."""
+    shown = tests.rename(columns={"kupiec_p": "p_kupiec", "christoffersen_p": "p_christoffersen"})
+    formats = {"level": "{:g}".format, "coverage": "{:.3f}".format, "p_kupiec": "{:.4f}".format, "p_christoffersen": "{:.4f}".format}
+    return shown.to_string(index=False, formatters=formats, na_rep="-")
 
 
 def format_seed_summary(summary: pd.DataFrame) -> str:
     """A seeds run's summary (``forecaster run --seeds``): means, with the standard deviation of rel_mae and mae."""
-    shown = summary[list(SEED_SUMMARY_COLUMNS)].rename(columns=SEED_SUMMARY_COLUMNS)
-    formats = {name: "{:.4f}".format for name in ("rel_mae", "±std")}
+    columns = {**SEED_SUMMARY_COLUMNS, **probabilistic_columns(summary.columns, "_mean")}
+    shown = summary[list(columns)].rename(columns=columns)
+    formats = {name: "{:.4f}".format for name in ("rel_mae", "±std", "rel_crps")}
+    formats.update({name: "{:.3f}".format for name in columns.values() if name.startswith("cov")})
     formats.update({name: "{:.3f}".format for name in ("mae", "mae±std", "rmse", "mase", "dir_acc")})
     formats["train_s"] = "{:.1f}".format
     return shown.to_string(index=False, formatters=formats, na_rep="-")

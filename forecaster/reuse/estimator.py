@@ -17,6 +17,7 @@ from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
+from forecaster.evaluation.conformal import IntervalConfig
 from forecaster.models import MODEL_KINDS
 from forecaster.reuse.forecast import forecast_future
 from forecaster.runs.experiment import ExperimentResult, run_experiment
@@ -26,12 +27,15 @@ from forecaster.training.loop import TrainConfig
 class ForecastEstimator:
     """``ForecastEstimator("transformer", context=64).fit(prices).predict()``: the next ``horizon`` values.
 
-    ``model`` holds the kind's own options (e.g. ``{"d_model": 32}``), checked like a config's.
+    ``model`` holds the kind's own options (e.g. ``{"d_model": 32}``), checked like a config's;
+    ``levels`` and ``intervals`` (``conformal``, ``adaptive`` or ``quantile``) are the prediction intervals
+    calibrated at ``fit`` (``intervals.levels`` and ``intervals.method`` of a config), which
+    ``predict(levels=...)`` returns.
     """
 
     def __init__(self, kind: str = "transformer", *, context: int = 64, horizon: int = 1, column: str | None = None,
                  transform: str = "log_return", model: dict[str, Any] | None = None, epochs: int = 30, seed: int = 0,
-                 device: str = "auto") -> None:
+                 device: str = "auto", levels: tuple[float, ...] = (80.0, 95.0), intervals: str = "conformal") -> None:
         if kind not in MODEL_KINDS or not MODEL_KINDS[kind].trainable:
             trainable = [name for name, entry in MODEL_KINDS.items() if entry.trainable]
             raise ForecasterError(f"kind {kind!r} is not a trainable model kind; choose one of: {', '.join(trainable)}")
@@ -43,6 +47,7 @@ class ForecastEstimator:
                 ModelSpec(name="naive", kind="naive", config=MODEL_KINDS["naive"].config_class()),
                 ModelSpec(name=kind, kind=kind, config=from_mapping(MODEL_KINDS[kind].config_class, model or {}, kind)),
             ),
+            intervals=from_mapping(IntervalConfig, {"levels": list(levels), "method": intervals}, "intervals"),
         )
         self.kind = kind
         self.result_: ExperimentResult | None = None
@@ -55,11 +60,15 @@ class ForecastEstimator:
         self.frame_ = frame
         return self
 
-    def predict(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The next ``horizon`` values after the last date of ``frame`` (default: the fitted one), by date."""
+    def predict(self, frame: pd.DataFrame | None = None, *, levels: list[float] | None = None) -> pd.DataFrame:
+        """The next ``horizon`` values after the last date of ``frame`` (default: the fitted one), by date.
+
+        ``levels`` (e.g. ``[80, 95]``, among those calibrated at ``fit``) adds each central interval's lower
+        and upper bounds as the columns ``lo_80`` and ``hi_80``.
+        """
         result = self._fitted()
-        table = forecast_future(result.runs[self.kind].model, self.checkpoint_,
-                                self.frame_ if frame is None else frame, column=self.config.data.column)
+        table = forecast_future(result.runs[self.kind].model, self.checkpoint_, self.frame_ if frame is None else frame,
+                                column=self.config.data.column, levels=tuple(levels or ()))
         return table.set_index("date")
 
     def score(self) -> pd.DataFrame:

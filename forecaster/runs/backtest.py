@@ -7,6 +7,10 @@ models are refit on that fold's training span alone (or every ``refit_every`` fo
 exactly as ``run_experiment`` does for one split. How many folds and seeds, which scheme and how often to
 refit is a ``BacktestConfig``: the experiment config's ``backtest`` section, which the results folder's
 config.yaml records, so that ``forecaster backtest DIR/config.yaml`` repeats the same backtest.
+
+With intervals, each fold's are calibrated on that fold's validation span; the summary adds coverage and
+rel_crps over folds and seeds, and ``interval_tests`` the standard tests of interval forecasts per model
+and level: Kupiec's unconditional coverage and Christoffersen's independence of misses.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from forecaster.data.features import prepare_series
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds, WindowConfig
 from forecaster.errors import ForecasterError
+from forecaster.evaluation.conformal import alpha_of
 from forecaster.evaluation.metrics import no_move_tolerance
-from forecaster.evaluation.stats import diebold_mariano_differential, direction_tests, summarise
+from forecaster.evaluation.stats import christoffersen_test, diebold_mariano_differential, direction_tests, kupiec_test, summarise
 from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
 
@@ -127,7 +132,7 @@ class BacktestResult:
         for name in self.config_model_names:
             own = folds[folds["model"] == name]
             row: dict = {"model": name, "kind": own["kind"].iloc[0], "runs": len(own)}
-            for metric in METRIC_COLUMNS + ["train_seconds"]:
+            for metric in METRIC_COLUMNS + self.interval_columns + ["train_seconds"]:
                 stats = summarise(own[metric].to_numpy(dtype=float))
                 row.update({f"{metric}_{key}": stats[key] for key in ("mean", "std", "ci_low", "ci_high")})
             for loss, table in (("squared", squared), ("absolute", absolute)):
@@ -138,6 +143,41 @@ class BacktestResult:
             row["failed_runs"] = int((own["status"] != "ok").sum())
             rows.append(row)
         return seasonal_beside_naive(pd.DataFrame(rows))
+
+    @property
+    def interval_columns(self) -> list[str]:
+        """The fold metrics' probabilistic columns that the summary averages (none without intervals)."""
+        columns = self.fold_metrics.columns
+        return [c for c in columns if c.startswith("coverage_")] + [c for c in ("crps", "rel_crps") if c in columns]
+
+    def interval_tests(self) -> pd.DataFrame:
+        """Per model and level: coverage of one-step intervals over every fold (first seed), with Kupiec and Christoffersen.
+
+        The folds' test spans are consecutive, so their one-step misses form one series in time order; one
+        seed is used because the seeds share the same test days (their misses are not independent trials).
+        Step 1 only: an h-step interval's misses overlap by construction and are dependent for h > 1.
+        """
+        misses: dict[tuple[str, float], list[np.ndarray]] = {}
+        methods: dict[str, str] = {}
+        for (_fold, seed), result in sorted(self.runs.items()):
+            if seed != self.seeds[0]:
+                continue
+            actual, _ = result.data.actual_and_anchors("test")
+            for name, run in result.runs.items():
+                if run.intervals is None:
+                    continue
+                methods[name] = run.intervals.method
+                for index, level in enumerate(run.intervals.levels):
+                    lower, upper = run.intervals.lower[:, 0, index], run.intervals.upper[:, 0, index]
+                    misses.setdefault((name, level), []).append((actual[:, 0] < lower) | (actual[:, 0] > upper))
+        rows = []
+        for (name, level), parts in misses.items():
+            missed = np.concatenate(parts)
+            kupiec, christoffersen = kupiec_test(missed, alpha_of(level)), christoffersen_test(missed)
+            rows.append({"model": name, "method": methods[name], "level": level, "points": len(missed),
+                         "coverage": 1 - float(missed.mean()), "kupiec_p": kupiec["p_value"],
+                         "christoffersen_p": christoffersen["p_value"]})
+        return pd.DataFrame(rows, columns=["model", "method", "level", "points", "coverage", "kupiec_p", "christoffersen_p"])
 
     def _direction(self, name: str) -> dict[str, float]:
         """Binomial tests of one-step directional accuracy (first seed) against 50 % and "always up".
@@ -249,6 +289,9 @@ def save_backtest(result: BacktestResult, out: str | Path) -> Path:
         for loss in LOSSES:
             result.pairwise(loss).to_csv(folder / f"dm_pvalues_{loss}.csv", index_label="model")
         result.predictions.to_csv(folder / "predictions.csv", index=False)
+        tests = result.interval_tests()
+        if len(tests):
+            tests.to_csv(folder / "interval_tests.csv", index=False)
         figures = {
             "fold_rel_mae.png": plots.backtest_rel_mae_figure(fold_metrics),
             "cumulative_error.png": plots.cumulative_error_figure(result.losses("squared")),

@@ -1,8 +1,8 @@
 """Run an experiment (compute) and save its results folder (I/O), as two separate steps.
 
 ``run_experiment(config)`` loads the series, windows it once (``runs/prepare.py``), trains every model on
-the same windows and scores each once on the test span (``runs/fitting.py``); ``save_run(result, out)``
-writes the folder atomically.
+the same windows and scores each once on the test span, with its prediction intervals (``runs/fitting.py``,
+``runs/intervals.py``); ``save_run(result, out)`` writes the folder atomically.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds, scaler_statistics
 from forecaster.errors import ForecasterError
-from forecaster.models import ModelDims, count_parameters, model_kind
+from forecaster.evaluation.conformal import check_calibration_size
+from forecaster.models import ModelDims, count_parameters, model_kind, quantile_taus
 from forecaster.output.folders import write_folder
 from forecaster.output.tables import seasonal_beside_naive
-from forecaster.runs.fitting import ModelRun, build, fit, score_model
+from forecaster.runs.fitting import ModelRun, build, fit, interval_method, model_dims, score_model, training_loss
+from forecaster.runs.intervals import RANDOM_WALK, interval_rows, level_name, msis_scale, random_walk_intervals
 from forecaster.runs.prepare import PreparedData, prepare_data
 from forecaster.training.loop import resolve_device
 
@@ -49,17 +51,18 @@ class ExperimentResult:
 
     @property
     def metrics(self) -> pd.DataFrame:
-        """One row per model: the metrics, training seconds and parameter count."""
+        """One row per model: the point metrics, training seconds, parameter count, status, then the intervals' scores."""
         rows = []
         for name, run in self.runs.items():
             rows.append({
                 "model": name,
                 "kind": run.spec.kind,
-                **run.metrics,
+                **{key: value for key, value in run.metrics.items() if key in METRIC_COLUMNS},
                 "train_seconds": run.training.seconds if run.training else 0.0,
                 "parameters": count_parameters(run.model),
                 "best_epoch": run.training.best_epoch if run.training else 0,
                 "status": run.training.failure if run.training and run.training.failure else "ok",
+                **{key: value for key, value in run.metrics.items() if key not in METRIC_COLUMNS},
             })
         return seasonal_beside_naive(pd.DataFrame(rows))
 
@@ -69,8 +72,10 @@ class ExperimentResult:
         offset, scale = scaler_statistics(self.data.scaler)
         series = self.data.series
         return Checkpoint.from_model(
-            run.model, name=name, kind=run.spec.kind, config=run.spec.config, dims=self.data.dims, columns=series.columns,
+            run.model, name=name, kind=run.spec.kind, config=run.spec.config,
+            dims=dataclasses.replace(self.data.dims, quantiles=quantile_taus(run.model)), columns=series.columns,
             transform=series.transform, offset=offset, scale=scale, calendar=series.calendar,
+            intervals=run.intervals.calibration if run.intervals is not None else None,
         )
 
     @property
@@ -88,7 +93,10 @@ class ExperimentResult:
 
     @property
     def predictions(self) -> pd.DataFrame:
-        """The scored split's forecasts: one row per (origin, step), the actual value and one column per model."""
+        """The scored split's forecasts: one row per (origin, step), the actual value, one column per model.
+
+        Then, for each model with intervals and each level, its bounds ``<model>_lo_<level>`` and ``<model>_hi_<level>``.
+        """
         actual, _ = self.data.actual_and_anchors(self.split)
         origins = self.data.windows[self.split].origins
         horizon = actual.shape[1]
@@ -100,7 +108,27 @@ class ExperimentResult:
             "actual": actual.ravel(),
         }
         columns.update({name: run.forecast.ravel() for name, run in self.runs.items()})
+        for name, run in self.runs.items():
+            if run.intervals is None:
+                continue
+            for index, level in enumerate(run.intervals.levels):
+                columns[f"{name}_lo_{level_name(level)}"] = run.intervals.lower[..., index].ravel()
+                columns[f"{name}_hi_{level_name(level)}"] = run.intervals.upper[..., index].ravel()
         return pd.DataFrame(columns)
+
+    @property
+    def intervals(self) -> pd.DataFrame:
+        """intervals.csv: per model (the random walk's own first), level and step ('all', 1..H), coverage and scores."""
+        levels = self.config.intervals.levels
+        if not levels or not any(run.intervals is not None for run in self.runs.values()):
+            return pd.DataFrame(columns=["model", "method", "level", "step", "coverage", "width", "winkler", "msis"])
+        actual, _ = self.data.actual_and_anchors(self.split)
+        scale = msis_scale(self.data, self.config.intervals)
+        rows = interval_rows(RANDOM_WALK, actual, random_walk_intervals(self.data, self.split, levels), msis_scale=scale)
+        for name, run in self.runs.items():
+            if run.intervals is not None:
+                rows += interval_rows(name, actual, run.intervals, msis_scale=scale)
+        return pd.DataFrame(rows)
 
     @property
     def history(self) -> pd.DataFrame:
@@ -138,8 +166,14 @@ def resolve_settings(config: ExperimentConfig, data: PreparedData) -> tuple[Expe
 
 
 def build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Module]:
-    """Every model, built before any training so that a bad model config fails fast."""
-    return {spec.name: build(spec, dims, seed=config.train.seed) for spec in config.models}
+    """Every model, built before any training so that a bad model config fails fast (a quantile head where asked)."""
+    return {spec.name: build(spec, model_dims(spec, dims, config.intervals), seed=config.train.seed) for spec in config.models}
+
+
+def check_intervals(config: ExperimentConfig, models: dict[str, nn.Module], data: PreparedData) -> None:
+    """Refuse, before training, levels that the validation windows are too few to calibrate (conformal, adaptive)."""
+    if any(interval_method(model, config.intervals) != "quantile" for model in models.values()):
+        check_calibration_size(len(data.windows["val"]), config.intervals.levels, "intervals.levels")
 
 
 def run_experiment(
@@ -169,6 +203,7 @@ def run_experiment(
     config, notes = resolve_settings(config, data)  # the resolved config is what the results folder records
     device = resolve_device(config.train.device)
     models = build_models(config, data.dims)
+    check_intervals(config, models, data)
     result = ExperimentResult(config=config, data=data, notes=notes)
     for spec in config.models:
         if finished and spec.name in finished:
@@ -179,9 +214,9 @@ def run_experiment(
         if pretrained and spec.name in pretrained:
             model, training = pretrained[spec.name].model, pretrained[spec.name].training
         elif model_kind(spec.kind).trainable:
-            training = fit(model, data.windows["train"], data.windows["val"], config.train,
-                           device=device, progress=progress, description=spec.name)
-        result.runs[spec.name] = score_model(data, spec, model, training, device=device)
+            training = fit(model, data.windows["train"], data.windows["val"], config.train, device=device,
+                           loss=training_loss(model, data.dims), progress=progress, description=spec.name)
+        result.runs[spec.name] = score_model(data, spec, model, training, device=device, intervals=config.intervals)
         if on_model_done is not None:
             on_model_done(result, spec.name)
     return result
@@ -196,17 +231,21 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
     result.history.to_csv(folder / "history.csv", index=False)
     if result.data.dims.horizon > 1:
         result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)
+    intervals = result.intervals
+    if len(intervals):
+        intervals.to_csv(folder / "intervals.csv", index=False)
     for name, run in result.runs.items():
         if run.training is None:
             continue  # naive forecasts have no weights to keep
         save_checkpoint(result.checkpoint(name), folder / "checkpoints" / f"{name}.pt")
     figures = {
         "rel_mae.png": plots.rel_mae_figure(result.metrics),
-        "forecasts.png": plots.forecast_figure(result.predictions),
+        "forecasts.png": plots.forecast_figure(result.predictions, band=plots.sharpest_model(result.metrics)),
         "training_curves.png": plots.training_curves_figure(result.history),
     }
     if result.data.dims.horizon > 1:
         figures["rel_mae_by_step.png"] = plots.rel_mae_by_step_figure(result.step_metrics)
+    figures.update(plots.interval_figures(intervals, horizon=result.data.dims.horizon))
     for name, run in result.runs.items():
         if model_kind(run.spec.kind).attention is not None:
             figures[f"attention_{name}.png"] = attention_of_last_test_window(result, name)

@@ -6,11 +6,12 @@
   ``train_model``;
 - ``score_model`` forecasts one named split once (``val`` for calibration and tuning, ``test`` for final
   scoring; nothing else reads the test span), maps the forecasts back to the series' units and computes
-  every metric.
+  every metric, and with an ``IntervalConfig`` the intervals and their scores (``runs/intervals.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -21,11 +22,20 @@ from torch import nn
 from forecaster.config import ModelSpec
 from forecaster.data.windows import PooledWindows, WindowSet
 from forecaster.errors import ForecasterError
+from forecaster.evaluation.conformal import IntervalConfig, quantile_levels
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, to_series_units
-from forecaster.models import ModelDims, build_model
+from forecaster.models import ModelDims, build_model, model_kind, quantile_taus
+from forecaster.runs.intervals import (
+    Intervals,
+    adaptive_intervals,
+    conformal_intervals,
+    interval_metrics,
+    quantile_intervals,
+    random_walk_intervals,
+)
 from forecaster.runs.prepare import SPLITS, PreparedData
 from forecaster.training.loop import EpochHook, StepHook, TrainConfig, TrainResult, seed_everything, train_model
-from forecaster.training.losses import Loss, mse
+from forecaster.training.losses import Loss, mse, pinball
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,25 @@ class ModelRun:
     metrics: dict[str, float]
     step_metrics: list[dict[str, float]]
     split: str = "test"  # the split that was forecast and scored
+    intervals: Intervals | None = None  # the split's prediction intervals, when the run asks for them
+
+
+def model_dims(spec: ModelSpec, dims: ModelDims, intervals: IntervalConfig | None) -> ModelDims:
+    """The data's ``dims`` as model ``spec`` is built for: with a quantile head's levels when it trains one.
+
+    Under ``intervals.method: quantile`` every trainable kind trains a quantile head (a kind that has none
+    is refused by ``build_model``); naive kinds have nothing to train and get conformal intervals.
+    """
+    if intervals is None or intervals.method != "quantile" or not intervals.levels or not model_kind(spec.kind).trainable:
+        return dims
+    return dataclasses.replace(dims, quantiles=quantile_levels(intervals.levels))
+
+
+def interval_method(model: nn.Module, intervals: IntervalConfig) -> str:
+    """The method that makes ``model``'s intervals: ``quantile`` for a quantile head, else conformal or adaptive."""
+    if quantile_taus(model):
+        return "quantile"
+    return "conformal" if intervals.method == "quantile" else intervals.method
 
 
 def build(spec: ModelSpec, dims: ModelDims, *, seed: int) -> nn.Module:
@@ -50,6 +79,12 @@ def build(spec: ModelSpec, dims: ModelDims, *, seed: int) -> nn.Module:
         return build_model(spec.kind, spec.config, dims)
     except ValueError as error:
         raise ForecasterError(f"model {spec.name!r}: {error}") from None
+
+
+def training_loss(model: nn.Module, dims: ModelDims) -> Loss:
+    """What ``model`` trains on: the pinball loss for a quantile head (of the cumulative change when differenced), else MSE."""
+    taus = quantile_taus(model)
+    return pinball(taus, cumulative=dims.differenced) if taus else mse
 
 
 def fit(
@@ -75,7 +110,7 @@ def fit(
 
 @torch.no_grad()
 def predict(model: nn.Module, windows: WindowSet | PooledWindows, *, device: torch.device, batch_size: int = 1024) -> np.ndarray:
-    """The model's forecasts for every window, in the scaled target space: (N, H, K)."""
+    """The model's forecasts for every window, in the scaled target space: (N, H, K), or (N, H, K, Q) from a quantile head."""
     model.to(device).eval()
     windows = windows.to(device)
     outputs = []
@@ -85,30 +120,60 @@ def predict(model: nn.Module, windows: WindowSet | PooledWindows, *, device: tor
     return torch.cat(outputs).double().cpu().numpy()
 
 
+def _point_forecast(data: PreparedData, model: nn.Module, training: TrainResult | None, split: str, device: torch.device):
+    """A split's forecasts in the series' units (N, H), and a quantile head's intervals (else None)."""
+    scaled = predict(model, data.windows[split], device=device)  # (N, H, K) or (N, H, K, Q)
+    if training is not None and training.failure and not training.best_epoch:
+        scaled = np.full_like(scaled, np.nan)  # no weights worth scoring: every metric is NaN
+    # One target for now: the series holds one target's levels (multivariate scoring pools over K).
+    if scaled.ndim == 4:
+        intervals = quantile_intervals(data, split, scaled[:, :, 0], levels_of_taus(quantile_taus(model)))
+        return intervals.median, intervals
+    _, anchors = data.actual_and_anchors(split)
+    (offset,), (scale,) = data.target_offset, data.target_scale
+    return to_series_units(scaled[..., 0], mean=offset, scale=scale, anchors=anchors, transform=data.series.transform), None
+
+
+def levels_of_taus(taus: tuple[float, ...]) -> tuple[float, ...]:
+    """The central intervals' levels (percent, in the config's order of width) of a quantile head's ``taus``."""
+    return tuple(round(100 * (1 - 2 * tau), 8) for tau in taus if tau < 0.5)[::-1]
+
+
 def score_model(
     data: PreparedData, spec: ModelSpec, model: nn.Module, training: TrainResult | None, *,
-    device: torch.device, split: str = "test",
+    device: torch.device, split: str = "test", intervals: IntervalConfig | None = None,
 ) -> ModelRun:
-    """Forecast the windows of ``split`` once, map them back to the series' units and compute every metric."""
+    """Forecast the windows of ``split`` once, map them back to the series' units and compute every metric.
+
+    With ``intervals`` (levels not empty) the test span also gets prediction intervals, by the config's
+    method (conformal and adaptive calibrate on this model's validation forecasts), and their scores join
+    the metrics; ``rel_crps`` divides by the random walk's own CRPS on the same points.
+    """
     if split not in SPLITS:
         raise ForecasterError(f"split={split!r} is not one of {', '.join(SPLITS)}")
     actual, anchors = data.actual_and_anchors(split)
     train_levels = data.training_levels
     scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels)}
-    scaled = predict(model, data.windows[split], device=device)  # (N, H, K)
-    if training is not None and training.failure and not training.best_epoch:
-        scaled = np.full_like(scaled, np.nan)  # no weights worth scoring: every metric is NaN
-    # One target for now: the series holds one target's levels (multivariate scoring pools over K).
-    (offset,), (scale,) = data.target_offset, data.target_scale
-    forecast = to_series_units(scaled[..., 0], mean=offset, scale=scale, anchors=anchors, transform=data.series.transform)
+    forecast, bands = _point_forecast(data, model, training, split, device)
+    metrics = forecast_metrics(actual, forecast, **scoring)
+    if intervals is not None and intervals.levels and (bands is not None or split == "test"):
+        method = interval_method(model, intervals)
+        if method != "quantile":
+            val_forecast, _ = _point_forecast(data, model, training, "val", device)
+            bands = (conformal_intervals(data, forecast, val_forecast, intervals.levels) if method == "conformal" else
+                     adaptive_intervals(data, forecast, val_forecast, intervals.levels, step_size=intervals.step_size))
+        random_walk = random_walk_intervals(data, split, intervals.levels)
+        yardstick = interval_metrics(actual, random_walk, random_walk_crps=float("nan"))["crps"]
+        metrics.update(interval_metrics(actual, bands, random_walk_crps=yardstick), interval_method=method)
     return ModelRun(
         spec=spec,
         model=model.cpu(),
         training=training,
         forecast=forecast,
-        metrics=forecast_metrics(actual, forecast, **scoring),
+        metrics=metrics,
         step_metrics=metrics_by_step(actual, forecast, **scoring),
         split=split,
+        intervals=bands if intervals is not None and intervals.levels else None,
     )
 
 

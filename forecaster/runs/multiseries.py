@@ -11,7 +11,9 @@ Pooled metrics have to be free of units (an S&P 500 point and a sunspot are not 
 series' errors are divided by its in-sample naive MAE (MASE's scale) before pooling, so the pooled
 ``mase`` is the mean scaled error over every test point of every series and the pooled ``rel_mae`` is
 the model's scaled error over the naive forecast's, which is exactly 1 for the naive forecast. The
-pooled MAE and RMSE would mix units and are left empty.
+pooled MAE and RMSE would mix units and are left empty. Intervals are made and scored per series; pooled,
+coverage is the share of every series' test points inside their intervals and ``rel_crps`` the model's
+CRPS over the random walk's, each series in units of its MASE scale (CRPS and pinball loss are left empty).
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
 from forecaster.models import model_kind
 from forecaster.output.folders import write_folder
-from forecaster.runs.experiment import ExperimentResult, attention_of_last_test_window, build_models
-from forecaster.runs.fitting import ModelRun, fit, score_model
+from forecaster.runs.experiment import ExperimentResult, attention_of_last_test_window, build_models, check_intervals
+from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.prepare import PreparedData, prepare_data
 from forecaster.training.loop import resolve_device
 
@@ -103,6 +105,10 @@ class GlobalResult:
         return pd.concat([part.step_metrics.assign(series=label) for label, part in self.parts.items()], ignore_index=True)
 
     @property
+    def intervals(self) -> pd.DataFrame:
+        return pd.concat([part.intervals.assign(series=label) for label, part in self.parts.items()], ignore_index=True)
+
+    @property
     def history(self) -> pd.DataFrame:
         return self.first.history  # one training for all series
 
@@ -126,7 +132,23 @@ def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
         scale_mae=1.0, no_move=np.concatenate(no_move),
     )
     # In scaled units the MAE is the pooled MASE; MAE and RMSE themselves would mix the series' units.
-    return {**metrics, "mase": metrics["mae"], "mae": float("nan"), "rmse": float("nan")}
+    return {**metrics, "mase": metrics["mae"], "mae": float("nan"), "rmse": float("nan"), **pooled_interval_metrics(result, name)}
+
+
+def pooled_interval_metrics(result: GlobalResult, name: str) -> dict[str, float]:
+    """Model ``name``'s interval scores over every series: point-weighted coverage, rel_crps in MASE-scaled units."""
+    parts = [part for part in result.parts.values() if part.runs[name].intervals is not None]
+    if not parts:
+        return {}
+    points = np.array([part.runs[name].forecast.size for part in parts], dtype=float)
+    scales = np.array([insample_naive_mae(part.data.training_levels) or 1.0 for part in parts])
+    metrics = [part.runs[name].metrics for part in parts]
+    pooled = {key: float(np.average([m[key] for m in metrics], weights=points))
+              for key in metrics[0] if key.startswith("coverage_") or key == "crossing"}
+    crps = np.array([m["crps"] for m in metrics])
+    random_walk = crps / np.array([m["rel_crps"] for m in metrics])  # each series' own yardstick, in its units
+    pooled["rel_crps"] = float(np.average(crps / scales, weights=points) / np.average(random_walk / scales, weights=points))
+    return {**pooled, "crps": float("nan"), "pinball": float("nan")}
 
 
 def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None) -> dict[str, PreparedData]:
@@ -175,6 +197,8 @@ def run_global(
     dims = next(iter(prepared.values())).dims
     device = resolve_device(config.train.device)
     models = build_models(config, dims)
+    for data in prepared.values():
+        check_intervals(config, models, data)
     result = GlobalResult(config=config, parts={
         label: ExperimentResult(config=dataclasses.replace(config, data=dataclasses.replace(config.data, source=source)), data=data)
         for (label, data), source in zip(prepared.items(), config.data.sources)
@@ -184,10 +208,10 @@ def run_global(
         if finished and spec.name in finished:
             model, training = finished[spec.name].model, finished[spec.name].training
         elif model_kind(spec.kind).trainable:
-            training = fit(model, pooled["train"], pooled["val"], config.train,
-                           device=device, progress=progress, description=spec.name)
+            training = fit(model, pooled["train"], pooled["val"], config.train, device=device,
+                           loss=training_loss(model, dims), progress=progress, description=spec.name)
         for part in result.parts.values():
-            part.runs[spec.name] = score_model(part.data, spec, model, training, device=device)
+            part.runs[spec.name] = score_model(part.data, spec, model, training, device=device, intervals=config.intervals)
         if on_model_done is not None and not (finished and spec.name in finished):
             on_model_done(result, spec.name)
     return result
@@ -203,6 +227,9 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
     result.history.to_csv(folder / "history.csv", index=False)
     if result.first.data.dims.horizon > 1:
         result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)
+    intervals = result.intervals
+    if len(intervals):
+        intervals.to_csv(folder / "intervals.csv", index=False)
     for name, run in result.runs.items():
         if run.training is not None:
             save_checkpoint(result.checkpoint(name), folder / "checkpoints" / f"{name}.pt")
@@ -214,7 +241,7 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
         "training_curves.png": plots.training_curves_figure(result.history),
     }
     for label, part in result.parts.items():
-        figures[f"forecasts_{label}.png"] = plots.forecast_figure(part.predictions)
+        figures[f"forecasts_{label}.png"] = plots.forecast_figure(part.predictions, band=plots.sharpest_model(part.metrics))
         for name, run in part.runs.items():
             if model_kind(run.spec.kind).attention is not None:
                 figures[f"attention_{name}_{label}.png"] = attention_of_last_test_window(part, name)

@@ -22,6 +22,7 @@ from forecaster.config import ExperimentConfig, read_config, write_config
 from forecaster.errors import ForecasterError
 from forecaster.runs.experiment import ExperimentResult
 from forecaster.runs.fitting import ModelRun
+from forecaster.runs.intervals import Intervals
 from forecaster.training.loop import TrainResult
 
 SUFFIX = ".incomplete"
@@ -86,8 +87,12 @@ def record(out: Path, result: ExperimentResult, name: str) -> None:
             "best_val_loss": training.best_val_loss, "seconds": training.seconds, "failure": training.failure,
         },
         "forecast": torch.from_numpy(np.ascontiguousarray(run.forecast)),
-        "metrics": {key: float(value) for key, value in run.metrics.items()},
+        "metrics": {key: value if isinstance(value, str) else float(value) for key, value in run.metrics.items()},
         "step_metrics": [{key: float(value) for key, value in row.items()} for row in run.step_metrics],
+        "intervals": None if run.intervals is None else {
+            "method": run.intervals.method, "levels": list(run.intervals.levels), "crossing": float(run.intervals.crossing),
+            **{part: torch.from_numpy(np.ascontiguousarray(getattr(run.intervals, part))) for part in ("lower", "upper", "median")},
+        },
     }
     write_payload(payload, folder / "models" / f"{name}.pt")
 
@@ -111,6 +116,11 @@ def load_finished(folder: Path, config: ExperimentConfig) -> dict[str, ModelRun]
 
 def _model_run(spec: Any, checkpoint: Checkpoint, payload: dict[str, Any]) -> ModelRun:
     training = None if payload["training"] is None else TrainResult(**payload["training"])
+    stored = payload.get("intervals")  # records from before intervals have none
+    intervals = None if stored is None else Intervals(
+        method=stored["method"], levels=tuple(stored["levels"]), crossing=stored["crossing"], calibration=checkpoint.intervals,
+        **{part: stored[part].numpy() for part in ("lower", "upper", "median")},
+    )
     return ModelRun(
         spec=spec,
         model=checkpoint.model(),
@@ -118,6 +128,7 @@ def _model_run(spec: Any, checkpoint: Checkpoint, payload: dict[str, Any]) -> Mo
         forecast=payload["forecast"].numpy(),
         metrics=payload["metrics"],
         step_metrics=[{**row, "step": int(row["step"])} for row in payload["step_metrics"]],
+        intervals=intervals,
     )
 
 
