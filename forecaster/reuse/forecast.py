@@ -20,7 +20,7 @@ def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
     infers from the last dates, or failing that the median spacing.
     """
     recent = index[-30:]
-    frequency = pd.infer_freq(recent) if len(recent) >= 3 else None
+    frequency = _infer_freq(recent) if len(recent) >= 3 else None
     if frequency is None:
         spacing = pd.Series(recent).diff().median()
         weekdays_only = (recent.day_of_week < 5).all()
@@ -29,6 +29,16 @@ def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
         else:
             frequency = pd.tseries.frequencies.to_offset(spacing)
     return pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]
+
+
+def _infer_freq(dates: pd.DatetimeIndex):
+    """``pd.infer_freq`` as pandas 4 will give it: an offset, or None (pandas 3.1+ warns unless asked for that)."""
+    try:
+        pd.get_option("future.infer_freq_returns_offset")
+    except KeyError:  # pandas before 3.1 has no such option (OptionError is a KeyError) and returns a string
+        return pd.infer_freq(dates)
+    with pd.option_context("future.infer_freq_returns_offset", True):
+        return pd.infer_freq(dates)
 
 
 def forecast_future(
