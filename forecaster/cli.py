@@ -215,15 +215,20 @@ def _backtest(args: argparse.Namespace) -> int:
 
 def _forecast(args: argparse.Namespace) -> int:
     from forecaster.checkpoint import load_checkpoint
+    from forecaster.data.exchanges import calendar_name
     from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir
     from forecaster.reuse.forecast import forecast_future, save_forecast
 
+    if args.exchange is not None:
+        calendar_name(args.exchange)  # an unknown calendar fails here, before any work
     out = check_out_dir(args.out) if args.out else None
     checkpoint = load_checkpoint(args.checkpoint)
-    table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data)
+    table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data,
+                            exchange=args.exchange)
     print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}"}, float_format="{:.4f}".format))
+    print(f"dates: {table.attrs['calendar']}")
     if table.attrs["intervals"]:
         print(f"lo_L, hi_L: the central L % prediction interval ({table.attrs['intervals']}, as calibrated in the run)")
     if out is not None:

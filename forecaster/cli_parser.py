@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     forecast = commands.add_parser("forecast", help="forecast the next values of a series with a saved model")
     forecast.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
     add_shared_options(forecast, "forecast", "data", "column", "out", "verbose")
+    forecast.add_argument("--exchange", metavar="MIC", help="the trading calendar of a daily series' dates: an exchange code such "
+                          "as XNYS, XLON, XTKS, 24/7 for every day, or none for business days (default: from --data, e.g. "
+                          "sp500 and US tickers XNYS, .L tickers XLON; CSV files: business days)")
     transfer = commands.add_parser(
         "transfer", help="reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch")
     transfer.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")

@@ -10,33 +10,68 @@ import torch
 from torch import nn
 
 from forecaster.checkpoint import Checkpoint
+from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
 from forecaster.data.features import invert_transform
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import alpha_of, cumulative_to_series
 from forecaster.output.folders import write_folder
 
 
-def future_dates(index: pd.DatetimeIndex, horizon: int) -> pd.DatetimeIndex:
-    """The ``horizon`` dates after ``index``'s last one, at the series' own frequency.
+def future_dates(index: pd.DatetimeIndex, horizon: int, *, exchange: str | None = None) -> pd.DatetimeIndex:
+    """The ``horizon`` dates after ``index``'s last one: the exchange's sessions, else the series' own frequency.
 
-    Daily series that skip weekends (prices) continue on business days; otherwise the frequency pandas
-    infers from the last dates, or failing that the median spacing.
+    A daily series with an ``exchange`` (a calendar name such as ``"XNYS"``, see
+    ``forecaster.data.exchanges``) continues on that exchange's next sessions, ``"24/7"`` on every day.
+    Otherwise (no exchange, ``"none"``, a series that is not daily, or ``exchange_calendars`` not
+    installed) daily series that skip weekends (prices) continue on business days, and others at the
+    frequency pandas infers from the last dates, or failing that the median spacing.
     """
+    return _future_dates(index, horizon, exchange)[0]
+
+
+def _future_dates(index: pd.DatetimeIndex, horizon: int, exchange: str | None) -> tuple[pd.DatetimeIndex, str]:
+    """:func:`future_dates` and the calendar that made them, in words (``"XNYS (exchange_calendars)"``)."""
     recent = index[-30:]
-    frequency = pd.infer_freq(recent) if len(recent) >= 3 else None
+    calendar = None if exchange is None else calendar_name(exchange)
+    spacing = pd.Series(recent).diff().median() if len(recent) >= 2 else pd.NaT
+    daily = bool((recent == recent.normalize()).all()) and pd.notna(spacing) and spacing <= pd.Timedelta(days=1.5)
+    if daily and calendar == ALWAYS_OPEN:
+        return pd.date_range(index[-1], periods=horizon + 1, freq="D")[1:], "every day (24/7)"
+    if daily and calendar is not None:
+        sessions = sessions_after(index[-1], horizon, calendar)
+        if sessions is not None:
+            return sessions.as_unit(index.unit), f"{calendar} ({PACKAGE})"
+    frequency = _frequency(recent, spacing)
+    dates = pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]
+    name = pd.tseries.frequencies.to_offset(frequency).freqstr
+    return dates, {"B": "business days", "D": "every day"}.get(name, f"the series' frequency ({name})")
+
+
+def _frequency(recent: pd.DatetimeIndex, spacing: pd.Timedelta):
+    """The frequency of the last dates: pandas' inference, business days for prices, else the median spacing."""
+    frequency = _infer_freq(recent) if len(recent) >= 3 else None
     if frequency is None:
-        spacing = pd.Series(recent).diff().median()
         weekdays_only = (recent.day_of_week < 5).all()
         if spacing <= pd.Timedelta(days=1) * 1.5 and weekdays_only:
             frequency = "B"  # trading days: holidays make pandas give up, but the rhythm is business days
         else:
             frequency = pd.tseries.frequencies.to_offset(spacing)
-    return pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]
+    return frequency
+
+
+def _infer_freq(dates: pd.DatetimeIndex):
+    """``pd.infer_freq`` as pandas 4 will give it: an offset, or None (pandas 3.1+ warns unless asked for that)."""
+    try:
+        pd.get_option("future.infer_freq_returns_offset")
+    except KeyError:  # pandas before 3.1 has no such option (OptionError is a KeyError) and returns a string
+        return pd.infer_freq(dates)
+    with pd.option_context("future.infer_freq_returns_offset", True):
+        return pd.infer_freq(dates)
 
 
 def forecast_future(
     model: nn.Module, checkpoint: Checkpoint, frame: pd.DataFrame, *, column: str | None = None, source: str | None = None,
-    levels: tuple[float, ...] | None = None,
+    levels: tuple[float, ...] | None = None, exchange: str | None = None,
 ) -> pd.DataFrame:
     """The model's forecast of the next ``horizon`` values of ``frame``, in the series' units, with their intervals.
 
@@ -46,6 +81,8 @@ def forecast_future(
     ``levels`` picks intervals among those the checkpoint was calibrated for (None: all of them, ``()``:
     none); each adds the columns ``lo_<level>`` and ``hi_<level>``, made as in the run (the method is in
     ``table.attrs["intervals"]``).
+    The dates follow the trading calendar ``exchange`` (default: ``exchange_of(source)``; ``"none"``:
+    business days), see :func:`future_dates`; ``table.attrs["calendar"]`` says which calendar made them.
     """
     calibration = checkpoint.intervals
     levels = (calibration.levels if calibration else ()) if levels is None else tuple(float(level) for level in levels)
@@ -72,11 +109,13 @@ def forecast_future(
             lower, upper = calibration.bounds(values, anchors, series.transform)  # (1, H, L)
             bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(calibration.levels) if level in levels}
         values = values[0]
-    table = pd.DataFrame({"date": future_dates(series.dates, checkpoint.dims.horizon), "forecast": values})
+    dates, calendar = _future_dates(series.dates, checkpoint.dims.horizon, exchange if exchange is not None else exchange_of(source))
+    table = pd.DataFrame({"date": dates, "forecast": values})
     for level in levels:
         table[f"lo_{level:g}"], table[f"hi_{level:g}"] = bounds[level]
     table.attrs["target"] = series.columns[0]  # the column forecast (a global model's differ by series)
     table.attrs["intervals"] = calibration.method if levels else None
+    table.attrs["calendar"] = calendar  # which calendar made the dates, e.g. "XNYS (exchange_calendars)"
     return table
 
 
