@@ -135,7 +135,7 @@ def _point_forecast(data: PreparedData, model: nn.Module, training: TrainResult 
 
 
 def levels_of_taus(taus: tuple[float, ...]) -> tuple[float, ...]:
-    """The central intervals' levels (percent, in the config's order of width) of a quantile head's ``taus``."""
+    """The central intervals' levels (percent, ascending) of a quantile head's ``taus``: (0.05, 0.1, 0.5, 0.9, 0.95) -> (80, 90)."""
     return tuple(round(100 * (1 - 2 * tau), 8) for tau in taus if tau < 0.5)[::-1]
 
 
