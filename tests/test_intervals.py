@@ -302,3 +302,15 @@ def test_a_backtest_tests_each_models_one_step_coverage(small_prices, tiny_confi
     assert tests["kupiec_p"].between(0, 1).all()
     summary = result.summary().set_index("model")
     assert 0 <= summary.loc["linear", "coverage_80_mean"] <= 1 and summary.loc["linear", "rel_crps_mean"] > 0
+
+
+def test_a_quantile_run_writes_its_folder_and_its_transformer_keeps_an_encoder(tiny_config_file, tmp_path):
+    from forecaster.checkpoint import load_checkpoint
+    from forecaster.cli import main
+
+    out = tmp_path / "quantile"
+    assert main(["run", str(tiny_config_file), "--out", str(out), "--quiet", "--set", "intervals.method=quantile"]) == 0
+    assert (out / "attention_transformer.png").is_file() and (out / "intervals.csv").is_file()
+    checkpoint = load_checkpoint(out / "checkpoints" / "transformer.pt")
+    assert checkpoint.dims.quantiles == (0.025, 0.1, 0.5, 0.9, 0.975)
+    assert checkpoint.encoder() is not None  # embed and transfer read it through the quantile head

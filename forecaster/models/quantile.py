@@ -21,6 +21,11 @@ class QuantileForecaster(nn.Module):
         self.horizon = horizon
         self.taus = tuple(taus)
 
+    @property
+    def encoder(self) -> nn.Module:
+        """The wrapped model's encoder (a transformer's), so that attention maps, embed and transfer read it as usual."""
+        return self.base.encoder
+
     def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         outputs = self.base(past, future)  # (B, Q*H, K)
         return outputs.unflatten(1, (len(self.taus), self.horizon)).permute(0, 2, 3, 1)  # (B, Q, H, K) -> (B, H, K, Q)
