@@ -101,7 +101,7 @@ def coverage_by_step_figure(intervals: pd.DataFrame) -> Figure:
     for level in sorted(steps["level"].unique()):
         axes.axhline(level, color="black", linewidth=0.6, linestyle="--")
     axes.set(xlabel="horizon step", ylabel="observed coverage (%)", title="Coverage by horizon step (nominal levels dashed)")
-    axes.legend(fontsize=7, ncol=2)
+    axes.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the lines, not over them
     return figure
 
 
