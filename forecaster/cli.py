@@ -95,6 +95,7 @@ def _resolve_run(args: argparse.Namespace):
 def _run_experiment(args: argparse.Namespace) -> int:
     from forecaster.runs import multiseries, progress
     from forecaster.runs.experiment import run_experiment, save_run
+    from forecaster.tracking.tracker import log_results, open_tracker
     from forecaster.training import distributed
 
     config, out, finished = _resolve_run(args)
@@ -103,11 +104,16 @@ def _run_experiment(args: argparse.Namespace) -> int:
     main_process = distributed.is_main_process()
     several = multiseries.is_global(config)
     run, save = (multiseries.run_global, multiseries.save_global) if several else (run_experiment, save_run)
+    tracker = open_tracker(config.tracking, out)  # before training: a missing package stops the command here
     try:
-        result = run(
-            config, progress=not args.quiet, finished=finished,
-            on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
-        )
+        with tracker.run(out.name) as tracked:
+            result = run(
+                config, progress=not args.quiet, finished=finished, on_epoch_end=tracked.log_epoch,
+                on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
+            )
+            if main_process:
+                save(result, out)
+                log_results(tracked, result.config.to_dict(), result.metrics, out)
     except KeyboardInterrupt:
         kept = progress.interrupted(out)
         if main_process and kept is not None:
@@ -118,7 +124,6 @@ def _run_experiment(args: argparse.Namespace) -> int:
         return 130
     if not main_process:
         return 0  # the other ranks trained the same models; rank 0 writes and prints
-    save(result, out)
     progress.finish(progress.progress_dir(out))
     if several:
         print(format_series_metrics(result.metrics, pooled=multiseries.POOLED))
@@ -143,17 +148,24 @@ def _run_experiment(args: argparse.Namespace) -> int:
 def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
     """``forecaster run`` with seeds (``--seeds`` or the config's): the experiment once per seed, then the spread."""
     from forecaster.runs.seeds import run_seeds, save_seeds, seed_summary
+    from forecaster.tracking.tracker import log_results, open_tracker
     from forecaster.training import distributed
 
+    tracker = open_tracker(config.tracking, out)
     try:
-        results = run_seeds(config, progress=not args.quiet)
+        with tracker.run(out.name) as tracked:
+            results = run_seeds(config, progress=not args.quiet, on_epoch_end=tracked.log_epoch)
+            if distributed.is_main_process():
+                save_seeds(results, out)
+                summary = seed_summary(results)
+                log_results(tracked, dataclasses.replace(next(iter(results.values())).config, seeds=tuple(results)).to_dict(),
+                            summary, out)
     except KeyboardInterrupt:
         print("interrupted: a run with several seeds keeps nothing until every seed is done; nothing was written", file=sys.stderr)
         return 130
     if not distributed.is_main_process():
         return 0
-    save_seeds(results, out)
-    print(format_seed_summary(seed_summary(results)))
+    print(format_seed_summary(summary))
     _print_notes(next(iter(results.values())).notes)
     print(f"\nmeans over seeds {','.join(map(str, results))} (±std: standard deviation over seeds) on the same split and "
           "test points; rel_mae = model MAE / naive MAE, below 1 beats the random walk.")
@@ -197,6 +209,8 @@ def _backtest(args: argparse.Namespace) -> int:
     config = _config_from_arguments(args)
     seeds = None if args.seeds is None else _parse_seeds(args.seeds)
     out = check_out_dir(args.out or timestamped_out_dir("backtest"))
+    if config.tracking.backend != "none":
+        warnings.warn(f"tracking.backend={config.tracking.backend!r}: backtests are not tracked (run and tune are)", stacklevel=1)
     result = run_backtest(config, folds=args.folds, seeds=seeds, scheme=args.scheme, refit_every=args.refit_every,
                           progress=not args.quiet)
     save_backtest(result, out)

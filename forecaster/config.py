@@ -39,6 +39,7 @@ from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import IntervalConfig
 from forecaster.models import MODEL_KINDS
+from forecaster.tracking.tracker import TrackingConfig
 from forecaster.training.loop import TrainConfig
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -98,6 +99,7 @@ class ExperimentConfig:
     train: TrainConfig = TrainConfig()
     models: tuple[ModelSpec, ...] = ()
     intervals: IntervalConfig = IntervalConfig()
+    tracking: TrackingConfig = TrackingConfig()
     seeds: tuple[int, ...] | None = None
     backtest: BacktestConfig | None = None
 
@@ -118,6 +120,8 @@ class ExperimentConfig:
                 {"name": spec.name, "kind": spec.kind, **plain_dict(dataclasses.asdict(spec.config))} for spec in self.models
             ],
             "intervals": plain_dict(dataclasses.asdict(self.intervals)),
+            # Tracking changes no result: written only when on, so that configs without it stay as they were.
+            **({} if self.tracking == TrackingConfig() else {"tracking": dataclasses.asdict(self.tracking)}),
             **repeats,
         }
 
@@ -218,8 +222,9 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
 
 # Without a models list: every kind but seasonal_naive, whose period depends on the series.
 DEFAULT_MODELS = [kind for kind in MODEL_KINDS if kind != "seasonal_naive"]
-SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig, "intervals": IntervalConfig}
-TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "seeds", "backtest"]
+SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig, "intervals": IntervalConfig,
+            "tracking": TrackingConfig}
+TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "tracking", "seeds", "backtest"]
 
 
 def config_from_dict(raw: Any) -> ExperimentConfig:
