@@ -27,6 +27,7 @@ from forecaster.output.tables import (
     format_seed_summary,
     format_series_metrics,
     format_summary,
+    format_trials,
 )
 
 if TYPE_CHECKING:  # for annotations only: the bench module imports torch
@@ -227,6 +228,51 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    """``forecaster tune``: the config and ``--out`` (or the interrupted search of ``--resume``) checked first, search, print."""
+    from forecaster.config import apply_overrides, config_from_dict
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.runs.progress import progress_dir
+    from forecaster.runs.tune import interrupted_config, optuna_module, run_tune
+    from forecaster.tracking.tracker import open_tracker
+    from forecaster.training import distributed
+
+    optuna_module()  # a missing extra is said before anything else
+    limits = [f"tune.{key}={value}" for key, value in (("trials", args.trials), ("timeout", args.timeout)) if value is not None]
+    if args.resume is not None:
+        if args.config or args.data or args.column or args.overrides or args.model or args.folds is not None or args.out:
+            raise ForecasterError("--resume DIR continues the interrupted search as it was: give no CONFIG, --data, --column, "
+                                  "--set, --model, --folds or --out (--trials and --timeout may change)")
+        out = check_out_dir(args.resume)
+        config = config_from_dict(apply_overrides(interrupted_config(out).to_dict(), limits))
+    else:
+        args.overrides = [*args.overrides, *([f"tune.model={args.model}"] if args.model else []),
+                          *([f"tune.folds={args.folds}"] if args.folds is not None else []), *limits]
+        config = _config_from_arguments(args)
+        out = check_out_dir(args.out or timestamped_out_dir("tune"))
+        if progress_dir(out).exists():
+            raise ForecasterError(f"an interrupted search is waiting in {progress_dir(out)}: continue it with --resume {out}, or delete it")
+    tracker = open_tracker(config.tracking, out)
+    with distributed.session():  # SIGTERM stops the search as Ctrl-C does: the study so far is kept
+        try:
+            result = run_tune(config, out, progress=not args.quiet, tracker=tracker)
+        except KeyboardInterrupt:
+            print(f"interrupted: the study so far is kept in {progress_dir(out)}; continue with: forecaster tune --resume {out}",
+                  file=sys.stderr)
+            return 130
+    trials = result.trials
+    counts = ", ".join(f"{count} {state}" for state, count in trials["state"].value_counts().items())
+    print(f"{len(trials)} trials ({counts}) in {result.study.user_attrs['seconds'] / 60:.1f} min; the best completed:")
+    print(format_trials(trials))
+    print("\nvalue: mean loss over the folds' held-out spans, inside the training and validation spans (lower is better); "
+          "val_rel_mae: their MAE / the naive MAE.\n")
+    print(format_metrics(result.final.metrics))
+    print(f"\nbest.yaml on the test span, scored once (seed {result.best.train.seed}); over three seeds: "
+          f"forecaster run {out / 'best.yaml'} --seeds 0,1,2")
+    print(f"results: {out}")
+    return 0
+
+
 def _forecast(args: argparse.Namespace) -> int:
     from forecaster.checkpoint import load_checkpoint
     from forecaster.data.exchanges import calendar_name
@@ -334,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
             commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed,
-                        "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson}
+                        "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson, "tune": _tune}
             return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)
