@@ -122,3 +122,18 @@ def test_tracking_round_trips_and_flattens_to_parameters(tmp_path):
     params = flat_params(config.to_dict())
     assert params["tracking.backend"] == "mlflow" and params["models.mlp.hidden"] == [64, 64] and params["data.calendar"] == []
     assert "models.mlp.name" not in params and "models.naive.kind" in params
+
+
+def test_a_seeds_run_is_one_tracked_run_with_each_seeds_losses(tiny_config_file, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "results" / "seeds"
+    assert main(["run", str(tiny_config_file), "--set", "models=naive,linear", "--seeds", "0,1", "--out", str(out), "--quiet",
+                 "--set", "tracking.backend=tensorboard"]) == 0
+    logs = tmp_path / "results" / "tensorboard" / "seeds"
+    assert sorted(path.name for path in logs.iterdir() if path.is_dir()) == ["linear.seed-0", "linear.seed-1"]
+    run = EventAccumulator(str(logs), size_guidance={"images": 0}).Reload()
+    summary = pd.read_csv(out / "summary.csv").set_index("model")
+    assert run.Scalars("linear/rel_mae_mean")[0].value == pytest.approx(summary.loc["linear", "rel_mae_mean"], rel=1e-6)
+    assert "seed-1/rel_mae.png" in run.Tags()["images"]
