@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -238,6 +239,8 @@ def _tune(args: argparse.Namespace) -> int:
     from forecaster.training import distributed
 
     optuna_module()  # a missing extra is said before anything else
+    if distributed.world_size() > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ForecasterError("forecaster tune runs in one process (each trial is small); start it without torchrun")
     limits = [f"tune.{key}={value}" for key, value in (("trials", args.trials), ("timeout", args.timeout)) if value is not None]
     if args.resume is not None:
         if args.config or args.data or args.column or args.overrides or args.model or args.folds is not None or args.out:

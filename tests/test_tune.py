@@ -107,13 +107,22 @@ def test_the_pruner_compares_the_same_fold_and_epoch_only():
     study = optuna.create_study(pruner=tune.FoldMedianPruner(optuna))
     for value in (1.0, 2.0, 3.0, 4.0):
         study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={5: value, tune.FOLD_STEPS + 5: 10 * value}))
-    trial = study.ask()
-    trial.report(2.6, 5)
-    assert trial.should_prune()  # worse than the median (2.5) at fold 1, epoch 5
-    trial.report(24.0, tune.FOLD_STEPS + 5)
-    assert not trial.should_prune()  # better than the median (25) at fold 2, epoch 5: fold 1 is not looked at
-    trial.report(0.1, 7)
-    assert not trial.should_prune()  # no completed trial reached that epoch
+    pruned = optuna.trial.TrialState.PRUNED  # a pruned trial's values count where it got to
+    study.add_trial(optuna.trial.create_trial(state=pruned, intermediate_values={5: 5.0, tune.FOLD_STEPS + 5: 50.0}))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, intermediate_values={5: 0.0}))
+
+    def prunes(*reports) -> bool:  # a new trial's reports, (value, step) in order
+        trial = study.ask()
+        for value, step in reports:
+            trial.report(value, step)
+        return trial.should_prune()
+
+    assert prunes((3.1, 5))  # worse than the median (3.0) at fold 1, epoch 5; the failed trial is not counted
+    assert not prunes((9.9, 5), (29.0, tune.FOLD_STEPS + 5))  # better than fold 2's median (30): fold 1 is not looked at
+    assert prunes((3.1, 7))  # at epoch 7 the others keep their epoch-5 losses (they stopped there)
+    assert not prunes((0.1, 2 * tune.FOLD_STEPS + 1))  # no earlier trial trained in fold 3
+    assert tune.value_by({5: 1.0, tune.FOLD_STEPS - 1: 0.5}, tune.FOLD_STEPS + 3) is None  # nor in fold 2 here
+    assert tune.value_by({5: 1.0}, tune.FOLD_STEPS - 1) is None  # a fold's end is not an epoch
 
 
 class AlwaysPrune:

@@ -8,7 +8,7 @@ The search never reads the test span (a test replaces it by NaN and gets the sam
   before the config's test span. A trial's value is the mean of its folds' losses, in the loss the model
   trains on (MSE of scaled targets; pinball for a quantile head), lower is better.
 - **Pruning.** Each epoch reports the fold's best validation loss so far and each finished fold the mean of
-  the folds' losses so far; ``FoldMedianPruner`` stops a trial that is worse than the median of the completed
+  the folds' losses so far; ``FoldMedianPruner`` stops a trial that is worse than the median of the earlier
   trials at the same epoch of the same fold (folds are never compared with each other: their scales differ).
 - **The study** (Optuna's TPE sampler, seeded with ``train.seed``, which is never tuned) lives in a SQLite
   file. While the search runs it is ``<out>.incomplete/study.db``, beside the config it searches, so that
@@ -53,8 +53,10 @@ from forecaster.tuning.space import SearchSpace, default_space
 
 STUDY = "study.db"
 FOLD_STEPS = 100_000  # intermediate values: fold k's epoch e at k * FOLD_STEPS + e, its end at (k + 1) * FOLD_STEPS - 1
-PRUNE_AFTER = 4  # completed trials before any trial is pruned
-WARMUP_EPOCHS = 3  # epochs of each fold before its trial may be pruned
+PRUNE_AFTER = 5  # earlier trials that reached a step before a trial may be pruned there (Optuna's default start-up)
+# A trial may be pruned at every PRUNE_EVERY-th epoch of a fold (none before: early epochs favour high learning
+# rates) and between folds. Checked at every epoch, a trial meets so many medians that almost none survives.
+PRUNE_EVERY = 5
 
 
 def optuna_module():
@@ -119,22 +121,35 @@ def trial_config(config: ExperimentConfig, params: dict[str, Any], *, with_naive
 
 
 class FoldMedianPruner:
-    """Prune a trial worse than the median of ``PRUNE_AFTER`` or more completed trials at its newest step.
+    """Prune a trial worse than the median of ``PRUNE_AFTER`` or more earlier trials at its newest step.
 
     Optuna's MedianPruner compares a trial's best value over *all* its steps; here the steps of different
-    folds hold losses of different scales, so only the same step (fold and epoch) is compared.
+    folds hold losses of different scales, so only the same fold is compared: at an epoch, every earlier
+    trial (completed or pruned) that trained in that fold, by its best loss up to that epoch (a trial that
+    stopped earlier, early or pruned, keeps its last); between folds, the trials that finished the fold.
+    Against the trials that reached the same epoch alone (the survivors of every check before), a trial
+    meets ever better medians: on sunspots, 35 of 40 trials were pruned.
     """
 
     def __init__(self, optuna) -> None:
-        self.complete = optuna.trial.TrialState.COMPLETE
+        self.states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
     def prune(self, study, trial) -> bool:
         step = trial.last_step
         if step is None:
             return False
-        others = [other.intermediate_values[step] for other in study.get_trials(deepcopy=False, states=(self.complete,))
-                  if step in other.intermediate_values]
+        others = [value for other in study.get_trials(deepcopy=False, states=self.states)
+                  if (value := value_by(other.intermediate_values, step)) is not None]
         return len(others) >= PRUNE_AFTER and trial.intermediate_values[step] > statistics.median(others)
+
+
+def value_by(values: dict[int, float], step: int) -> float | None:
+    """A trial's reported value at ``step``; for an epoch step, its last epoch value before it in the same fold."""
+    if step in values or step % FOLD_STEPS == FOLD_STEPS - 1:  # a fold's end is compared with fold ends only
+        return values.get(step)
+    fold = step - step % FOLD_STEPS
+    epochs = [earlier for earlier in values if fold <= earlier < step and earlier % FOLD_STEPS != FOLD_STEPS - 1]
+    return values[max(epochs)] if epochs else None
 
 
 @dataclass
@@ -178,7 +193,7 @@ class Objective:
             def report(end, fold=fold):
                 trial.report(end.best_val_loss, fold * FOLD_STEPS + end.epoch)
                 tracked.log_epoch(f"fold{fold + 1}", end)
-                return end.epoch >= WARMUP_EPOCHS and trial.should_prune()
+                return end.epoch % PRUNE_EVERY == 0 and trial.should_prune()
 
             training = fit(model, data.windows["train"], data.windows["val"], config.train, device=device, loss=loss,
                            on_epoch_end=report, description=f"trial {trial.number} fold {fold + 1}")

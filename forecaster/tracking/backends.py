@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -152,6 +153,8 @@ class MlflowTracker(Tracker):
     def __init__(self, uri: str, experiment: str, *, artifacts: Path | None) -> None:
         for name in ("mlflow", "alembic"):  # their set-up logs (creating tables, migrations) are not the user's business
             logging.getLogger(name).setLevel(logging.WARNING)
+        # MLflow 3 sends usage telemetry unless told not to; a local store stays local (MLFLOW_DISABLE_TELEMETRY=false opts in).
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         from mlflow.tracking import MlflowClient
         from sqlalchemy.exc import SADeprecationWarning
 
