@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ from forecaster.output.tables import (
     format_seed_summary,
     format_series_metrics,
     format_summary,
+    format_trials,
 )
 
 if TYPE_CHECKING:  # for annotations only: the bench module imports torch
@@ -95,6 +97,7 @@ def _resolve_run(args: argparse.Namespace):
 def _run_experiment(args: argparse.Namespace) -> int:
     from forecaster.runs import multiseries, progress
     from forecaster.runs.experiment import run_experiment, save_run
+    from forecaster.tracking.tracker import log_results, open_tracker
     from forecaster.training import distributed
 
     config, out, finished = _resolve_run(args)
@@ -103,11 +106,16 @@ def _run_experiment(args: argparse.Namespace) -> int:
     main_process = distributed.is_main_process()
     several = multiseries.is_global(config)
     run, save = (multiseries.run_global, multiseries.save_global) if several else (run_experiment, save_run)
+    tracker = open_tracker(config.tracking, out)  # before training: a missing package stops the command here
     try:
-        result = run(
-            config, progress=not args.quiet, finished=finished,
-            on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
-        )
+        with tracker.run(out.name) as tracked:
+            result = run(
+                config, progress=not args.quiet, finished=finished, on_epoch_end=tracked.log_epoch,
+                on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
+            )
+            if main_process:
+                save(result, out)
+                log_results(tracked, result.config.to_dict(), result.metrics, out)
     except KeyboardInterrupt:
         kept = progress.interrupted(out)
         if main_process and kept is not None:
@@ -118,7 +126,6 @@ def _run_experiment(args: argparse.Namespace) -> int:
         return 130
     if not main_process:
         return 0  # the other ranks trained the same models; rank 0 writes and prints
-    save(result, out)
     progress.finish(progress.progress_dir(out))
     if several:
         print(format_series_metrics(result.metrics, pooled=multiseries.POOLED))
@@ -143,17 +150,24 @@ def _run_experiment(args: argparse.Namespace) -> int:
 def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
     """``forecaster run`` with seeds (``--seeds`` or the config's): the experiment once per seed, then the spread."""
     from forecaster.runs.seeds import run_seeds, save_seeds, seed_summary
+    from forecaster.tracking.tracker import log_results, open_tracker
     from forecaster.training import distributed
 
+    tracker = open_tracker(config.tracking, out)
     try:
-        results = run_seeds(config, progress=not args.quiet)
+        with tracker.run(out.name) as tracked:
+            results = run_seeds(config, progress=not args.quiet, on_epoch_end=tracked.log_epoch)
+            if distributed.is_main_process():
+                save_seeds(results, out)
+                summary = seed_summary(results)
+                log_results(tracked, dataclasses.replace(next(iter(results.values())).config, seeds=tuple(results)).to_dict(),
+                            summary, out)
     except KeyboardInterrupt:
         print("interrupted: a run with several seeds keeps nothing until every seed is done; nothing was written", file=sys.stderr)
         return 130
     if not distributed.is_main_process():
         return 0
-    save_seeds(results, out)
-    print(format_seed_summary(seed_summary(results)))
+    print(format_seed_summary(summary))
     _print_notes(next(iter(results.values())).notes)
     print(f"\nmeans over seeds {','.join(map(str, results))} (±std: standard deviation over seeds) on the same split and "
           "test points; rel_mae = model MAE / naive MAE, below 1 beats the random walk.")
@@ -197,6 +211,8 @@ def _backtest(args: argparse.Namespace) -> int:
     config = _config_from_arguments(args)
     seeds = None if args.seeds is None else _parse_seeds(args.seeds)
     out = check_out_dir(args.out or timestamped_out_dir("backtest"))
+    if config.tracking.backend != "none":
+        warnings.warn(f"tracking.backend={config.tracking.backend!r}: backtests are not tracked (run and tune are)", stacklevel=1)
     result = run_backtest(config, folds=args.folds, seeds=seeds, scheme=args.scheme, refit_every=args.refit_every,
                           progress=not args.quiet)
     save_backtest(result, out)
@@ -209,6 +225,53 @@ def _backtest(args: argparse.Namespace) -> int:
         print(f"\none-step intervals over every fold (seed {result.seeds[0]}):\n{format_interval_tests(tests)}")
         print("p_kupiec: Kupiec's test that the miss rate is 1 - level; p_christoffersen: Christoffersen's test that misses "
               "do not cluster (a small p-value rejects).")
+    print(f"results: {out}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    """``forecaster tune``: the config and ``--out`` (or the interrupted search of ``--resume``) checked first, search, print."""
+    from forecaster.config import apply_overrides, config_from_dict
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.runs.progress import progress_dir
+    from forecaster.runs.tune import interrupted_config, optuna_module, run_tune
+    from forecaster.tracking.tracker import open_tracker
+    from forecaster.training import distributed
+
+    optuna_module()  # a missing extra is said before anything else
+    if distributed.world_size() > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ForecasterError("forecaster tune runs in one process (each trial is small); start it without torchrun")
+    limits = [f"tune.{key}={value}" for key, value in (("trials", args.trials), ("timeout", args.timeout)) if value is not None]
+    if args.resume is not None:
+        if args.config or args.data or args.column or args.overrides or args.model or args.folds is not None or args.out:
+            raise ForecasterError("--resume DIR continues the interrupted search as it was: give no CONFIG, --data, --column, "
+                                  "--set, --model, --folds or --out (--trials and --timeout may change)")
+        out = check_out_dir(args.resume)
+        config = config_from_dict(apply_overrides(interrupted_config(out).to_dict(), limits))
+    else:
+        args.overrides = [*args.overrides, *([f"tune.model={args.model}"] if args.model else []),
+                          *([f"tune.folds={args.folds}"] if args.folds is not None else []), *limits]
+        config = _config_from_arguments(args)
+        out = check_out_dir(args.out or timestamped_out_dir("tune"))
+        if progress_dir(out).exists():
+            raise ForecasterError(f"an interrupted search is waiting in {progress_dir(out)}: continue it with --resume {out}, or delete it")
+    tracker = open_tracker(config.tracking, out)
+    with distributed.session():  # SIGTERM stops the search as Ctrl-C does: the study so far is kept
+        try:
+            result = run_tune(config, out, progress=not args.quiet, tracker=tracker)
+        except KeyboardInterrupt:
+            print(f"interrupted: the study so far is kept in {progress_dir(out)}; continue with: forecaster tune --resume {out}",
+                  file=sys.stderr)
+            return 130
+    trials = result.trials
+    counts = ", ".join(f"{count} {state}" for state, count in trials["state"].value_counts().items())
+    print(f"{len(trials)} trials ({counts}) in {result.study.user_attrs['seconds'] / 60:.1f} min; the best completed:")
+    print(format_trials(trials))
+    print("\nvalue: mean loss over the folds' held-out spans, inside the training and validation spans (lower is better); "
+          "val_rel_mae: their MAE / the naive MAE.\n")
+    print(format_metrics(result.final.metrics))
+    print(f"\nbest.yaml on the test span, scored once (seed {result.best.train.seed}); over three seeds: "
+          f"forecaster run {out / 'best.yaml'} --seeds 0,1,2")
     print(f"results: {out}")
     return 0
 
@@ -320,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
             commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed,
-                        "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson}
+                        "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson, "tune": _tune}
             return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -12,7 +12,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500
 SOURCES = "bundled name (sp500, sunspots, synthetic), CSV path or Yahoo ticker"
 CHECKPOINT_COMMANDS = ("forecast", "transfer", "embed")  # they read a checkpoint: its columns are the defaults
 OUT_FILES = {"forecast": "forecast.csv", "compare": "compare.csv and compare.png"}  # --out optional: what it adds
-VERBOSE_SHOWN = ("run", "backtest", "bench")  # the others log little: -v is accepted but not advertised
+VERBOSE_SHOWN = ("run", "backtest", "bench", "tune")  # the others log little: -v is accepted but not advertised
 
 
 def add_shared_options(parser: argparse.ArgumentParser, command: str, *names: str) -> None:
@@ -89,7 +89,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``forecaster`` parser with its eight commands."""
+    """The ``forecaster`` parser with its nine commands."""
     parser = argparse.ArgumentParser(
         prog="forecaster", description="Time-series forecasting with self-attention, measured against baselines.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "(a fixed length) (default: the config's backtest.scheme, or expanding)")
     backtest.add_argument("--refit-every", type=int, metavar="N",
                           help="refit the models every N folds (default: the config's backtest.refit_every, or 1)")
+    tune = commands.add_parser("tune", help="search one model's settings with Optuna on folds before the test span; "
+                               "best.yaml and its test metrics")
+    tune.add_argument("config", nargs="?", help="YAML experiment config (default: experiments/sp500.yaml); its search: "
+                      "section says what to search (default: the model kind's space)")
+    tune.add_argument("--model", metavar="NAME", help="the model to tune, a name in the config's models (sets tune.model)")
+    add_shared_options(tune, "tune", "data", "column", "set", "out", "quiet", "verbose")
+    tune.add_argument("--trials", type=int, help="trials in all, a resumed search's included (default: the config's "
+                      "tune.trials, or 20)")
+    tune.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this many seconds (default: no limit)")
+    tune.add_argument("--folds", type=int, help="walk-forward folds inside the training and validation spans that score each "
+                      "trial (default: the config's tune.folds, or 3)")
+    tune.add_argument("--resume", metavar="DIR", help="continue an interrupted search whose --out was DIR (its study is in "
+                      "DIR.incomplete); --trials and --timeout may change")
     forecast = commands.add_parser("forecast", help="forecast the next values of a series with a saved model")
     forecast.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
     add_shared_options(forecast, "forecast", "data", "column", "out", "verbose")

@@ -15,10 +15,11 @@ Each section maps onto the dataclass next to the code it configures (``DataConfi
 config class per model kind in models/). Values are checked against the dataclass's type hints; a wrong key or type is a
 ``ForecasterError`` naming it and what is valid.
 
-Two optional parts say how a command repeats the experiment, so that a results folder's config.yaml
-rebuilds the whole folder: ``seeds: [0, 1, 2]`` (``forecaster run`` trains once per seed) and a
-``backtest:`` section (``BacktestConfig``: folds, seeds, scheme, refit interval). A config without them
-is written without them.
+Optional parts say how a command repeats the experiment, so that a results folder's config.yaml
+rebuilds the whole folder: ``seeds: [0, 1, 2]`` (``forecaster run`` trains once per seed), a
+``backtest:`` section (``BacktestConfig``: folds, seeds, scheme, refit interval), and ``tune:`` with
+``search:`` (``forecaster tune``: the model, trials, folds, and the settings searched; ``tuning/space.py``).
+A config without them is written without them, and so is a ``tracking:`` section that is off.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import IntervalConfig
 from forecaster.models import MODEL_KINDS
+from forecaster.tracking.tracker import TrackingConfig
 from forecaster.training.loop import TrainConfig
+from forecaster.tuning.space import TUNABLE, SearchSpace, TuneConfig, search_from_mapping
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SCHEMES = ("expanding", "sliding")
@@ -98,17 +101,35 @@ class ExperimentConfig:
     train: TrainConfig = TrainConfig()
     models: tuple[ModelSpec, ...] = ()
     intervals: IntervalConfig = IntervalConfig()
+    tracking: TrackingConfig = TrackingConfig()
     seeds: tuple[int, ...] | None = None
     backtest: BacktestConfig | None = None
+    tune: TuneConfig | None = None
+    search: tuple[SearchSpace, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.seeds is not None:
             check_seeds(self.seeds, "seeds")
+        names = {spec.name: spec for spec in self.models}
+        if self.tune is not None and self.tune.model is not None:
+            spec = names.get(self.tune.model)
+            trainable = [name for name, other in names.items() if MODEL_KINDS[other.kind].trainable]
+            if spec is None or not MODEL_KINDS[spec.kind].trainable:
+                what = "is not a model of this config" if spec is None else f"is a {spec.kind} forecast, with nothing to train"
+                raise ForecasterError(
+                    f"tune.model={self.tune.model!r} {what}; tune one of: {', '.join(trainable) or '(no trainable model)'}")
+        for space in self.search or ():
+            if space.model not in names:
+                raise ForecasterError(f"search.{space.model}: no model is named {space.model!r}; models: {', '.join(names)}")
+            for item in space.dimensions:
+                _check_dimension(self, names[space.model], item)
 
     def to_dict(self) -> dict[str, Any]:
         repeats = {
             **({} if self.seeds is None else {"seeds": list(self.seeds)}),
             **({} if self.backtest is None else {"backtest": plain_dict(dataclasses.asdict(self.backtest))}),
+            **({} if self.tune is None else {"tune": dataclasses.asdict(self.tune)}),
+            **({} if self.search is None else {"search": {space.model: space.to_yaml() for space in self.search}}),
         }
         return {
             "data": plain_dict(dataclasses.asdict(self.data)),
@@ -118,8 +139,31 @@ class ExperimentConfig:
                 {"name": spec.name, "kind": spec.kind, **plain_dict(dataclasses.asdict(spec.config))} for spec in self.models
             ],
             "intervals": plain_dict(dataclasses.asdict(self.intervals)),
+            # Tracking changes no result: written only when on, so that configs without it stay as they were.
+            **({} if self.tracking == TrackingConfig() else {"tracking": dataclasses.asdict(self.tracking)}),
             **repeats,
         }
+
+
+def _check_dimension(config: ExperimentConfig, spec: ModelSpec, item: Any) -> None:
+    """Refuse a searched setting that model ``spec`` or the experiment does not have, or a value it does not take."""
+    where = f"search.{spec.name}.{item.key}"
+    section, _, key = item.key.rpartition(".")
+    owner, cls = (spec.config, type(spec.config)) if not section else (getattr(config, section, None), SECTIONS.get(section))
+    fields = [field.name for field in dataclasses.fields(type(spec.config))]
+    if item.key == "train.seed":
+        raise ForecasterError(f"{where}: the seed is not tuned (a setting that wins on one seed only is not better); "
+                              "compare seeds with forecaster run --seeds")
+    if (section and item.key not in TUNABLE) or (not section and key not in fields):
+        raise ForecasterError(f"unknown key {where}; valid: {', '.join([*fields, *TUNABLE])}")
+    if item.choices is None and typing.get_type_hints(cls)[key] is float and item.integer:
+        raise ForecasterError(f"{where}=[{item.low}, {item.high}]: {key} is a number, not a count; write [{float(item.low)}, "
+                              f"{float(item.high)}]")
+    for value in item.values:
+        try:
+            from_mapping(cls, {**dataclasses.asdict(owner), key: value}, f"search.{spec.name}" + (f".{section}" if section else ""))
+        except ForecasterError as error:  # a section's own check names the section alone: say which search it was
+            raise ForecasterError(str(error) if str(error).startswith(where) else f"{where}: {error}") from None
 
 
 def plain_dict(mapping: dict[str, Any]) -> dict[str, Any]:
@@ -218,8 +262,9 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
 
 # Without a models list: every kind but seasonal_naive, whose period depends on the series.
 DEFAULT_MODELS = [kind for kind in MODEL_KINDS if kind != "seasonal_naive"]
-SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig, "intervals": IntervalConfig}
-TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "seeds", "backtest"]
+SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig, "intervals": IntervalConfig,
+            "tracking": TrackingConfig}
+TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "tracking", "seeds", "backtest", "tune", "search"]
 
 
 def config_from_dict(raw: Any) -> ExperimentConfig:
@@ -237,6 +282,10 @@ def config_from_dict(raw: Any) -> ExperimentConfig:
         repeats["seeds"] = _convert(raw["seeds"], tuple[int, ...], "seeds")
     if raw.get("backtest") is not None:
         repeats["backtest"] = from_mapping(BacktestConfig, raw["backtest"], "backtest")
+    if raw.get("tune") is not None:
+        repeats["tune"] = from_mapping(TuneConfig, raw["tune"], "tune")
+    if raw.get("search") is not None:
+        repeats["search"] = search_from_mapping(raw["search"])
     entries = DEFAULT_MODELS if raw.get("models") is None else raw["models"]
     if not isinstance(entries, list) or not entries:
         raise ForecasterError("models should be a non-empty list of mappings, each with a 'kind'")
@@ -263,13 +312,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         path = key.strip().split(".")
         if path[0] == "models":
             raw["models"] = _override_models(raw.get("models") or DEFAULT_MODELS, path[1:], value, override)
-        elif len(path) == 2 and path[0] in (*SECTIONS, "backtest"):
+        elif len(path) == 2 and path[0] in (*SECTIONS, "backtest", "tune"):
             section = raw.get(path[0]) or {}
             raw[path[0]] = {**section, path[1]: value}
         else:
             raise ForecasterError(
                 f"--set {override!r}: the key should be section.key with a section among "
-                f"{', '.join([*SECTIONS, 'backtest'])}, or models.NAME.key, or models=KIND,KIND"
+                f"{', '.join([*SECTIONS, 'backtest', 'tune'])}, or models.NAME.key, or models=KIND,KIND"
             )
     return raw
 

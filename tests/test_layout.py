@@ -21,12 +21,13 @@ LAYERS = {
     "evaluation": 2,  # numpy-only metrics and statistical tests
     "models": 3,
     "training": 4,  # the loop, losses, distributed set-up
-    "config": 5,  # the experiment config: data, windows, training, models
-    "checkpoint": 6, "output": 6,  # the file format of a trained model; folders, tables, figures
-    "runs": 7,  # prepare, fit and score, experiment, global runs, backtest, seeds, resume
-    "reuse": 8, "bench": 8,  # forecast, embed, transfer, estimator; speed and memory
-    "lesson": 9,
-    "cli_parser": 10, "cli": 11, "__init__": 11, "__main__": 12,
+    "tracking": 5, "tuning": 5,  # TensorBoard and MLflow runs; the search space of forecaster tune
+    "config": 6,  # the experiment config: data, windows, training, models
+    "checkpoint": 7, "output": 7,  # the file format of a trained model; folders, tables, figures
+    "runs": 8,  # prepare, fit and score, experiment, global runs, backtest, seeds, resume, tune
+    "reuse": 9, "bench": 9,  # forecast, embed, transfer, estimator; speed and memory
+    "lesson": 10,
+    "cli_parser": 11, "cli": 12, "__init__": 12, "__main__": 13,
 }
 MAX_LINES = 420  # "about 400": past this, split the module by concept
 

@@ -139,3 +139,12 @@ def format_long_series(long_series: dict) -> str:
     return (f"long series: {long_series['steps']} steps, context {long_series['context']}: series "
             f"{long_series['series_mib']:.0f} MiB, copied windows would need {long_series['materialised_mib']:.0f} "
             f"MiB, peak RSS {long_series['peak_rss_mib']:.0f} MiB")
+
+
+def format_trials(trials: pd.DataFrame, *, top: int = 5) -> str:
+    """A search's ``top`` best completed trials (``forecaster tune``): value, val_rel_mae, folds, seconds, settings."""
+    settings = [c for c in trials.columns if c not in ("trial", "state", "value", "val_rel_mae", "folds", "seconds", "note")]
+    best = trials[trials["state"] == "complete"].sort_values("value").head(top)
+    formats = {"value": "{:.4f}".format, "val_rel_mae": "{:.4f}".format, "seconds": "{:.1f}".format}
+    formats.update({c: "{:.3g}".format for c in settings if pd.api.types.is_float_dtype(best[c])})
+    return best[["trial", "value", "val_rel_mae", "folds", "seconds", *settings]].to_string(index=False, formatters=formats, na_rep="-")

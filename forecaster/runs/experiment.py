@@ -8,6 +8,7 @@ the same windows and scores each once on the test span, with its prediction inte
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.fitting import ModelRun, build, fit, interval_method, model_dims, score_model, training_loss
 from forecaster.runs.intervals import RANDOM_WALK, interval_rows, level_name, msis_scale, random_walk_intervals
 from forecaster.runs.prepare import PreparedData, prepare_data
-from forecaster.training.loop import resolve_device
+from forecaster.training.loop import EpochEnd, resolve_device
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when figures are written
     from matplotlib.figure import Figure
@@ -176,6 +177,11 @@ def check_intervals(config: ExperimentConfig, models: dict[str, nn.Module], data
         check_calibration_size(len(data.windows["val"]), config.intervals.levels, "intervals.levels")
 
 
+def model_hook(on_epoch_end: Callable[[str, EpochEnd], bool | None] | None, name: str):
+    """``on_epoch_end`` told which model's epoch ended, as ``train_model`` calls it (None stays None)."""
+    return None if on_epoch_end is None else functools.partial(on_epoch_end, name)
+
+
 def run_experiment(
     config: ExperimentConfig,
     *,
@@ -185,6 +191,7 @@ def run_experiment(
     finished: dict[str, ModelRun] | None = None,
     pretrained: dict[str, ModelRun] | None = None,
     on_model_done: Callable[[ExperimentResult, str], None] | None = None,
+    on_epoch_end: Callable[[str, EpochEnd], bool | None] | None = None,
 ) -> ExperimentResult:
     """Train and evaluate every model of ``config`` on the same windows; the test span is used once.
 
@@ -192,7 +199,8 @@ def run_experiment(
     ``finished`` holds models of an interrupted run to keep as they are (see ``forecaster.runs.progress``);
     ``pretrained`` holds models trained earlier (a backtest that does not refit every fold): they are
     scored on this call's test windows without training;
-    ``on_model_done(result, name)`` is called after each model that this call trains and scores.
+    ``on_model_done(result, name)`` is called after each model that this call trains and scores;
+    ``on_epoch_end(name, end)`` after each epoch of model ``name`` (``train_model``'s hook: True stops it).
     """
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
@@ -215,7 +223,8 @@ def run_experiment(
             model, training = pretrained[spec.name].model, pretrained[spec.name].training
         elif model_kind(spec.kind).trainable:
             training = fit(model, data.windows["train"], data.windows["val"], config.train, device=device,
-                           loss=training_loss(model, data.dims), progress=progress, description=spec.name)
+                           loss=training_loss(model, data.dims), progress=progress, description=spec.name,
+                           on_epoch_end=model_hook(on_epoch_end, spec.name))
         result.runs[spec.name] = score_model(data, spec, model, training, device=device, intervals=config.intervals)
         if on_model_done is not None:
             on_model_done(result, spec.name)

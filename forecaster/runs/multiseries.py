@@ -34,10 +34,10 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
 from forecaster.models import model_kind
 from forecaster.output.folders import write_folder
-from forecaster.runs.experiment import ExperimentResult, attention_of_last_test_window, build_models, check_intervals
+from forecaster.runs.experiment import ExperimentResult, attention_of_last_test_window, build_models, check_intervals, model_hook
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.prepare import PreparedData, prepare_data
-from forecaster.training.loop import resolve_device
+from forecaster.training.loop import EpochEnd, resolve_device
 
 POOLED = "all"  # the series label of the pooled rows
 
@@ -178,11 +178,13 @@ def run_global(
     progress: bool = False,
     finished: dict[str, ModelRun] | None = None,
     on_model_done: Callable[[GlobalResult, str], None] | None = None,
+    on_epoch_end: Callable[[str, EpochEnd], bool | None] | None = None,
 ) -> GlobalResult:
     """Train every model of ``config`` once on the pooled windows of its series; score it on each series.
 
     ``frames`` (series label -> frame) replaces loading the sources; ``finished`` holds models of an
-    interrupted run (see ``forecaster.runs.progress``), which are scored again without training.
+    interrupted run (see ``forecaster.runs.progress``), which are scored again without training;
+    ``on_epoch_end(name, end)`` is called after each epoch of model ``name``.
     """
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
@@ -209,7 +211,8 @@ def run_global(
             model, training = finished[spec.name].model, finished[spec.name].training
         elif model_kind(spec.kind).trainable:
             training = fit(model, pooled["train"], pooled["val"], config.train, device=device,
-                           loss=training_loss(model, dims), progress=progress, description=spec.name)
+                           loss=training_loss(model, dims), progress=progress, description=spec.name,
+                           on_epoch_end=model_hook(on_epoch_end, spec.name))
         for part in result.parts.values():
             part.runs[spec.name] = score_model(part.data, spec, model, training, device=device, intervals=config.intervals)
         if on_model_done is not None and not (finished and spec.name in finished):

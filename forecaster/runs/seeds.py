@@ -10,6 +10,7 @@ DIR/config.yaml`` repeats the whole seeds run; each ``seed-N/config.yaml`` repea
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -24,18 +25,19 @@ from forecaster.runs.experiment import (
     run_experiment,
     save_run,
 )
+from forecaster.training.loop import EpochEnd
 
 SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
 
 
 def run_seeds(
     config: ExperimentConfig, seeds: tuple[int, ...] | None = None, *, frame: pd.DataFrame | None = None,
-    progress: bool = False,
+    progress: bool = False, on_epoch_end: Callable[[str, EpochEnd], bool | None] | None = None,
 ) -> dict[int, ExperimentResult]:
     """``run_experiment`` once per seed (``train.seed`` replaced), on the same data loaded once.
 
     The seeds are ``seeds``, or the config's own ``seeds`` when None; each seed's run has no ``seeds`` of its
-    own (its folder repeats that one seed).
+    own (its folder repeats that one seed). ``on_epoch_end(name, end)`` names the model ``<model>.seed-<N>``.
     """
     if seeds is not None:
         config = dataclasses.replace(config, seeds=tuple(seeds))  # checked there: some seeds, none twice
@@ -47,7 +49,8 @@ def run_seeds(
     results = {}
     for seed in config.seeds:
         seeded = dataclasses.replace(config, seeds=None, train=dataclasses.replace(config.train, seed=seed))
-        results[seed] = run_experiment(seeded, frame=frame, progress=progress)
+        hook = None if on_epoch_end is None else (lambda name, end, seed=seed: on_epoch_end(f"{name}.seed-{seed}", end))
+        results[seed] = run_experiment(seeded, frame=frame, progress=progress, on_epoch_end=hook)
     return results
 
 

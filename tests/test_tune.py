@@ -1,0 +1,214 @@
+"""forecaster tune: the folder it writes, a search that never reads the test span, pruning, resuming, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from forecaster.cli import main
+from forecaster.config import config_from_dict, read_config
+from forecaster.data.windows import WindowConfig, split_bounds
+from forecaster.models import MODEL_KINDS
+from forecaster.runs import prepare, tune
+from forecaster.runs.progress import progress_dir
+from forecaster.tuning.space import default_space
+
+optuna = pytest.importorskip("optuna")
+
+# Two trials, two folds, the linear model (the fastest to train): what every test here searches.
+SEARCH = {"linear": {"train.learning_rate": {"log": [1.0e-3, 1.0e-1]}, "windows.context": {"choices": [4, 8]}}}
+
+
+@pytest.fixture
+def tune_config(tiny_config: dict) -> dict:
+    tiny_config["models"] = [{"kind": "naive"}, {"kind": "linear"}, tiny_config["models"][-1]]
+    return {**tiny_config, "search": SEARCH, "tune": {"model": "linear", "trials": 2, "folds": 2}}
+
+
+@pytest.fixture
+def tune_file(tmp_path, tune_config, small_csv):
+    tune_config["data"]["source"] = str(small_csv)
+    path = tmp_path / "tune.yaml"
+    path.write_text(yaml.safe_dump(tune_config))
+    return path
+
+
+def test_tune_writes_trials_best_yaml_the_study_figures_and_the_test_metrics_once(tune_file, tmp_path, capsys):
+    out = tmp_path / "results" / "tune"
+    assert main(["tune", str(tune_file), "--out", str(out), "--quiet"]) == 0
+    assert {p.name for p in out.iterdir()} == {"config.yaml", "trials.csv", "best.yaml", "study.db", "optimization_history.png",
+                                              "param_importances.png", "best"}
+    assert not progress_dir(out).exists()
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials.columns) == ["trial", "state", "value", "val_rel_mae", "folds", "seconds", "train.learning_rate",
+                                    "windows.context", "note"]
+    assert trials["trial"].tolist() == [0, 1] and (trials["state"] == "complete").all() and (trials["folds"] == 2).all()
+    best = read_config(out / "best.yaml")  # a config that forecaster run takes as it is
+    assert [spec.name for spec in best.models] == ["naive", "linear"] and best.search is None and best.tune is None
+    winner = trials.loc[trials["value"].idxmin()]
+    assert best.train.learning_rate == pytest.approx(winner["train.learning_rate"]) and best.windows.context == winner["windows.context"]
+    metrics = pd.read_csv(out / "best" / "metrics.csv")
+    assert metrics["model"].tolist() == ["naive", "linear"]
+    assert (out / "best" / "config.yaml").read_text() == (out / "best.yaml").read_text()
+    recorded = read_config(out / "config.yaml")  # what rebuilds the search: its tune and search sections
+    assert recorded.tune.model == "linear" and recorded.search[0].to_yaml() == SEARCH["linear"]
+    study = optuna.load_study(study_name="forecaster", storage=f"sqlite:///{out / 'study.db'}")
+    assert [t.value for t in study.trials] == pytest.approx(trials["value"].tolist())
+    printed = capsys.readouterr().out
+    assert "2 trials (2 complete)" in printed and "best.yaml on the test span, scored once" in printed
+
+
+def test_the_search_never_reads_the_test_span(tune_config, small_prices, tmp_path, monkeypatch):
+    """The same search with every value of the test span replaced by NaN tries the same settings and scores them alike."""
+    config = config_from_dict(tune_config)
+    real_prepare_series = prepare.prepare_series
+
+    def test_span_unknown(frame, data):
+        series = real_prepare_series(frame, data)
+        bounds = split_bounds(len(series.frames), config.windows, lost_rows=series.lost_rows)
+        frames, levels = series.frames.copy(), series.levels.copy()
+        frames[bounds.val_end :], levels[bounds.val_end :] = np.nan, np.nan
+        return dataclasses.replace(series, frames=frames, levels=levels)
+
+    searched, honest = tune.run_search(config, tmp_path / "honest", frame=small_prices)
+    monkeypatch.setattr(prepare, "prepare_series", test_span_unknown)
+    _, blind = tune.run_search(config, tmp_path / "blind", frame=small_prices)
+    space = tune.searched(searched)
+    honest_trials, blind_trials = (tune.trials_table(study, space).drop(columns="seconds") for study in (honest, blind))
+    pd.testing.assert_frame_equal(honest_trials, blind_trials)  # the same settings, values, val_rel_mae, folds
+    assert np.isfinite(blind_trials["value"]).all()
+
+
+def test_folds_lie_before_the_test_span_and_the_default_space_fits_them(tune_config, small_prices):
+    config, folds = tune.search_space(config_from_dict({**tune_config, "search": None}), small_prices)
+    test_start = split_bounds(399, WindowConfig(context=8)).val_end  # 400 prices, 399 log returns
+    assert len(folds) == 2 and folds[-1].length == test_start and folds[0].val_end < folds[1].val_end
+    space = tune.searched(config)
+    assert [item.key for item in space.dimensions] == ["train.learning_rate", "train.weight_decay", "windows.context"]
+    assert max(space.contexts(config.windows)) <= (folds[0].train_end - folds[0].train_start) // 2
+
+
+@pytest.mark.parametrize("kind", [kind for kind, entry in MODEL_KINDS.items() if entry.trainable])
+def test_every_trainable_kind_has_a_default_space_its_config_takes(kind):
+    raw = {"models": [{"kind": kind}], "windows": {"context": 64}}
+    spec = config_from_dict(raw).models[0]
+    space = default_space(kind, kind, spec.config, WindowConfig(context=64), max_context=100)
+    assert space.contexts(WindowConfig(context=64)) == (32, 64)  # 128 does not fit the oldest fold
+    assert "train.seed" not in [item.key for item in space.dimensions]
+    config_from_dict({**raw, "search": {kind: space.to_yaml()}})  # every bound and choice is a valid setting
+
+
+def test_the_pruner_compares_the_same_fold_and_epoch_only():
+    study = optuna.create_study(pruner=tune.FoldMedianPruner(optuna))
+    for value in (1.0, 2.0, 3.0, 4.0):
+        study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={5: value, tune.FOLD_STEPS + 5: 10 * value}))
+    pruned = optuna.trial.TrialState.PRUNED  # a pruned trial's values count where it got to
+    study.add_trial(optuna.trial.create_trial(state=pruned, intermediate_values={5: 5.0, tune.FOLD_STEPS + 5: 50.0}))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, intermediate_values={5: 0.0}))
+
+    def prunes(*reports) -> bool:  # a new trial's reports, (value, step) in order
+        trial = study.ask()
+        for value, step in reports:
+            trial.report(value, step)
+        return trial.should_prune()
+
+    assert prunes((3.1, 5))  # worse than the median (3.0) at fold 1, epoch 5; the failed trial is not counted
+    assert not prunes((9.9, 5), (29.0, tune.FOLD_STEPS + 5))  # better than fold 2's median (30): fold 1 is not looked at
+    assert prunes((3.1, 7))  # at epoch 7 the others keep their epoch-5 losses (they stopped there)
+    assert not prunes((0.1, 2 * tune.FOLD_STEPS + 1))  # no earlier trial trained in fold 3
+    assert tune.value_by({5: 1.0, tune.FOLD_STEPS - 1: 0.5}, tune.FOLD_STEPS + 3) is None  # nor in fold 2 here
+    assert tune.value_by({5: 1.0}, tune.FOLD_STEPS - 1) is None  # a fold's end is not an epoch
+
+
+class AlwaysPrune:
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+def test_pruned_trials_stop_between_folds_and_a_search_with_none_completed_says_so(tune_config, small_prices, tmp_path):
+    config = config_from_dict(tune_config)
+    with pytest.raises(tune.ForecasterError, match=r"no trial of the search completed \(2 tried\)"):
+        tune.run_tune(config, tmp_path / "out", frame=small_prices, pruner=AlwaysPrune())
+    study = optuna.load_study(study_name="forecaster", storage=f"sqlite:///{progress_dir(tmp_path / 'out') / 'study.db'}")
+    trials = tune.trials_table(study, tune.searched(tune.search_space(config, small_prices)[0]))
+    assert (trials["state"] == "pruned").all() and (trials["folds"] == 1).all()  # 2 epochs: pruned after fold 1
+
+
+def test_an_interrupted_search_resumes_where_it_stopped(tune_file, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "results" / "tune"
+    real_fit, calls = tune.fit, []
+
+    def interrupted_fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # trial 1, fold 1
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(tune, "fit", interrupted_fit)
+    assert main(["tune", str(tune_file), "--out", str(out), "--quiet"]) == 130
+    assert "forecaster tune --resume" in capsys.readouterr().err and not out.exists()
+    assert main(["tune", str(tune_file), "--out", str(out), "--quiet"]) == 1
+    assert "an interrupted search is waiting in" in capsys.readouterr().err
+    monkeypatch.setattr(tune, "fit", real_fit)
+    assert main(["tune", "--resume", str(out), "--trials", "3", "--quiet"]) == 0
+    trials = pd.read_csv(out / "trials.csv")
+    assert trials["state"].tolist() == ["complete", "failed", "complete", "complete"]  # the interrupted trial failed
+    assert read_config(out / "config.yaml").tune.trials == 3 and not progress_dir(out).exists()
+
+
+@pytest.mark.parametrize(("arguments", "search", "message"), [
+    (["--model", "lstm"], None, "error: tune.model='lstm' is not a model of this config; tune one of: linear, transformer"),
+    (["--model", "naive"], None, "error: tune.model='naive' is a naive forecast, with nothing to train; tune one of: linear, transformer"),
+    (["--trials", "0"], None, "error: tune.trials=0 must be at least 1"),
+    ([], {"linear": {"learning_rate": [0.1, 0.2]}}, "error: unknown key search.linear.learning_rate; valid: instance_norm, "
+                                                      "windows.context, train.learning_rate"),
+    ([], {"linear": {"train.learning_rate": [0.1, 0.01]}}, "error: search.linear.train.learning_rate: low=0.1 must be below high=0.01"),
+    ([], {"linear": {"train.seed": [0, 3]}}, "error: search.linear.train.seed: the seed is not tuned"),
+    ([], {"linear": {"windows.context": 8}}, "error: search.linear.windows.context=8 should be [low, high], {log: [low, high]} "
+                                             "or {choices: [a, b, ...]}"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tune_config, small_csv, tmp_path, capsys, arguments, search, message):
+    tune_config["data"]["source"] = str(small_csv)
+    if search is not None:
+        tune_config["search"] = search
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(tune_config))
+    out = tmp_path / "results" / "tune"
+    assert main(["tune", str(path), "--out", str(out), "--quiet", *arguments]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(message) and "\n" not in error
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_missing_optuna_is_one_line_naming_the_extra(tune_file, tmp_path, capsys, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(tune.importlib.util, "find_spec", lambda name: None if name == "optuna" else real(name))
+    assert main(["tune", str(tune_file), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    assert capsys.readouterr().err.strip() == ("error: forecaster tune needs optuna, which is not installed; install the tune "
+                                               "extra: pip install -e '.[tune]'")
+
+
+def test_with_tracking_each_trial_is_a_run(tune_file, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "results"
+    assert main(["tune", str(tune_file), "--out", str(results / "tune"), "--set", "tracking.backend=mlflow", "--quiet"]) == 0
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    runs = {run.info.run_name: run for run in client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])}
+    assert set(runs) == {"tune/trial-0", "tune/trial-1", "tune"}
+    trials = pd.read_csv(results / "tune" / "trials.csv").set_index("trial")
+    for number in (0, 1):
+        run = runs[f"tune/trial-{number}"]
+        assert run.data.metrics["val_loss"] == pytest.approx(trials.loc[number, "value"])
+        assert run.data.params["windows.context"] == str(trials.loc[number, "windows.context"]) and run.data.tags["state"] == "complete"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "fold2.val_loss")] == [1, 2]
+    final = runs["tune"]
+    assert "linear.rel_mae" in final.data.metrics and final.data.params["models.linear.kind"] == "linear"
+    assert {a.path for a in client.list_artifacts(final.info.run_id)} >= {"optimization_history.png", "best"}
