@@ -79,9 +79,16 @@ class Calibration:
 
     def bounds(self, forecast: np.ndarray, anchors: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds (N, H, L) in the series' units around point forecasts (N, H) from ``anchors`` (N,)."""
-        radii = np.asarray(self.radii, dtype=float).T  # (H, L)
-        centre = to_change(forecast, anchors, transform)[..., None]  # (N, H, 1)
-        return from_change(centre - radii, anchors, transform), from_change(centre + radii, anchors, transform)
+        return bounds_around(forecast, np.asarray(self.radii, dtype=float).T, anchors, transform)  # radii (H, L)
+
+
+def bounds_around(forecast: np.ndarray, radius: np.ndarray, anchors: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds (N, H, L) in the series' units: the forecasts' (N, H) change +- ``radius`` (broadcast to (N, H, L)).
+
+    The radius is added in the change space (a log change for log-return targets), then mapped back.
+    """
+    centre = to_change(forecast, anchors, transform)[..., None]  # (N, H, 1)
+    return from_change(centre - radius, anchors, transform), from_change(centre + radius, anchors, transform)
 
 
 def check_levels(levels: Sequence[float], where: str) -> None:
@@ -136,6 +143,27 @@ def quantile_levels(levels: Sequence[float]) -> tuple[float, ...]:
     """
     lower = [alpha_of(level) / 2 for level in levels]
     return tuple(sorted({round(tau, 10) for tau in [*lower, 0.5, *(1 - tau for tau in lower)]}))
+
+
+def levels_of_taus(taus: Sequence[float]) -> tuple[float, ...]:
+    """The inverse of ``quantile_levels``: the levels (percent, ascending) of ``taus``; (0.05, 0.1, 0.5, 0.9, 0.95) -> (80, 90)."""
+    return tuple(round(100 * (1 - 2 * tau), 8) for tau in taus if tau < 0.5)[::-1]
+
+
+def quantile_bounds(values: np.ndarray, taus: Sequence[float], levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each level's lower and upper bounds (..., L) and the median (...) from quantiles (..., Q) at ``taus``.
+
+    ``taus`` must hold every level's alpha / 2 and 1 - alpha / 2, and 0.5 (as ``quantile_levels`` makes them).
+    """
+    index = {round(tau, 10): position for position, tau in enumerate(taus)}
+
+    def at(tau: float) -> np.ndarray:
+        return values[..., index[round(tau, 10)]]
+
+    empty = np.empty((*values.shape[:-1], 0))  # no levels asked for: no bounds
+    lower = np.stack([at(alpha_of(level) / 2) for level in levels], axis=-1) if levels else empty
+    upper = np.stack([at(1 - alpha_of(level) / 2) for level in levels], axis=-1) if levels else empty
+    return lower, upper, at(0.5)
 
 
 def calibration_rank(n: int, alpha: float) -> int:

@@ -13,7 +13,7 @@ from forecaster.checkpoint import Checkpoint
 from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
 from forecaster.data.features import invert_transform
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import alpha_of, cumulative_to_series
+from forecaster.evaluation.conformal import cumulative_to_series, quantile_bounds
 from forecaster.output.folders import write_folder
 
 
@@ -99,10 +99,8 @@ def forecast_future(
     anchors = series.levels[-1:]
     if scaled.ndim == 3:  # a quantile head: sorted quantiles of the cumulative change (or of the level)
         quantiles = cumulative_to_series(inputs.unscale_target(np.sort(scaled, axis=-1)), anchors, series.transform)[0]
-        taus = checkpoint.dims.quantiles
-        values = quantiles[:, taus.index(0.5)]
-        bounds = {level: (quantiles[:, taus.index(round(alpha_of(level) / 2, 10))],
-                          quantiles[:, taus.index(round(1 - alpha_of(level) / 2, 10))]) for level in levels}
+        lower, upper, values = quantile_bounds(quantiles, checkpoint.dims.quantiles, levels)  # (H, L), (H, L), (H,)
+        bounds = {level: (lower[:, i], upper[:, i]) for i, level in enumerate(levels)}
     else:
         values = invert_transform(inputs.unscale_target(scaled), anchors, series.transform)  # (1, H)
         if levels:

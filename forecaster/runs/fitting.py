@@ -22,7 +22,7 @@ from torch import nn
 from forecaster.config import ModelSpec
 from forecaster.data.windows import PooledWindows, WindowSet
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import IntervalConfig, quantile_levels
+from forecaster.evaluation.conformal import IntervalConfig, levels_of_taus, quantile_levels
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, to_series_units
 from forecaster.models import ModelDims, build_model, model_kind, quantile_taus
 from forecaster.runs.intervals import (
@@ -132,11 +132,6 @@ def _point_forecast(data: PreparedData, model: nn.Module, training: TrainResult 
     _, anchors = data.actual_and_anchors(split)
     (offset,), (scale,) = data.target_offset, data.target_scale
     return to_series_units(scaled[..., 0], mean=offset, scale=scale, anchors=anchors, transform=data.series.transform), None
-
-
-def levels_of_taus(taus: tuple[float, ...]) -> tuple[float, ...]:
-    """The central intervals' levels (percent, ascending) of a quantile head's ``taus``: (0.05, 0.1, 0.5, 0.9, 0.95) -> (80, 90)."""
-    return tuple(round(100 * (1 - 2 * tau), 8) for tau in taus if tau < 0.5)[::-1]
 
 
 def score_model(

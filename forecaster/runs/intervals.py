@@ -27,10 +27,12 @@ from forecaster.evaluation.conformal import (
     IntervalConfig,
     adaptive_radii,
     alpha_of,
+    bounds_around,
     conformal_radius,
     cumulative_to_series,
     empirical_change_quantiles,
     from_change,
+    quantile_bounds,
     quantile_levels,
     to_change,
 )
@@ -85,10 +87,8 @@ class Intervals:
 
 def _from_quantiles(method: str, levels: tuple[float, ...], values: np.ndarray, **extra) -> Intervals:
     """Intervals from quantiles (N, H, Q) at ``quantile_levels(levels)`` (ascending)."""
-    taus = quantile_levels(levels)
-    lower = np.stack([values[..., taus.index(round(alpha_of(level) / 2, 10))] for level in levels], axis=-1)
-    upper = np.stack([values[..., taus.index(round(1 - alpha_of(level) / 2, 10))] for level in levels], axis=-1)
-    return Intervals(method, levels, lower, upper, values[..., taus.index(0.5)], **extra)
+    lower, upper, median = quantile_bounds(values, quantile_levels(levels), levels)
+    return Intervals(method, levels, lower, upper, median, **extra)
 
 
 def _change_errors(data: PreparedData, split: str, forecast: np.ndarray) -> np.ndarray:
@@ -118,12 +118,9 @@ def adaptive_intervals(
     origins = data.windows["test"].origins
     radii, finals = zip(*(adaptive_radii(scores, test_errors, origins, level, step_size=step_size) for level in levels))
     _, anchors = data.actual_and_anchors("test")
-    transform = data.series.transform
-    centre = to_change(forecast, anchors, transform)[..., None]  # (N, H, 1)
-    radius = np.stack(radii, axis=-1)  # (N, H, L)
+    lower, upper = bounds_around(forecast, np.stack(radii, axis=-1), anchors, data.series.transform)  # radii (N, H, L)
     calibration = Calibration("adaptive", levels, tuple(tuple(map(float, final)) for final in finals))
-    return Intervals("adaptive", levels, from_change(centre - radius, anchors, transform),
-                     from_change(centre + radius, anchors, transform), forecast, calibration=calibration)
+    return Intervals("adaptive", levels, lower, upper, forecast, calibration=calibration)
 
 
 def quantile_intervals(data: PreparedData, split: str, scaled: np.ndarray, levels: tuple[float, ...]) -> Intervals:
