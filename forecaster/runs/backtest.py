@@ -33,6 +33,7 @@ from forecaster.evaluation.metrics import no_move_tolerance
 from forecaster.evaluation.stats import christoffersen_test, diebold_mariano_differential, direction_tests, kupiec_test, summarise
 from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
+from forecaster.runs.intervals import summarised_scores
 
 LOSSES = ("squared", "absolute")
 
@@ -128,11 +129,12 @@ class BacktestResult:
         horizon = self.config.windows.horizon
         squared = self.losses("squared")
         absolute = self.losses("absolute")
+        metrics = METRIC_COLUMNS + summarised_scores(folds.columns) + ["train_seconds"]
         rows = []
         for name in self.config_model_names:
             own = folds[folds["model"] == name]
             row: dict = {"model": name, "kind": own["kind"].iloc[0], "runs": len(own)}
-            for metric in METRIC_COLUMNS + self.interval_columns + ["train_seconds"]:
+            for metric in metrics:
                 stats = summarise(own[metric].to_numpy(dtype=float))
                 row.update({f"{metric}_{key}": stats[key] for key in ("mean", "std", "ci_low", "ci_high")})
             for loss, table in (("squared", squared), ("absolute", absolute)):
@@ -143,12 +145,6 @@ class BacktestResult:
             row["failed_runs"] = int((own["status"] != "ok").sum())
             rows.append(row)
         return seasonal_beside_naive(pd.DataFrame(rows))
-
-    @property
-    def interval_columns(self) -> list[str]:
-        """The fold metrics' probabilistic columns that the summary averages (none without intervals)."""
-        columns = self.fold_metrics.columns
-        return [c for c in columns if c.startswith("coverage_")] + [c for c in ("crps", "rel_crps") if c in columns]
 
     def interval_tests(self) -> pd.DataFrame:
         """Per model and level: coverage of one-step intervals over every fold (first seed), with Kupiec and Christoffersen.

@@ -51,6 +51,11 @@ from forecaster.runs.prepare import PreparedData
 RANDOM_WALK = "random_walk"  # the yardstick's model name in intervals.csv
 
 
+def summarised_scores(columns) -> list[str]:
+    """The probabilistic columns of a metrics table that summaries over seeds or folds average: coverage per level, CRPS."""
+    return [column for column in columns if column.startswith("coverage_")] + [c for c in ("crps", "rel_crps") if c in columns]
+
+
 def level_name(level: float) -> str:
     """80.0 -> '80', 97.5 -> '97.5': the level as it appears in column names."""
     return f"{level:g}"

@@ -25,6 +25,7 @@ from forecaster.runs.experiment import (
     run_experiment,
     save_run,
 )
+from forecaster.runs.intervals import summarised_scores
 from forecaster.training.loop import EpochEnd
 
 SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
@@ -63,8 +64,7 @@ def seed_summary(results: dict[int, ExperimentResult]) -> pd.DataFrame:
     """Per model, in the tables' order: runs, then each metric's mean and standard deviation over seeds (ddof 1)."""
     table = seed_metrics(results)
     grouped = table.groupby("model", sort=False)
-    probabilistic = [c for c in table.columns if c.startswith("coverage_")] + [c for c in ("crps", "rel_crps") if c in table.columns]
-    summary = grouped[[*SUMMARY_METRICS, *probabilistic]].agg(["mean", "std"])
+    summary = grouped[[*SUMMARY_METRICS, *summarised_scores(table.columns)]].agg(["mean", "std"])
     summary.columns = [f"{metric}_{statistic}" for metric, statistic in summary.columns]
     summary.insert(0, "runs", grouped.size())
     summary.insert(0, "kind", grouped["kind"].first())
