@@ -161,6 +161,10 @@ class Checkpoint:
         A global model (trained on several series) reads each of its series' own target column; a series
         it never saw gets the usual default target (Adj Close, Close, or the only column) unless named.
         """
+        if self.dims.targets > 1:
+            raise ForecasterError(
+                f"checkpoint {self.name!r} forecasts {self.dims.targets} targets ({', '.join(self.columns[: self.dims.targets])}); "
+                "forecast, transfer and embed read one-target checkpoints for now: train one per target (data.column)")
         record = self.series_record(source)
         columns: tuple[str | None, ...] = self.columns
         if record is not None:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
-SOURCES = "bundled name (sp500, sunspots, synthetic), CSV path or Yahoo ticker"
+SOURCES = "bundled name (sp500, sunspots, etth2, synthetic), CSV path or Yahoo ticker"
 CHECKPOINT_COMMANDS = ("forecast", "transfer", "embed")  # they read a checkpoint: its columns are the defaults
 OUT_FILES = {"forecast": "forecast.csv", "compare": "compare.csv and compare.png"}  # --out optional: what it adds
 VERBOSE_SHOWN = ("run", "backtest", "bench", "tune")  # the others log little: -v is accepted but not advertised

@@ -16,7 +16,8 @@ EXPECTED_FILES = {
     "config.yaml", "metrics.csv", "predictions.csv", "history.csv", "rel_mae.png", "forecasts.png", "training_curves.png",
     "attention_transformer.png", "intervals.csv", "calibration.png",
 }
-METRIC_COLUMNS = ["model", "kind", "mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "train_seconds", "parameters"]
+METRIC_COLUMNS = ["model", "kind", "mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "mse_scaled", "mae_scaled",
+                  "train_seconds", "parameters"]
 
 
 def test_run_writes_every_file_and_prints_the_table(tiny_config_file, tmp_path, capsys):
@@ -138,7 +139,7 @@ def test_unknown_ticker_is_one_line_even_when_yfinance_logs(monkeypatch, tmp_pat
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [
         "error: no data for ticker '^NOPE' from Yahoo Finance (unknown ticker or no network); "
-        "use an offline source instead: a bundled name (sp500, sunspots) or a CSV path"
+        "use an offline source instead: a bundled name (sp500, sunspots, etth2) or a CSV path"
     ]
     assert not out.exists() and not any((tmp_path / "cache").rglob("*.csv"))
     assert not [record for record in caplog.records if record.name == "yfinance"]  # its noise never reached stderr

@@ -1,14 +1,16 @@
 """Input frames and the target: column checks, target transforms and their inverses, calendar channels (pure functions).
 
-The target is the next value(s) of one column. Every input column goes through the same transform as
-the target (a log-return of Volume is its log change), and the target column is always input channel 0,
-so the naive forecasts can read it and the target shares channel 0's scaling. Calendar channels (hour of
+The target is the next value(s) of one column (``data.column``) or of several (``data.targets``: a list,
+or ``all`` for every numeric column). Every input column goes through the same transform as the targets
+(a log-return of Volume is its log change), and the K target columns are always input channels 0..K-1,
+so the naive forecasts can read them and each target shares its channel's scaling. Calendar channels (hour of
 day, day of week, day of year as sine/cosine pairs) come last; they are computed from the dates alone and
 never transformed, so they hold no information about the target and are known for any future date.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,13 +33,24 @@ class DataConfig:
     """Where the series comes from, which column is the target, extra input columns, the transform."""
 
     source: str | tuple[str, ...] = "sp500"  # several: one global model trained on all (see multiseries.py)
-    column: str | None = None
+    column: str | None = None  # the one target (None: Adj Close / Close / the only column)
+    # Several targets, each forecast at every step: a list of columns, or "all" for every numeric column.
+    # A single name is the same as ``column``; set one of the two.
+    targets: str | tuple[str, ...] | None = None
     features: tuple[str, ...] = ()
     transform: Literal["log_return", "diff", "level"] = "log_return"
     missing: Literal["error", "drop", "ffill"] = "error"
     start: str | None = None
     end: str | None = None
     calendar: tuple[Literal["hour", "day_of_week", "day_of_year"], ...] = ()  # extra channels from the dates
+    rows: int | None = None  # read only the first N rows (after start/end), e.g. ETT's 14400 of the benchmark
+
+    def __post_init__(self) -> None:
+        if self.rows is not None and self.rows < 2:
+            raise ForecasterError(f"data.rows={self.rows} must be at least 2 (or left out to read every row)")
+        if self.column is not None and self.targets is not None:
+            raise ForecasterError(
+                f"data.column={self.column!r} and data.targets={self.targets!r} both name targets; set one of them")
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -64,12 +77,13 @@ class PreparedSeries:
     ``frames[i]`` is the transformed input frame at ``dates[i]`` (the ``targets`` target channels first,
     then the other ``columns``, then two channels per ``calendar`` feature), and ``levels[i]`` the target
     in the series' own units at that date: the anchor from which a forecast made at step i is mapped back
-    to prices. One target for now (``targets`` = 1, ``levels`` (L,)); several come with multivariate runs.
+    to prices. ``levels`` is (L,) for one target and (L, K) for several; ``channel(k)`` is the series as
+    seen by target k alone (levels (L,)), which is how every score is computed, one target at a time.
     """
 
     dates: pd.DatetimeIndex
     frames: np.ndarray  # (L, C)
-    levels: np.ndarray  # (L,)
+    levels: np.ndarray  # (L,) for one target, (L, K) for several
     columns: tuple[str, ...]
     transform: str
     calendar: tuple[str, ...] = ()
@@ -79,6 +93,17 @@ class PreparedSeries:
     def lost_rows(self) -> int:
         """Raw rows consumed by the transform (the first row has no previous value to difference)."""
         return 0 if self.transform == "level" else 1
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        """The K target columns, in channel order."""
+        return self.columns[: self.targets]
+
+    def channel(self, index: int) -> PreparedSeries:
+        """The series with target ``index``'s levels alone, (L,): what a one-target score reads."""
+        if self.targets == 1:
+            return self
+        return dataclasses.replace(self, levels=self.levels[:, index])
 
 
 def choose_target(frame: pd.DataFrame, column: str | None) -> str:
@@ -95,6 +120,29 @@ def choose_target(frame: pd.DataFrame, column: str | None) -> str:
     raise ForecasterError(
         f"no Close or Adj Close column; choose the target with --column, one of: {', '.join(map(str, frame.columns))}"
     )
+
+
+def choose_targets(frame: pd.DataFrame, config: DataConfig) -> list[str]:
+    """The target columns: ``data.targets`` (names, or ``all`` numeric columns), else the one ``choose_target`` picks."""
+    if config.targets is None:
+        return [choose_target(frame, config.column)]
+    if config.targets == "all":
+        numeric = [name for name in frame.columns if pd.api.types.is_numeric_dtype(frame[name])]
+        if not numeric:
+            raise ForecasterError(
+                f"data.targets=all, but no column holds numbers; columns: {', '.join(map(str, frame.columns))}")
+        return numeric
+    names = [config.targets] if isinstance(config.targets, str) else list(config.targets)
+    if not names:
+        raise ForecasterError("data.targets=[] names no column; name some, or write all for every numeric column")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ForecasterError(f"data.targets names {repeated[0]!r} twice; name each target once")
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise ForecasterError(
+            f"data.targets has {missing[0]!r}, not a column of the series; columns: {', '.join(map(str, frame.columns))}")
+    return names
 
 
 def _first_dates(index: pd.Index, mask: np.ndarray, limit: int = 3) -> str:
@@ -164,14 +212,20 @@ def invert_transform(forecast: np.ndarray, anchors: np.ndarray, transform: str) 
 
 def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
     """Check the used columns, transform them, and line them up with the target's levels and dates."""
-    target = choose_target(frame, config.column)
-    columns = [target] + [name for name in config.features if name != target]
+    if config.rows is not None:
+        if config.rows > len(frame):
+            raise ForecasterError(f"data.rows={config.rows}, but the series has {len(frame)} rows; "
+                                  f"use at most {len(frame)} or leave data.rows out")
+        frame = frame.iloc[: config.rows]
+    targets = choose_targets(frame, config)
+    columns = targets + [name for name in config.features if name not in targets]
     table = checked_values(frame, columns, missing=config.missing)
     values = table.to_numpy()
-    if len(values) and np.all(values[:, 0] == values[0, 0]):
-        raise ForecasterError(
-            f"column {target!r} is constant ({values[0, 0]:g} on every date): there is nothing to forecast"
-        )
+    for index, target in enumerate(targets):
+        if len(values) and np.all(values[:, index] == values[0, index]):
+            raise ForecasterError(
+                f"column {target!r} is constant ({values[0, index]:g} on every date): there is nothing to forecast"
+            )
     if config.transform == "log_return":
         non_positive = (values <= 0).any(axis=1)
         if non_positive.any():
@@ -189,10 +243,11 @@ def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
     return PreparedSeries(
         dates=dates,
         frames=frames,
-        levels=values[lost:, 0],
+        levels=values[lost:, 0] if len(targets) == 1 else values[lost:, : len(targets)],
         columns=tuple(columns),
         transform=config.transform,
         calendar=tuple(config.calendar),
+        targets=len(targets),
     )
 
 

@@ -22,14 +22,14 @@ import pandas as pd
 from forecaster.data.synthetic import two_period_series
 from forecaster.errors import DataSourceError, ForecasterError
 
-BUNDLED: dict[str, str] = {"sp500": "sp500_daily.csv", "sunspots": "sunspots_monthly.csv"}
+BUNDLED: dict[str, str] = {"sp500": "sp500_daily.csv", "sunspots": "sunspots_monthly.csv", "etth2": "etth2_hourly.csv"}
 SYNTHETIC = "synthetic"  # generated, not read: forecaster.data.synthetic.two_period_series() with its defaults
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "day", "month")
 # The intervals yfinance.download accepts (its docstring); anything else would fail there.
 YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 _TICKER_PATTERN = re.compile(r"^[A-Za-z0-9^.=\-]{1,20}$")
-_VALID_SOURCES = "valid sources: a bundled name sp500|sunspots|synthetic, a CSV path, or a Yahoo ticker such as ^GSPC"
-_OFFLINE_HINT = "use an offline source instead: a bundled name (sp500, sunspots) or a CSV path"
+_VALID_SOURCES = "valid sources: a bundled name sp500|sunspots|etth2|synthetic, a CSV path, or a Yahoo ticker such as ^GSPC"
+_OFFLINE_HINT = "use an offline source instead: a bundled name (sp500, sunspots, etth2) or a CSV path"
 
 
 def bundled_data_dir() -> Path:

@@ -22,14 +22,29 @@ from forecaster.errors import ForecasterError
 
 @dataclass(frozen=True)
 class WindowConfig:
-    """Window length, horizon and split fractions (of the transformed series' time steps)."""
+    """Window length, horizon and the split: fractions of the transformed series' time steps, or row counts.
+
+    ``train_rows`` and ``val_rows`` (both or neither) split by rows of the data instead, as the benchmark
+    papers do (ETT: 8640 training and 2880 validation rows; the test span is every row after them, so
+    ``data.rows`` fixes its length). Counted in rows of the user's data: a differencing transform's first
+    row, which has no previous value, is counted in the training rows.
+    """
 
     context: int = 64
     horizon: int = 1
     train_fraction: float = 0.7
     val_fraction: float = 0.15
+    train_rows: int | None = None
+    val_rows: int | None = None
 
     def __post_init__(self) -> None:
+        if (self.train_rows is None) != (self.val_rows is None):
+            raise ForecasterError(
+                f"windows.train_rows={self.train_rows} and windows.val_rows={self.val_rows}: set both to split by "
+                "row counts, or neither to split by fractions")
+        if self.train_rows is not None and (self.train_rows < 1 or self.val_rows < 1):
+            raise ForecasterError(
+                f"windows.train_rows={self.train_rows} and windows.val_rows={self.val_rows} must be positive row counts")
         if self.context < 1:
             raise ForecasterError(f"windows.context={self.context} must be a positive number of steps")
         if self.horizon < 1:
@@ -59,7 +74,10 @@ class SplitBounds:
     train_start: int = 0
 
 
-def _bounds_for(length: int, config: WindowConfig) -> SplitBounds:
+def _bounds_for(length: int, config: WindowConfig, lost_rows: int = 0) -> SplitBounds:
+    if config.train_rows is not None:  # row counts include the rows the transform consumed
+        train_end = config.train_rows - lost_rows
+        return SplitBounds(train_end=train_end, val_end=train_end + config.val_rows, length=length)
     train_end = int(round(length * config.train_fraction))
     val_end = train_end + int(round(length * config.val_fraction))
     return SplitBounds(train_end=train_end, val_end=val_end, length=length)
@@ -100,7 +118,14 @@ def split_bounds(length: int, config: WindowConfig, *, lost_rows: int = 0) -> Sp
     ``lost_rows`` is how many raw rows the target transform consumed (1 for differences), so that the
     message counts rows of the user's data, not transformed steps.
     """
-    bounds = _bounds_for(length, config)
+    bounds = _bounds_for(length, config, lost_rows)
+    if config.train_rows is not None and not _bounds_fit(bounds, config):
+        needed = config.train_rows + config.val_rows + config.horizon
+        raise ForecasterError(
+            f"{length + lost_rows} rows cannot be split into windows.train_rows={config.train_rows} (at least "
+            f"context + horizon = {config.context + config.horizon + lost_rows} needed), windows.val_rows="
+            f"{config.val_rows} (at least horizon = {config.horizon}) and a test span of at least {config.horizon} "
+            f"rows: at least {needed} rows are needed")
     if not _bounds_fit(bounds, config):
         raise ForecasterError(
             f"{length + lost_rows} rows are too few for context={config.context}, horizon={config.horizon} and a "

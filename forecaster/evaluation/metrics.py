@@ -47,19 +47,30 @@ def directional_accuracy(actual: np.ndarray, forecast: np.ndarray, anchors: np.n
     return float(np.mean(np.sign(predicted_move[moved]) == np.sign((actual - anchors)[moved])))
 
 
+def training_std(train_levels: np.ndarray) -> float:
+    """The training span's standard deviation of the target's levels (ddof 0, as a standard scaler's).
+
+    The unit of ``mse_scaled`` and ``mae_scaled``: an error divided by it is an error of the standardised
+    series, the unit the long-horizon benchmark papers report (ETT, Weather, ...).
+    """
+    return float(np.std(train_levels))
+
+
 def forecast_metrics(
-    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float, no_move: float = 0.0
+    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float, no_move: float = 0.0,
+    scale_std: float | None = None,
 ) -> dict[str, float]:
     """MAE, RMSE, MAPE (%), rel_mae, MASE and directional accuracy of ``forecast`` against ``actual``.
 
     Arrays are (N, H) in the series' units; ``anchors`` (N,) are the last observed levels, so the naive
     forecast on the same points is ``anchors`` repeated. MAPE skips points whose actual value is 0.
+    With ``scale_std`` (``training_std``) also ``mse_scaled`` and ``mae_scaled``: the errors divided by it.
     """
     errors = forecast - actual
     mae = float(np.mean(np.abs(errors)))
     naive_mae = float(np.mean(np.abs(anchors[:, None] - actual)))
     nonzero = actual != 0
-    return {
+    metrics = {
         "mae": mae,
         "rmse": float(np.sqrt(np.mean(errors**2))),
         "mape": float(np.mean(np.abs(errors[nonzero] / actual[nonzero])) * 100) if nonzero.any() else float("nan"),
@@ -67,14 +78,43 @@ def forecast_metrics(
         "mase": mae / scale_mae if scale_mae > 0 else float("nan"),
         "directional_accuracy": directional_accuracy(actual, forecast, anchors, no_move=no_move),
     }
+    if scale_std is not None:
+        scaled = errors / scale_std if scale_std > 0 else np.full_like(errors, np.nan)
+        metrics.update(mse_scaled=float(np.mean(scaled**2)), mae_scaled=float(np.mean(np.abs(scaled))))
+    return metrics
 
 
 def metrics_by_step(
-    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float, no_move: float = 0.0
+    actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float, no_move: float = 0.0,
+    scale_std: float | None = None,
 ) -> list[dict[str, float]]:
     """``forecast_metrics`` for each horizon step k = 1..H separately."""
     return [
         {"step": step + 1, **forecast_metrics(actual[:, step : step + 1], forecast[:, step : step + 1],
-                                               anchors=anchors, scale_mae=scale_mae, no_move=no_move)}
+                                               anchors=anchors, scale_mae=scale_mae, no_move=no_move, scale_std=scale_std)}
         for step in range(actual.shape[1])
     ]
+
+
+# Scores that mean the same whatever a series' units: the ones ``pool_channels`` averages over target channels.
+# The others (mae, rmse, crps, pinball) add up values of different units, so a pooled row leaves them empty.
+SCALE_FREE = ("mape", "rel_mae", "mase", "directional_accuracy", "mse_scaled", "mae_scaled", "rel_crps", "crossing")
+
+
+def pool_channels(per_channel: list[dict]) -> dict:
+    """One row of scores for K target channels: the mean of each scale-free score, NaN for the others.
+
+    Every channel is scored on the same windows and steps, so the mean of the channels' ``mse_scaled`` is
+    the benchmark papers' MSE over all channels and points. Each level's ``coverage_*`` is scale-free
+    too; text (``interval_method``) and the ``step`` number are kept when the channels agree.
+    """
+    pooled = {}
+    for key, value in per_channel[0].items():
+        values = [row[key] for row in per_channel]
+        if isinstance(value, str) or key == "step":
+            pooled[key] = value if all(other == value for other in values) else "mixed"
+        elif key in SCALE_FREE or key.startswith("coverage_"):
+            pooled[key] = float(np.mean(values))
+        else:
+            pooled[key] = float("nan")
+    return pooled

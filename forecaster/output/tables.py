@@ -20,6 +20,8 @@ TABLE_COLUMNS = {
     "rel_mae": ("rel_mae", "{:.4f}".format),
     "mase": ("mase", "{:.3f}".format),
     "directional_accuracy": ("dir_acc", "{:.3f}".format),
+    "mse_scaled": ("mse_sc", "{:.3f}".format),
+    "mae_scaled": ("mae_sc", "{:.3f}".format),
     "train_seconds": ("train_s", "{:.1f}".format),
     "parameters": ("parameters", str),
 }
@@ -72,7 +74,8 @@ def format_metrics(metrics: pd.DataFrame) -> str:
     With intervals: each level's coverage (``cov80``: the share of test values inside the 80 % interval),
     ``rel_crps`` (CRPS / the random walk's own CRPS) and the method that made each model's intervals.
     """
-    columns = {**TABLE_COLUMNS, **{key: (name, "{:.4f}".format if name == "rel_crps" else "{:.3f}".format)
+    present = {key: value for key, value in TABLE_COLUMNS.items() if key in metrics.columns}
+    columns = {**present, **{key: (name, "{:.4f}".format if name == "rel_crps" else "{:.3f}".format)
                                     for key, name in probabilistic_columns(metrics.columns).items()}}
     if "interval_method" in metrics.columns:
         columns["interval_method"] = ("intervals", str)

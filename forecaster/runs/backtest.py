@@ -238,7 +238,12 @@ def run_backtest(
     config = dataclasses.replace(config, backtest=backtest)
     if frame is None:
         frame = load_prices(config.data.single_source("backtest"), start=config.data.start, end=config.data.end)
-    length = len(prepare_series(frame, config.data).frames)  # usable steps after the target transform
+    series = prepare_series(frame, config.data)
+    if series.targets > 1:
+        # The fold tests (Diebold-Mariano, direction, Kupiec) are written for one target's errors.
+        raise ForecasterError(f"backtest scores one target for now, and data.targets names {series.targets}: "
+                              "backtest each with data.column, or compare seeds with forecaster run --seeds")
+    length = len(series.frames)  # usable steps after the target transform
     bounds = fold_bounds(length, config.windows, backtest)
     result = BacktestResult(config=config, folds=bounds)
     bar = tqdm(total=len(bounds) * len(backtest.seeds), desc="backtest", unit="fit", disable=not progress)

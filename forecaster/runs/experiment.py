@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # for annotations only: matplotlib is imported when figures a
 
 log = logging.getLogger(__name__)
 
-METRIC_COLUMNS = ["mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy"]
+METRIC_COLUMNS = ["mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "mse_scaled", "mae_scaled"]
 
 
 @dataclass
@@ -52,20 +52,32 @@ class ExperimentResult:
 
     @property
     def metrics(self) -> pd.DataFrame:
-        """One row per model: the point metrics, training seconds, parameter count, status, then the intervals' scores."""
-        rows = []
-        for name, run in self.runs.items():
-            rows.append({
-                "model": name,
-                "kind": run.spec.kind,
-                **{key: value for key, value in run.metrics.items() if key in METRIC_COLUMNS},
-                "train_seconds": run.training.seconds if run.training else 0.0,
-                "parameters": count_parameters(run.model),
-                "best_epoch": run.training.best_epoch if run.training else 0,
-                "status": run.training.failure if run.training and run.training.failure else "ok",
-                **{key: value for key, value in run.metrics.items() if key not in METRIC_COLUMNS},
-            })
-        return seasonal_beside_naive(pd.DataFrame(rows))
+        """One row per model: the point metrics, training seconds, parameter count, status, then the intervals' scores.
+
+        With several targets the scores are pooled over them (scale-free ones averaged, the others empty);
+        ``metrics_by_channel`` has each target's own.
+        """
+        return seasonal_beside_naive(pd.DataFrame([self._metrics_row(name, run, run.metrics) for name, run in self.runs.items()]))
+
+    @property
+    def metrics_by_channel(self) -> pd.DataFrame:
+        """metrics_by_channel.csv: one row per model and target channel, in each target's own units (several targets)."""
+        rows = [{"channel": channel, **self._metrics_row(name, run, own.metrics)}
+                for name, run in self.runs.items() for channel, own in (run.channels or {}).items()]
+        return pd.DataFrame(rows)
+
+    @staticmethod
+    def _metrics_row(name: str, run: ModelRun, metrics: dict) -> dict:
+        return {
+            "model": name,
+            "kind": run.spec.kind,
+            **{key: value for key, value in metrics.items() if key in METRIC_COLUMNS},
+            "train_seconds": run.training.seconds if run.training else 0.0,
+            "parameters": count_parameters(run.model),
+            "best_epoch": run.training.best_epoch if run.training else 0,
+            "status": run.training.failure if run.training and run.training.failure else "ok",
+            **{key: value for key, value in metrics.items() if key not in METRIC_COLUMNS},
+        }
 
     def checkpoint(self, name: str) -> Checkpoint:
         """Model ``name``'s checkpoint, in memory: what rebuilds it and feeds it new data (save it with ``save_checkpoint``)."""
@@ -92,24 +104,37 @@ class ExperimentResult:
             raise ForecasterError(f"the models were scored on different splits ({', '.join(sorted(splits))})")
         return splits.pop()
 
+    def _per_target(self) -> list[tuple[str | None, PreparedData, dict[str, ModelRun]]]:
+        """(channel name, that target's data, each model's run on it): one entry, named None, for one target."""
+        if self.data.dims.targets == 1:
+            return [(None, self.data, self.runs)]
+        return [(channel, self.data.channel(index), {name: run.channels[channel] for name, run in self.runs.items()})
+                for index, channel in enumerate(self.data.series.target_names)]
+
     @property
     def predictions(self) -> pd.DataFrame:
         """The scored split's forecasts: one row per (origin, step), the actual value, one column per model.
 
         Then, for each model with intervals and each level, its bounds ``<model>_lo_<level>`` and ``<model>_hi_<level>``.
+        With several targets a ``channel`` column names the target, and each target's rows follow the previous one's.
         """
-        actual, _ = self.data.actual_and_anchors(self.split)
-        origins = self.data.windows[self.split].origins
+        return pd.concat([self._target_predictions(channel, data, runs) for channel, data, runs in self._per_target()],
+                         ignore_index=True)
+
+    def _target_predictions(self, channel: str | None, data: PreparedData, runs: dict[str, ModelRun]) -> pd.DataFrame:
+        actual, _ = data.actual_and_anchors(self.split)
+        origins = data.windows[self.split].origins
         horizon = actual.shape[1]
-        dates = self.data.series.dates
+        dates = data.series.dates
         columns = {
             "date": dates[(origins[:, None] + np.arange(1, horizon + 1)).ravel()],
             "origin": dates[np.repeat(origins, horizon)],
             "step": np.tile(np.arange(1, horizon + 1), len(origins)),
+            **({} if channel is None else {"channel": channel}),
             "actual": actual.ravel(),
         }
-        columns.update({name: run.forecast.ravel() for name, run in self.runs.items()})
-        for name, run in self.runs.items():
+        columns.update({name: run.forecast.ravel() for name, run in runs.items()})
+        for name, run in runs.items():
             if run.intervals is None:
                 continue
             for index, level in enumerate(run.intervals.levels):
@@ -119,17 +144,30 @@ class ExperimentResult:
 
     @property
     def intervals(self) -> pd.DataFrame:
-        """intervals.csv: per model (the random walk's own first), level and step ('all', 1..H), coverage and scores."""
+        """intervals.csv: per model (the random walk's own first), level and step ('all', 1..H), coverage and scores.
+
+        With several targets, each target's rows, with a ``channel`` column.
+        """
         levels = self.config.intervals.levels
-        if not levels or not any(run.intervals is not None for run in self.runs.values()):
+        tables = [self._target_intervals(channel, data, runs) for channel, data, runs in self._per_target()]
+        if not levels or not any(len(table) for table in tables):
             return pd.DataFrame(columns=["model", "method", "level", "step", "coverage", "width", "winkler", "msis"])
-        actual, _ = self.data.actual_and_anchors(self.split)
-        scale = msis_scale(self.data, self.config.intervals)
-        rows = interval_rows(RANDOM_WALK, actual, random_walk_intervals(self.data, self.split, levels), msis_scale=scale)
-        for name, run in self.runs.items():
+        return pd.concat(tables, ignore_index=True)
+
+    def _target_intervals(self, channel: str | None, data: PreparedData, runs: dict[str, ModelRun]) -> pd.DataFrame:
+        levels = self.config.intervals.levels
+        if not levels or not any(run.intervals is not None for run in runs.values()):
+            return pd.DataFrame()
+        actual, _ = data.actual_and_anchors(self.split)
+        scale = msis_scale(data, self.config.intervals)
+        rows = interval_rows(RANDOM_WALK, actual, random_walk_intervals(data, self.split, levels), msis_scale=scale)
+        for name, run in runs.items():
             if run.intervals is not None:
                 rows += interval_rows(name, actual, run.intervals, msis_scale=scale)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        if channel is not None:
+            table.insert(1, "channel", channel)
+        return table
 
     @property
     def history(self) -> pd.DataFrame:
@@ -149,7 +187,7 @@ def resolve_settings(config: ExperimentConfig, data: PreparedData) -> tuple[Expe
     Only the training span's target is passed (``PreparedData.training_targets``): a setting such as a
     seasonal naive's ``period: auto`` never depends on validation or test data.
     """
-    target = data.training_targets[:, 0]  # one target for now
+    target = data.training_targets[:, 0]  # the first target's: several targets share what is found from it
     specs, notes = [], {}
     for spec in config.models:
         resolve = model_kind(spec.kind).resolve
@@ -240,6 +278,8 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
     result.history.to_csv(folder / "history.csv", index=False)
     if result.data.dims.horizon > 1:
         result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)
+    if result.data.dims.targets > 1:
+        result.metrics_by_channel.to_csv(folder / "metrics_by_channel.csv", index=False)
     intervals = result.intervals
     if len(intervals):
         intervals.to_csv(folder / "intervals.csv", index=False)
@@ -247,13 +287,18 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
         if run.training is None:
             continue  # naive forecasts have no weights to keep
         save_checkpoint(result.checkpoint(name), folder / "checkpoints" / f"{name}.pt")
+    predictions = result.predictions
+    if "channel" in predictions.columns:  # several targets: the figure shows the first
+        predictions = predictions[predictions["channel"] == result.data.series.target_names[0]].drop(columns="channel")
     figures = {
         "rel_mae.png": plots.rel_mae_figure(result.metrics),
-        "forecasts.png": plots.forecast_figure(result.predictions, band=plots.sharpest_model(result.metrics)),
+        "forecasts.png": plots.forecast_figure(predictions, band=plots.sharpest_model(result.metrics)),
         "training_curves.png": plots.training_curves_figure(result.history),
     }
     if result.data.dims.horizon > 1:
         figures["rel_mae_by_step.png"] = plots.rel_mae_by_step_figure(result.step_metrics)
+    if "channel" in intervals.columns:
+        intervals = intervals[intervals["channel"] == result.data.series.target_names[0]]
     figures.update(plots.interval_figures(intervals, horizon=result.data.dims.horizon))
     for name, run in result.runs.items():
         if model_kind(run.spec.kind).attention is not None:

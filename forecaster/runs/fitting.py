@@ -23,7 +23,15 @@ from forecaster.config import ModelSpec
 from forecaster.data.windows import PooledWindows, WindowSet
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import IntervalConfig, levels_of_taus, quantile_levels
-from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, metrics_by_step, no_move_tolerance, to_series_units
+from forecaster.evaluation.metrics import (
+    forecast_metrics,
+    insample_naive_mae,
+    metrics_by_step,
+    no_move_tolerance,
+    pool_channels,
+    to_series_units,
+    training_std,
+)
 from forecaster.models import ModelDims, build_model, model_kind, quantile_taus
 from forecaster.runs.intervals import (
     Intervals,
@@ -47,11 +55,12 @@ class ModelRun:
     spec: ModelSpec
     model: nn.Module
     training: TrainResult | None
-    forecast: np.ndarray  # (N, H) in the series' units
-    metrics: dict[str, float]
+    forecast: np.ndarray  # (N, H) in the series' units; (N, H, K) for K targets
+    metrics: dict[str, float]  # pooled over the targets when there are several (``pool_channels``)
     step_metrics: list[dict[str, float]]
     split: str = "test"  # the split that was forecast and scored
-    intervals: Intervals | None = None  # the split's prediction intervals, when the run asks for them
+    intervals: Intervals | None = None  # the split's prediction intervals, when the run asks for them (one target)
+    channels: dict[str, ModelRun] | None = None  # with several targets: each target's own run, by column name
 
 
 def model_dims(spec: ModelSpec, dims: ModelDims, intervals: IntervalConfig | None) -> ModelDims:
@@ -120,18 +129,30 @@ def predict(model: nn.Module, windows: WindowSet | PooledWindows, *, device: tor
     return torch.cat(outputs).double().cpu().numpy()
 
 
-def _point_forecast(data: PreparedData, model: nn.Module, training: TrainResult | None, split: str, device: torch.device):
-    """A split's forecasts in the series' units (N, H), and a quantile head's intervals (else None)."""
-    scaled = predict(model, data.windows[split], device=device)  # (N, H, K) or (N, H, K, Q)
-    if training is not None and training.failure and not training.best_epoch:
-        scaled = np.full_like(scaled, np.nan)  # no weights worth scoring: every metric is NaN
-    # One target for now: the series holds one target's levels (multivariate scoring pools over K).
-    if scaled.ndim == 4:
-        intervals = quantile_intervals(data, split, scaled[:, :, 0], levels_of_taus(quantile_taus(model)))
+def _scaled_forecasts(model: nn.Module, data: PreparedData, training: TrainResult | None, device: torch.device):
+    """``forecasts(split)``: the model's scaled forecasts of a split (N, H, K[, Q]), predicted once per split."""
+    cache: dict[str, np.ndarray] = {}
+
+    def forecasts(split: str) -> np.ndarray:
+        if split not in cache:
+            scaled = predict(model, data.windows[split], device=device)  # (N, H, K) or (N, H, K, Q)
+            if training is not None and training.failure and not training.best_epoch:
+                scaled = np.full_like(scaled, np.nan)  # no weights worth scoring: every metric is NaN
+            cache[split] = scaled
+        return cache[split]
+
+    return forecasts
+
+
+def _point_forecast(data: PreparedData, scaled: np.ndarray, split: str, taus: tuple[float, ...]):
+    """One target's forecasts in the series' units (N, H) from its scaled ones, (N, H) or (N, H, Q) from a
+    quantile head, and the quantile head's intervals (else None)."""
+    if scaled.ndim == 3:
+        intervals = quantile_intervals(data, split, scaled, levels_of_taus(taus))
         return intervals.median, intervals
     _, anchors = data.actual_and_anchors(split)
     (offset,), (scale,) = data.target_offset, data.target_scale
-    return to_series_units(scaled[..., 0], mean=offset, scale=scale, anchors=anchors, transform=data.series.transform), None
+    return to_series_units(scaled, mean=offset, scale=scale, anchors=anchors, transform=data.series.transform), None
 
 
 def score_model(
@@ -143,18 +164,51 @@ def score_model(
     With ``intervals`` (levels not empty) the test span also gets prediction intervals, by the config's
     method (conformal and adaptive calibrate on this model's validation forecasts), and their scores join
     the metrics; ``rel_crps`` divides by the random walk's own CRPS on the same points.
+
+    Several targets are scored one at a time (``PreparedData.channel``): the run's ``channels`` hold each
+    target's own run, and its metrics pool the scale-free ones over the targets (``pool_channels``).
     """
     if split not in SPLITS:
         raise ForecasterError(f"split={split!r} is not one of {', '.join(SPLITS)}")
+    forecasts = _scaled_forecasts(model, data, training, device)
+    if data.dims.targets == 1:
+        return _score_target(data, spec, model, training, lambda name: forecasts(name)[:, :, 0], split=split,
+                             intervals=intervals)
+    channels = {
+        name: _score_target(data.channel(index), spec, model, training,
+                            lambda name, index=index: forecasts(name)[:, :, index], split=split, intervals=intervals)
+        for index, name in enumerate(data.series.target_names)
+    }
+    runs = list(channels.values())
+    horizon = data.dims.horizon
+    return ModelRun(
+        spec=spec,
+        model=model.cpu(),
+        training=training,
+        forecast=np.stack([run.forecast for run in runs], axis=-1),  # (N, H, K)
+        metrics=pool_channels([run.metrics for run in runs]),
+        step_metrics=[pool_channels([run.step_metrics[step] for run in runs]) for step in range(horizon)],
+        split=split,
+        channels=channels,
+    )
+
+
+def _score_target(
+    data: PreparedData, spec: ModelSpec, model: nn.Module, training: TrainResult | None, forecasts, *,
+    split: str, intervals: IntervalConfig | None,
+) -> ModelRun:
+    """``score_model`` for one target: ``data`` holds its levels, ``forecasts(split)`` its scaled forecasts."""
     actual, anchors = data.actual_and_anchors(split)
     train_levels = data.training_levels
-    scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels)}
-    forecast, bands = _point_forecast(data, model, training, split, device)
+    scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels),
+               "scale_std": training_std(train_levels)}
+    taus = quantile_taus(model)
+    forecast, bands = _point_forecast(data, forecasts(split), split, taus)
     metrics = forecast_metrics(actual, forecast, **scoring)
     if intervals is not None and intervals.levels and (bands is not None or split == "test"):
         method = interval_method(model, intervals)
         if method != "quantile":
-            val_forecast, _ = _point_forecast(data, model, training, "val", device)
+            val_forecast, _ = _point_forecast(data, forecasts("val"), "val", taus)
             bands = (conformal_intervals(data, forecast, val_forecast, intervals.levels) if method == "conformal" else
                      adaptive_intervals(data, forecast, val_forecast, intervals.levels, step_size=intervals.step_size))
         random_walk = random_walk_intervals(data, split, intervals.levels)

@@ -131,8 +131,13 @@ def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
         np.concatenate(actual), np.concatenate(forecast), anchors=np.concatenate(anchors),
         scale_mae=1.0, no_move=np.concatenate(no_move),
     )
+    # Each series' errors in its own training standard deviations, every point weighted alike.
+    points = np.array([part.runs[name].forecast.size for part in result.parts.values()], dtype=float)
+    standardised = {key: float(np.average([part.runs[name].metrics[key] for part in result.parts.values()], weights=points))
+                    for key in ("mse_scaled", "mae_scaled")}
     # In scaled units the MAE is the pooled MASE; MAE and RMSE themselves would mix the series' units.
-    return {**metrics, "mase": metrics["mae"], "mae": float("nan"), "rmse": float("nan"), **pooled_interval_metrics(result, name)}
+    return {**metrics, **standardised, "mase": metrics["mae"], "mae": float("nan"), "rmse": float("nan"),
+            **pooled_interval_metrics(result, name)}
 
 
 def pooled_interval_metrics(result: GlobalResult, name: str) -> dict[str, float]:
@@ -163,6 +168,10 @@ def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None
             raise ForecasterError(f"series {label!r}: {error}") from None
     first_label, first = next(iter(prepared.items()))
     for label, data in prepared.items():
+        if data.dims.targets > 1:
+            raise ForecasterError(
+                f"series {label!r} has {data.dims.targets} targets; a global run forecasts one target per series for "
+                "now: name one with data.column, or run each series alone with its data.targets")
         if data.dims.channels != first.dims.channels:
             raise ForecasterError(
                 f"series {label!r} gives {data.dims.channels} input channel(s) and {first_label!r} gives "

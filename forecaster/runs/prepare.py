@@ -6,6 +6,7 @@ span alone, and the split's windows are views of the scaled series (see ``data/w
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,9 @@ class PreparedData:
 
     ``target_offset`` and ``target_scale`` (K,) are the training span's scaling of each target channel:
     a scaled forecast y means y * scale + offset in the transformed target space.
+
+    With several targets, ``channel(k)`` is the same data seen by target k alone (``target_channel`` = k):
+    its levels, offset and scale are target k's, and everything that scores one target reads it.
     """
 
     series: PreparedSeries
@@ -33,14 +37,30 @@ class PreparedData:
     scaler: StandardScaler
     windows: dict[str, WindowSet]
     dims: ModelDims
+    target_channel: int | None = None  # set on one target's view of several (``channel``)
+
+    @property
+    def _targets(self) -> slice:
+        """The target channels this data scores: all K, or the one of a channel view."""
+        if self.target_channel is None:
+            return slice(0, self.dims.targets)
+        return slice(self.target_channel, self.target_channel + 1)
 
     @property
     def target_offset(self) -> np.ndarray:
-        return scaler_statistics(self.scaler)[0][: self.dims.targets]
+        return scaler_statistics(self.scaler)[0][self._targets]
 
     @property
     def target_scale(self) -> np.ndarray:
-        return scaler_statistics(self.scaler)[1][: self.dims.targets]
+        return scaler_statistics(self.scaler)[1][self._targets]
+
+    def channel(self, index: int) -> PreparedData:
+        """Target ``index`` alone: its levels (L,), offset and scale; the windows are shared (they hold every target)."""
+        if not 0 <= index < self.dims.targets:
+            raise IndexError(f"target channel {index} of {self.dims.targets}")
+        if self.dims.targets == 1:
+            return self
+        return dataclasses.replace(self, series=self.series.channel(index), target_channel=index)
 
     @property
     def training_levels(self) -> np.ndarray:
@@ -50,10 +70,13 @@ class PreparedData:
     @property
     def training_targets(self) -> np.ndarray:
         """The transformed targets (L_train, K) of the training span, the only span settings may be found from."""
-        return self.series.frames[self.bounds.train_start : self.bounds.train_end, : self.dims.targets]
+        return self.series.frames[self.bounds.train_start : self.bounds.train_end, self._targets]
 
     def actual_and_anchors(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """True levels (N, H) of a split's targets, and each window's last level (N,)."""
+        """True levels (N, H) of a split's targets, and each window's last level (N,).
+
+        One target's (see ``channel``); with several, (N, H, K) and (N, K).
+        """
         windows = self.windows[split]
         origins = windows.origins
         steps = origins[:, None] + np.arange(1, windows.horizon + 1)  # (N, H)
