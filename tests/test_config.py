@@ -323,11 +323,38 @@ def test_bool_is_not_a_string():
         ("train", {"weight_decay": -1}, r"train\.weight_decay=-1\.0 non-negative"),
         ("train", {"grad_clip": 0}, r"train\.grad_clip=0\.0 must be positive"),
         ("train", {"device": "tpu"}, r"train\.device='tpu' is not one of auto, cpu, cuda, mps \(or cuda:N\)"),
+        ("train", {"schedule": "linear"}, r"train\.schedule='linear' is not valid; choose one of: constant, cosine, one_cycle"),
+        ("train", {"warmup": 1}, r"train\.warmup=1\.0 must be a fraction of the training steps in \[0, 1\)"),
+        ("train", {"warmup": -0.5}, r"train\.warmup=-0\.5 must be a fraction"),
     ],
 )
 def test_out_of_range_values_are_errors(section, values, expected):
     message = config_error({section: values})
     assert re.search(expected, message), message
+
+
+def test_a_schedule_round_trips_through_yaml(tmp_path):
+    path = write_yaml(tmp_path, "train: {schedule: cosine, warmup: 0.1}\nmodels: [naive, linear]\n")
+    config = read_config(path)
+    assert (config.train.schedule, config.train.warmup) == ("cosine", 0.1)
+    assert config.to_dict()["train"]["schedule"] == "cosine" and config_from_dict(config.to_dict()) == config
+    write_config(config, tmp_path / "written.yaml")
+    assert read_config(tmp_path / "written.yaml") == config
+
+
+def test_a_train_section_from_before_schedules_reads_as_constant():
+    """A config.yaml written before these keys existed (a results folder, a run waiting for --resume)."""
+    older = {key: value for key, value in config_from_dict({}).to_dict()["train"].items() if key not in ("schedule", "warmup")}
+    assert config_from_dict({"train": older}).train == TrainConfig()
+    assert (TrainConfig().schedule, TrainConfig().warmup) == ("constant", 0.0)
+
+
+def test_the_schedule_may_be_searched():
+    search = {"linear": {"train.schedule": {"choices": ["constant", "cosine"]}, "train.warmup": [0.0, 0.2]}}
+    config = config_from_dict({"models": ["linear"], "search": search})
+    assert [item.key for item in config.search[0].dimensions] == ["train.schedule", "train.warmup"]
+    message = config_error({"models": ["linear"], "search": {"linear": {"train.schedule": {"choices": ["cosine", "step"]}}}})
+    assert message.startswith("search.linear.train.schedule") and "constant, cosine, one_cycle" in message
 
 
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "mps", "cuda:1"])

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.cli import main
+from forecaster.data.features import DataConfig, prepare_series
 from forecaster.data.sources import BUNDLED, bundled_data_dir, default_cache_dir, load_prices
 from forecaster.errors import DataSourceError, ForecasterError
 
@@ -149,6 +151,76 @@ def test_utc_offsets_are_dropped_to_naive_dates(tmp_path):
     frame = load_prices(path)
     assert frame.index.tz is None
     assert list(frame.index) == [pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03")]
+
+
+# --- FRED's CSV: a lone "." marks a day without a value -----------------------------------------
+
+# Days FRED leaves without a WTI price: holidays, three in a row at Christmas 2019.
+FRED_GAPS = ["2019-01-21", "2019-02-18", "2019-07-04", "2019-11-28", "2019-12-24", "2019-12-25", "2019-12-26",
+             "2020-01-01", "2020-04-10"]
+
+
+def fred_csv(folder, header: str = "DATE", *, negative: bool = False, text: str | None = None):
+    """DCOILWTICO.csv as FRED serves it: every business day from 2019-01-02 to 2020-04-30 (347 rows), '.' on
+    the days without a price; ``negative`` puts in 2020-04-20's -37.63, ``text`` replaces 2019-03-01's price."""
+    dates = pd.bdate_range("2019-01-02", "2020-04-30")
+    prices = 55.0 + np.cumsum(np.random.default_rng(0).normal(0.0, 0.8, len(dates)))
+    cells = {str(date.date()): f"{price:.2f}" for date, price in zip(dates, prices)}
+    cells.update(dict.fromkeys(FRED_GAPS, "."))
+    if negative:
+        cells["2020-04-20"] = "-37.63"
+    if text is not None:
+        cells["2019-03-01"] = text
+    path = folder / "DCOILWTICO.csv"
+    path.write_text(f"{header},DCOILWTICO\n" + "".join(f"{day},{cell}\n" for day, cell in cells.items()))
+    return path, len(dates)
+
+
+@pytest.mark.parametrize("header", ["DATE", "observation_date"])
+def test_fred_dots_read_as_missing(tmp_path, header):
+    path, rows = fred_csv(tmp_path, header)
+    frame = load_prices(path)
+    assert len(frame) == rows == 347 and frame["DCOILWTICO"].dtype == "float64"
+    assert [str(date.date()) for date in frame.index[frame["DCOILWTICO"].isna()]] == FRED_GAPS
+
+
+def test_fred_dots_under_missing_error_are_the_one_line_error(tmp_path, capsys):
+    path, _ = fred_csv(tmp_path)
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(path), "--out", str(out), "--quiet", "--set", "train.epochs=1"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["error: column 'DCOILWTICO' has 9 missing value(s), first on 2019-01-21, 2019-02-18, 2019-07-04; "
+                     "fill them in the data or set data.missing to drop or ffill"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("missing", "kept"), [("drop", 347 - 9), ("ffill", 347)])
+def test_fred_dots_are_dropped_or_filled(tmp_path, missing, kept):
+    path, _ = fred_csv(tmp_path)
+    config = DataConfig(source=str(path), transform="level", missing=missing)
+    series = prepare_series(load_prices(config.source), config)
+    assert len(series.levels) == kept and np.isfinite(series.levels).all()
+    levels = pd.Series(series.levels, index=series.dates)
+    assert (pd.Timestamp("2019-12-25") in levels.index) == (missing == "ffill")
+    if missing == "ffill":  # three days in a row carry 2019-12-23's price
+        assert (levels["2019-12-24":"2019-12-26"] == levels["2019-12-23"]).all()
+
+
+@pytest.mark.parametrize("text", ["ND", "..", "55.1.2"])
+def test_other_text_in_a_fred_file_is_still_an_error(tmp_path, text):
+    path, _ = fred_csv(tmp_path, text=text)
+    with pytest.raises(ForecasterError) as raised:
+        prepare_series(load_prices(path), DataConfig(source=str(path), missing="ffill"))
+    assert str(raised.value) == f"column 'DCOILWTICO' has 1 non-numeric value(s), first {text!r} on 2019-03-01"
+
+
+def test_a_negative_oil_price_under_log_return_names_the_day_and_suggests_diff_or_level(tmp_path):
+    path, _ = fred_csv(tmp_path, negative=True)
+    with pytest.raises(ForecasterError) as raised:
+        prepare_series(load_prices(path), DataConfig(source=str(path), transform="log_return", missing="ffill"))
+    message = str(raised.value)
+    assert "log_return needs positive values" in message and "first on 2020-04-20" in message
+    assert "choose the diff or level transform" in message and "\n" not in message
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Every source ends as the same frame: a tz-naive, ascending, unique ``DatetimeIndex`` named
 ``date`` and one column per data column of the source, under the source's names. Columns that
 are all numbers become float64; other columns and missing values are kept as they are, so that
-the stage that picks the columns it uses can report them.
+the stage that picks the columns it uses can report them. An empty cell, pandas' usual markers (NA,
+NaN, null, ...) and a lone ``.`` (FRED's mark for a day without a value) read as missing; ``data.missing``
+decides what becomes of them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from forecaster.errors import DataSourceError, ForecasterError
 BUNDLED: dict[str, str] = {"sp500": "sp500_daily.csv", "sunspots": "sunspots_monthly.csv", "etth2": "etth2_hourly.csv"}
 SYNTHETIC = "synthetic"  # generated, not read: forecaster.data.synthetic.two_period_series() with its defaults
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "day", "month")
+MISSING_MARKERS = ["."]  # read as missing beside pandas' own markers: FRED's CSV marks a day without a value so
 # The intervals yfinance.download accepts (its docstring); anything else would fail there.
 YAHOO_INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 _TICKER_PATTERN = re.compile(r"^[A-Za-z0-9^.=\-]{1,20}$")
@@ -133,7 +136,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DataSourceError(f"no such file: {name} ({_VALID_SOURCES})")
     skip = _multi_header_skip(path, name)
     try:
-        frame = pd.read_csv(path, skiprows=skip, skipinitialspace=True)
+        frame = pd.read_csv(path, skiprows=skip, skipinitialspace=True, na_values=MISSING_MARKERS)
     except pd.errors.EmptyDataError as error:
         raise DataSourceError(f"{name} is empty; a CSV needs a header line and data rows") from error
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:

@@ -171,14 +171,14 @@ class ExperimentResult:
 
     @property
     def history(self) -> pd.DataFrame:
-        """Train and validation loss per epoch, for every trained model."""
+        """Train and validation loss and the learning rate (of the epoch's last step) per epoch, for every trained model."""
         rows = [
             {"model": name, **epoch}
             for name, run in self.runs.items()
             if run.training
             for epoch in run.training.history
         ]
-        return pd.DataFrame(rows, columns=["model", "epoch", "train_loss", "val_loss"])
+        return pd.DataFrame(rows, columns=["model", "epoch", "train_loss", "val_loss", "lr"])
 
 
 def resolve_settings(config: ExperimentConfig, data: PreparedData) -> tuple[ExperimentConfig, dict[str, str]]:

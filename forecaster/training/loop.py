@@ -1,10 +1,11 @@
 """Train one forecaster: AdamW on a loss of scaled targets (MSE by default), early stopping on validation loss.
 
 The loop reads top to bottom: shuffle the training windows, step through batches with gradient
-clipping, measure the validation loss, keep the best weights, stop after ``patience`` epochs without
-improvement and restore the best weights. The seed and the device are decided here and nowhere else.
-What varies between uses is passed in, not written into the loop: the ``loss`` (see ``losses.py``), and
-hooks called after every step and every epoch (recording, tracking, pruning).
+clipping (and a learning-rate schedule when ``train.schedule`` names one), measure the validation loss,
+keep the best weights, stop after ``patience`` epochs without improvement and restore the best weights.
+The seed and the device are decided here and nowhere else. What varies between uses is passed in, not
+written into the loop: the ``loss`` (see ``losses.py``), and hooks called after every step and every
+epoch (recording, tracking, pruning).
 """
 
 from __future__ import annotations
@@ -32,11 +33,19 @@ from forecaster.training.losses import Loss, mse
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SCHEDULES = ("constant", "cosine", "one_cycle")
+ONE_CYCLE_WARMUP = 0.3  # one_cycle's warm-up fraction when train.warmup is 0 (torch's default pct_start)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser, stopping rule, seed and device; the same for every neural model of an experiment."""
+    """Optimiser, learning-rate schedule, stopping rule, seed and device; the same for every neural model of an experiment.
+
+    ``schedule``: ``constant`` (no scheduler: the learning rate stays ``learning_rate``), ``cosine`` (a linear
+    warm-up over the first ``warmup`` fraction of all planned steps, then a cosine decay to 0) or ``one_cycle``
+    (torch's ``OneCycleLR`` peaking at ``learning_rate`` after ``warmup`` of the steps, 0.3 when ``warmup`` is 0).
+    The schedule spans the planned ``epochs``; early stopping ends it partway.
+    """
 
     epochs: int = 30
     batch_size: int = 128
@@ -48,6 +57,8 @@ class TrainConfig:
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: bool = False
+    schedule: Literal["constant", "cosine", "one_cycle"] = "constant"
+    warmup: float = 0.0  # the fraction of all planned steps spent warming the learning rate up
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
@@ -61,6 +72,10 @@ class TrainConfig:
             )
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ForecasterError(f"train.device={self.device!r} is not one of {', '.join(DEVICES)} (or cuda:N)")
+        if self.schedule not in SCHEDULES:
+            raise ForecasterError(f"train.schedule={self.schedule!r} is not valid; choose one of: {', '.join(SCHEDULES)}")
+        if not (math.isfinite(self.warmup) and 0 <= self.warmup < 1):
+            raise ForecasterError(f"train.warmup={self.warmup} must be a fraction of the training steps in [0, 1), e.g. 0.1")
 
 
 @dataclass
@@ -144,6 +159,45 @@ def make_optimizer(model: nn.Module, *, learning_rate: float, weight_decay: floa
     )
 
 
+def steps_per_epoch(windows: int, batch_size: int, ranks: int = 1) -> int:
+    """The optimiser steps of one epoch over ``windows`` training windows: one per batch, but for a last
+    batch too small to give each of ``ranks`` ranks a window (``train_model`` skips it)."""
+    batches = -(-windows // batch_size)
+    last = windows - (batches - 1) * batch_size
+    return batches - (1 if batches and last < ranks else 0)
+
+
+def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
+    """The ``cosine`` schedule as a factor of the learning rate for each step 0, 1, ... (``LambdaLR``'s lambda).
+
+    The first ``round(warmup * total_steps)`` steps rise linearly, 1/(W+1), 2/(W+1), ..., to the full rate at
+    step W; from there the factor falls along half a cosine to 0 at step ``total_steps`` (just past the last one).
+    """
+    warm = round(warmup * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / (warm + 1)
+        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """``config.schedule``'s scheduler over ``total_steps`` optimiser steps, stepped after each; None for ``constant``."""
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, config.warmup))
+    if config.schedule == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.learning_rate, total_steps=max(1, total_steps),
+            pct_start=config.warmup or ONE_CYCLE_WARMUP,
+        )
+    return None  # constant: no scheduler touches the optimiser, so runs stay as they were before schedules
+
+
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -201,6 +255,10 @@ def train_model(
     as ``StepHook`` and ``EpochHook`` say; when ``on_epoch_end`` returns True, training stops after that
     epoch (``result.stopped_by_hook``) with the best weights restored, as after early stopping.
 
+    The learning-rate schedule (``config.schedule``) is planned over all ``config.epochs`` epochs and
+    stepped after every optimiser step; early stopping simply ends it partway. Each history row records
+    ``lr``, the learning rate of the epoch's last step.
+
     The windows stay views of one series tensor moved once to ``device``; each batch is gathered there.
     Under torchrun every rank shuffles with the same seed and trains on its share of each global batch
     of ``config.batch_size`` windows, with gradients averaged by DistributedDataParallel.
@@ -210,6 +268,8 @@ def train_model(
     stepped = _wrapped_for_training(model, config, device)
     autocast = autocast_dtype(config.precision, device)
     optimizer = make_optimizer(model, learning_rate=config.learning_rate, weight_decay=config.weight_decay, device=device)
+    planned = config.epochs * steps_per_epoch(len(train), config.batch_size, distributed.world_size())
+    scheduler = make_scheduler(optimizer, config, planned)
     shuffle = torch.Generator().manual_seed(config.seed)
     result = TrainResult()
     best_state = copy.deepcopy(model.state_dict())
@@ -220,7 +280,7 @@ def train_model(
         stepped.train()
         order = torch.randperm(len(train), generator=shuffle).to(device)  # one copy per epoch, not per step
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
-        count = 0
+        count, learning_rate = 0, float(optimizer.param_groups[0]["lr"])
         for start in range(0, len(train), config.batch_size):
             batch = order[start : start + config.batch_size]
             if len(batch) < distributed.world_size():
@@ -231,6 +291,9 @@ def train_model(
                 grad_clip=config.grad_clip, loss=loss, autocast=autocast,
                 weight=len(share) * distributed.world_size() / len(batch),
             )
+            learning_rate = float(optimizer.param_groups[0]["lr"])
+            if scheduler is not None:
+                scheduler.step()
             if on_step_end is not None:
                 on_step_end(model)
             loss_sum += step_loss.double() * len(share)
@@ -239,7 +302,7 @@ def train_model(
         summed_loss, summed_count = distributed.sum_across_ranks(totals).tolist()
         train_loss = summed_loss / summed_count
         val_loss = distributed.from_main_process(evaluate_loss(stepped, val, config.batch_size, loss=loss), device)
-        result.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        result.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": learning_rate})
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             result.failure = _divergence_message(epoch, train_loss, val_loss, result.best_epoch)
             log.warning("%s: %s", description, result.failure)

@@ -8,6 +8,7 @@ A config's ``search:`` section holds, per model name, the settings to search and
         n_layers: [1, 3]                       # integers from 1 to 3: both bounds are integers
         dropout: [0.0, 0.3]                    # any number from 0.0 to 0.3
         train.learning_rate: {log: [1.0e-4, 1.0e-2]}   # a range searched on a log scale
+        train.schedule: {choices: [constant, cosine]}
         windows.context: {choices: [128, 256]}
 
 A plain key is a setting of the model; ``train.KEY`` and ``windows.context`` are experiment settings that
@@ -29,7 +30,7 @@ from forecaster.errors import ForecasterError
 
 # The experiment settings a search may change, beside the model's own; the seed is not one of them.
 TUNABLE = ("windows.context", "train.learning_rate", "train.weight_decay", "train.batch_size", "train.grad_clip",
-           "train.epochs", "train.patience")
+           "train.epochs", "train.patience", "train.schedule", "train.warmup")
 SYNTAX = "[low, high], {log: [low, high]} or {choices: [a, b, ...]}"
 
 
