@@ -14,7 +14,8 @@ from forecaster.models import (
     TransformerForecaster,
     build_model,
 )
-from forecaster.models.transformer import VariateEncoder, attention_maps
+from forecaster.models.transformer import attention_maps
+from forecaster.models.variates import VariateEncoder
 
 B, T, K, H = 4, 12, 3, 2
 QUANTILES = (0.1, 0.5, 0.9)

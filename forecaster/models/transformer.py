@@ -20,9 +20,10 @@ from typing import Literal
 import torch
 from torch import nn
 
-from forecaster.models.attention import MultiHeadSelfAttention
+from forecaster.models.blocks import Encoding, check_switches, encoder_blocks
 from forecaster.models.channels import check_channels, from_channels, per_channel
 from forecaster.models.revin import InstanceNormalization
+from forecaster.models.variates import VariateEncoder
 
 CHANNEL_MODES = ("mixed", "independent", "variates")
 READOUTS = ("last", "mean", "flatten")
@@ -53,9 +54,9 @@ class TransformerConfig:
     attention_scale: bool = True  # divide the scores by sqrt(d_k)
     mask_diagonal: bool = False  # a frame may not attend to itself
     residual: bool = True  # x + f(x) around attention and feed-forward; off: f(x) alone
-    # What a token holds (see the module docstring): every channel of a frame or patch (mixed), one target
-    # channel's frames or patch, each channel its own sequence (independent), or one channel's whole window
-    # (variates, which reads no positional setting: its tokens are channels, which have no order).
+    # What a token holds (see the module docstring): every channel of a frame or patch (mixed); one target
+    # channel's frame or patch, each channel its own sequence through one shared encoder (independent); or
+    # one channel's whole window (variates, which reads no positional setting: channels have no order).
     channels: Literal["mixed", "independent", "variates"] = "mixed"
 
 
@@ -167,104 +168,7 @@ def sinusoidal_table(context: int, d_model: int) -> torch.Tensor:
     return table
 
 
-class EncoderBlock(nn.Module):
-    """One pre-norm block: x + attention(norm(x)), then x + feed_forward(norm(x)).
-
-    Pre-norm (Xiong et al. 2020) keeps the residual path an identity, which trains stably without
-    learning-rate warm-up at these small sizes. ``residual=False`` drops the identity path (attention(norm(x)),
-    then feed_forward(norm(.))) to measure what it buys; the attention switches are MultiHeadSelfAttention's.
-    """
-
-    def __init__(
-        self, *, d_model: int, n_heads: int, d_ff: int, dropout: float, residual: bool = True,
-        shared_qkv: bool = False, scale: bool = True, mask_diagonal: bool = False,
-    ) -> None:
-        super().__init__()
-        self.residual = residual
-        self.attention_norm = nn.LayerNorm(d_model)
-        self.attention = MultiHeadSelfAttention(
-            d_model=d_model, n_heads=n_heads, dropout=dropout,
-            shared_qkv=shared_qkv, scale=scale, mask_diagonal=mask_diagonal,
-        )
-        self.feed_forward_norm = nn.LayerNorm(d_model)
-        self.feed_forward = nn.Sequential(
-            nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
-        )
-        self.residual_dropout = nn.Dropout(dropout)
-
-    def forward(
-        self, x: torch.Tensor, *, need_weights: bool = False, last_frame_only: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, T, D) -> (B, T, D), or (B, 1, D) with ``last_frame_only``: the newest frame's output alone."""
-        attended, weights = self.attention(
-            self.attention_norm(x), need_weights=need_weights, last_query_only=last_frame_only
-        )
-        if not self.residual:
-            x = self.residual_dropout(attended)  # (B, T|1, D)
-            return self.feed_forward(self.feed_forward_norm(x)), weights
-        if last_frame_only:
-            x = x[:, -1:]  # (B, 1, D): the residual stream of the one frame computed
-        x = x + self.residual_dropout(attended)  # (B, T|1, D)
-        x = x + self.feed_forward(self.feed_forward_norm(x))
-        return x, weights
-
-
-def _check_switches(config: TransformerConfig, tokens: int) -> None:
-    """A clear error for an ablation switch set to something it cannot be."""
-    for name in ("shared_qkv", "attention_scale", "mask_diagonal", "residual"):
-        if type(getattr(config, name)) is not bool:  # 1 or "yes" would pass a truthiness test
-            raise ValueError(f"transformer {name}={getattr(config, name)!r} must be true or false")
-    if config.positional_combine == "concat" and config.d_model < 2:
-        raise ValueError(f"positional_combine='concat' needs d_model >= 2 to hold frame and position; got {config.d_model}")
-    if config.mask_diagonal and tokens < 2:
-        raise ValueError(
-            f"mask_diagonal needs at least 2 tokens per window (a token must have another to attend to); got {tokens}"
-        )
-
-
-def _encoder_blocks(config: TransformerConfig) -> nn.ModuleList:
-    """The ``n_layers`` encoder blocks of ``config``, every switch passed on."""
-    return nn.ModuleList(
-        EncoderBlock(
-            d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff, dropout=config.dropout,
-            residual=config.residual, shared_qkv=config.shared_qkv, scale=config.attention_scale,
-            mask_diagonal=config.mask_diagonal,
-        )
-        for _ in range(config.n_layers)
-    )
-
-
-class _Encoding(nn.Module):
-    """What every encoder offers beside ``forward_with_attention`` and ``_check_frames``: plain and eval-mode encoding."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        embeddings, _ = self.forward_with_attention(x, need_weights=False)
-        return embeddings
-
-    @torch.no_grad()
-    def encode(self, windows: torch.Tensor) -> torch.Tensor:
-        """Contextual embeddings (B, P, D) of windows (B, T, C), one per token, in eval mode, without gradients.
-
-        With ``patch=1`` a token is a frame (P = T); the last token always ends at the newest frame.
-        (``VariateEncoder``: one token per channel, P = C.)
-        """
-        self._check_frames(windows)
-        was_training = self.training
-        embeddings = self.eval()(windows)
-        self.train(was_training)
-        return embeddings
-
-    def _attend(self, tokens: torch.Tensor, *, need_weights: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Tokens (B, P, D) through every block and the final norm; each layer's weights (B, N, P, P) if asked."""
-        attention_maps = []
-        for block in self.blocks:
-            tokens, weights = block(tokens, need_weights=need_weights)
-            if weights is not None:
-                attention_maps.append(weights)
-        return self.norm(tokens), attention_maps
-
-
-class TransformerEncoder(_Encoding):
+class TransformerEncoder(Encoding):
     """Frames -> contextual embeddings: the part of the model that can be saved and reused elsewhere.
 
     A token is one frame (``patch=1``) or one patch of frames; the positional table has one row per token
@@ -279,7 +183,7 @@ class TransformerEncoder(_Encoding):
         self.patch = config.patch
         self.stride = config.patch if config.patch_stride is None else config.patch_stride
         tokens = len(token_spans(context, self.patch, self.stride))  # checks patch and stride first
-        _check_switches(config, tokens)
+        check_switches(config, tokens)
         # With a concatenated position the token's projection fills the other d_model - P columns.
         position_width = concat_width(config.d_model) if config.positional_combine == "concat" else config.d_model
         token_width = config.d_model - position_width if config.positional_combine == "concat" else config.d_model
@@ -288,7 +192,7 @@ class TransformerEncoder(_Encoding):
             kind=config.positional, context=tokens, d_model=position_width, combine=config.positional_combine
         )
         self.embedding_dropout = nn.Dropout(config.dropout)
-        self.blocks = _encoder_blocks(config)
+        self.blocks = encoder_blocks(config)
         self.norm = nn.LayerNorm(config.d_model)
 
     def token_spans(self, frames: int | None = None) -> list[tuple[int, int]]:
@@ -329,44 +233,6 @@ class TransformerEncoder(_Encoding):
         """
         self._check_frames(x)
         tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, P, D)
-        return self._attend(tokens, need_weights=need_weights)
-
-
-class VariateEncoder(_Encoding):
-    """Channels -> contextual embeddings (iTransformer, Liu et al. 2024): each channel's whole window is one token.
-
-    A channel's T values are projected to d_model by one linear map, and attention runs across the C
-    channel-tokens, so it relates whole series (a lead, a common move) instead of time steps; order in
-    time is kept by the projection (each step has its own weights), and there is no positional encoding:
-    channels have no order, so the encoder is permutation-equivariant over channels. The embedding reads
-    exactly ``context`` frames. Outputs are per channel: embeddings (B, C, D), attention weights (B, N, C, C).
-    """
-
-    patch = 1  # no patches: every token spans the whole window
-
-    def __init__(self, config: TransformerConfig, *, context: int, channels: int) -> None:
-        super().__init__()
-        self.context = context
-        self.channels = channels
-        _check_switches(config, channels)
-        self.embedding = nn.Linear(context, config.d_model)
-        self.embedding_dropout = nn.Dropout(config.dropout)
-        self.blocks = _encoder_blocks(config)
-        self.norm = nn.LayerNorm(config.d_model)
-
-    def _check_frames(self, x: torch.Tensor) -> None:
-        if x.dim() != 3 or x.shape[1:] != (self.context, self.channels):
-            raise ValueError(
-                f"this encoder reads windows (B, {self.context}, {self.channels}): {self.context} frames of "
-                f"{self.channels} channel(s); got {tuple(x.shape)}"
-            )
-
-    def forward_with_attention(
-        self, x: torch.Tensor, *, need_weights: bool = True
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Per-channel embeddings (B, C, D) and, if asked, each layer's attention weights (B, N, C, C) over channels."""
-        self._check_frames(x)
-        tokens = self.embedding_dropout(self.embedding(x.transpose(1, 2)))  # (B, T, C) -> (B, C, T) -> (B, C, D)
         return self._attend(tokens, need_weights=need_weights)
 
 
