@@ -175,7 +175,7 @@ def test_a_reused_encoder_must_fit_the_channel_mode():
     assert source.encoder.channels == 1
     probe = TransformerForecaster(independent, context=T, horizon=5, channels=K, targets=K, encoder=source.encoder)
     assert probe(torch.randn(B, T, K)).shape == (B, 5, K)
-    with pytest.raises(ValueError, match="needs a frame encoder of 3 channel"):
+    with pytest.raises(ValueError, match=r"needs 3 channel\(s\) and 12 frames, from a frame encoder"):
         TransformerForecaster(config("transformer"), context=T, horizon=5, channels=K, targets=K, encoder=source.encoder)
     variates = seeded("transformer", config("transformer", channels="variates"), dims())
     with pytest.raises(ValueError, match="given channel-token encoder"):

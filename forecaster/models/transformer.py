@@ -322,8 +322,8 @@ def _check_encoder(encoder: nn.Module, mode: str, *, context: int, channels: int
         kind = "channel-token" if isinstance(encoder, VariateEncoder) else "frame"
         raise ValueError(
             f"the given {kind} encoder reads {encoder.channels} channel(s) and up to {encoder.context} frames; "
-            f"this forecaster (channels={mode!r}) needs {'a channel-token' if variates else 'a frame'} encoder of "
-            f"{reads} channel(s) and {context} frames"
+            f"this forecaster needs {reads} channel(s) and {context} frames, from "
+            f"{'a channel-token' if variates else 'a frame'} encoder (channels={mode!r})"
         )
 
 
