@@ -41,13 +41,14 @@ def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
     return bench_config(quick=args.quick, contexts=args.contexts, kinds=args.kinds, device=args.device,
                         reference=not args.no_reference, compile=args.compile, batch_size=args.batch_size,
                         d_model=args.d_model, n_heads=args.n_heads, n_layers=args.n_layers, d_ff=args.d_ff,
-                        hidden_size=args.hidden_size, train_steps=args.steps, precision=args.precision, patch=args.patch)
+                        hidden_size=args.hidden_size, train_steps=args.steps, precision=args.precision, patch=args.patch,
+                        independent=args.independent)
 
 
 def bench_command(args: argparse.Namespace) -> int:
     """``forecaster bench``: check the options and ``--out``, measure, save the folder, print the table."""
     from forecaster.bench.long_series import long_series_memory
-    from forecaster.bench.measure import patch_table, ratio_table, run_bench, save_bench
+    from forecaster.bench.measure import channel_table, patch_table, ratio_table, run_bench, save_bench
     from forecaster.bench.options import long_series_config
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
@@ -57,7 +58,7 @@ def bench_command(args: argparse.Namespace) -> int:
     frame = run_bench(config, progress=not args.quiet)
     long_series = None if long_config is None else long_series_memory(long_config)
     folder = save_bench(frame, out, config=config, long_series=long_series, long_series_config=long_config)
-    print(format_bench(frame, ratio_table(frame), patch_table(frame)))
+    print(format_bench(frame, ratio_table(frame), patch_table(frame), channel_table(frame)))
     if long_series is not None:
         print(f"\n{format_long_series(long_series)}")
     print(f"results: {folder}")

@@ -77,6 +77,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="timed training steps per model (default: 10)")
     parser.add_argument("--patch", type=int, metavar="N", help="also a transformer with patches of N steps as tokens, "
                         "and its training time against the unpatched transformer at context 64")
+    parser.add_argument("--independent", type=int, metavar="N", help="also a channel-independent transformer on an "
+                        "N-channel series against the same univariate model run once per channel (e.g. 7)")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
                         help="where to measure (default: all available: cpu, and cuda when present)")
     parser.add_argument("--precision", help="auto (bf16 on CUDA cards that support it, else fp32), fp32 or bf16 (default: auto)")

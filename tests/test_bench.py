@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from forecaster.bench.long_series import LongSeriesConfig, long_series_memory
 from forecaster.bench.measure import (
     COLUMNS,
     BenchConfig,
+    channel_model,
+    channel_names,
+    channel_table,
     patch_table,
     ratio_table,
     run_bench,
@@ -181,3 +186,38 @@ def test_bench_command_checks_out_measures_saves_and_prints(tmp_path, capsys):
     assert settings["bench"]["batch_size"] == 32 and settings["long_series"] is None  # --quick's sizes, no long series
     with pytest.raises(ForecasterError, match="not empty"):
         bench_command(args)  # refused before measuring anything
+
+
+def test_channel_case_times_the_independent_transformer_against_a_loop_over_channels(tmp_path):
+    """--independent 7: one (B, T, 7) channel-independent model and the univariate one run 7 times, same weights."""
+    config = dataclasses.replace(TINY, contexts=(8,), kinds=("naive",), reference=False, independent=7)
+    frame = run_bench(config)
+    independent, loop = channel_names(7)
+    assert list(frame["model"]) == ["naive", independent, loop]
+    rows = frame.set_index("model")
+    assert rows.loc[independent, "parameters"] == rows.loc[loop, "parameters"]  # the same model, batched or looped
+    assert rows.loc[[independent, loop], "train_samples_per_s"].gt(0).all()
+    table = channel_table(frame)
+    assert list(table["channels"]) == [7] and len(table) == 1
+    assert table["independent_vs_loop"].iloc[0] == pytest.approx(
+        rows.loc[independent, "train_samples_per_s"] / rows.loc[loop, "train_samples_per_s"])
+    assert "channel-independent" in format_bench(frame, ratio_table(frame), patch_table(frame), table)
+    folder = save_bench(frame, tmp_path / "bench", config=config)
+    assert len(pd.read_csv(folder / "channel_ratios.csv")) == 1
+
+
+def test_the_channel_loop_computes_what_the_independent_model_computes():
+    config = dataclasses.replace(TINY, independent=3)
+    batched, looped = (channel_model(name, config, 8).eval() for name in channel_names(3))
+    looped.model.load_state_dict(batched.state_dict())
+    past = torch.randn(2, 8, 3)
+    torch.testing.assert_close(looped(past), batched(past), rtol=1e-5, atol=1e-6)
+
+
+def test_bench_independent_option_and_its_check():
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    assert bench_config_from_arguments(parser.parse_args(["--quick", "--independent", "7"])).independent == 7
+    assert bench_config_from_arguments(parser.parse_args(["--quick"])).independent is None  # --quick stays quick
+    with pytest.raises(ForecasterError, match="bench.independent=0 must be at least 1"):
+        BenchConfig(independent=0)

@@ -17,7 +17,8 @@ from forecaster.models import (
     TransformerForecaster,
     count_parameters,
 )
-from forecaster.models.transformer import EncoderBlock, concat_width
+from forecaster.models.blocks import EncoderBlock
+from forecaster.models.transformer import concat_width
 
 B, T, C, H, D = 4, 12, 2, 3, 16
 SWITCHES = ("positional_combine", "shared_qkv", "attention_scale", "mask_diagonal", "residual")

@@ -166,7 +166,7 @@ def test_an_interrupted_search_resumes_where_it_stopped(tune_file, tmp_path, cap
     (["--model", "naive"], None, "error: tune.model='naive' is a naive forecast, with nothing to train; tune one of: linear, transformer"),
     (["--trials", "0"], None, "error: tune.trials=0 must be at least 1"),
     ([], {"linear": {"learning_rate": [0.1, 0.2]}}, "error: unknown key search.linear.learning_rate; valid: instance_norm, "
-                                                      "windows.context, train.learning_rate"),
+                                                      "channels, windows.context, train.learning_rate"),
     ([], {"linear": {"train.learning_rate": [0.1, 0.01]}}, "error: search.linear.train.learning_rate: low=0.1 must be below high=0.01"),
     ([], {"linear": {"train.seed": [0, 3]}}, "error: search.linear.train.seed: the seed is not tuned"),
     ([], {"linear": {"windows.context": 8}}, "error: search.linear.windows.context=8 should be [low, high], {log: [low, high]} "

@@ -4,6 +4,9 @@ Every model, and a reference transformer built from PyTorch's own ``nn.Transform
 the same synthetic series at each context length. Ours trains with the project's ``train_step`` on batches
 gathered on the device from window views; the reference trains the way most forecasting code does, with a
 ``DataLoader`` over a per-sample ``Dataset``, so the ratio of the two measures the whole training path.
+With ``independent`` set to N, a channel-independent transformer trains on an N-channel series (one
+(B, T, N) model) beside the same univariate model run once per channel (``ChannelLoop``: N separate
+(B, T, 1) passes), both counted in channel-windows per second: the same arithmetic, batched or looped.
 Beside it: ``memory.py`` reads peak memory, ``long_series.py`` trains on a very long series, ``options.py``
 turns the command's options into a ``BenchConfig``; the printed tables are in ``forecaster/output/tables.py``.
 """
@@ -27,7 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from forecaster.bench.memory import memory_mark, memory_peak
-from forecaster.bench.reference import ReferenceTransformer, WindowDataset
+from forecaster.bench.reference import ChannelLoop, ReferenceTransformer, WindowDataset
 from forecaster.config import plain_dict
 from forecaster.data.windows import Batch, WindowSet, make_windows
 from forecaster.errors import ForecasterError
@@ -79,6 +82,7 @@ class BenchConfig:
     compile: bool = False
     seed: int = 0
     patch: int | None = None  # also a transformer whose tokens are patches of this many steps (contexts >= patch)
+    independent: int | None = None  # also the channel-independent transformer on this many channels vs a loop
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "d_model", "n_heads", "n_layers", "d_ff", "hidden_size", "train_steps",
@@ -95,6 +99,8 @@ class BenchConfig:
             raise ForecasterError(f"bench.kinds={self.kinds} must name some of: {', '.join(MODEL_KINDS)}")
         if self.patch is not None and not 1 <= self.patch <= max(self.contexts):
             raise ForecasterError(f"bench.patch={self.patch} must be between 1 and the longest context, {max(self.contexts)}")
+        if self.independent is not None and self.independent < 1:
+            raise ForecasterError(f"bench.independent={self.independent} must be at least 1 channel")
         if self.d_model % self.n_heads:
             raise ForecasterError(f"bench.d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -121,6 +127,22 @@ def patched_name(patch: int) -> str:
     return f"transformer_patch{patch}"
 
 
+def channel_names(channels: int) -> tuple[str, str]:
+    """The bench's row names of the channel-independent transformer on ``channels`` channels and of its loop."""
+    return f"transformer_independent{channels}", f"transformer_loop{channels}"
+
+
+def channel_model(name: str, config: BenchConfig, context: int) -> nn.Module:
+    """The channel case's model: one (B, T, N) channel-independent transformer, or the univariate one in a loop."""
+    channels = config.independent
+    settings = dataclasses.replace(model_config("transformer", config, context), channels="independent")
+    if name == channel_names(channels)[0]:
+        dims = ModelDims(context, horizon=1, channels=channels, differenced=True, no_change=0.0, targets=channels)
+        return build_model("transformer", settings, dims)
+    dims = ModelDims(context, horizon=1, channels=1, differenced=True, no_change=0.0)
+    return ChannelLoop(build_model("transformer", settings, dims))
+
+
 def _kind_and_config(name: str, config: BenchConfig, context: int) -> tuple[str, object]:
     if config.patch is not None and name == patched_name(config.patch):
         return "transformer", dataclasses.replace(model_config("transformer", config, context), patch=config.patch)
@@ -143,13 +165,13 @@ class _Case:
     context: int
     autocast: torch.dtype | None
     series: torch.Tensor  # (L, C) on the CPU, for the reference's Dataset
-    windows: WindowSet  # views of the series on the device: inputs (N, T, C), targets (N, 1, 1)
+    windows: WindowSet  # views of the series on the device: inputs (N, T, C), targets (N, 1, K)
     batch: torch.Tensor  # (B, T, C) one gathered batch for inference
 
 
-def _make_case(series: torch.Tensor, device: torch.device, context: int, config: BenchConfig) -> _Case:
+def _make_case(series: torch.Tensor, device: torch.device, context: int, config: BenchConfig, *, targets: int = 1) -> _Case:
     windows = make_windows(series.to(device), context=context, horizon=1, target_start=0,
-                           target_end=len(series))
+                           target_end=len(series), target_channels=targets)
     seed_everything(config.seed)
     rows = torch.randint(len(windows), (config.batch_size,), device=device)
     return _Case(device, context, autocast_dtype(config.precision, device), series, windows, windows.inputs[rows])
@@ -237,6 +259,9 @@ def _bench_model(name: str, case: _Case, config: BenchConfig) -> dict:
         model = ReferenceTransformer(context=case.context, channels=config.channels, d_model=config.d_model,
                                      n_heads=config.n_heads, n_layers=config.n_layers, d_ff=config.d_ff)
         train = _train_reference
+    elif config.independent is not None and name in channel_names(config.independent):
+        model = channel_model(name, config, case.context)
+        train = _train_ours
     else:
         dims = ModelDims(case.context, horizon=1, channels=config.channels, differenced=True, no_change=0.0)
         kind, model_settings = _kind_and_config(name, config, case.context)
@@ -245,6 +270,7 @@ def _bench_model(name: str, case: _Case, config: BenchConfig) -> dict:
     model.to(case.device)
     mark = memory_mark(case.device)
     seconds, samples = train(model, case, config) if train else (math.nan, 0)
+    samples *= case.windows.target_channels  # the channel case counts channel-windows: N per window
     latency = _inference_us(model, case, config)
     peak = memory_peak(case.device, mark)
     log.info("%s %s T=%d: %.0f samples/s", case.device, name, case.context, samples / seconds)
@@ -265,7 +291,11 @@ def run_bench(config: BenchConfig, *, progress: bool = False) -> pd.DataFrame:
     series = synthetic_series(config.series_length, config.channels, config.seed)  # (L, C), shared by every model
     patched = [] if config.patch is None else [patched_name(config.patch)]
     names = [*config.kinds, *patched, *(["reference"] if config.reference else [])]
-    bar = tqdm(total=len(devices) * len(config.contexts) * len(names), desc="bench", unit="model", disable=not progress)
+    channel_rows = () if config.independent is None else channel_names(config.independent)
+    channel_series = None if config.independent is None else synthetic_series(config.series_length, config.independent,
+                                                                                config.seed)  # (L, N)
+    total = len(devices) * len(config.contexts) * (len(names) + len(channel_rows))
+    bar = tqdm(total=total, desc="bench", unit="model", disable=not progress)
     rows = []
     for device in devices:
         for context in config.contexts:
@@ -276,6 +306,12 @@ def run_bench(config: BenchConfig, *, progress: bool = False) -> pd.DataFrame:
                     continue  # a window shorter than one patch holds no token
                 bar.set_postfix_str(f"{device} T={context} {name}")
                 rows.append(_bench_model(name, case, config))
+            if channel_rows:
+                case = _make_case(channel_series, device, context, config, targets=config.independent)
+                for name in channel_rows:
+                    bar.update()
+                    bar.set_postfix_str(f"{device} T={context} {name}")
+                    rows.append(_bench_model(name, case, config))
     bar.close()
     frame = pd.DataFrame(rows, columns=COLUMNS)
     _check_parameters(frame)
@@ -331,6 +367,25 @@ def patch_table(frame: pd.DataFrame, *, base_context: int = BASE_CONTEXT) -> pd.
     return pd.DataFrame(rows, columns=columns)
 
 
+def channel_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per device and context: channel-windows/s of the channel-independent transformer over its per-channel loop.
+
+    ``independent_vs_loop`` above 1: one (B, T, N) batch trains faster than N (B, T, 1) passes of the same model.
+    """
+    rows = []
+    independent = frame[frame["model"].str.startswith("transformer_independent")]
+    for row in independent.itertuples():
+        loop = "transformer_loop" + row.model.removeprefix("transformer_independent")
+        other = frame[(frame["device"] == row.device) & (frame["context"] == row.context) & (frame["model"] == loop)]
+        loop_speed = other["train_samples_per_s"].iloc[0] if len(other) else math.nan
+        rows.append({"device": row.device, "context": row.context, "channels": int(loop.removeprefix("transformer_loop")),
+                     "independent_channel_windows_per_s": row.train_samples_per_s,
+                     "loop_channel_windows_per_s": loop_speed, "independent_vs_loop": row.train_samples_per_s / loop_speed})
+    columns = ["device", "context", "channels", "independent_channel_windows_per_s", "loop_channel_windows_per_s",
+               "independent_vs_loop"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def save_bench(frame: pd.DataFrame, out: str | Path, *, config: BenchConfig, long_series: dict | None = None,
                long_series_config: LongSeriesConfig | None = None) -> Path:
     """Write bench.csv, ratios.csv, long_series.csv (if given), the figures and bench.yaml to ``out``, atomically.
@@ -346,6 +401,9 @@ def save_bench(frame: pd.DataFrame, out: str | Path, *, config: BenchConfig, lon
         patches = patch_table(frame)
         if len(patches):
             patches.to_csv(folder / "patch_ratios.csv", index=False)
+        channels = channel_table(frame)
+        if len(channels):
+            channels.to_csv(folder / "channel_ratios.csv", index=False)
         if long_series is not None:
             pd.DataFrame([long_series]).to_csv(folder / "long_series.csv", index=False)
         settings = {"bench": plain_dict(dataclasses.asdict(config)),

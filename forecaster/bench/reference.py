@@ -1,7 +1,8 @@
 """The benchmark's yardstick: a forecaster built and fed the way most PyTorch forecasting code does it.
 
 PyTorch's own ``nn.TransformerEncoderLayer`` stack, trained from a ``DataLoader`` over a per-sample
-``Dataset`` whose items are slices of a CPU array, copied to the device batch by batch.
+``Dataset`` whose items are slices of a CPU array, copied to the device batch by batch; and, for N
+series, one univariate model run once per channel (``ChannelLoop``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,21 @@ class ReferenceTransformer(nn.Module):
     def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         tokens = self.embedding(x) + self.position  # (B, T, C) -> (B, T, D)
         return self.head(self.encoder(tokens)[:, -1])[:, :, None]  # (B, D) -> (B, H=1, K=1), as ours
+
+
+class ChannelLoop(nn.Module):
+    """A univariate forecaster run once per channel: (B, T, N) -> N passes of (B, T, 1) -> (B, H, N).
+
+    What forecasting each of N series with one shared model looks like without channel independence's
+    reshape: the same weights and the same outputs, in N sequential passes.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.cat([self.model(x[..., channel : channel + 1]) for channel in range(x.shape[-1])], dim=-1)
 
 
 class WindowDataset(Dataset):

@@ -1,22 +1,31 @@
-"""The MLP baseline: the whole window flattened into one vector, so every position gets its own weights."""
+"""The MLP baseline: the whole window flattened into one vector, so every position gets its own weights.
+
+``channels`` as the linear model's (see ``linear.py``): ``mixed`` reads every channel of the window at
+once; ``independent`` runs one MLP, shared by the target channels, on each channel's T values alone;
+``individual`` gives each target channel its own MLP (every layer a batched ``ChannelLinear``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
+from forecaster.models.channels import check_channels
+from forecaster.models.linear import CHANNEL_MODES, channel_map
 from forecaster.models.revin import InstanceNormalization
 
 
 @dataclass(frozen=True)
 class MLPConfig:
-    """Hidden widths of the MLP (one entry per hidden layer)."""
+    """Hidden widths of the MLP (one entry per hidden layer); ``channels`` as ``LinearConfig``'s."""
 
     hidden: tuple[int, ...] = (64, 64)
     dropout: float = 0.1
     instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
+    channels: Literal["mixed", "independent", "individual"] = "mixed"
 
 
 class MLPForecaster(nn.Module):
@@ -28,12 +37,21 @@ class MLPForecaster(nn.Module):
 
     def __init__(self, config: MLPConfig, *, context: int, horizon: int, channels: int, targets: int = 1) -> None:
         super().__init__()
+        check_channels("mlp", config.channels, CHANNEL_MODES, channels=channels, targets=targets)
+        self.mixed = config.channels == "mixed"
+        if self.mixed:
+            def layer(width: int, out: int) -> nn.Module:
+                return nn.Linear(width, out)
+            width, outputs = context * channels, horizon * targets
+        else:  # per channel: (B, K, T) -> (B, K, H)
+            def layer(width: int, out: int) -> nn.Module:
+                return channel_map(config.channels, targets=targets, in_features=width, out_features=out)
+            width, outputs = context, horizon
         layers: list[nn.Module] = []
-        width = context * channels
         for hidden in config.hidden:
-            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(config.dropout)]
+            layers += [layer(width, hidden), nn.ReLU(), nn.Dropout(config.dropout)]
             width = hidden
-        layers.append(nn.Linear(width, horizon * targets))
+        layers.append(layer(width, outputs))
         self.network = nn.Sequential(*layers)
         self.outputs = (horizon, targets)
         self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
@@ -41,6 +59,11 @@ class MLPForecaster(nn.Module):
     def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         """``future`` (B, H, F) inputs known ahead are not read by this model."""
         if self.instance_norm is None:
-            return self.network(past.flatten(start_dim=1)).unflatten(1, self.outputs)  # (B, T*C) -> (B, H, K)
+            return self._map(past)
         past, statistics = self.instance_norm.normalize(past)
-        return self.instance_norm.denormalize(self.network(past.flatten(start_dim=1)).unflatten(1, self.outputs), statistics)
+        return self.instance_norm.denormalize(self._map(past), statistics)
+
+    def _map(self, past: torch.Tensor) -> torch.Tensor:
+        if self.mixed:
+            return self.network(past.flatten(start_dim=1)).unflatten(1, self.outputs)  # (B, T*C) -> (B, H, K)
+        return self.network(past.transpose(1, 2)).transpose(1, 2)  # (B, K, T) -> (B, K, H) -> (B, H, K)

@@ -1,4 +1,8 @@
-"""The recurrent baseline: a GRU or LSTM reads the window one frame at a time, in order."""
+"""The recurrent baseline: a GRU or LSTM reads the window one frame at a time, in order.
+
+``channels: independent`` runs one 1-channel RNN, shared by the target channels, on each channel alone
+(a (B*K, T, 1) batch; see ``channels.py``); ``mixed``, the default, reads every channel of a frame at once.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from forecaster.models.channels import check_channels, from_channels, per_channel
 from forecaster.models.revin import InstanceNormalization
 
 
@@ -20,6 +25,7 @@ class RNNConfig:
     n_layers: int = 1
     dropout: float = 0.0
     instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
+    channels: Literal["mixed", "independent"] = "mixed"  # independent: each target channel its own sequence
 
 
 class RNNForecaster(nn.Module):
@@ -35,15 +41,17 @@ class RNNForecaster(nn.Module):
         if config.cell not in cells:
             raise ValueError(f"rnn cell={config.cell!r} is not one of 'gru', 'lstm'")
         recurrent = cells[config.cell]
+        check_channels("rnn", config.channels, ("mixed", "independent"), channels=channels, targets=targets)
+        self.independent = config.channels == "independent"
         self.recurrent = recurrent(
-            input_size=channels,
+            input_size=1 if self.independent else channels,
             hidden_size=config.hidden_size,
             num_layers=config.n_layers,
             # PyTorch applies dropout between stacked layers only; with one layer it would only warn.
             dropout=config.dropout if config.n_layers > 1 else 0.0,
             batch_first=True,
         )
-        self.head = nn.Linear(config.hidden_size, horizon * targets)
+        self.head = nn.Linear(config.hidden_size, horizon if self.independent else horizon * targets)
         self.outputs = (horizon, targets)
         self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
 
@@ -52,6 +60,10 @@ class RNNForecaster(nn.Module):
         statistics = None
         if self.instance_norm is not None:
             past, statistics = self.instance_norm.normalize(past)
-        states, _ = self.recurrent(past)  # (B, T, C) -> (B, T, hidden)
-        forecast = self.head(states[:, -1]).unflatten(1, self.outputs)  # (B, hidden) -> (B, H, K)
+        if self.independent:
+            states, _ = self.recurrent(per_channel(past))  # (B*K, T, 1) -> (B*K, T, hidden)
+            forecast = from_channels(self.head(states[:, -1]), self.outputs[1])  # (B*K, H) -> (B, H, K)
+        else:
+            states, _ = self.recurrent(past)  # (B, T, C) -> (B, T, hidden)
+            forecast = self.head(states[:, -1]).unflatten(1, self.outputs)  # (B, hidden) -> (B, H, K)
         return forecast if statistics is None else self.instance_norm.denormalize(forecast, statistics)

@@ -1,4 +1,15 @@
-"""The attention forecaster: frame (or patch) embedding + positional encoding -> encoder blocks -> readout -> head."""
+"""The attention forecaster: frame (or patch) embedding + positional encoding -> encoder blocks -> readout -> head.
+
+What a token holds is the ``channels`` setting:
+
+- ``mixed`` (the default): one token holds every channel of a frame (or patch), and one head maps the
+  window's summary to all H x K values;
+- ``independent`` (PatchTST's channel independence, Nie et al. 2023): each target channel is its own
+  univariate series, and one shared 1-channel encoder and head run on the (B*K, T, 1) batch of them; a
+  channel's forecast depends on its own history alone;
+- ``variates`` (iTransformer, Liu et al. 2024): each channel's whole window is one token (``VariateEncoder``),
+  and attention runs across the C channels, relating whole series rather than time steps.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +20,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from forecaster.models.attention import MultiHeadSelfAttention
+from forecaster.models.blocks import Encoding, check_switches, encoder_blocks
+from forecaster.models.channels import check_channels, from_channels, per_channel
 from forecaster.models.revin import InstanceNormalization
+from forecaster.models.variates import VariateEncoder
+
+CHANNEL_MODES = ("mixed", "independent", "variates")
+READOUTS = ("last", "mean", "flatten")
 
 
 @dataclass(frozen=True)
@@ -23,7 +39,9 @@ class TransformerConfig:
     d_ff: int = 64
     dropout: float = 0.1
     positional: Literal["learned", "sinusoidal", "none"] = "learned"
-    readout: Literal["last", "mean"] = "last"
+    # last: the newest token; mean: the mean of all tokens; flatten: every token's embedding side by side
+    # (P*D values, PatchTST's flatten head, with dropout). Not read in variates mode: a head per channel-token.
+    readout: Literal["last", "mean", "flatten"] = "last"
     instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
     # Patches as tokens (Nie et al. 2023, PatchTST): each token is ``patch`` consecutive frames; a new token
     # starts every ``patch_stride`` steps (None: = patch, tokens side by side). patch 1: one token per frame.
@@ -36,6 +54,10 @@ class TransformerConfig:
     attention_scale: bool = True  # divide the scores by sqrt(d_k)
     mask_diagonal: bool = False  # a frame may not attend to itself
     residual: bool = True  # x + f(x) around attention and feed-forward; off: f(x) alone
+    # What a token holds (see the module docstring): every channel of a frame or patch (mixed); one target
+    # channel's frame or patch, each channel its own sequence through one shared encoder (independent); or
+    # one channel's whole window (variates, which reads no positional setting: channels have no order).
+    channels: Literal["mixed", "independent", "variates"] = "mixed"
 
 
 def token_spans(context: int, patch: int, stride: int | None = None) -> list[tuple[int, int]]:
@@ -146,62 +168,7 @@ def sinusoidal_table(context: int, d_model: int) -> torch.Tensor:
     return table
 
 
-class EncoderBlock(nn.Module):
-    """One pre-norm block: x + attention(norm(x)), then x + feed_forward(norm(x)).
-
-    Pre-norm (Xiong et al. 2020) keeps the residual path an identity, which trains stably without
-    learning-rate warm-up at these small sizes. ``residual=False`` drops the identity path (attention(norm(x)),
-    then feed_forward(norm(.))) to measure what it buys; the attention switches are MultiHeadSelfAttention's.
-    """
-
-    def __init__(
-        self, *, d_model: int, n_heads: int, d_ff: int, dropout: float, residual: bool = True,
-        shared_qkv: bool = False, scale: bool = True, mask_diagonal: bool = False,
-    ) -> None:
-        super().__init__()
-        self.residual = residual
-        self.attention_norm = nn.LayerNorm(d_model)
-        self.attention = MultiHeadSelfAttention(
-            d_model=d_model, n_heads=n_heads, dropout=dropout,
-            shared_qkv=shared_qkv, scale=scale, mask_diagonal=mask_diagonal,
-        )
-        self.feed_forward_norm = nn.LayerNorm(d_model)
-        self.feed_forward = nn.Sequential(
-            nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
-        )
-        self.residual_dropout = nn.Dropout(dropout)
-
-    def forward(
-        self, x: torch.Tensor, *, need_weights: bool = False, last_frame_only: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, T, D) -> (B, T, D), or (B, 1, D) with ``last_frame_only``: the newest frame's output alone."""
-        attended, weights = self.attention(
-            self.attention_norm(x), need_weights=need_weights, last_query_only=last_frame_only
-        )
-        if not self.residual:
-            x = self.residual_dropout(attended)  # (B, T|1, D)
-            return self.feed_forward(self.feed_forward_norm(x)), weights
-        if last_frame_only:
-            x = x[:, -1:]  # (B, 1, D): the residual stream of the one frame computed
-        x = x + self.residual_dropout(attended)  # (B, T|1, D)
-        x = x + self.feed_forward(self.feed_forward_norm(x))
-        return x, weights
-
-
-def _check_switches(config: TransformerConfig, tokens: int) -> None:
-    """A clear error for an ablation switch set to something it cannot be."""
-    for name in ("shared_qkv", "attention_scale", "mask_diagonal", "residual"):
-        if type(getattr(config, name)) is not bool:  # 1 or "yes" would pass a truthiness test
-            raise ValueError(f"transformer {name}={getattr(config, name)!r} must be true or false")
-    if config.positional_combine == "concat" and config.d_model < 2:
-        raise ValueError(f"positional_combine='concat' needs d_model >= 2 to hold frame and position; got {config.d_model}")
-    if config.mask_diagonal and tokens < 2:
-        raise ValueError(
-            f"mask_diagonal needs at least 2 tokens per window (a token must have another to attend to); got {tokens}"
-        )
-
-
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(Encoding):
     """Frames -> contextual embeddings: the part of the model that can be saved and reused elsewhere.
 
     A token is one frame (``patch=1``) or one patch of frames; the positional table has one row per token
@@ -216,7 +183,7 @@ class TransformerEncoder(nn.Module):
         self.patch = config.patch
         self.stride = config.patch if config.patch_stride is None else config.patch_stride
         tokens = len(token_spans(context, self.patch, self.stride))  # checks patch and stride first
-        _check_switches(config, tokens)
+        check_switches(config, tokens)
         # With a concatenated position the token's projection fills the other d_model - P columns.
         position_width = concat_width(config.d_model) if config.positional_combine == "concat" else config.d_model
         token_width = config.d_model - position_width if config.positional_combine == "concat" else config.d_model
@@ -225,35 +192,12 @@ class TransformerEncoder(nn.Module):
             kind=config.positional, context=tokens, d_model=position_width, combine=config.positional_combine
         )
         self.embedding_dropout = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(
-            EncoderBlock(
-                d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff, dropout=config.dropout,
-                residual=config.residual, shared_qkv=config.shared_qkv, scale=config.attention_scale,
-                mask_diagonal=config.mask_diagonal,
-            )
-            for _ in range(config.n_layers)
-        )
+        self.blocks = encoder_blocks(config)
         self.norm = nn.LayerNorm(config.d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        embeddings, _ = self.forward_with_attention(x, need_weights=False)
-        return embeddings
 
     def token_spans(self, frames: int | None = None) -> list[tuple[int, int]]:
         """The frames [start, end) that each token of a ``frames``-long window (default: context) covers."""
         return token_spans(self.context if frames is None else frames, self.patch, self.stride)
-
-    @torch.no_grad()
-    def encode(self, windows: torch.Tensor) -> torch.Tensor:
-        """Per-token contextual embeddings (B, P, D) of windows (B, T, C), in eval mode, without gradients.
-
-        With ``patch=1`` a token is a frame (P = T); the last token always ends at the newest frame.
-        """
-        self._check_frames(windows)
-        was_training = self.training
-        embeddings = self.eval()(windows)
-        self.train(was_training)
-        return embeddings
 
     def _check_frames(self, x: torch.Tensor) -> None:
         # A clear message instead of a matrix-shape error deep inside the first projection.
@@ -289,33 +233,58 @@ class TransformerEncoder(nn.Module):
         """
         self._check_frames(x)
         tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, P, D)
-        attention_maps = []
-        for block in self.blocks:
-            tokens, weights = block(tokens, need_weights=need_weights)
-            if weights is not None:
-                attention_maps.append(weights)
-        return self.norm(tokens), attention_maps
+        return self._attend(tokens, need_weights=need_weights)
+
+
+def _check_modes(config: TransformerConfig, *, channels: int, targets: int) -> None:
+    """A one-line ValueError for a readout or channel mode the forecaster cannot be built with."""
+    if config.readout not in READOUTS:
+        raise ValueError(f"transformer readout={config.readout!r} is not one of {', '.join(map(repr, READOUTS))}")
+    check_channels("transformer", config.channels, CHANNEL_MODES, channels=channels, targets=targets)
+    if config.channels != "variates":
+        return
+    if config.readout != "last":
+        raise ValueError(f"transformer channels='variates' reads each target's own token (a head per channel); "
+                         f"readout={config.readout!r} does not apply, leave readout: last")
+    if config.patch != 1:
+        raise ValueError(f"transformer channels='variates' makes each channel's whole window one token; "
+                         f"patch={config.patch} does not apply, leave patch: 1")
 
 
 class TransformerForecaster(nn.Module):
-    """``forward(past (B, T, C)) -> (B, H, K)``: encode the window, read one vector out of it, map it to H x K values."""
+    """``forward(past (B, T, C)) -> (B, H, K)``: encode the window, read a summary out of it, map it to the forecast.
+
+    ``mixed``: one summary of the window -> H x K values; ``independent``: one summary per target channel
+    (each its own 1-channel sequence) -> its H values; ``variates``: each target channel's token -> its H values.
+    With ``instance_norm`` the window is normalised per channel (RevIN) before any of this, and the affine
+    map is per channel in every mode (in ``independent`` mode too, so that channel k's forecast still
+    depends on channel k alone).
+    """
 
     def __init__(
         self, config: TransformerConfig, *, context: int, horizon: int, channels: int, targets: int = 1,
-        encoder: TransformerEncoder | None = None,
+        encoder: TransformerEncoder | VariateEncoder | None = None,
     ) -> None:
         """``encoder``: reuse a trained encoder (e.g. ``load_encoder``) under a new head for ``horizon``."""
         super().__init__()
-        if config.readout not in ("last", "mean"):
-            raise ValueError(f"transformer readout={config.readout!r} is not one of 'last', 'mean'")
-        if encoder is not None and (encoder.channels != channels or encoder.context < context):
-            raise ValueError(
-                f"the given encoder reads {encoder.channels} channel(s) and up to {encoder.context} frames; "
-                f"this forecaster needs {channels} channel(s) and {context} frames"
-            )
+        _check_modes(config, channels=channels, targets=targets)
+        self.channel_mode = config.channels
+        if encoder is not None:
+            _check_encoder(encoder, config.channels, context=context, channels=channels)
         self.readout = config.readout
-        self.encoder = encoder if encoder is not None else TransformerEncoder(config, context=context, channels=channels)
-        self.head = nn.Linear(self.encoder.norm.normalized_shape[0], horizon * targets)
+        if encoder is not None:
+            self.encoder = encoder
+        elif config.channels == "variates":
+            self.encoder = VariateEncoder(config, context=context, channels=channels)
+        else:  # independent: one encoder for a single channel, shared by all
+            reads = 1 if config.channels == "independent" else channels
+            self.encoder = TransformerEncoder(config, context=context, channels=reads)
+        width = self.encoder.norm.normalized_shape[0]
+        if config.readout == "flatten" and config.channels != "variates":
+            width *= len(self.encoder.token_spans(context))  # P tokens of D values
+            self.head_dropout = nn.Dropout(config.dropout)
+        # mixed: H x K values from one summary; otherwise H values from each channel's summary or token.
+        self.head = nn.Linear(width, horizon * targets if config.channels == "mixed" else horizon)
         self.outputs = (horizon, targets)
         self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
 
@@ -323,14 +292,39 @@ class TransformerForecaster(nn.Module):
         """``future`` (B, H, F) inputs known ahead are not read by this model."""
         statistics = None
         if self.instance_norm is not None:
-            past, statistics = self.instance_norm.normalize(past)
+            past, statistics = self.instance_norm.normalize(past)  # per channel, before any reshape
+        targets = self.outputs[1]
+        if self.channel_mode == "variates":
+            tokens = self.encoder(past)[:, :targets]  # (B, C, D) -> (B, K, D): the target channels' tokens
+            forecast = self.head(tokens).transpose(1, 2)  # (B, K, H) -> (B, H, K)
+        elif self.channel_mode == "independent":
+            forecast = from_channels(self.head(self._summary(per_channel(past))), targets)  # (B*K, H) -> (B, H, K)
+        else:
+            forecast = self.head(self._summary(past)).unflatten(1, self.outputs)  # (B, H*K) -> (B, H, K)
+        return forecast if statistics is None else self.instance_norm.denormalize(forecast, statistics)
+
+    def _summary(self, past: torch.Tensor) -> torch.Tensor:
+        """The readout: one vector per window (B, D), or (B, P*D) flattened."""
         # "last": the newest frame has attended to the whole window, and is the one nearest the future.
         if self.readout == "last":
-            summary = self.encoder.last_frame(past)  # (B, D)
-        else:
-            summary = self.encoder(past).mean(dim=1)  # (B, T, D) -> (B, D)
-        forecast = self.head(summary).unflatten(1, self.outputs)  # (B, H, K)
-        return forecast if statistics is None else self.instance_norm.denormalize(forecast, statistics)
+            return self.encoder.last_frame(past)  # (B, D)
+        if self.readout == "mean":
+            return self.encoder(past).mean(dim=1)  # (B, T, D) -> (B, D)
+        return self.head_dropout(self.encoder(past).flatten(start_dim=1))  # (B, P, D) -> (B, P*D)
+
+
+def _check_encoder(encoder: nn.Module, mode: str, *, context: int, channels: int) -> None:
+    """A ValueError when a reused encoder cannot serve a forecaster of this channel mode, context and channels."""
+    variates = mode == "variates"
+    reads = 1 if mode == "independent" else channels
+    frames = encoder.context == context if variates else encoder.context >= context
+    if isinstance(encoder, VariateEncoder) != variates or encoder.channels != reads or not frames:
+        kind = "channel-token" if isinstance(encoder, VariateEncoder) else "frame"
+        raise ValueError(
+            f"the given {kind} encoder reads {encoder.channels} channel(s) and up to {encoder.context} frames; "
+            f"this forecaster needs {reads} channel(s) and {context} frames, from "
+            f"{'a channel-token' if variates else 'a frame'} encoder (channels={mode!r})"
+        )
 
 
 @torch.no_grad()
@@ -338,8 +332,17 @@ def attention_maps(model: TransformerForecaster, past: torch.Tensor) -> tuple[li
     """Each layer's attention weights (B, N, P, P) on the windows ``past`` (B, T, C), in eval mode.
 
     The second value names the frames [start, end) each token covers when tokens are patches (None when
-    each token is one frame), so that a figure can label its axes.
+    each token is one frame), so that a figure can label its axes. Per channel mode: ``independent``
+    returns the maps of every channel's own sequence, (B*K, N, P, P) with channel k of window b at
+    b*K + k (so map 0 is the first target's); ``variates`` returns the maps across channels (B, N, C, C),
+    and every token's span is the whole window.
     """
-    _, maps = model.eval().encoder.forward_with_attention(past)
-    spans = model.encoder.token_spans(past.shape[1]) if model.encoder.patch > 1 else None
+    encoder = model.eval().encoder
+    if isinstance(encoder, VariateEncoder):
+        _, maps = encoder.forward_with_attention(past)
+        return maps, [(0, past.shape[1])] * past.shape[2]
+    if encoder.channels == 1 and past.shape[-1] > 1:  # a 1-channel encoder on several: channel independence
+        past = per_channel(past)  # (B, T, K) -> (B*K, T, 1)
+    _, maps = encoder.forward_with_attention(past)
+    spans = encoder.token_spans(past.shape[1]) if encoder.patch > 1 else None
     return maps, spans

@@ -226,7 +226,8 @@ def attention_figure(maps: list, frame_dates: pd.DatetimeIndex, *, title: str, s
 
     ``maps`` holds one (N, P, P) array per layer (query rows, key columns) over P tokens. A token is a
     frame unless ``spans`` gives the frames [start, end) of the window that each token covers (patches):
-    then the axes name each token's first and last date. The last row is where the newest token, the one
+    then the axes name each token's first and last date, or the channel when every token covers the whole
+    window (a transformer with ``channels: variates``). The last row is where the newest token, the one
     the forecast is read from, looks.
     """
     layers = len(maps)
@@ -256,6 +257,8 @@ def _token_labels(frame_dates: pd.DatetimeIndex, spans: list | None) -> list[str
     layout = "%Y-%m-%d" if (frame_dates == frame_dates.normalize()).all() else "%Y-%m-%d %H:%M"
     if spans is None:
         return [f"{date:{layout}}" for date in frame_dates]
+    if len(spans) > 1 and len(set(spans)) == 1:  # every token is the whole window: tokens are channels (variates)
+        return [f"channel {index}" for index in range(len(spans))]
     return [f"{frame_dates[start]:{layout}} to {frame_dates[end - 1]:{layout}}" for start, end in spans]
 
 

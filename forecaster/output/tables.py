@@ -123,8 +123,9 @@ def format_compare(table: pd.DataFrame) -> str:
     return table.to_string(float_format="{:.4f}".format, na_rep="-")
 
 
-def format_bench(frame: pd.DataFrame, ratios: pd.DataFrame, patches: pd.DataFrame) -> str:
-    """A benchmark's rows (NaN as '-': naive kinds do not train), its speed ratios and, when measured, the patch ratios."""
+def format_bench(frame: pd.DataFrame, ratios: pd.DataFrame, patches: pd.DataFrame, channels: pd.DataFrame | None = None) -> str:
+    """A benchmark's rows (NaN as '-': naive kinds do not train), its speed ratios and, when measured, the patch
+    ratios and the channel-independence ratios."""
     formats = {"train_samples_per_s": "{:.0f}".format, "infer_us_per_window": "{:.2f}".format,
                "peak_memory_mib": "{:.1f}".format}
     text = (f"{frame.to_string(index=False, formatters=formats, na_rep='-')}\n\n"
@@ -134,6 +135,10 @@ def format_bench(frame: pd.DataFrame, ratios: pd.DataFrame, patches: pd.DataFram
         table = patches.to_string(index=False, float_format="{:.2f}".format, na_rep="-")
         text += ("\n\ntraining time per window of the patched transformer, relative to the unpatched transformer at "
                  f"base_context (time_vs_base) and at the same context (time_vs_unpatched); below 1 is faster:\n{table}")
+    if channels is not None and len(channels):
+        table = channels.to_string(index=False, float_format="{:.2f}".format, na_rep="-")
+        text += ("\n\ntraining channel-windows/s of the channel-independent transformer (one batch of every channel) "
+                 f"over the same univariate model run once per channel; above 1 is faster:\n{table}")
     return text
 
 
