@@ -3,11 +3,15 @@ the scores every run reports in standardised units (``mse_scaled``, ``mae_scaled
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from forecaster.checkpoint import Checkpoint
+from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.data.features import DataConfig, prepare_series
 from forecaster.data.windows import WindowConfig, split_bounds
@@ -167,3 +171,30 @@ def test_a_checkpoint_of_several_targets_says_forecast_reads_one(hourly):
     checkpoint: Checkpoint = result.checkpoint("linear")
     with pytest.raises(ForecasterError, match="forecasts 3 targets .* read one-target checkpoints for now"):
         checkpoint.input_config()
+
+
+@pytest.fixture
+def hourly_config_file(tmp_path, hourly) -> Path:
+    path = tmp_path / "hourly.csv"
+    hourly.drop(columns="note").rename_axis("date").to_csv(path)
+    raw = config("all")
+    raw["data"]["source"] = str(path)
+    file = tmp_path / "hourly.yaml"
+    file.write_text(yaml.safe_dump(raw))
+    return file
+
+
+def test_seeds_of_several_targets_print_the_standardised_scores(hourly_config_file, tmp_path, capsys):
+    assert main(["run", str(hourly_config_file), "--seeds", "0,1", "--out", str(tmp_path / "seeds"), "--quiet"]) == 0
+    assert "mse_sc" in capsys.readouterr().out
+    assert (tmp_path / "seeds" / "seed-1" / "metrics_by_channel.csv").is_file()
+
+
+def test_backtest_and_global_runs_refuse_several_targets_in_one_line(hourly_config_file, tmp_path, capsys):
+    assert main(["backtest", str(hourly_config_file), "--folds", "2", "--out", str(tmp_path / "bt")]) == 1
+    assert capsys.readouterr().err.strip().startswith("error: backtest scores one target for now, and data.targets names 3")
+    source = yaml.safe_load(hourly_config_file.read_text())["data"]["source"]
+    overrides = [f"data.source=[{source},{source}]"]
+    assert main(["run", str(hourly_config_file), "--set", *overrides, "--out", str(tmp_path / "global")]) == 1
+    assert "a global run forecasts one target per series for now" in capsys.readouterr().err
+    assert not (tmp_path / "bt").exists() and not (tmp_path / "global").exists()

@@ -38,7 +38,7 @@ SUMMARY_COLUMNS = {
 SEED_SUMMARY_COLUMNS = {
     "model": "model", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std", "mae_mean": "mae", "mae_std": "mae±std",
     "rmse_mean": "rmse", "mase_mean": "mase", "directional_accuracy_mean": "dir_acc",
-    "train_seconds_mean": "train_s", "parameters": "parameters",
+    "mse_scaled_mean": "mse_sc", "mae_scaled_mean": "mae_sc", "train_seconds_mean": "train_s", "parameters": "parameters",
 }
 
 
@@ -109,11 +109,12 @@ def format_interval_tests(tests: pd.DataFrame) -> str:
 
 def format_seed_summary(summary: pd.DataFrame) -> str:
     """A seeds run's summary (``forecaster run --seeds``): means, with the standard deviation of rel_mae and mae."""
-    columns = {**SEED_SUMMARY_COLUMNS, **probabilistic_columns(summary.columns, "_mean")}
+    present = {key: name for key, name in SEED_SUMMARY_COLUMNS.items() if key in summary.columns}
+    columns = {**present, **probabilistic_columns(summary.columns, "_mean")}
     shown = summary[list(columns)].rename(columns=columns)
     formats = {name: "{:.4f}".format for name in ("rel_mae", "±std", "rel_crps")}
     formats.update({name: "{:.3f}".format for name in columns.values() if name.startswith("cov")})
-    formats.update({name: "{:.3f}".format for name in ("mae", "mae±std", "rmse", "mase", "dir_acc")})
+    formats.update({name: "{:.3f}".format for name in ("mae", "mae±std", "rmse", "mase", "dir_acc", "mse_sc", "mae_sc")})
     formats["train_s"] = "{:.1f}".format
     return shown.to_string(index=False, formatters=formats, na_rep="-")
 
