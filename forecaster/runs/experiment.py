@@ -89,6 +89,7 @@ class ExperimentResult:
             dims=dataclasses.replace(self.data.dims, quantiles=quantile_taus(run.model)), columns=series.columns,
             transform=series.transform, offset=offset, scale=scale, calendar=series.calendar,
             intervals=run.intervals.calibration if run.intervals is not None else None,
+            future=series.future_spec, **self.data.future_scaling,
         )
 
     @property

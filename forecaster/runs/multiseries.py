@@ -79,7 +79,8 @@ class GlobalResult:
         """Model ``name``'s checkpoint: the first series' scaling, and a record of every series with its own."""
         records = tuple(
             SeriesRecord(label=label, source=part.config.data.source, columns=part.data.series.columns,
-                         offset=floats(offset), scale=floats(scale))
+                         offset=floats(offset), scale=floats(scale),
+                         **{key: floats(value) for key, value in part.data.future_scaling.items()})
             for label, part in self.parts.items()
             for offset, scale in [scaler_statistics(part.data.scaler)]
         )
