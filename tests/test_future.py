@@ -206,3 +206,23 @@ def test_forecast_reads_the_future_columns_of_the_forecast_dates_from_a_file(fut
     assert main(["forecast", str(checkpoint_path), "--data", str(data)]) == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "future input column(s) event" in error and "--future FILE.csv" in error
+
+
+def test_a_global_model_reads_each_series_inputs_known_ahead_scaled_by_its_own_training_span(tmp_path):
+    from forecaster.runs.multiseries import run_global
+
+    config = config_from_dict({
+        "data": {"source": ["a", "b"], "column": "load", "transform": "level", "future": ["event"], "future_calendar": ["hour"]},
+        "windows": {"context": 12, "horizon": 2}, "train": {"epochs": 1, "device": "cpu"}, "models": ["naive", "linear"]})
+    frames = {"a": hourly_load(300, seed=1), "b": hourly_load(300, seed=2).assign(event=lambda f: 5 * f["event"])}
+    result = run_global(config, frames=frames)
+    checkpoint = result.checkpoint("linear")
+    assert isinstance(result.runs["linear"].model, FutureForecaster) and checkpoint.dims.future_channels == 3
+    for record, part in zip(checkpoint.series, result.parts.values()):
+        offset, scale = part.data.future_scaling.values()
+        assert record.future_offset == tuple(offset) and record.future_scale == tuple(scale)
+    assert checkpoint.series[0].future_scale != checkpoint.series[1].future_scale  # b's events are 5 times a's
+    dates = pd.date_range(frames["b"].index[-1], periods=3, freq="h")[1:]
+    known = pd.DataFrame({"event": [5.0, 0.0]}, index=dates)
+    scaled = checkpoint.future_inputs(frames["b"].index, dates, known, source="b")
+    assert scaled[0, 0] == pytest.approx((5.0 - checkpoint.series[1].future_offset[0]) / checkpoint.series[1].future_scale[0])
