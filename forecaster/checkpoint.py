@@ -218,15 +218,17 @@ class Checkpoint:
         feature's spacing check sees the series); the future columns are read from ``known`` (a frame
         indexed by date), which must hold every one of them on every forecast date: a one-line error names
         the columns and dates that are missing. Scaled by the training span's statistics of the series
-        ``source`` for a global model that knows it, else the checkpoint's own (its first series').
+        ``source`` for a global model that knows it, else the checkpoint's own (its first series'). A global
+        model with series identities reads ``source``'s, or none (all zeros) for a series it never saw.
         """
         spec = self.future
         columns = np.empty((len(forecast_dates), 0))
         if spec.columns:
             columns = _known_values(known, spec.columns, forecast_dates)
         from_dates = spec.from_dates(dates.append(forecast_dates))[len(dates):]
-        values = np.hstack([columns, from_dates])  # (H, F)
         record = self.series_record(source)
+        identity = spec.identity(record.label if record is not None else None, len(forecast_dates))
+        values = np.hstack([columns, from_dates, identity])  # (H, F)
         offset, scale = (record.future_offset, record.future_scale) if record is not None else (self.future_offset, self.future_scale)
         return (values - np.asarray(offset)) / np.asarray(scale)
 
@@ -297,7 +299,7 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
             "radii": [list(row) for row in checkpoint.intervals.radii],
         },
         "future": {"columns": list(checkpoint.future.columns), "calendar": list(checkpoint.future.calendar),
-                   "holidays": checkpoint.future.holidays,
+                   "holidays": checkpoint.future.holidays, "series": list(checkpoint.future.series),
                    "offset": list(checkpoint.future_offset), "scale": list(checkpoint.future_scale)},
         "state_dict": dict(checkpoint.state_dict),
     }
@@ -350,7 +352,8 @@ def _dims(stored: dict[str, Any]) -> ModelDims:
 def _future(stored: dict[str, Any] | None) -> dict[str, Any]:
     if not stored:
         return {}
-    spec = FutureSpec(columns=tuple(stored["columns"]), calendar=tuple(stored["calendar"]), holidays=stored["holidays"])
+    spec = FutureSpec(columns=tuple(stored["columns"]), calendar=tuple(stored["calendar"]), holidays=stored["holidays"],
+                      series=tuple(stored.get("series", ())))
     return {"future": spec, "future_offset": floats(stored["offset"]), "future_scale": floats(stored["scale"])}
 
 

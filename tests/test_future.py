@@ -226,3 +226,35 @@ def test_a_global_model_reads_each_series_inputs_known_ahead_scaled_by_its_own_t
     known = pd.DataFrame({"event": [5.0, 0.0]}, index=dates)
     scaled = checkpoint.future_inputs(frames["b"].index, dates, known, source="b")
     assert scaled[0, 0] == pytest.approx((5.0 - checkpoint.series[1].future_offset[0]) / checkpoint.series[1].future_scale[0])
+
+
+def test_a_series_embedding_gives_each_series_of_a_global_run_its_own_learned_identity(tmp_path):
+    from forecaster.runs.experiment import run_experiment
+    from forecaster.runs.multiseries import run_global
+
+    raw = {"data": {"source": ["a", "b"], "column": "load", "transform": "level", "series_embedding": True},
+           "windows": {"context": 12, "horizon": 2}, "train": {"epochs": 2, "device": "cpu"}, "models": ["naive", "linear"]}
+    config = config_from_dict(raw)
+    write_config(config, tmp_path / "c.yaml")
+    assert read_config(tmp_path / "c.yaml") == config and config.data.series_embedding
+    frames = {"a": hourly_load(300, seed=1), "b": hourly_load(300, seed=2).assign(load=lambda f: 30 - f["load"])}
+    result = run_global(config, frames=frames)
+    for index, part in enumerate(result.parts.values()):  # one-hot, the same at every step, not scaled
+        future = part.data.windows["test"].future_inputs.numpy()
+        assert future.shape[2] == 2 and (future[:, :, index] == 1).all() and (future[:, :, 1 - index] == 0).all()
+    checkpoint = result.checkpoint("linear")
+    assert checkpoint.future == FutureSpec(series=("a", "b")) and checkpoint.future_scale == (1.0, 1.0)
+    assert from_payload(to_payload(checkpoint), "file") == checkpoint
+    dates = pd.date_range(frames["a"].index[-1], periods=3, freq="h")[1:]
+    np.testing.assert_array_equal(checkpoint.future_inputs(frames["a"].index, dates, source="b"), [[0, 1], [0, 1]])
+    np.testing.assert_array_equal(checkpoint.future_inputs(frames["a"].index, dates, source="c"), np.zeros((2, 2)))
+    # The model learnt something per series: the same window forecast as a's and as b's differs.
+    model = result.runs["linear"].model
+    assert isinstance(model, FutureForecaster)
+    past = torch.zeros(1, 12, 1)
+    with torch.no_grad():
+        as_a, as_b = (model(past, torch.tensor([[row, row]], dtype=torch.float32)) for row in ([1.0, 0.0], [0.0, 1.0]))
+    assert not torch.allclose(as_a, as_b)
+    single = config_from_dict({**raw, "data": {**raw["data"], "source": "a"}})
+    with pytest.raises(ForecasterError, match="data.series_embedding learns an identity per series of a global run"):
+        run_experiment(single, frame=frames["a"])

@@ -57,6 +57,8 @@ class DataConfig:
     future: tuple[str, ...] = ()
     future_calendar: tuple[Literal["hour", "day_of_week", "day_of_year"], ...] = ()
     holidays: str | None = None  # a country code, e.g. US, DE, CN (the holidays package)
+    # A global run (several sources): a learned identity per series, read like an input known ahead.
+    series_embedding: bool = False
 
     def __post_init__(self) -> None:
         if self.rows is not None and self.rows < 2:
@@ -91,16 +93,26 @@ class DataConfig:
 @dataclass(frozen=True)
 class FutureSpec:
     """The inputs known ahead of each forecast step, in channel order: ``columns``, then a sine and a cosine
-    per ``calendar`` feature of the step's date, then one 0/1 channel "a public holiday in ``holidays``"."""
+    per ``calendar`` feature of the step's date, then one 0/1 channel "a public holiday in ``holidays``",
+    then, for a global model with ``data.series_embedding``, a one-hot of the series among ``series`` (its
+    labels): a static covariate, the same at every step, from which the model learns an identity per series."""
 
     columns: tuple[str, ...] = ()
     calendar: tuple[str, ...] = ()
     holidays: str | None = None
+    series: tuple[str, ...] = ()
 
     @property
     def channels(self) -> int:
         """F: the number of future input channels."""
-        return len(self.columns) + 2 * len(self.calendar) + (self.holidays is not None)
+        return len(self.columns) + 2 * len(self.calendar) + (self.holidays is not None) + len(self.series)
+
+    def identity(self, label: str | None, steps: int) -> np.ndarray:
+        """The series-identity channels (steps, len(series)): 1 in ``label``'s, all 0 for a series not among them."""
+        channels = np.zeros((steps, len(self.series)))
+        if label in self.series:
+            channels[:, self.series.index(label)] = 1.0
+        return channels
 
     def from_dates(self, dates: pd.DatetimeIndex) -> np.ndarray:
         """The channels computed from the dates alone (calendar, then holidays): (L, F - len(columns))."""

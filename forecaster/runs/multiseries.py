@@ -167,6 +167,9 @@ def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None
             prepared[label] = prepare_data(frame, dataclasses.replace(config.data, source=source), config.windows)
         except ForecasterError as error:
             raise ForecasterError(f"series {label!r}: {error}") from None
+    if config.data.series_embedding:  # each series' identity, a static covariate read like an input known ahead
+        labels = tuple(prepared)
+        prepared = {label: data.with_identity(labels, label) for label, data in prepared.items()}
     first_label, first = next(iter(prepared.items()))
     for label, data in prepared.items():
         if data.dims.targets > 1:

@@ -59,10 +59,24 @@ class PreparedData:
     @property
     def future_scaling(self) -> dict[str, np.ndarray]:
         """``future_offset`` and ``future_scale`` (F,) of the inputs known ahead (empty when there are none)."""
-        if self.future_scaler is None:
-            return {"future_offset": np.zeros(0), "future_scale": np.zeros(0)}
-        offset, scale = scaler_statistics(self.future_scaler)
-        return {"future_offset": offset, "future_scale": scale}
+        offset, scale = (np.zeros(0), np.zeros(0)) if self.future_scaler is None else scaler_statistics(self.future_scaler)
+        identity = len(self.series.future_spec.series)  # a series' identity channels are read as they are
+        return {"future_offset": np.concatenate([offset, np.zeros(identity)]),
+                "future_scale": np.concatenate([scale, np.ones(identity)])}
+
+    def with_identity(self, labels: tuple[str, ...], label: str) -> PreparedData:
+        """This series as one of a global run's ``labels``: a one-hot of ``label`` appended to its inputs known
+        ahead (not scaled: each series' own scaler would centre its constant identity to zero)."""
+        steps = len(self.series.dates)
+        spec = dataclasses.replace(self.series.future_spec, series=labels)
+        identity = spec.identity(label, steps)
+        known = self.series.future if self.series.future is not None else np.zeros((steps, 0))
+        series = dataclasses.replace(self.series, future_spec=spec, future=np.hstack([known, identity]))
+        scaled = self.windows["train"].future
+        future = torch.cat([scaled if scaled is not None else torch.zeros(steps, 0), torch.tensor(identity, dtype=torch.float32)], dim=1)
+        windows = {name: dataclasses.replace(split, future=future) for name, split in self.windows.items()}
+        dims = dataclasses.replace(self.dims, future_channels=future.shape[1])
+        return dataclasses.replace(self, series=series, windows=windows, dims=dims)
 
     def channel(self, index: int) -> PreparedData:
         """Target ``index`` alone: its levels (L,), offset and scale; the windows are shared (they hold every target)."""
