@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from forecaster.config import from_mapping, plain_dict
-from forecaster.data.features import DataConfig, FutureSpec, PreparedSeries, prepare_series
+from forecaster.data.features import DataConfig, FutureSpec, PreparedSeries, known_values, prepare_series
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
 from forecaster.models import ModelDims, build_model, model_kind
@@ -224,7 +224,7 @@ class Checkpoint:
         spec = self.future
         columns = np.empty((len(forecast_dates), 0))
         if spec.columns:
-            columns = _known_values(known, spec.columns, forecast_dates)
+            columns = known_values(known, spec.columns, forecast_dates)
         from_dates = spec.from_dates(dates.append(forecast_dates))[len(dates):]
         record = self.series_record(source)
         identity = spec.identity(record.label if record is not None else None, len(forecast_dates))
@@ -251,28 +251,6 @@ class Checkpoint:
         offset = frames.mean(axis=0) if centred else np.zeros(frames.shape[1])
         scale = frames.std(axis=0)
         return offset, np.where(scale > 0, scale, 1.0)
-
-
-def _when(dates: pd.DatetimeIndex) -> str:
-    """Dates in words, the first three of them: ``2024-01-02 00:00, 2024-01-02 01:00, ... (5 dates)``."""
-    shown = ", ".join(f"{date:%Y-%m-%d %H:%M}".removesuffix(" 00:00") for date in dates[:3])
-    return shown + (f", ... ({len(dates)} dates)" if len(dates) > 3 else "")
-
-
-def _known_values(known: pd.DataFrame | None, columns: tuple[str, ...], dates: pd.DatetimeIndex) -> np.ndarray:
-    """The future ``columns`` of ``known`` on ``dates``, (H, len(columns)); one line naming what is missing."""
-    needed = f"give a row for each forecast date ({_when(dates)}) with {', '.join(columns)} filled (forecaster forecast --future FILE.csv)"
-    if known is None:
-        raise ForecasterError(f"this model reads future input column(s) {', '.join(columns)} at the forecast dates; {needed}")
-    absent = [name for name in columns if name not in known.columns]
-    if absent:
-        raise ForecasterError(f"the future inputs lack the column(s) {', '.join(absent)}; {needed}")
-    table = known[~known.index.duplicated(keep="last")].reindex(dates)[list(columns)].apply(pd.to_numeric, errors="coerce")
-    holes = table.isna().to_numpy()
-    if holes.any():
-        named = [name for name, hole in zip(columns, holes.any(axis=0)) if hole]
-        raise ForecasterError(f"the future inputs lack {', '.join(named)} on {_when(dates[holes.any(axis=1)])}; {needed}")
-    return table.to_numpy(dtype=np.float64)
 
 
 def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:

@@ -329,6 +329,29 @@ def _future_columns(frame: pd.DataFrame, config: DataConfig, targets: list[str])
     return names
 
 
+def _dates_in_words(dates: pd.DatetimeIndex) -> str:
+    """Dates in words, the first three of them: ``2024-01-02 00:00, 2024-01-02 01:00, ... (5 dates)``."""
+    shown = ", ".join(f"{date:%Y-%m-%d %H:%M}".removesuffix(" 00:00") for date in dates[:3])
+    return shown + (f", ... ({len(dates)} dates)" if len(dates) > 3 else "")
+
+
+def known_values(known: pd.DataFrame | None, columns: tuple[str, ...], dates: pd.DatetimeIndex) -> np.ndarray:
+    """The future ``columns`` of ``known`` on ``dates``, (H, len(columns)); one line naming what is missing."""
+    needed = (f"give a row for each forecast date ({_dates_in_words(dates)}) with {', '.join(columns)} filled "
+              "(forecaster forecast --future FILE.csv)")
+    if known is None:
+        raise ForecasterError(f"this model reads future input column(s) {', '.join(columns)} at the forecast dates; {needed}")
+    absent = [name for name in columns if name not in known.columns]
+    if absent:
+        raise ForecasterError(f"the future inputs lack the column(s) {', '.join(absent)}; {needed}")
+    table = known[~known.index.duplicated(keep="last")].reindex(dates)[list(columns)].apply(pd.to_numeric, errors="coerce")
+    holes = table.isna().to_numpy()
+    if holes.any():
+        named = [name for name, hole in zip(columns, holes.any(axis=0)) if hole]
+        raise ForecasterError(f"the future inputs lack {', '.join(named)} on {_dates_in_words(dates[holes.any(axis=1)])}; {needed}")
+    return table.to_numpy(dtype=np.float64)
+
+
 def holiday_flags(dates: pd.DatetimeIndex, country: str) -> np.ndarray:
     """1.0 where the date is a public holiday of ``country`` (the ``holidays`` package), else 0.0: (L,).
 
