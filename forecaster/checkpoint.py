@@ -12,7 +12,8 @@ On disk it is plain tensors and Python containers, written to a temporary file a
 written), and loaded with ``torch.load(..., weights_only=True)`` so that a checkpoint cannot run code.
 Format version 2 is written; version 1 files (their scaler offset called ``mean``; written before
 calendars, global models or patches, they lack those keys) still load, and so do version 2 files written
-before intervals (no ``intervals`` key: the model forecasts points only).
+before intervals (no ``intervals`` key: the model forecasts points only) or before inputs known ahead (no
+``future`` key: the model reads the past alone).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 from torch import nn
 
 from forecaster.config import from_mapping, plain_dict
-from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
+from forecaster.data.features import DataConfig, FutureSpec, PreparedSeries, known_values, prepare_series
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
 from forecaster.models import ModelDims, build_model, model_kind
@@ -59,6 +60,8 @@ class SeriesRecord:
     columns: tuple[str, ...]
     offset: tuple[float, ...]
     scale: tuple[float, ...]
+    future_offset: tuple[float, ...] = ()  # its inputs known ahead's scaling, when the model reads some
+    future_scale: tuple[float, ...] = ()
 
     def matches(self, source: str | None) -> bool:
         """Whether new data named ``source`` is this series (by its source or its label)."""
@@ -102,6 +105,9 @@ class Checkpoint:
     calendar: tuple[str, ...] = ()  # calendar channels after the columns' (hour, day_of_week, day_of_year)
     series: tuple[SeriesRecord, ...] = ()
     intervals: Calibration | None = None  # how the model's intervals are made; None: points only
+    future: FutureSpec = FutureSpec()  # the inputs known ahead the model reads at each forecast step
+    future_offset: tuple[float, ...] = ()  # their training span's scaling, (x - offset) / scale
+    future_scale: tuple[float, ...] = ()
     forecaster_version: str = __version__  # the version that made the checkpoint
 
     def __post_init__(self) -> None:
@@ -117,18 +123,27 @@ class Checkpoint:
                 f"columns {list(self.columns)} and calendar {list(self.calendar)} give {channels} channel(s), but the "
                 f"model reads dims.channels={self.dims.channels} and the scaling has {sorted(widths)}"
             )
+        future_widths = {len(self.future_offset), len(self.future_scale), *(len(record.future_offset) for record in self.series),
+                         *(len(record.future_scale) for record in self.series)}
+        if self.future.channels != self.dims.future_channels or future_widths != {self.future.channels}:
+            raise ValueError(
+                f"the future inputs {self.future} give {self.future.channels} channel(s), but the model reads "
+                f"dims.future_channels={self.dims.future_channels} and their scaling has {sorted(future_widths)}"
+            )
 
     @classmethod
     def from_model(
         cls, model: nn.Module, *, name: str, kind: str, config: Any, dims: ModelDims, columns: tuple[str, ...],
         transform: str, offset: np.ndarray, scale: np.ndarray, calendar: tuple[str, ...] = (),
-        intervals: Calibration | None = None,
+        intervals: Calibration | None = None, future: FutureSpec | None = None,
+        future_offset: np.ndarray = (), future_scale: np.ndarray = (),
     ) -> Checkpoint:
         """A checkpoint of the trained ``model``, its weights copied to the CPU (later training does not change it)."""
         weights = {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
         return cls(name=name, kind=kind, config=config, dims=dims, columns=tuple(columns), transform=transform,
                    offset=floats(offset), scale=floats(scale), state_dict=weights, calendar=tuple(calendar),
-                   intervals=intervals)
+                   intervals=intervals, future=future or FutureSpec(), future_offset=floats(future_offset),
+                   future_scale=floats(future_scale))
 
     def model(self) -> nn.Module:
         """Rebuild the model from its config, dimensions and weights (in eval mode)."""
@@ -193,6 +208,30 @@ class Checkpoint:
         offset, scale = self.scaling(series.frames, source=source, transform=transform)
         return ScaledSeries(series=series, frames=(series.frames - offset) / scale, offset=offset, scale=scale)
 
+    def future_inputs(
+        self, dates: pd.DatetimeIndex, forecast_dates: pd.DatetimeIndex, known: pd.DataFrame | None = None, *,
+        source: str | None = None,
+    ) -> np.ndarray:
+        """The scaled inputs known ahead (H, F) of the ``forecast_dates`` that follow the series' ``dates``.
+
+        The calendar and holiday channels are computed from the dates (the history's included, so that a
+        feature's spacing check sees the series); the future columns are read from ``known`` (a frame
+        indexed by date), which must hold every one of them on every forecast date: a one-line error names
+        the columns and dates that are missing. Scaled by the training span's statistics of the series
+        ``source`` for a global model that knows it, else the checkpoint's own (its first series'). A global
+        model with series identities reads ``source``'s, or none (all zeros) for a series it never saw.
+        """
+        spec = self.future
+        columns = np.empty((len(forecast_dates), 0))
+        if spec.columns:
+            columns = known_values(known, spec.columns, forecast_dates)
+        from_dates = spec.from_dates(dates.append(forecast_dates))[len(dates):]
+        record = self.series_record(source)
+        identity = spec.identity(record.label if record is not None else None, len(forecast_dates))
+        values = np.hstack([columns, from_dates, identity])  # (H, F)
+        offset, scale = (record.future_offset, record.future_scale) if record is not None else (self.future_offset, self.future_scale)
+        return (values - np.asarray(offset)) / np.asarray(scale)
+
     def scaling(self, frames: np.ndarray, *, source: str | None = None, transform: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The (offset, scale) per channel for feeding new ``frames`` (L, C) to the model: (x - offset) / scale.
 
@@ -229,13 +268,17 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "scaler": {"offset": list(checkpoint.offset), "scale": list(checkpoint.scale)},
         "series": [
             {"label": record.label, "source": record.source, "columns": list(record.columns),
-             "offset": list(record.offset), "scale": list(record.scale)}
+             "offset": list(record.offset), "scale": list(record.scale),
+             "future_offset": list(record.future_offset), "future_scale": list(record.future_scale)}
             for record in checkpoint.series
         ],
         "intervals": None if checkpoint.intervals is None else {
             "method": checkpoint.intervals.method, "levels": list(checkpoint.intervals.levels),
             "radii": [list(row) for row in checkpoint.intervals.radii],
         },
+        "future": {"columns": list(checkpoint.future.columns), "calendar": list(checkpoint.future.calendar),
+                   "holidays": checkpoint.future.holidays, "series": list(checkpoint.future.series),
+                   "offset": list(checkpoint.future_offset), "scale": list(checkpoint.future_scale)},
         "state_dict": dict(checkpoint.state_dict),
     }
 
@@ -264,10 +307,12 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
             calendar=tuple(payload.get("calendar", ())),  # checkpoints from before calendars have none
             series=tuple(
                 SeriesRecord(label=str(entry["label"]), source=str(entry["source"]), columns=tuple(entry["columns"]),
-                             offset=floats(entry[offset_key]), scale=floats(entry["scale"]))
+                             offset=floats(entry[offset_key]), scale=floats(entry["scale"]),
+                             future_offset=floats(entry.get("future_offset", ())), future_scale=floats(entry.get("future_scale", ())))
                 for entry in payload.get("series") or ()
             ),
             intervals=_calibration(payload.get("intervals")),  # absent before intervals: points only
+            **_future(payload.get("future")),  # absent before inputs known ahead: none
             forecaster_version=str(payload.get("forecaster_version", "unknown")),
         )
     except KeyError as error:
@@ -280,6 +325,14 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
 
 def _dims(stored: dict[str, Any]) -> ModelDims:
     return ModelDims(**{**stored, "quantiles": floats(stored.get("quantiles", ()))})
+
+
+def _future(stored: dict[str, Any] | None) -> dict[str, Any]:
+    if not stored:
+        return {}
+    spec = FutureSpec(columns=tuple(stored["columns"]), calendar=tuple(stored["calendar"]), holidays=stored["holidays"],
+                      series=tuple(stored.get("series", ())))
+    return {"future": spec, "future_offset": floats(stored["offset"]), "future_scale": floats(stored["scale"])}
 
 
 def _calibration(stored: dict[str, Any] | None) -> Calibration | None:

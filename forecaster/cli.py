@@ -288,8 +288,9 @@ def _forecast(args: argparse.Namespace) -> int:
         calendar_name(args.exchange)  # an unknown calendar fails here, before any work
     out = check_out_dir(args.out) if args.out else None
     checkpoint = load_checkpoint(args.checkpoint)
+    future = load_prices(args.future) if args.future else None
     table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data,
-                            exchange=args.exchange)
+                            exchange=args.exchange, future=future)
     print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}"}, float_format="{:.4f}".format))
     print(f"dates: {table.attrs['calendar']}")

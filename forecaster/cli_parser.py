@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--exchange", metavar="MIC", help="the trading calendar of a daily series' dates: an exchange code such "
                           "as XNYS, XLON, XTKS, 24/7 for every day, or none for business days (default: from --data, e.g. "
                           "sp500 and US tickers XNYS, .L tickers XLON; CSV files: business days)")
+    forecast.add_argument("--future", metavar="FILE", help="a CSV of the inputs known ahead (a date column and the model's "
+                          "data.future columns) holding a row for every forecast date; needed when the model reads data.future")
     transfer = commands.add_parser(
         "transfer", help="reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch")
     transfer.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")

@@ -15,7 +15,7 @@ from forecaster.config import ModelSpec
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import Batch, WindowConfig, make_windows, split_bounds, split_windows
 from forecaster.errors import ForecasterError
-from forecaster.models import MODEL_KINDS, ModelDims, build_model, model_kind
+from forecaster.models import MODEL_KINDS, FutureForecaster, ModelDims, build_model, model_kind
 from forecaster.runs import prepare
 from forecaster.runs.experiment import run_experiment
 from forecaster.runs.fitting import build, fit, score_model
@@ -67,10 +67,17 @@ def test_every_model_maps_past_to_horizon_by_targets(kind, targets):
         assert model(past, torch.zeros(4, 3, 0)).shape == (4, 3, targets)
 
 
-def test_a_model_kind_refuses_future_inputs_it_cannot_read():
+@pytest.mark.parametrize("kind", sorted(MODEL_KINDS))
+def test_trainable_kinds_read_future_inputs_and_naive_ones_ignore_them(kind):
     dims = ModelDims(context=10, horizon=3, channels=1, differenced=True, no_change=0.0, future_channels=2)
-    with pytest.raises(ValueError, match="does not read future inputs"):
-        build_model("linear", model_kind("linear").config_class(), dims)
+    config = model_kind(kind).config_class()
+    if kind == "seasonal_naive":
+        config = dataclasses.replace(config, period=5)
+    model = build_model(kind, config, dims).eval()
+    assert isinstance(model, FutureForecaster) == model_kind(kind).trainable
+    past, future = torch.randn(4, 10, 1), torch.randn(4, 3, 2)
+    with torch.no_grad():
+        assert model(past, future).shape == (4, 3, 1)
 
 
 def test_the_loss_is_a_parameter_of_the_loop():

@@ -1,8 +1,9 @@
 """The model registry: each kind names its config class, how to build its forecaster and what it can do.
 
 Every forecaster, naive ones included, is an ``nn.Module`` with ``forward(past (B, T, C), future=None) ->
-(B, H, K)`` in the scaled, transformed target space (``future``: (B, H, F) inputs known ahead, F = 0 for
-now); built with quantile levels (``ModelDims.quantiles``), a kind with a quantile head returns
+(B, H, K)`` in the scaled, transformed target space (``future``: (B, H, F) inputs known ahead; with F > 0
+a trainable kind is wrapped in ``FutureForecaster``, which adds a learned per-step term, and the naive
+kinds ignore them); built with quantile levels (``ModelDims.quantiles``), a kind with a quantile head returns
 ``(B, H, K, Q)`` instead. ``build_model`` makes one from its config plus the data's dimensions. What differs between kinds
 beyond that (whether they train, whether they have attention maps to draw, whether a setting is found from
 the training span) is an entry of their ``ModelKind``, so that callers ask the kind, never its name.
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from forecaster.models.attention import MultiHeadSelfAttention
+from forecaster.models.future import FutureForecaster
 from forecaster.models.linear import LinearConfig, LinearForecaster
 from forecaster.models.mlp import MLPConfig, MLPForecaster
 from forecaster.models.naive import (
@@ -118,11 +120,20 @@ def model_kind(kind: str) -> ModelKind:
 
 
 def build_model(kind: str, config: Any, dims: ModelDims) -> nn.Module:
-    """Build the forecaster of ``kind`` from its config and the data's dimensions (a ValueError if it cannot be)."""
-    if dims.future_channels:
-        # No kind reads inputs known ahead yet; silently ignoring them would hide a misconfigured run.
-        raise ValueError(f"model kind {kind!r} does not read future inputs; got {dims.future_channels} future channel(s)")
+    """Build the forecaster of ``kind`` from its config and the data's dimensions (a ValueError if it cannot be).
+
+    With inputs known ahead (``dims.future_channels`` > 0) a trainable kind is wrapped in ``FutureForecaster``
+    (outermost, so that its head has one output per quantile); naive kinds have nothing to learn them with
+    and forecast from the past alone. Without them nothing is wrapped: the model is exactly the kind's own.
+    """
     entry = model_kind(kind)
+    model = _point_or_quantile(kind, entry, config, dims)
+    if dims.future_channels and entry.trainable:
+        return FutureForecaster(model, future_channels=dims.future_channels, targets=dims.targets, taus=dims.quantiles)
+    return model
+
+
+def _point_or_quantile(kind: str, entry: ModelKind, config: Any, dims: ModelDims) -> nn.Module:
     if not dims.quantiles:
         return entry.build(config, dims)
     if not entry.quantile_head:
@@ -135,7 +146,7 @@ def build_model(kind: str, config: Any, dims: ModelDims) -> nn.Module:
 
 def quantile_taus(model: nn.Module) -> tuple[float, ...]:
     """The quantile levels a model forecasts (its quantile head's taus), or () for a point forecaster."""
-    return model.taus if isinstance(model, QuantileForecaster) else ()
+    return model.taus if isinstance(model, (QuantileForecaster, FutureForecaster)) else ()
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -170,6 +181,7 @@ __all__ = [
     "TransformerConfig",
     "TransformerEncoder",
     "TransformerForecaster",
+    "FutureForecaster",
     "build_model",
     "quantile_taus",
     "count_parameters",

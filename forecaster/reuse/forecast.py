@@ -71,7 +71,7 @@ def _infer_freq(dates: pd.DatetimeIndex):
 
 def forecast_future(
     model: nn.Module, checkpoint: Checkpoint, frame: pd.DataFrame, *, column: str | None = None, source: str | None = None,
-    levels: tuple[float, ...] | None = None, exchange: str | None = None,
+    levels: tuple[float, ...] | None = None, exchange: str | None = None, future: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The model's forecast of the next ``horizon`` values of ``frame``, in the series' units, with their intervals.
 
@@ -83,6 +83,9 @@ def forecast_future(
     ``table.attrs["intervals"]``).
     The dates follow the trading calendar ``exchange`` (default: ``exchange_of(source)``; ``"none"``:
     business days), see :func:`future_dates`; ``table.attrs["calendar"]`` says which calendar made them.
+    A model that reads inputs known ahead gets its calendar and holiday channels from those dates, and its
+    future columns from ``future`` (a frame indexed by date holding them on every forecast date; see
+    ``Checkpoint.future_inputs``).
     """
     calibration = checkpoint.intervals
     levels = (calibration.levels if calibration else ()) if levels is None else tuple(float(level) for level in levels)
@@ -93,9 +96,13 @@ def forecast_future(
         raise ForecasterError(f"levels={missing} were not calibrated for this model; it has {known}")
     inputs = checkpoint.read_series(frame, column=column, source=source)
     series = inputs.series
+    dates, calendar = _future_dates(series.dates, checkpoint.dims.horizon, exchange if exchange is not None else exchange_of(source))
     window = torch.tensor(inputs.frames[-checkpoint.dims.context :], dtype=torch.float32)[None]  # (1, T, C)
+    known = ()
+    if checkpoint.dims.future_channels:
+        known = (torch.tensor(checkpoint.future_inputs(series.dates, dates, future, source=source), dtype=torch.float32)[None],)
     with torch.no_grad():
-        scaled = model.eval()(window).double().numpy()[:, :, 0]  # (1, H) or (1, H, Q): the one target
+        scaled = model.eval()(window, *known).double().numpy()[:, :, 0]  # (1, H) or (1, H, Q): the one target
     anchors = series.levels[-1:]
     if scaled.ndim == 3:  # a quantile head: sorted quantiles of the cumulative change (or of the level)
         quantiles = cumulative_to_series(inputs.unscale_target(np.sort(scaled, axis=-1)), anchors, series.transform)[0]
@@ -107,7 +114,6 @@ def forecast_future(
             lower, upper = calibration.bounds(values, anchors, series.transform)  # (1, H, L)
             bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(calibration.levels) if level in levels}
         values = values[0]
-    dates, calendar = _future_dates(series.dates, checkpoint.dims.horizon, exchange if exchange is not None else exchange_of(source))
     table = pd.DataFrame({"date": dates, "forecast": values})
     for level in levels:
         table[f"lo_{level:g}"], table[f"hi_{level:g}"] = bounds[level]

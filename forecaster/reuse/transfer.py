@@ -94,6 +94,9 @@ def run_transfer(checkpoint: Checkpoint, frame: pd.DataFrame, config: Experiment
     three trained on the newest N training windows only (the case where reuse should pay off), scored
     beside the full-data rows in one table.
     """
+    if checkpoint.dims.future_channels or config.data.future_spec.channels:
+        raise ForecasterError("transfer reuses models that read the past alone for now; this one (or the target config) "
+                              "has inputs known ahead (data.future, data.future_calendar, data.holidays)")
     source = checkpoint.model()
     data = prepare_data(frame, config.data, config.windows)
     if data.dims.channels != checkpoint.dims.channels:

@@ -89,6 +89,7 @@ class ExperimentResult:
             dims=dataclasses.replace(self.data.dims, quantiles=quantile_taus(run.model)), columns=series.columns,
             transform=series.transform, offset=offset, scale=scale, calendar=series.calendar,
             intervals=run.intervals.calibration if run.intervals is not None else None,
+            future=series.future_spec, **self.data.future_scaling,
         )
 
     @property
@@ -242,6 +243,9 @@ def run_experiment(
     """
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
+    if config.data.series_embedding:
+        raise ForecasterError("data.series_embedding learns an identity per series of a global run, and this run has one "
+                              "series; list several in data.source, or leave data.series_embedding out")
     if frame is None:
         source = config.data.single_source("run_experiment (see forecaster.runs.multiseries.run_global)")
         frame = load_prices(source, start=config.data.start, end=config.data.end)

@@ -79,7 +79,8 @@ class GlobalResult:
         """Model ``name``'s checkpoint: the first series' scaling, and a record of every series with its own."""
         records = tuple(
             SeriesRecord(label=label, source=part.config.data.source, columns=part.data.series.columns,
-                         offset=floats(offset), scale=floats(scale))
+                         offset=floats(offset), scale=floats(scale),
+                         **{key: floats(value) for key, value in part.data.future_scaling.items()})
             for label, part in self.parts.items()
             for offset, scale in [scaler_statistics(part.data.scaler)]
         )
@@ -166,6 +167,9 @@ def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None
             prepared[label] = prepare_data(frame, dataclasses.replace(config.data, source=source), config.windows)
         except ForecasterError as error:
             raise ForecasterError(f"series {label!r}: {error}") from None
+    if config.data.series_embedding:  # each series' identity, a static covariate read like an input known ahead
+        labels = tuple(prepared)
+        prepared = {label: data.with_identity(labels, label) for label, data in prepared.items()}
     first_label, first = next(iter(prepared.items()))
     for label, data in prepared.items():
         if data.dims.targets > 1:

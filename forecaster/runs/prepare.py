@@ -1,7 +1,8 @@
 """The one set of windows every model of an experiment trains and is scored on: transform, split, scale, window.
 
 ``prepare_data`` is the only place where a series meets its scaler: the scaler is fit on the training
-span alone, and the split's windows are views of the scaled series (see ``data/windows.py``).
+span alone, and the split's windows are views of the scaled series (see ``data/windows.py``). Inputs
+known ahead (``data.future`` and co.) get their own scaler, fit on the same training span.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class PreparedData:
     windows: dict[str, WindowSet]
     dims: ModelDims
     target_channel: int | None = None  # set on one target's view of several (``channel``)
+    future_scaler: StandardScaler | None = None  # the inputs known ahead's own scaler (training span), when F > 0
 
     @property
     def _targets(self) -> slice:
@@ -53,6 +55,28 @@ class PreparedData:
     @property
     def target_scale(self) -> np.ndarray:
         return scaler_statistics(self.scaler)[1][self._targets]
+
+    @property
+    def future_scaling(self) -> dict[str, np.ndarray]:
+        """``future_offset`` and ``future_scale`` (F,) of the inputs known ahead (empty when there are none)."""
+        offset, scale = (np.zeros(0), np.zeros(0)) if self.future_scaler is None else scaler_statistics(self.future_scaler)
+        identity = len(self.series.future_spec.series)  # a series' identity channels are read as they are
+        return {"future_offset": np.concatenate([offset, np.zeros(identity)]),
+                "future_scale": np.concatenate([scale, np.ones(identity)])}
+
+    def with_identity(self, labels: tuple[str, ...], label: str) -> PreparedData:
+        """This series as one of a global run's ``labels``: a one-hot of ``label`` appended to its inputs known
+        ahead (not scaled: each series' own scaler would centre its constant identity to zero)."""
+        steps = len(self.series.dates)
+        spec = dataclasses.replace(self.series.future_spec, series=labels)
+        identity = spec.identity(label, steps)
+        known = self.series.future if self.series.future is not None else np.zeros((steps, 0))
+        series = dataclasses.replace(self.series, future_spec=spec, future=np.hstack([known, identity]))
+        scaled = self.windows["train"].future
+        future = torch.cat([scaled if scaled is not None else torch.zeros(steps, 0), torch.tensor(identity, dtype=torch.float32)], dim=1)
+        windows = {name: dataclasses.replace(split, future=future) for name, split in self.windows.items()}
+        dims = dataclasses.replace(self.dims, future_channels=future.shape[1])
+        return dataclasses.replace(self, series=series, windows=windows, dims=dims)
 
     def channel(self, index: int) -> PreparedData:
         """Target ``index`` alone: its levels (L,), offset and scale; the windows are shared (they hold every target)."""
@@ -104,5 +128,12 @@ def prepare_data(
         no_change=float((0.0 - offset[0]) / scale[0]),
         targets=series.targets,
     )
-    split = split_windows(scaled, bounds, windows, target_channels=series.targets)
-    return PreparedData(series, bounds, scaler, split, dims)
+    future, future_scaler = None, None
+    if series.future is not None:
+        # Inputs known ahead are levels (never differenced), so they are centred whatever the target transform;
+        # their scaler, too, sees the training span alone.
+        future_scaler = fit_scaler(series.future, bounds)
+        future = torch.tensor(future_scaler.transform(series.future), dtype=torch.float32)  # (L, F)
+        dims = dataclasses.replace(dims, future_channels=future.shape[1])
+    split = split_windows(scaled, bounds, windows, target_channels=series.targets, future=future)
+    return PreparedData(series, bounds, scaler, split, dims, future_scaler=future_scaler)
