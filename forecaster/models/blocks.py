@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from forecaster.models.attention import MultiHeadSelfAttention
+from forecaster.models.attention import RELATIVE_POSITIONS, MultiHeadSelfAttention
 
 if TYPE_CHECKING:  # for annotations only: transformer.py builds on this module
     from forecaster.models.transformer import TransformerConfig
@@ -23,19 +23,20 @@ class EncoderBlock(nn.Module):
 
     Pre-norm (Xiong et al. 2020) keeps the residual path an identity, which trains stably without
     learning-rate warm-up at these small sizes. ``residual=False`` drops the identity path (attention(norm(x)),
-    then feed_forward(norm(.))) to measure what it buys; the attention switches are MultiHeadSelfAttention's.
+    then feed_forward(norm(.))) to measure what it buys; the attention switches and ``position`` (none,
+    rotary, alibi: relative positions inside the scores) are MultiHeadSelfAttention's.
     """
 
     def __init__(
         self, *, d_model: int, n_heads: int, d_ff: int, dropout: float, residual: bool = True,
-        shared_qkv: bool = False, scale: bool = True, mask_diagonal: bool = False,
+        shared_qkv: bool = False, scale: bool = True, mask_diagonal: bool = False, position: str = "none",
     ) -> None:
         super().__init__()
         self.residual = residual
         self.attention_norm = nn.LayerNorm(d_model)
         self.attention = MultiHeadSelfAttention(
             d_model=d_model, n_heads=n_heads, dropout=dropout,
-            shared_qkv=shared_qkv, scale=scale, mask_diagonal=mask_diagonal,
+            shared_qkv=shared_qkv, scale=scale, mask_diagonal=mask_diagonal, position=position,
         )
         self.feed_forward_norm = nn.LayerNorm(d_model)
         self.feed_forward = nn.Sequential(
@@ -74,12 +75,17 @@ def check_switches(config: TransformerConfig, tokens: int) -> None:
 
 
 def encoder_blocks(config: TransformerConfig) -> nn.ModuleList:
-    """The ``n_layers`` encoder blocks of ``config``, every switch passed on."""
+    """The ``n_layers`` encoder blocks of ``config``, every switch passed on.
+
+    ``positional: rotary`` or ``alibi`` is the attention's own (every block's); a table added to the tokens
+    (``learned``, ``sinusoidal``) is the encoder's, and leaves the attention order-blind.
+    """
+    position = config.positional if config.positional in RELATIVE_POSITIONS else "none"
     return nn.ModuleList(
         EncoderBlock(
             d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff, dropout=config.dropout,
             residual=config.residual, shared_qkv=config.shared_qkv, scale=config.attention_scale,
-            mask_diagonal=config.mask_diagonal,
+            mask_diagonal=config.mask_diagonal, position=position,
         )
         for _ in range(config.n_layers)
     )

@@ -20,10 +20,11 @@ from typing import Literal
 import torch
 from torch import nn
 
+from forecaster.models.attention import RELATIVE_POSITIONS
 from forecaster.models.blocks import Encoding, check_switches, encoder_blocks
 from forecaster.models.channels import check_channels, from_channels, per_channel
 from forecaster.models.revin import InstanceNormalization
-from forecaster.models.variates import VariateEncoder
+from forecaster.models.variates import VariateEncoder, check_variate_positions
 
 CHANNEL_MODES = ("mixed", "independent", "variates")
 READOUTS = ("last", "mean", "flatten")
@@ -38,7 +39,9 @@ class TransformerConfig:
     n_layers: int = 2
     d_ff: int = 64
     dropout: float = 0.1
-    positional: Literal["learned", "sinusoidal", "none"] = "learned"
+    # learned or sinusoidal: a table added to the tokens (absolute positions); rotary (RoPE) or alibi: relative
+    # positions inside every attention layer's scores, nothing added to the tokens; none: order-blind.
+    positional: Literal["learned", "sinusoidal", "none", "rotary", "alibi"] = "learned"
     # last: the newest token; mean: the mean of all tokens; flatten: every token's embedding side by side
     # (P*D values, PatchTST's flatten head, with dropout). Not read in variates mode: a head per channel-token.
     readout: Literal["last", "mean", "flatten"] = "last"
@@ -56,7 +59,7 @@ class TransformerConfig:
     residual: bool = True  # x + f(x) around attention and feed-forward; off: f(x) alone
     # What a token holds (see the module docstring): every channel of a frame or patch (mixed); one target
     # channel's frame or patch, each channel its own sequence through one shared encoder (independent); or
-    # one channel's whole window (variates, which reads no positional setting: channels have no order).
+    # one channel's whole window (variates: no positional table is read, rotary and alibi are refused: channels have no order).
     channels: Literal["mixed", "independent", "variates"] = "mixed"
 
 
@@ -112,9 +115,10 @@ class PositionalEncoding(nn.Module):
     """Add where a frame sits in the window to its embedding: a learned table, fixed sinusoids, or nothing.
 
     ``none`` leaves self-attention blind to order (permutation-equivariant), which is what the lecture's
-    "what would be lost if we permute the tokens?" question measures. ``combine="concat"`` appends the
-    position vector to the token instead of adding it: ``d_model`` is then the width of the position
-    part alone, and the tokens come out that much wider.
+    "what would be lost if we permute the tokens?" question measures. ``rotary`` and ``alibi`` add nothing
+    here either: their positions are relative and live in the attention scores (``MultiHeadSelfAttention``).
+    ``combine="concat"`` appends the position vector to the token instead of adding it: ``d_model`` is then
+    the width of the position part alone, and the tokens come out that much wider.
     """
 
     def __init__(self, *, kind: str, context: int, d_model: int, combine: str = "add") -> None:
@@ -123,6 +127,9 @@ class PositionalEncoding(nn.Module):
             raise ValueError(f"positional_combine={combine!r} is not one of 'add', 'concat'")
         if combine == "concat" and kind == "none":
             raise ValueError("positional_combine='concat' needs a position to concatenate; positional='none' has none")
+        if combine == "concat" and kind in RELATIVE_POSITIONS:
+            raise ValueError(f"positional_combine='concat' needs a position to concatenate; positional={kind!r} adds none "
+                             f"to the tokens (it acts inside attention): leave positional_combine: add")
         self.kind = kind
         self.context = context
         self.combine = combine
@@ -132,10 +139,10 @@ class PositionalEncoding(nn.Module):
             self.table = nn.Parameter(torch.randn(context, d_model) * 0.02)
         elif kind == "sinusoidal":
             self.register_buffer("table", sinusoidal_table(context, d_model), persistent=False)
-        elif kind == "none":
+        elif kind == "none" or kind in RELATIVE_POSITIONS:
             self.table = None
         else:
-            raise ValueError(f"positional={kind!r} is not one of 'learned', 'sinusoidal', 'none'")
+            raise ValueError(f"positional={kind!r} is not one of 'learned', 'sinusoidal', 'none', 'rotary', 'alibi'")
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         frames = tokens.shape[1]
@@ -243,6 +250,7 @@ def _check_modes(config: TransformerConfig, *, channels: int, targets: int) -> N
     check_channels("transformer", config.channels, CHANNEL_MODES, channels=channels, targets=targets)
     if config.channels != "variates":
         return
+    check_variate_positions(config)
     if config.readout != "last":
         raise ValueError(f"transformer channels='variates' reads each target's own token (a head per channel); "
                          f"readout={config.readout!r} does not apply, leave readout: last")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from forecaster.models.attention import RELATIVE_POSITIONS
 from forecaster.models.blocks import Encoding, check_switches, encoder_blocks
 
 if TYPE_CHECKING:  # for annotations only: transformer.py builds on this module
@@ -21,6 +22,8 @@ class VariateEncoder(Encoding):
     time is kept by the projection (each step has its own weights), and there is no positional encoding:
     channels have no order, so the encoder is permutation-equivariant over channels. The embedding reads
     exactly ``context`` frames. Outputs are per channel: embeddings (B, C, D), attention weights (B, N, C, C).
+    A table (``positional: learned`` or ``sinusoidal``) is not read; relative positions (``rotary``, ``alibi``)
+    would act inside attention, across channels, and are refused (``check_variate_positions``).
     """
 
     patch = 1  # no patches: every token spans the whole window
@@ -29,6 +32,7 @@ class VariateEncoder(Encoding):
         super().__init__()
         self.context = context
         self.channels = channels
+        check_variate_positions(config)
         check_switches(config, channels)
         self.embedding = nn.Linear(context, config.d_model)
         self.embedding_dropout = nn.Dropout(config.dropout)
@@ -49,3 +53,10 @@ class VariateEncoder(Encoding):
         self._check_frames(x)
         tokens = self.embedding_dropout(self.embedding(x.transpose(1, 2)))  # (B, T, C) -> (B, C, T) -> (B, C, D)
         return self._attend(tokens, need_weights=need_weights)
+
+
+def check_variate_positions(config: TransformerConfig) -> None:
+    """A one-line ValueError for relative positions across channels: channel-tokens have no order to measure."""
+    if config.positional in RELATIVE_POSITIONS:
+        raise ValueError(f"transformer channels='variates' makes each channel one token, and channels have no order; "
+                         f"positional={config.positional!r} does not apply, use channels: mixed or independent")
