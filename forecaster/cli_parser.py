@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--refit-every", type=int, metavar="N",
                           help="refit the models every N folds (default: the config's backtest.refit_every, or 1)")
     tune = commands.add_parser("tune", help="search one model's settings with Optuna on folds before the test span; "
-                               "best.yaml and its test metrics")
+                               "best.yaml, then tuned against hand-set on the test span over seeds")
     tune.add_argument("config", nargs="?", help="YAML experiment config (default: experiments/sp500.yaml); its search: "
                       "section says what to search (default: the model kind's space)")
     tune.add_argument("--model", metavar="NAME", help="the model to tune, a name in the config's models (sets tune.model)")
@@ -118,8 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this many seconds (default: no limit)")
     tune.add_argument("--folds", type=int, help="walk-forward folds inside the training and validation spans that score each "
                       "trial (default: the config's tune.folds, or 3)")
+    tune.add_argument("--close-seeds", metavar="SEEDS", help="comma-separated seeds on which the tuned and the hand-set "
+                      "config are each trained and scored on the test span at the end, or none: best.yaml once, with "
+                      "train.seed (default: the config's tune.close_seeds, or 0,1,2)")
     tune.add_argument("--resume", metavar="DIR", help="continue an interrupted search whose --out was DIR (its study is in "
-                      "DIR.incomplete); --trials and --timeout may change")
+                      "DIR.incomplete); --trials, --timeout and --close-seeds may change")
     forecast = commands.add_parser("forecast", help="forecast the next values of a series with a saved model")
     forecast.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
     add_shared_options(forecast, "forecast", "data", "column", "out", "verbose")
