@@ -383,6 +383,15 @@ def _lesson(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_threads(threads: int) -> None:
+    """``--threads``: torch's CPU threads for the command; not recorded (see the README: speed, a transformer's last digits)."""
+    if threads < 1:
+        raise ForecasterError(f"--threads={threads} must be at least 1")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # A user sees "warning: <what happened>", not a source location and a line of library code.
     print(f"warning: {message}", file=sys.stderr)
@@ -394,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
+            if getattr(args, "threads", None) is not None and args.command != "lesson":  # the lesson sets and restores its own
+                _set_threads(args.threads)
             commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed,
                         "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson, "tune": _tune}
             return commands[args.command](args)

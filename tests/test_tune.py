@@ -68,9 +68,14 @@ def test_tune_writes_trials_best_yaml_the_study_figures_and_the_test_metrics_onc
 METRICS = ["mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "mse_scaled", "mae_scaled"]
 
 
-def test_the_close_runs_the_tuned_and_the_hand_set_config_on_every_close_seed(tune_file, tmp_path, capsys):
+def test_the_close_runs_the_tuned_and_the_hand_set_config_on_every_close_seed(tune_file, tmp_path, capsys, monkeypatch):
+    import torch
+
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)  # the test process keeps its own thread count
     out = tmp_path / "results" / "tune"
-    assert main(["tune", str(tune_file), "--out", str(out), "--quiet"]) == 0
+    assert main(["tune", str(tune_file), "--out", str(out), "--quiet", "--threads", "1"]) == 0
+    assert threads == [1]
     assert {"closing.csv", "closing_summary.csv", "best"} <= {p.name for p in out.iterdir()}
     closing = pd.read_csv(out / "closing.csv")
     assert list(closing.columns[:3]) == ["arm", "model", "seed"] and {"mse_scaled", "mae_scaled", "train_seconds"} <= set(closing)
@@ -220,6 +225,7 @@ def test_an_interrupted_search_resumes_where_it_stopped(tune_file, tmp_path, cap
     ([], {"linear": {"train.seed": [0, 3]}}, "error: search.linear.train.seed: the seed is not tuned"),
     (["--close-seeds", "0,1,0"], None, "error: tune.close_seeds=[0, 1, 0] repeats a seed; each run must be another seed"),
     (["--close-seeds", "0,one"], None, "error: --close-seeds='0,one' should be comma-separated integers, e.g. 0,1,2"),
+    (["--threads", "0"], None, "error: --threads=0 must be at least 1"),
     ([], {"linear": {"windows.context": 8}}, "error: search.linear.windows.context=8 should be [low, high], {log: [low, high]} "
                                              "or {choices: [a, b, ...]}"),
 ])
