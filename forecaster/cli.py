@@ -21,6 +21,7 @@ from forecaster.cli_parser import DEFAULT_CONFIG, build_parser
 from forecaster.errors import ForecasterError
 from forecaster.output.tables import (
     format_bench,
+    format_closing,
     format_compare,
     format_interval_tests,
     format_long_series,
@@ -176,11 +177,11 @@ def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
     return 0
 
 
-def _parse_seeds(text: str) -> tuple[int, ...]:
+def _parse_seeds(text: str, flag: str = "--seeds") -> tuple[int, ...]:
     try:
         return tuple(int(seed) for seed in text.split(",") if seed.strip())
     except ValueError:
-        raise ForecasterError(f"--seeds={text!r} should be comma-separated integers, e.g. 0,1,2") from None
+        raise ForecasterError(f"{flag}={text!r} should be comma-separated integers, e.g. 0,1,2") from None
 
 
 def _print_notes(notes: dict[str, str]) -> None:
@@ -243,10 +244,13 @@ def _tune(args: argparse.Namespace) -> int:
     if distributed.world_size() > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ForecasterError("forecaster tune runs in one process (each trial is small); start it without torchrun")
     limits = [f"tune.{key}={value}" for key, value in (("trials", args.trials), ("timeout", args.timeout)) if value is not None]
+    if args.close_seeds is not None:  # none (or nothing): best.yaml scored once, as before the closing table
+        seeds = () if args.close_seeds.strip().lower() == "none" else _parse_seeds(args.close_seeds, "--close-seeds")
+        limits.append(f"tune.close_seeds={list(seeds)}")
     if args.resume is not None:
         if args.config or args.data or args.column or args.overrides or args.model or args.folds is not None or args.out:
             raise ForecasterError("--resume DIR continues the interrupted search as it was: give no CONFIG, --data, --column, "
-                                  "--set, --model, --folds or --out (--trials and --timeout may change)")
+                                  "--set, --model, --folds or --out (--trials, --timeout and --close-seeds may change)")
         out = check_out_dir(args.resume)
         config = config_from_dict(apply_overrides(interrupted_config(out).to_dict(), limits))
     else:
@@ -270,9 +274,15 @@ def _tune(args: argparse.Namespace) -> int:
     print(format_trials(trials))
     print("\nvalue: mean loss over the folds' held-out spans, inside the training and validation spans (lower is better); "
           "val_rel_mae: their MAE / the naive MAE.\n")
-    print(format_metrics(result.final.metrics))
-    print(f"\nbest.yaml on the test span, scored once (seed {result.best.train.seed}); over three seeds: "
-          f"forecaster run {out / 'best.yaml'} --seeds 0,1,2")
+    if result.closing:
+        print(format_closing(result.closing_summary))
+        print("".join(f"hand-set: {note}\n" for note in result.notes), end="")
+        print(f"\nthe test span, read only now: means over seeds {','.join(map(str, result.config.tune.close_seeds))} (±std) of "
+              "best.yaml (tuned) and of the config as given, same models (hand-set); rel_mae = MAE / naive MAE.")
+    else:
+        print(format_metrics(result.final.metrics))
+        print(f"\nbest.yaml on the test span, scored once (seed {result.best.train.seed}); over three seeds: "
+              f"forecaster run {out / 'best.yaml'} --seeds 0,1,2")
     print(f"results: {out}")
     return 0
 
@@ -373,6 +383,15 @@ def _lesson(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_threads(threads: int) -> None:
+    """``--threads``: torch's CPU threads for the command; not recorded (see the README: speed, a transformer's last digits)."""
+    if threads < 1:
+        raise ForecasterError(f"--threads={threads} must be at least 1")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # A user sees "warning: <what happened>", not a source location and a line of library code.
     print(f"warning: {message}", file=sys.stderr)
@@ -384,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
+            if getattr(args, "threads", None) is not None and args.command != "lesson":  # the lesson sets and restores its own
+                _set_threads(args.threads)
             commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed,
                         "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson, "tune": _tune}
             return commands[args.command](args)

@@ -17,7 +17,7 @@ VERBOSE_SHOWN = ("run", "backtest", "bench", "tune")  # the others log little: -
 
 def add_shared_options(parser: argparse.ArgumentParser, command: str, *names: str) -> None:
     """Add the options that several commands share, ``names`` among data, column, set, transform, seeds, out,
-    quiet and verbose, each defined once, in ``_shared_option``."""
+    threads, quiet and verbose, each defined once, in ``_shared_option``."""
     for name in names:
         flags, settings = _shared_option(name, command)
         parser.add_argument(*flags, **settings)
@@ -59,6 +59,11 @@ def _shared_option(name: str, command: str) -> tuple[tuple[str, ...], dict]:
         written = OUT_FILES.get(command)
         return ("--out",), {"help": f"also write {written} to this new folder" if written
                             else f"results folder to create (default: a new results/{command}-YYYYmmdd-HHMMSS)"}
+    if name == "threads":
+        return ("--threads",), {"type": int, "metavar": "N", **({"default": 1} if command == "lesson" else {}), "help":
+                                "torch CPU threads (default: 1, which makes the numbers independent of the core count and "
+                                "robust to a busy machine)" if command == "lesson" else "torch CPU threads (default: torch's "
+                                "own); a transformer's last digits may change with it"}
     if name == "quiet":
         return ("--quiet",), {"action": "store_true", "help": "no progress bars"}
     if name == "verbose":
@@ -97,29 +102,32 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train and compare models on one series (or one global model on several), write a results folder")
     run.add_argument("config", nargs="?", help=f"YAML experiment config (default: {DEFAULT_CONFIG.name}, or built-in defaults)")
-    add_shared_options(run, "run", "data", "column", "set", "out", "seeds", "quiet", "verbose")
+    add_shared_options(run, "run", "data", "column", "set", "out", "seeds", "threads", "quiet", "verbose")
     run.add_argument("--resume", metavar="DIR", help="finish an interrupted run whose --out was DIR (kept in DIR.incomplete)")
     backtest = commands.add_parser("backtest", help="walk-forward backtest over folds and seeds, with significance tests")
     backtest.add_argument("config", nargs="?", help="YAML experiment config (default: experiments/sp500.yaml)")
-    add_shared_options(backtest, "backtest", "data", "column", "set", "seeds", "out", "quiet", "verbose")
+    add_shared_options(backtest, "backtest", "data", "column", "set", "seeds", "out", "threads", "quiet", "verbose")
     backtest.add_argument("--folds", type=int, help="number of walk-forward folds (default: the config's backtest.folds, or 5)")
     backtest.add_argument("--scheme", help="training span per fold: expanding (from the start of the series) or sliding "
                           "(a fixed length) (default: the config's backtest.scheme, or expanding)")
     backtest.add_argument("--refit-every", type=int, metavar="N",
                           help="refit the models every N folds (default: the config's backtest.refit_every, or 1)")
     tune = commands.add_parser("tune", help="search one model's settings with Optuna on folds before the test span; "
-                               "best.yaml and its test metrics")
+                               "best.yaml, then tuned against hand-set on the test span over seeds")
     tune.add_argument("config", nargs="?", help="YAML experiment config (default: experiments/sp500.yaml); its search: "
                       "section says what to search (default: the model kind's space)")
     tune.add_argument("--model", metavar="NAME", help="the model to tune, a name in the config's models (sets tune.model)")
-    add_shared_options(tune, "tune", "data", "column", "set", "out", "quiet", "verbose")
+    add_shared_options(tune, "tune", "data", "column", "set", "out", "threads", "quiet", "verbose")
     tune.add_argument("--trials", type=int, help="trials in all, a resumed search's included (default: the config's "
                       "tune.trials, or 20)")
     tune.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this many seconds (default: no limit)")
     tune.add_argument("--folds", type=int, help="walk-forward folds inside the training and validation spans that score each "
                       "trial (default: the config's tune.folds, or 3)")
+    tune.add_argument("--close-seeds", metavar="SEEDS", help="comma-separated seeds on which the tuned and the hand-set "
+                      "config are each trained and scored on the test span at the end, or none: best.yaml once, with "
+                      "train.seed (default: the config's tune.close_seeds, or 0,1,2)")
     tune.add_argument("--resume", metavar="DIR", help="continue an interrupted search whose --out was DIR (its study is in "
-                      "DIR.incomplete); --trials and --timeout may change")
+                      "DIR.incomplete); --trials, --timeout and --close-seeds may change")
     forecast = commands.add_parser("forecast", help="forecast the next values of a series with a saved model")
     forecast.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
     add_shared_options(forecast, "forecast", "data", "column", "out", "verbose")
@@ -147,7 +155,5 @@ def build_parser() -> argparse.ArgumentParser:
         "lesson", help="the lecture's twelve questions answered by experiments: report.md with numbers and figures")
     lesson.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, e.g. permutation scale (default: all)")
     lesson.add_argument("--quick", action="store_true", help="tiny sizes and 1 seed: every section in about a minute")
-    add_shared_options(lesson, "lesson", "seeds", "out", "quiet", "verbose")
-    lesson.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1, which makes the numbers "
-                        "independent of the core count and robust to a busy machine)")
+    add_shared_options(lesson, "lesson", "seeds", "out", "threads", "quiet", "verbose")
     return parser

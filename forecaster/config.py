@@ -110,6 +110,8 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if self.seeds is not None:
             check_seeds(self.seeds, "seeds")
+        if self.tune is not None and self.tune.close_seeds:  # none: best.yaml is scored once
+            check_seeds(self.tune.close_seeds, "tune.close_seeds")
         names = {spec.name: spec for spec in self.models}
         if self.tune is not None and self.tune.model is not None:
             spec = names.get(self.tune.model)
@@ -128,7 +130,7 @@ class ExperimentConfig:
         repeats = {
             **({} if self.seeds is None else {"seeds": list(self.seeds)}),
             **({} if self.backtest is None else {"backtest": plain_dict(dataclasses.asdict(self.backtest))}),
-            **({} if self.tune is None else {"tune": dataclasses.asdict(self.tune)}),
+            **({} if self.tune is None else {"tune": plain_dict(dataclasses.asdict(self.tune))}),
             **({} if self.search is None else {"search": {space.model: space.to_yaml() for space in self.search}}),
         }
         return {

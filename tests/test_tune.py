@@ -27,7 +27,7 @@ SEARCH = {"linear": {"train.learning_rate": {"log": [1.0e-3, 1.0e-1]}, "windows.
 @pytest.fixture
 def tune_config(tiny_config: dict) -> dict:
     tiny_config["models"] = [{"kind": "naive"}, {"kind": "linear"}, tiny_config["models"][-1]]
-    return {**tiny_config, "search": SEARCH, "tune": {"model": "linear", "trials": 2, "folds": 2}}
+    return {**tiny_config, "search": SEARCH, "tune": {"model": "linear", "trials": 2, "folds": 2, "close_seeds": [0, 1]}}
 
 
 @pytest.fixture
@@ -39,8 +39,9 @@ def tune_file(tmp_path, tune_config, small_csv):
 
 
 def test_tune_writes_trials_best_yaml_the_study_figures_and_the_test_metrics_once(tune_file, tmp_path, capsys):
+    """Without close seeds, the folder and the close of before the closing table: best.yaml scored once."""
     out = tmp_path / "results" / "tune"
-    assert main(["tune", str(tune_file), "--out", str(out), "--quiet"]) == 0
+    assert main(["tune", str(tune_file), "--out", str(out), "--quiet", "--close-seeds", "none"]) == 0
     assert {p.name for p in out.iterdir()} == {"config.yaml", "trials.csv", "best.yaml", "study.db", "optimization_history.png",
                                               "param_importances.png", "best"}
     assert not progress_dir(out).exists()
@@ -57,10 +58,60 @@ def test_tune_writes_trials_best_yaml_the_study_figures_and_the_test_metrics_onc
     assert (out / "best" / "config.yaml").read_text() == (out / "best.yaml").read_text()
     recorded = read_config(out / "config.yaml")  # what rebuilds the search: its tune and search sections
     assert recorded.tune.model == "linear" and recorded.search[0].to_yaml() == SEARCH["linear"]
+    assert recorded.tune.close_seeds == ()
     study = optuna.load_study(study_name="forecaster", storage=f"sqlite:///{out / 'study.db'}")
     assert [t.value for t in study.trials] == pytest.approx(trials["value"].tolist())
     printed = capsys.readouterr().out
     assert "2 trials (2 complete)" in printed and "best.yaml on the test span, scored once" in printed
+
+
+METRICS = ["mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "mse_scaled", "mae_scaled"]
+
+
+def test_the_close_runs_the_tuned_and_the_hand_set_config_on_every_close_seed(tune_file, tmp_path, capsys, monkeypatch):
+    import torch
+
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)  # the test process keeps its own thread count
+    out = tmp_path / "results" / "tune"
+    assert main(["tune", str(tune_file), "--out", str(out), "--quiet", "--threads", "1"]) == 0
+    assert threads == [1]
+    assert {"closing.csv", "closing_summary.csv", "best"} <= {p.name for p in out.iterdir()}
+    closing = pd.read_csv(out / "closing.csv")
+    assert list(closing.columns[:3]) == ["arm", "model", "seed"] and {"mse_scaled", "mae_scaled", "train_seconds"} <= set(closing)
+    assert len(closing) == 2 * 2 * 2  # arms x models x seeds
+    assert closing[["arm", "model", "seed"]].values.tolist() == [
+        [arm, model, seed] for arm in ("hand-set", "tuned") for seed in (0, 1) for model in ("naive", "linear")]
+    summary = pd.read_csv(out / "closing_summary.csv")
+    assert summary[["model", "arm"]].values.tolist() == [["naive", "hand-set"], ["naive", "tuned"],
+                                                         ["linear", "hand-set"], ["linear", "tuned"]]
+    linear = closing[closing["model"] == "linear"].groupby("arm")["rel_mae"]
+    assert summary.set_index(["model", "arm"]).loc["linear", "rel_mae_mean"].tolist() == pytest.approx(linear.mean().tolist())
+    assert summary["runs"].tolist() == [2] * 4 and np.isfinite(summary["rel_mae_std"]).all()
+
+    def run_metrics(*arguments) -> pd.DataFrame:  # forecaster run's test metrics, same seed and machine
+        folder = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
+        assert main(["run", *arguments, "--out", str(folder), "--quiet"]) == 0
+        return pd.read_csv(folder / "metrics.csv")[["model", *METRICS]]
+
+    def arm(name: str, seed: int) -> pd.DataFrame:
+        return closing[(closing["arm"] == name) & (closing["seed"] == seed)][["model", *METRICS]].reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(arm("tuned", 0), run_metrics(str(out / "best.yaml")), check_exact=True)  # bit-identical
+    pd.testing.assert_frame_equal(arm("tuned", 0), pd.read_csv(out / "best" / "metrics.csv")[["model", *METRICS]], check_exact=True)
+    hand_set = run_metrics(str(tune_file), "--set", "models=naive,linear", "--set", "train.seed=1")  # the config as given
+    pd.testing.assert_frame_equal(arm("hand-set", 1), hand_set, check_exact=True)
+    printed = capsys.readouterr().out
+    assert "mse_sc±std" in printed and "means over seeds 0,1 (±std)" in printed and "scored once" not in printed
+
+
+def test_the_hand_set_arm_is_left_out_when_the_best_settings_are_the_configs_own(tune_config, small_prices, tmp_path):
+    config = config_from_dict({**tune_config, "search": {"linear": {"windows.context": {"choices": [8]}}},
+                               "tune": {**tune_config["tune"], "close_seeds": [3]}})
+    result = tune.run_tune(config, tmp_path / "out", frame=small_prices)
+    assert list(result.closing) == ["tuned"] and "the hand-set arm would repeat the tuned one" in result.notes[0]
+    assert pd.read_csv(tmp_path / "out" / "closing.csv")[["arm", "seed"]].drop_duplicates().values.tolist() == [["tuned", 3]]
+    assert result.final.config.train.seed == 0  # best/ keeps best.yaml's own seed, run once more beside the close seeds
 
 
 def test_the_search_never_reads_the_test_span(tune_config, small_prices, tmp_path, monkeypatch):
@@ -155,10 +206,13 @@ def test_an_interrupted_search_resumes_where_it_stopped(tune_file, tmp_path, cap
     assert main(["tune", str(tune_file), "--out", str(out), "--quiet"]) == 1
     assert "an interrupted search is waiting in" in capsys.readouterr().err
     monkeypatch.setattr(tune, "fit", real_fit)
-    assert main(["tune", "--resume", str(out), "--trials", "3", "--quiet"]) == 0
+    assert main(["tune", "--resume", str(out), "--trials", "3", "--close-seeds", "1", "--quiet"]) == 0
     trials = pd.read_csv(out / "trials.csv")
     assert trials["state"].tolist() == ["complete", "failed", "complete", "complete"]  # the interrupted trial failed
     assert read_config(out / "config.yaml").tune.trials == 3 and not progress_dir(out).exists()
+    closing = pd.read_csv(out / "closing.csv")  # the close of a resumed search is a fresh one's
+    assert closing[["arm", "model", "seed"]].values.tolist() == [["hand-set", "naive", 1], ["hand-set", "linear", 1],
+                                                                 ["tuned", "naive", 1], ["tuned", "linear", 1]]
 
 
 @pytest.mark.parametrize(("arguments", "search", "message"), [
@@ -169,6 +223,9 @@ def test_an_interrupted_search_resumes_where_it_stopped(tune_file, tmp_path, cap
                                                       "channels, windows.context, train.learning_rate"),
     ([], {"linear": {"train.learning_rate": [0.1, 0.01]}}, "error: search.linear.train.learning_rate: low=0.1 must be below high=0.01"),
     ([], {"linear": {"train.seed": [0, 3]}}, "error: search.linear.train.seed: the seed is not tuned"),
+    (["--close-seeds", "0,1,0"], None, "error: tune.close_seeds=[0, 1, 0] repeats a seed; each run must be another seed"),
+    (["--close-seeds", "0,one"], None, "error: --close-seeds='0,one' should be comma-separated integers, e.g. 0,1,2"),
+    (["--threads", "0"], None, "error: --threads=0 must be at least 1"),
     ([], {"linear": {"windows.context": 8}}, "error: search.linear.windows.context=8 should be [low, high], {log: [low, high]} "
                                              "or {choices: [a, b, ...]}"),
 ])

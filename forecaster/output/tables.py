@@ -41,6 +41,13 @@ SEED_SUMMARY_COLUMNS = {
     "mse_scaled_mean": "mse_sc", "mae_scaled_mean": "mae_sc", "train_seconds_mean": "train_s", "parameters": "parameters",
 }
 
+# The closing table of ``forecaster tune`` (see runs/tune.py): per model and arm, means and spreads over seeds.
+CLOSING_COLUMNS = {
+    "model": "model", "arm": "arm", "runs": "seeds", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std",
+    "mse_scaled_mean": "mse_sc", "mse_scaled_std": "mse_sc±std", "mae_scaled_mean": "mae_sc", "mae_scaled_std": "mae_sc±std",
+    "train_seconds_mean": "train_s", "parameters": "parameters",
+}
+
 
 def seasonal_beside_naive(table: pd.DataFrame) -> pd.DataFrame:
     """A table with a ``kind`` column, its seasonal_naive rows moved right after the naive row (the rest in order).
@@ -116,6 +123,15 @@ def format_seed_summary(summary: pd.DataFrame) -> str:
     formats.update({name: "{:.3f}".format for name in columns.values() if name.startswith("cov")})
     formats.update({name: "{:.3f}".format for name in ("mae", "mae±std", "rmse", "mase", "dir_acc", "mse_sc", "mae_sc")})
     formats["train_s"] = "{:.1f}".format
+    return shown.to_string(index=False, formatters=formats, na_rep="-")
+
+
+def format_closing(summary: pd.DataFrame) -> str:
+    """``forecaster tune``'s closing table: per model and arm (hand-set, tuned), test means and std over the close seeds."""
+    shown = summary[[column for column in CLOSING_COLUMNS if column in summary.columns]].rename(columns=CLOSING_COLUMNS)
+    formats = {"rel_mae": "{:.4f}".format, "±std": "{:.4f}".format, "train_s": "{:.1f}".format}
+    # Four significant digits: in units of a trending series' spread of levels (a price's), one-step errors are tiny.
+    formats.update({name: "{:.4g}".format for name in ("mse_sc", "mse_sc±std", "mae_sc", "mae_sc±std")})
     return shown.to_string(index=False, formatters=formats, na_rep="-")
 
 

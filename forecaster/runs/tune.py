@@ -15,8 +15,12 @@ The search never reads the test span (a test replaces it by NaN and gets the sam
   ``resume`` continues an interrupted study; the results folder is written at the end, all at once, with
   a copy of it.
 - **The close.** The best trial's settings make ``best.yaml``: the config with the naive forecast and the
-  tuned model alone, which is trained once on the config's own split and scored once on its test span
-  (``best/``: a complete run folder).
+  tuned model alone. It and the hand-set config (the config searched, with the same two models and none of
+  the best trial's settings) are each trained on the config's own split once per seed of ``tune.close_seeds``
+  (``run_seeds``) and scored on its test span: ``closing.csv``, one row per arm, model and seed, and
+  ``closing_summary.csv``, their means and spreads over seeds. ``best/`` is the complete run folder of
+  ``best.yaml`` with its own ``train.seed`` (the same run as that seed's, when it is a close seed). Without
+  close seeds, ``best.yaml`` alone is trained and scored once.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from forecaster.runs.experiment import ExperimentResult, run_experiment, save_ru
 from forecaster.runs.fitting import build, fit, model_dims, score_model, training_loss
 from forecaster.runs.prepare import prepare_data
 from forecaster.runs.progress import MARKER, progress_dir
+from forecaster.runs.seeds import run_seeds, seed_metrics, seed_summary
 from forecaster.tracking.tracker import TrackedRun, Tracker, log_results
 from forecaster.training.loop import evaluate_loss, resolve_device
 from forecaster.tuning.space import SearchSpace, default_space
@@ -212,19 +217,40 @@ class Objective:
         return statistics.fmean(losses)
 
 
+ARMS = ("hand-set", "tuned")  # the closing table's arms, in its order
+
+
 @dataclass
 class TuneResult:
     """The search and its close: the tuning config (its ``search`` holds the space searched), the study,
-    ``best.yaml``'s config and its one run on the config's split (the test span read there, once)."""
+    ``best.yaml``'s config and its run with ``train.seed`` on the config's split (the test span read only in
+    the close), and ``closing``: per arm (``ARMS``) its run per close seed; empty without close seeds, and
+    without the hand-set arm when the best trial's settings are the config's own (``notes`` says so)."""
 
     config: ExperimentConfig
     study: Any
     best: ExperimentConfig
     final: ExperimentResult
+    closing: dict[str, dict[int, ExperimentResult]] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def trials(self) -> pd.DataFrame:
         return trials_table(self.study, searched(self.config))
+
+    @property
+    def closing_metrics(self) -> pd.DataFrame:
+        """closing.csv: one row per arm, model and seed, every metrics column of a run."""
+        table = pd.concat([seed_metrics(results).assign(arm=arm) for arm, results in self.closing.items()], ignore_index=True)
+        return table[["arm", "model", "seed", *(c for c in table.columns if c not in ("arm", "model", "seed"))]]
+
+    @property
+    def closing_summary(self) -> pd.DataFrame:
+        """closing_summary.csv: per model and arm (the models in their order, the arms in ``ARMS``'), ``seed_summary``."""
+        table = pd.concat([seed_summary(results).assign(arm=arm) for arm, results in self.closing.items()], ignore_index=True)
+        order = list(dict.fromkeys(table["model"]))  # the arms are in order already: a stable sort keeps it per model
+        table = table.sort_values("model", key=lambda models: models.map(order.index), kind="stable")
+        return table[["model", "arm", *(c for c in table.columns if c not in ("model", "arm"))]].reset_index(drop=True)
 
 
 def trials_table(study, space: SearchSpace) -> pd.DataFrame:
@@ -315,7 +341,7 @@ def run_tune(
     config: ExperimentConfig, out: str | Path, *, frame: pd.DataFrame | None = None, progress: bool = False,
     tracker: Tracker | None = None, pruner=None,
 ) -> TuneResult:
-    """``run_search``, then the close: ``best.yaml``'s models trained on the config's split and scored once on its
+    """``run_search``, then the close (``close``): the tuned and the hand-set config on the config's split, scored on its
     test span, and the results folder ``out`` written (``save_tune``). ``tracker`` gets the close as a run too."""
     if frame is None:
         frame = load_prices(config.data.single_source("forecaster tune"), start=config.data.start, end=config.data.end)
@@ -324,16 +350,38 @@ def run_tune(
         notes = [t.user_attrs["note"] for t in study.get_trials(deepcopy=False) if t.user_attrs.get("note")]
         raise ForecasterError(f"no trial of the search completed ({len(study.trials)} tried)"
                               + (f"; the last failure: {notes[-1]}" if notes else "; widen the search or raise tune.trials"))
-    best = trial_config(config, study.best_trial.params, with_naive=True)
     with (tracker or Tracker()).run(Path(out).name) as tracked:
-        final = run_experiment(best, frame=frame, progress=progress, on_epoch_end=tracked.log_epoch)
-        result = TuneResult(config=config, study=study, best=final.config, final=final)
+        result = close(config, study, frame, progress=progress, tracked=tracked)
         save_tune(result, Path(out), tracked=tracked)
     return result
 
 
+def close(config: ExperimentConfig, study, frame: pd.DataFrame, *, progress: bool = False,
+          tracked: TrackedRun | None = None) -> TuneResult:
+    """The close of a finished search: ``best.yaml`` (the best trial's settings) and the hand-set config (none of
+    them), each run once per seed of ``tune.close_seeds`` (``run_seeds``), and ``best.yaml`` with its own seed.
+
+    The hand-set arm is left out, with a note, when the best trial's settings are the config's own (the two
+    arms would be the same runs). ``tracked`` gets every epoch, as ``<arm>.<model>.seed-<N>``.
+    """
+    best = trial_config(config, study.best_trial.params, with_naive=True)
+    seeds, notes, closing = config.tune.close_seeds, [], {}
+    arms = {"hand-set": trial_config(config, {}, with_naive=True), "tuned": best} if seeds else {}
+    if arms and arms["hand-set"] == best:
+        del arms["hand-set"]
+        notes.append("the best trial's settings are the config's own: the hand-set arm would repeat the tuned one, left out")
+    for arm, arm_config in arms.items():
+        hook = None if tracked is None else (lambda name, end, arm=arm: tracked.log_epoch(f"{arm}.{name}", end))
+        closing[arm] = run_seeds(arm_config, seeds, frame=frame, progress=progress, on_epoch_end=hook)
+    final = closing.get("tuned", {}).get(best.train.seed)
+    if final is None:
+        final = run_experiment(best, frame=frame, progress=progress, on_epoch_end=None if tracked is None else tracked.log_epoch)
+    return TuneResult(config=config, study=study, best=final.config, final=final, closing=closing, notes=notes)
+
+
 def save_tune(result: TuneResult, out: Path, *, tracked: TrackedRun | None = None) -> Path:
-    """Write ``out`` at once (config, trials.csv, best.yaml, study.db, figures, best/), then drop the progress folder."""
+    """Write ``out`` at once (config, trials.csv, best.yaml, study.db, figures, best/, with close seeds closing.csv and
+    closing_summary.csv), then drop the progress folder."""
     from forecaster.runs.tune_figures import history_figure, importance_figure
 
     folder = progress_dir(out)
@@ -346,6 +394,9 @@ def save_tune(result: TuneResult, out: Path, *, tracked: TrackedRun | None = Non
         history_figure(result.study, staging / "optimization_history.png")
         importance_figure(result.study, staging / "param_importances.png", seed=result.config.train.seed)
         save_run(result.final, staging / "best")
+        if result.closing:
+            result.closing_metrics.to_csv(staging / "closing.csv", index=False)
+            result.closing_summary.to_csv(staging / "closing_summary.csv", index=False)
 
     written = write_folder(out, write_files)
     if tracked is not None:

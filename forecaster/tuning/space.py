@@ -137,12 +137,16 @@ def search_from_mapping(raw: Any) -> tuple[SearchSpace, ...]:
 @dataclass(frozen=True)
 class TuneConfig:
     """How ``forecaster tune`` searches: the model to tune (a name in ``models``), at most ``trials`` trials,
-    stopping after ``timeout`` seconds (None: no limit), each trial scored on ``folds`` walk-forward folds."""
+    stopping after ``timeout`` seconds (None: no limit), each trial scored on ``folds`` walk-forward folds;
+    and how it closes: the tuned and the hand-set config each trained once per seed of ``close_seeds`` and
+    scored on the test span (empty: ``best.yaml`` scored once, with ``train.seed``). ``ExperimentConfig``
+    refuses a seed named twice."""
 
     model: str | None = None
     trials: int = 20
     timeout: float | None = None
     folds: int = 3
+    close_seeds: tuple[int, ...] = (0, 1, 2)
 
     def __post_init__(self) -> None:
         if self.trials < 1:
