@@ -191,13 +191,18 @@ def choose_targets(frame: pd.DataFrame, config: DataConfig) -> list[str]:
     names = [config.targets] if isinstance(config.targets, str) else list(config.targets)
     if not names:
         raise ForecasterError("data.targets=[] names no column; name some, or write all for every numeric column")
+    return _named_columns(frame, names, "data.targets", "target")
+
+
+def _named_columns(frame: pd.DataFrame, names: list[str], setting: str, noun: str) -> list[str]:
+    """``names`` as ``setting`` lists them, checked: each a column of ``frame``, none named twice."""
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise ForecasterError(f"data.targets names {repeated[0]!r} twice; name each target once")
+        raise ForecasterError(f"{setting} names {repeated[0]!r} twice; name each {noun} once")
     missing = [name for name in names if name not in frame.columns]
     if missing:
         raise ForecasterError(
-            f"data.targets has {missing[0]!r}, not a column of the series; columns: {', '.join(map(str, frame.columns))}")
+            f"{setting} has {missing[0]!r}, not a column of the series; columns: {', '.join(map(str, frame.columns))}")
     return names
 
 
@@ -316,16 +321,11 @@ def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
 
 def _future_columns(frame: pd.DataFrame, config: DataConfig, targets: list[str]) -> list[str]:
     """``data.future`` checked: columns of the series, each once, none of them a target."""
-    names = list(config.future)
+    names = _named_columns(frame, list(config.future), "data.future", "column")
     for name in names:
-        if name not in frame.columns:
-            raise ForecasterError(
-                f"data.future has {name!r}, not a column of the series; columns: {', '.join(map(str, frame.columns))}")
         if name in targets:
             raise ForecasterError(f"data.future has {name!r}, a target: what is forecast cannot be known ahead; "
                                   "list other columns in data.future")
-        if names.count(name) > 1:
-            raise ForecasterError(f"data.future names {name!r} twice; name each column once")
     return names
 
 

@@ -32,7 +32,7 @@ class LinearConfig:
     channels: Literal["mixed", "independent", "individual"] = "mixed"
 
 
-def channel_map(mode: str, *, targets: int, in_features: int, out_features: int) -> nn.Module:
+def channel_map(mode: str, targets: int, in_features: int, out_features: int) -> nn.Module:
     """The layer of a per-channel mode on (B, K, in) -> (B, K, out): shared by the channels, or one per channel."""
     if mode == "individual":
         return ChannelLinear(targets, in_features, out_features)
@@ -49,7 +49,7 @@ class LinearForecaster(nn.Module):
         if self.mixed:
             self.linear = nn.Linear(context * channels, horizon * targets)
         else:
-            self.linear = channel_map(config.channels, targets=targets, in_features=context, out_features=horizon)
+            self.linear = channel_map(config.channels, targets, context, horizon)
         self.outputs = (horizon, targets)
         self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
 

@@ -7,6 +7,7 @@ once; ``independent`` runs one MLP, shared by the target channels, on each chann
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,13 +41,9 @@ class MLPForecaster(nn.Module):
         check_channels("mlp", config.channels, CHANNEL_MODES, channels=channels, targets=targets)
         self.mixed = config.channels == "mixed"
         if self.mixed:
-            def layer(width: int, out: int) -> nn.Module:
-                return nn.Linear(width, out)
-            width, outputs = context * channels, horizon * targets
-        else:  # per channel: (B, K, T) -> (B, K, H)
-            def layer(width: int, out: int) -> nn.Module:
-                return channel_map(config.channels, targets=targets, in_features=width, out_features=out)
-            width, outputs = context, horizon
+            layer, width, outputs = nn.Linear, context * channels, horizon * targets
+        else:  # per channel: (B, K, T) -> (B, K, H), each layer shared by the channels or one per channel
+            layer, width, outputs = functools.partial(channel_map, config.channels, targets), context, horizon
         layers: list[nn.Module] = []
         for hidden in config.hidden:
             layers += [layer(width, hidden), nn.ReLU(), nn.Dropout(config.dropout)]

@@ -149,9 +149,8 @@ class ExperimentResult:
 
         With several targets, each target's rows, with a ``channel`` column.
         """
-        levels = self.config.intervals.levels
         tables = [self._target_intervals(channel, data, runs) for channel, data, runs in self._per_target()]
-        if not levels or not any(len(table) for table in tables):
+        if not any(len(table) for table in tables):
             return pd.DataFrame(columns=["model", "method", "level", "step", "coverage", "width", "winkler", "msis"])
         return pd.concat(tables, ignore_index=True)
 
@@ -276,39 +275,42 @@ def run_experiment(
 def _write_files(result: ExperimentResult, folder: Path) -> None:
     from forecaster.output import plots  # matplotlib is imported only when figures are written
 
+    metrics, predictions, history, intervals = result.metrics, result.predictions, result.history, result.intervals
     write_config(result.config, folder / "config.yaml")
-    result.metrics.to_csv(folder / "metrics.csv", index=False)
-    result.predictions.to_csv(folder / "predictions.csv", index=False)
-    result.history.to_csv(folder / "history.csv", index=False)
+    metrics.to_csv(folder / "metrics.csv", index=False)
+    predictions.to_csv(folder / "predictions.csv", index=False)
+    history.to_csv(folder / "history.csv", index=False)
     if result.data.dims.horizon > 1:
         result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)
     if result.data.dims.targets > 1:
         result.metrics_by_channel.to_csv(folder / "metrics_by_channel.csv", index=False)
-    intervals = result.intervals
     if len(intervals):
         intervals.to_csv(folder / "intervals.csv", index=False)
     for name, run in result.runs.items():
         if run.training is None:
             continue  # naive forecasts have no weights to keep
         save_checkpoint(result.checkpoint(name), folder / "checkpoints" / f"{name}.pt")
-    predictions = result.predictions
-    if "channel" in predictions.columns:  # several targets: the figure shows the first
-        predictions = predictions[predictions["channel"] == result.data.series.target_names[0]].drop(columns="channel")
+    first = result.data.series.target_names[0]  # with several targets the figures show the first
     figures = {
-        "rel_mae.png": plots.rel_mae_figure(result.metrics),
-        "forecasts.png": plots.forecast_figure(predictions, band=plots.sharpest_model(result.metrics)),
-        "training_curves.png": plots.training_curves_figure(result.history),
+        "rel_mae.png": plots.rel_mae_figure(metrics),
+        "forecasts.png": plots.forecast_figure(_one_target(predictions, first), band=plots.sharpest_model(metrics)),
+        "training_curves.png": plots.training_curves_figure(history),
     }
     if result.data.dims.horizon > 1:
         figures["rel_mae_by_step.png"] = plots.rel_mae_by_step_figure(result.step_metrics)
-    if "channel" in intervals.columns:
-        intervals = intervals[intervals["channel"] == result.data.series.target_names[0]]
-    figures.update(plots.interval_figures(intervals, horizon=result.data.dims.horizon))
+    figures.update(plots.interval_figures(_one_target(intervals, first), horizon=result.data.dims.horizon))
     for name, run in result.runs.items():
         if model_kind(run.spec.kind).attention is not None:
             figures[f"attention_{name}.png"] = attention_of_last_test_window(result, name)
     for filename, figure in figures.items():
         figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
+
+
+def _one_target(table: pd.DataFrame, channel: str) -> pd.DataFrame:
+    """The rows of target ``channel`` of a table with a ``channel`` column (several targets), without it; else ``table``."""
+    if "channel" not in table.columns:
+        return table
+    return table[table["channel"] == channel].drop(columns="channel")
 
 
 def attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure:
