@@ -81,6 +81,20 @@ def test_seasonal_series_has_its_period_and_repeats_per_seed():
 # --- reordering the frames (Zeng et al. 2023) ---------------------------------------------------
 
 
+def test_arbitrary_profile_repeats_one_fixed_cycle_that_two_harmonics_cannot_draw():
+    """The profile series: the same 24 values every period (whatever the seed), under AR(1) noise of sd ~0.35."""
+    frames = [seasonal_series(24 * 200, period=24, seed=seed, profile="arbitrary") for seed in (0, 1)]
+    cycles = [frame.value.to_numpy().reshape(200, 24).mean(axis=0) for frame in frames]  # mean over periods: the cycle
+    assert np.abs(cycles[0] - cycles[1]).max() < 0.15  # one profile, not one per seed
+    assert not np.allclose(frames[0].value, frames[1].value)  # the noise is the seed's
+    t = np.arange(24)
+    harmonics = np.column_stack([np.ones(24)] + [f(2 * np.pi * k * t / 24) for k in (1, 2) for f in (np.sin, np.cos)])
+    residual = cycles[0] - harmonics @ np.linalg.lstsq(harmonics, cycles[0], rcond=None)[0]
+    assert residual.std() > 0.5  # far from the smooth cycle's two harmonics
+    with pytest.raises(ValueError, match="profile='square' is not one of harmonics, arbitrary"):
+        seasonal_series(48, profile="square")
+
+
 def test_reordered_input_half_swaps_and_shuffles_each_window_reproducibly():
     x = torch.arange(2 * 6 * 2, dtype=torch.float32).reshape(2, 6, 2)
     seen = {}

@@ -96,10 +96,14 @@ def positional_concat(settings: LessonSettings, *, seeds: tuple[int, ...], progr
         "concat, learned": (("positional_combine", "concat"),),
         "add, sinusoidal": (("positional", "sinusoidal"),),
         "concat, sinusoidal": (("positional", "sinusoidal"), ("positional_combine", "concat")),
+        "rotary (in the scores)": (("positional", "rotary"),),  # nothing added to the frame, nothing to concatenate
     }
     records = _train_variants(settings, seeds, variants, name="positional_concat", progress=progress)
     sentences = [f"Concatenating a {kind} position instead of adding it: " + "; ".join(
         _comparisons(records, f"add, {kind}", f"concat, {kind}")) + "." for kind in ("learned", "sinusoidal")]
+    sentences.append("Rotating queries and keys by their positions (rotary) instead of adding a learned position: " + "; ".join(
+        _comparisons(records, "add, learned", "rotary (in the scores)")) + ". Rotary leaves the frame all "
+        f"{settings.d_model} columns and puts the position in the attention scores alone, as an offset.")
     width = max(1, settings.d_model // 4)
     sentences.append(f"At the same width ({settings.d_model}), concatenation leaves the frame {settings.d_model - width} "
                      f"columns instead of {settings.d_model} and gives the position {width} of its own; adding shares all "
@@ -107,7 +111,8 @@ def positional_concat(settings: LessonSettings, *, seeds: tuple[int, ...], progr
     means = records.groupby("variant", sort=False)["rel_mae"].mean()
     answer = "mean rel_mae over the three series: " + ", ".join(f"{v} {number(m, 4)}" for v, m in means.items())
     return _rel_mae_section(5, "positional_concat", records, variants,
-                            "the position added to or concatenated with the frame embedding (learned or sinusoidal)",
+                            "the position added to or concatenated with the frame embedding (learned or sinusoidal), or rotary "
+                            "(queries and keys rotated by their position)",
                             sentences, answer, settings, seeds)
 
 

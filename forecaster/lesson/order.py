@@ -47,6 +47,7 @@ MODELS = {
     "rnn": ("rnn", ()),
     "transformer": ("transformer", ()),
     "transformer (sinusoidal)": ("transformer", (("positional", "sinusoidal"),)),
+    "transformer (rotary)": ("transformer", (("positional", "rotary"),)),
     "transformer (no position)": ("transformer", (("positional", "none"),)),
 }
 SENSITIVITY_MODELS = ("naive", "linear", "mlp", "rnn", "transformer")
@@ -63,7 +64,8 @@ CONDITIONS = {
 def models_text(settings: LessonSettings) -> str:
     """The lesson's model sizes and training rule, for 'what was run'."""
     training = train_config(settings, 0)
-    return (f"transformer d_model {settings.d_model}, {settings.n_heads} heads, {settings.n_layers} layers, d_ff "
+    return (f"transformer d_model {settings.d_model}, {settings.n_heads} heads, {settings.n_layers} "
+            f"layer{'s' if settings.n_layers != 1 else ''}, d_ff "
             f"{settings.d_ff}, dropout {settings.dropout}, last-frame readout; GRU hidden {settings.rnn_hidden}; MLP "
             f"hidden {list(settings.mlp_hidden)}; windows of {settings.context} frames, 1 step ahead, split 70/15/15 "
             f"with the scaler fit on the training span; AdamW lr {training.learning_rate}, batch {training.batch_size}, "
@@ -158,7 +160,7 @@ def permutation(settings: LessonSettings, *, seeds: tuple[int, ...], progress: b
     return Section(
         number=4, name="permutation",
         what_was_run=(f"Every model on {describe_series(ORDER_SERIES, settings)}; {models_text(settings)}; the "
-                      f"transformer with a learned, a sinusoidal or no positional encoding; {seeds_text(seeds)}. "
+                      f"transformer with a learned, a sinusoidal, a rotary or no positional encoding; {seeds_text(seeds)}. "
                       "Conditions (Zeng et al. 2023): frames kept; shuffled (a new random order per window) or "
                       "half-swapped (newer half first) at test time only, for the models trained on ordered frames; and "
                       "trained and tested with the frames shuffled or half-swapped. rel_mae = test MAE / naive MAE on "

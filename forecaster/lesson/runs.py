@@ -42,6 +42,8 @@ SERIES = {
     "sp500": ("log_return", "S&P 500 daily closes (log-returns)"),
     "sunspots": ("level", "monthly sunspot numbers (levels)"),
     "seasonal": ("level", f"a synthetic hourly series with a {PERIOD}-step cycle plus AR(1) noise (levels)"),
+    "profile": ("level", f"a synthetic hourly series whose {PERIOD}-step cycle is {PERIOD} arbitrary values, plus AR(1) "
+                         "noise (levels)"),
 }
 ORDERS = ("kept", "shuffled", "half_swapped")
 
@@ -51,8 +53,8 @@ def prepared(series: str, settings: LessonSettings) -> PreparedData:
     """The newest ``settings.rows`` rows of ``series``, transformed, split 70/15/15, scaled on train, windowed."""
     if series not in SERIES:
         raise ValueError(f"unknown lesson series {series!r}; valid: {', '.join(SERIES)}")
-    if series == "seasonal":
-        frame = seasonal_series(settings.rows, period=PERIOD)
+    if series in ("seasonal", "profile"):
+        frame = seasonal_series(settings.rows, period=PERIOD, profile="harmonics" if series == "seasonal" else "arbitrary")
     else:
         frame = load_prices(series).iloc[-settings.rows :]
     data = DataConfig(source=series, transform=SERIES[series][0])

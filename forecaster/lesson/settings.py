@@ -40,6 +40,12 @@ class LessonSettings:
     recall_lags: tuple[int, ...] = (1, 8, 16, 31)
     recall_samples: int = 2000
     recall_epochs: int = 20
+    # 6: where the newest frame looks. A window of more than two periods (24) of the seasonal series, one layer
+    # (the newest frame's map is then the only route to the forecast) and enough epochs for it to settle.
+    map_context: int = 64
+    map_layers: int = 1
+    map_epochs: int = 80
+    map_patience: int = 10
     # 8: the scale; 10: residuals; 11: speed.
     scale_widths: tuple[int, ...] = (4, 16, 64, 256)
     scale_train_widths: tuple[int, ...] = (16, 128)
@@ -59,5 +65,5 @@ QUICK = dataclasses.replace(
     epochs=2, patience=2, task_context=12, task_delay=3, task_sizes=(64, 128), task_steps=8, task_d_model=8,
     task_test=128, recall_lags=(1, 8), recall_samples=128, recall_epochs=2, scale_widths=(4, 32),
     scale_train_widths=(8,), scale_epochs=2, residual_depths=(2, 4), residual_epochs=2, speed_contexts=(8, 16),
-    speed_steps=1, parameter_contexts=(16, 64),
+    speed_steps=1, parameter_contexts=(16, 64), map_context=50, map_epochs=2, map_patience=2,
 )

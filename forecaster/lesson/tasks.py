@@ -17,6 +17,8 @@ from forecaster.data.windows import Batch
 
 MARKER = 3.0  # the trigger spike: far outside both the noise (sd 0.3) and the responses (|r| <= sqrt 3)
 NOISE = 0.3
+PROFILES = ("harmonics", "arbitrary")  # the seasonal series' cycle: smooth, or one value per step of the period
+PROFILE_SEED = 123  # the arbitrary profile is one fixed draw: the same cycle in every seed's series
 
 
 @dataclass(frozen=True)
@@ -80,19 +82,31 @@ def long_lag_recall(count: int, *, context: int, lag: int, seed: int) -> SampleS
     return SampleSet(inputs, inputs[:, context - 1 - lag, None].clone())  # (N, H=1, K=1)
 
 
-def seasonal_series(length: int, *, period: int = 24, seed: int = 0) -> pd.DataFrame:
-    """A level series with a daily cycle of ``period`` hourly steps: two harmonics plus AR(1) noise.
+def seasonal_series(length: int, *, period: int = 24, seed: int = 0, profile: str = "harmonics") -> pd.DataFrame:
+    """A level series with a daily cycle of ``period`` hourly steps plus AR(1) noise.
 
-    y(t) = 10 + sin(2 pi t / m) + 0.5 sin(4 pi t / m + 1) + e(t), e(t) = 0.5 e(t-1) + N(0, 0.3^2),
-    indexed hourly from 2000-01-01, in a column ``value``. The best forecast uses the frame one period
-    back, which is what the attention maps of question 6 can be checked against.
+    ``profile="harmonics"``: y(t) = 10 + sin(2 pi t / m) + 0.5 sin(4 pi t / m + 1) + e(t), a smooth cycle;
+    ``profile="arbitrary"``: y(t) = 10 + c(t mod m) + e(t), with c the same ``period`` values drawn once from
+    N(0, 1) (seed 123, whatever ``seed``). In both e(t) = 0.5 e(t-1) + N(0, 0.3^2), indexed hourly from
+    2000-01-01, in a column ``value``.
+
+    The difference matters to question 6. A sum of two harmonics obeys an exact linear recurrence of
+    order 4, so the next value of the smooth cycle can be extrapolated from the newest few frames and
+    the frame one period back adds little. An arbitrary profile cannot be extrapolated: only the frames
+    one, two, ... periods back tell the next step's value, which is where attention should then look.
     """
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is not one of {', '.join(PROFILES)}")
     generator = np.random.default_rng(seed)
     t = np.arange(length)
     noise = np.zeros(length)
     shocks = generator.normal(0.0, 0.3, length)
     for step in range(1, length):
         noise[step] = 0.5 * noise[step - 1] + shocks[step]
-    values = 10 + np.sin(2 * np.pi * t / period) + 0.5 * np.sin(4 * np.pi * t / period + 1) + noise
+    if profile == "harmonics":
+        cycle = np.sin(2 * np.pi * t / period) + 0.5 * np.sin(4 * np.pi * t / period + 1)
+    else:
+        cycle = np.random.default_rng(PROFILE_SEED).normal(0.0, 1.0, period)[t % period]
+    values = 10 + cycle + noise
     index = pd.date_range("2000-01-01", periods=length, freq="h", name="date")
     return pd.DataFrame({"value": values}, index=index)
