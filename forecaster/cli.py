@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -17,8 +16,9 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forecaster.cli_parser import DEFAULT_CONFIG, build_parser
-from forecaster.commands.reuse import embed_command, forecast_command, transfer_command
+from forecaster.cli_parser import build_parser
+from forecaster.commands.arguments import config_from_arguments, parse_seeds
+from forecaster.commands.reuse import embed_command, forecast_command, pretrain_command, transfer_command
 from forecaster.errors import ForecasterError
 from forecaster.output.tables import (
     format_bench,
@@ -36,7 +36,7 @@ from forecaster.output.tables import (
 if TYPE_CHECKING:  # for annotations only: the bench module imports torch
     from forecaster.bench.measure import BenchConfig
 
-def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
+def benchconfig_from_arguments(args: argparse.Namespace) -> BenchConfig:
     """The BenchConfig that ``forecaster bench`` options ask for; a bad value is a ForecasterError."""
     from forecaster.bench.options import bench_config
 
@@ -54,7 +54,7 @@ def bench_command(args: argparse.Namespace) -> int:
     from forecaster.bench.options import long_series_config
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
-    config = bench_config_from_arguments(args)
+    config = benchconfig_from_arguments(args)
     long_config = long_series_config(args.long_steps) if args.long_series else None
     out = check_out_dir(args.out or timestamped_out_dir("bench"))
     frame = run_bench(config, progress=not args.quiet)
@@ -86,9 +86,9 @@ def _resolve_run(args: argparse.Namespace):
         out = Path(args.resume)
         config, finished = progress.resume(out)
         return config, check_out_dir(out), finished
-    config = _config_from_arguments(args)
+    config = config_from_arguments(args)
     if args.seeds is not None:
-        config = dataclasses.replace(config, seeds=_parse_seeds(args.seeds))
+        config = dataclasses.replace(config, seeds=parse_seeds(args.seeds))
     out = check_out_dir(args.out if args.out else timestamped_out_dir("run"))  # fail before training, not after
     if progress.interrupted(out) is not None:
         raise ForecasterError(
@@ -178,32 +178,10 @@ def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
     return 0
 
 
-def _parse_seeds(text: str, flag: str = "--seeds") -> tuple[int, ...]:
-    try:
-        return tuple(int(seed) for seed in text.split(",") if seed.strip())
-    except ValueError:
-        raise ForecasterError(f"{flag}={text!r} should be comma-separated integers, e.g. 0,1,2") from None
-
-
 def _print_notes(notes: dict[str, str]) -> None:
     """Say which settings were found from the training span (the results folder's config.yaml records them)."""
     for name, note in notes.items():
         print(f"{name}: {note}")
-
-
-def _config_from_arguments(args: argparse.Namespace):
-    """The experiment config that CONFIG, --data, --column and --set describe."""
-    from forecaster.config import read_config
-
-    overrides = list(args.overrides)
-    if args.data is not None:
-        sources = [args.data] if isinstance(args.data, str) else args.data
-        # One source stays a scalar; several become a YAML list (JSON is valid YAML and quotes paths).
-        overrides.insert(0, f"data.source={sources[0] if len(sources) == 1 else json.dumps(sources)}")
-    if args.column is not None:
-        overrides.insert(0, f"data.column={args.column}")
-    config_path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    return read_config(config_path, overrides)
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -211,8 +189,8 @@ def _backtest(args: argparse.Namespace) -> int:
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.runs.backtest import run_backtest, save_backtest
 
-    config = _config_from_arguments(args)
-    seeds = None if args.seeds is None else _parse_seeds(args.seeds)
+    config = config_from_arguments(args)
+    seeds = None if args.seeds is None else parse_seeds(args.seeds)
     out = check_out_dir(args.out or timestamped_out_dir("backtest"))
     if config.tracking.backend != "none":
         warnings.warn(f"tracking.backend={config.tracking.backend!r}: backtests are not tracked (run and tune are)", stacklevel=1)
@@ -246,7 +224,7 @@ def _tune(args: argparse.Namespace) -> int:
         raise ForecasterError("forecaster tune runs in one process (each trial is small); start it without torchrun")
     limits = [f"tune.{key}={value}" for key, value in (("trials", args.trials), ("timeout", args.timeout)) if value is not None]
     if args.close_seeds is not None:  # none (or nothing): best.yaml scored once, as before the closing table
-        seeds = () if args.close_seeds.strip().lower() == "none" else _parse_seeds(args.close_seeds, "--close-seeds")
+        seeds = () if args.close_seeds.strip().lower() == "none" else parse_seeds(args.close_seeds, "--close-seeds")
         limits.append(f"tune.close_seeds={list(seeds)}")
     if args.resume is not None:
         if args.config or args.data or args.column or args.overrides or args.model or args.folds is not None or args.out:
@@ -257,7 +235,7 @@ def _tune(args: argparse.Namespace) -> int:
     else:
         args.overrides = [*args.overrides, *([f"tune.model={args.model}"] if args.model else []),
                           *([f"tune.folds={args.folds}"] if args.folds is not None else []), *limits]
-        config = _config_from_arguments(args)
+        config = config_from_arguments(args)
         out = check_out_dir(args.out or timestamped_out_dir("tune"))
         if progress_dir(out).exists():
             raise ForecasterError(f"an interrupted search is waiting in {progress_dir(out)}: continue it with --resume {out}, or delete it")
@@ -345,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, "threads", None) is not None and args.command != "lesson":  # the lesson sets and restores its own
                 _set_threads(args.threads)
             commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": embed_command,
-                        "forecast": forecast_command, "transfer": transfer_command, "run": _run, "lesson": _lesson, "tune": _tune}
+                        "forecast": forecast_command, "pretrain": pretrain_command, "transfer": transfer_command, "run": _run,
+                        "lesson": _lesson, "tune": _tune}
             return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)
