@@ -12,8 +12,12 @@ On disk it is plain tensors and Python containers, written to a temporary file a
 written), and loaded with ``torch.load(..., weights_only=True)`` so that a checkpoint cannot run code.
 Format version 2 is written; version 1 files (their scaler offset called ``mean``; written before
 calendars, global models or patches, they lack those keys) still load, and so do version 2 files written
-before intervals (no ``intervals`` key: the model forecasts points only) or before inputs known ahead (no
-``future`` key: the model reads the past alone).
+before intervals (no ``intervals`` key: the model forecasts points only), before inputs known ahead (no
+``future`` key: the model reads the past alone) or before pretraining (no ``head`` key: a whole model).
+
+A pretrained encoder (``forecaster pretrain``) is a transformer checkpoint with ``head: false``: its weights
+are the encoder's alone (under ``encoder.``), it cannot forecast (``model()`` says to transfer it), and it
+holds no training scaling of any one series, so new data is scaled by its own statistics.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from forecaster.config import from_mapping, plain_dict
 from forecaster.data.features import DataConfig, FutureSpec, PreparedSeries, known_values, prepare_series
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
-from forecaster.models import ModelDims, build_model, model_kind
+from forecaster.models import ModelDims, TransformerEncoder, build_model, model_kind
 from forecaster.version import __version__
 
 FORMAT_VERSION = 2
@@ -109,6 +113,7 @@ class Checkpoint:
     future_offset: tuple[float, ...] = ()  # their training span's scaling, (x - offset) / scale
     future_scale: tuple[float, ...] = ()
     forecaster_version: str = __version__  # the version that made the checkpoint
+    head: bool = True  # False: a pretrained encoder alone (forecaster pretrain), with no head to forecast with
 
     def __post_init__(self) -> None:
         config_class = model_kind(self.kind).config_class  # a ValueError naming the valid kinds
@@ -147,6 +152,10 @@ class Checkpoint:
 
     def model(self) -> nn.Module:
         """Rebuild the model from its config, dimensions and weights (in eval mode)."""
+        if not self.head:
+            raise ForecasterError(
+                f"checkpoint {self.name!r} is a pretrained encoder with no head (forecaster pretrain), so it cannot forecast; "
+                "train a head on your series with: forecaster transfer CHECKPOINT --data SOURCE (or read it with forecaster embed)")
         try:
             model = build_model(self.kind, self.config, self.dims)
         except ValueError as error:  # a well-formed config that the kind refuses with these dimensions
@@ -164,7 +173,12 @@ class Checkpoint:
         """The trained ``TransformerEncoder`` of a transformer checkpoint (frames -> contextual embeddings)."""
         if self.kind != "transformer":
             raise ForecasterError(f"checkpoint {self.name!r} holds a {self.kind} model, which has no encoder; use a transformer checkpoint")
-        return self.model().encoder
+        if self.head:
+            return self.model().encoder
+        # A pretrained encoder: channel-independent, so it reads one channel whatever the series holds.
+        encoder = TransformerEncoder(self.config, context=self.dims.context, channels=1)
+        encoder.load_state_dict({key.removeprefix("encoder."): value for key, value in self.state_dict.items()})
+        return encoder.eval()
 
     def series_record(self, source: str | None) -> SeriesRecord | None:
         """A global checkpoint's record of the series ``source`` (matched by source or label), else None."""
@@ -184,7 +198,7 @@ class Checkpoint:
         columns: tuple[str | None, ...] = self.columns
         if record is not None:
             columns = record.columns
-        elif self.series:
+        elif self.series or not self.head:  # a series it never saw, or an encoder trained on many
             columns = (None, *self.columns[1:])
         return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or self.transform,
                           calendar=self.calendar)
@@ -238,14 +252,15 @@ class Checkpoint:
         The training span's statistics, when the new data is read with the model's own transform and, for
         a global model, is one of its series (``source`` matches one's source or label). Otherwise the new
         frames are scaled by their own statistics, as every series of a global model was by its own
-        training span: centred for levels only, like training.
+        training span: centred for levels only, like training. So is every series a pretrained encoder
+        (``head`` False) reads: it was pretrained on many, each scaled by its own training span.
         """
         if transform is None or transform == self.transform:
             # A single-series model's training scaling; a global model's scaling of the series it reads.
             record = self.series_record(source)
             if record is not None:
                 return np.asarray(record.offset, dtype=np.float64), np.asarray(record.scale, dtype=np.float64)
-            if not self.series:
+            if not self.series and self.head:
                 return np.asarray(self.offset, dtype=np.float64), np.asarray(self.scale, dtype=np.float64)
         centred = (transform or self.transform) == "level"
         offset = frames.mean(axis=0) if centred else np.zeros(frames.shape[1])
@@ -280,6 +295,7 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
                    "holidays": checkpoint.future.holidays, "series": list(checkpoint.future.series),
                    "offset": list(checkpoint.future_offset), "scale": list(checkpoint.future_scale)},
         "state_dict": dict(checkpoint.state_dict),
+        "head": checkpoint.head,
     }
 
 
@@ -314,6 +330,7 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
             intervals=_calibration(payload.get("intervals")),  # absent before intervals: points only
             **_future(payload.get("future")),  # absent before inputs known ahead: none
             forecaster_version=str(payload.get("forecaster_version", "unknown")),
+            head=bool(payload.get("head", True)),  # absent before pretraining: a whole model
         )
     except KeyError as error:
         raise ForecasterError(f"checkpoint {where} lacks the key {error}: a damaged or foreign file") from None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -17,7 +16,9 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forecaster.cli_parser import DEFAULT_CONFIG, build_parser
+from forecaster.cli_parser import build_parser
+from forecaster.commands.arguments import config_from_arguments, parse_seeds
+from forecaster.commands.reuse import embed_command, forecast_command, pretrain_command, transfer_command
 from forecaster.errors import ForecasterError
 from forecaster.output.tables import (
     format_bench,
@@ -35,7 +36,7 @@ from forecaster.output.tables import (
 if TYPE_CHECKING:  # for annotations only: the bench module imports torch
     from forecaster.bench.measure import BenchConfig
 
-def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
+def benchconfig_from_arguments(args: argparse.Namespace) -> BenchConfig:
     """The BenchConfig that ``forecaster bench`` options ask for; a bad value is a ForecasterError."""
     from forecaster.bench.options import bench_config
 
@@ -53,7 +54,7 @@ def bench_command(args: argparse.Namespace) -> int:
     from forecaster.bench.options import long_series_config
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
-    config = bench_config_from_arguments(args)
+    config = benchconfig_from_arguments(args)
     long_config = long_series_config(args.long_steps) if args.long_series else None
     out = check_out_dir(args.out or timestamped_out_dir("bench"))
     frame = run_bench(config, progress=not args.quiet)
@@ -85,9 +86,9 @@ def _resolve_run(args: argparse.Namespace):
         out = Path(args.resume)
         config, finished = progress.resume(out)
         return config, check_out_dir(out), finished
-    config = _config_from_arguments(args)
+    config = config_from_arguments(args)
     if args.seeds is not None:
-        config = dataclasses.replace(config, seeds=_parse_seeds(args.seeds))
+        config = dataclasses.replace(config, seeds=parse_seeds(args.seeds))
     out = check_out_dir(args.out if args.out else timestamped_out_dir("run"))  # fail before training, not after
     if progress.interrupted(out) is not None:
         raise ForecasterError(
@@ -177,32 +178,10 @@ def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
     return 0
 
 
-def _parse_seeds(text: str, flag: str = "--seeds") -> tuple[int, ...]:
-    try:
-        return tuple(int(seed) for seed in text.split(",") if seed.strip())
-    except ValueError:
-        raise ForecasterError(f"{flag}={text!r} should be comma-separated integers, e.g. 0,1,2") from None
-
-
 def _print_notes(notes: dict[str, str]) -> None:
     """Say which settings were found from the training span (the results folder's config.yaml records them)."""
     for name, note in notes.items():
         print(f"{name}: {note}")
-
-
-def _config_from_arguments(args: argparse.Namespace):
-    """The experiment config that CONFIG, --data, --column and --set describe."""
-    from forecaster.config import read_config
-
-    overrides = list(args.overrides)
-    if args.data is not None:
-        sources = [args.data] if isinstance(args.data, str) else args.data
-        # One source stays a scalar; several become a YAML list (JSON is valid YAML and quotes paths).
-        overrides.insert(0, f"data.source={sources[0] if len(sources) == 1 else json.dumps(sources)}")
-    if args.column is not None:
-        overrides.insert(0, f"data.column={args.column}")
-    config_path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    return read_config(config_path, overrides)
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -210,8 +189,8 @@ def _backtest(args: argparse.Namespace) -> int:
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.runs.backtest import run_backtest, save_backtest
 
-    config = _config_from_arguments(args)
-    seeds = None if args.seeds is None else _parse_seeds(args.seeds)
+    config = config_from_arguments(args)
+    seeds = None if args.seeds is None else parse_seeds(args.seeds)
     out = check_out_dir(args.out or timestamped_out_dir("backtest"))
     if config.tracking.backend != "none":
         warnings.warn(f"tracking.backend={config.tracking.backend!r}: backtests are not tracked (run and tune are)", stacklevel=1)
@@ -245,7 +224,7 @@ def _tune(args: argparse.Namespace) -> int:
         raise ForecasterError("forecaster tune runs in one process (each trial is small); start it without torchrun")
     limits = [f"tune.{key}={value}" for key, value in (("trials", args.trials), ("timeout", args.timeout)) if value is not None]
     if args.close_seeds is not None:  # none (or nothing): best.yaml scored once, as before the closing table
-        seeds = () if args.close_seeds.strip().lower() == "none" else _parse_seeds(args.close_seeds, "--close-seeds")
+        seeds = () if args.close_seeds.strip().lower() == "none" else parse_seeds(args.close_seeds, "--close-seeds")
         limits.append(f"tune.close_seeds={list(seeds)}")
     if args.resume is not None:
         if args.config or args.data or args.column or args.overrides or args.model or args.folds is not None or args.out:
@@ -256,7 +235,7 @@ def _tune(args: argparse.Namespace) -> int:
     else:
         args.overrides = [*args.overrides, *([f"tune.model={args.model}"] if args.model else []),
                           *([f"tune.folds={args.folds}"] if args.folds is not None else []), *limits]
-        config = _config_from_arguments(args)
+        config = config_from_arguments(args)
         out = check_out_dir(args.out or timestamped_out_dir("tune"))
         if progress_dir(out).exists():
             raise ForecasterError(f"an interrupted search is waiting in {progress_dir(out)}: continue it with --resume {out}, or delete it")
@@ -284,68 +263,6 @@ def _tune(args: argparse.Namespace) -> int:
         print(f"\nbest.yaml on the test span, scored once (seed {result.best.train.seed}); over three seeds: "
               f"forecaster run {out / 'best.yaml'} --seeds 0,1,2")
     print(f"results: {out}")
-    return 0
-
-
-def _forecast(args: argparse.Namespace) -> int:
-    from forecaster.checkpoint import load_checkpoint
-    from forecaster.data.exchanges import calendar_name
-    from forecaster.data.sources import load_prices
-    from forecaster.output.folders import check_out_dir
-    from forecaster.reuse.forecast import forecast_future, save_forecast
-
-    if args.exchange is not None:
-        calendar_name(args.exchange)  # an unknown calendar fails here, before any work
-    out = check_out_dir(args.out) if args.out else None
-    checkpoint = load_checkpoint(args.checkpoint)
-    future = load_prices(args.future) if args.future else None
-    table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data,
-                            exchange=args.exchange, future=future)
-    print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
-    print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}"}, float_format="{:.4f}".format))
-    print(f"dates: {table.attrs['calendar']}")
-    if table.attrs["intervals"]:
-        print(f"lo_L, hi_L: the central L % prediction interval ({table.attrs['intervals']}, as calibrated in the run)")
-    if out is not None:
-        print(f"results: {save_forecast(table, out)}")
-    return 0
-
-
-def _transfer(args: argparse.Namespace) -> int:
-    from forecaster.checkpoint import load_checkpoint
-    from forecaster.config import read_config
-    from forecaster.data.sources import load_prices
-    from forecaster.output.folders import check_out_dir, timestamped_out_dir
-    from forecaster.reuse.transfer import run_transfer, save_transfer, transfer_config
-
-    if any(not override.startswith("train.") for override in args.overrides):
-        raise ForecasterError("transfer takes only train.KEY=VALUE overrides; the window, horizon and model come from the checkpoint")
-    train = read_config(None, args.overrides).train
-    out = check_out_dir(args.out or timestamped_out_dir("transfer"))
-    checkpoint = load_checkpoint(args.checkpoint)
-    config = transfer_config(checkpoint, source=args.data, column=args.column, transform=args.transform, train=train)
-    frame = load_prices(args.data)
-    result = run_transfer(checkpoint, frame, config, last_samples=args.last, progress=not args.quiet)
-    save_transfer(result, out, checkpoint=args.checkpoint, last_samples=args.last, transform=args.transform)
-    print(format_metrics(result.metrics))
-    print(f"\nrel_mae = model MAE / naive MAE on the same {len(result.predictions)} test points of {args.data}.")
-    print(f"results: {out}")
-    return 0
-
-
-def _embed(args: argparse.Namespace) -> int:
-    from forecaster.checkpoint import load_checkpoint
-    from forecaster.data.sources import load_prices
-    from forecaster.output.folders import check_out_dir, timestamped_out_dir
-    from forecaster.reuse.embed import embed_series, save_embeddings
-
-    out = check_out_dir(args.out or timestamped_out_dir("embed"))
-    checkpoint = load_checkpoint(args.checkpoint)
-    table = embed_series(checkpoint.encoder(), checkpoint, load_prices(args.data), column=args.column,
-                         transform=args.transform, source=args.data)
-    folder = save_embeddings(table, out, title=f"{checkpoint.name} embeddings of {args.data} (PCA)")
-    print(f"{len(table)} frames embedded in {table.shape[1] - 2} dimensions")
-    print(f"results: {folder}")
     return 0
 
 
@@ -405,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _one_line_warning
             if getattr(args, "threads", None) is not None and args.command != "lesson":  # the lesson sets and restores its own
                 _set_threads(args.threads)
-            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": _embed,
-                        "forecast": _forecast, "transfer": _transfer, "run": _run, "lesson": _lesson, "tune": _tune}
+            commands = {"bench": bench_command, "backtest": _backtest, "compare": _compare, "embed": embed_command,
+                        "forecast": forecast_command, "pretrain": pretrain_command, "transfer": transfer_command, "run": _run,
+                        "lesson": _lesson, "tune": _tune}
             return commands[args.command](args)
     except ForecasterError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -33,6 +33,9 @@ def _shared_option(name: str, command: str) -> tuple[tuple[str, ...], dict]:
     if name == "data" and command == "run":
         return ("--data",), {"nargs": "+", "metavar": "SOURCE", "help": f"{SOURCES}; sets data.source. Several: one "
                              "global model trained on all of them, scored on each and pooled"}
+    if name == "data" and command == "pretrain":
+        return ("--data",), {"nargs": "+", "metavar": "SOURCE", "help": f"{SOURCES}; every channel of each is pooled "
+                             "(a price series: its close as log-returns); sets data.source"}
     if name == "data":
         return ("--data",), ({"required": True, "help": f"the target series: {SOURCES}"} if command == "transfer"
                              else {"default": "sp500", "help": f"{SOURCES} (default: sp500)"} if checkpoint
@@ -40,6 +43,9 @@ def _shared_option(name: str, command: str) -> tuple[tuple[str, ...], dict]:
     if name == "column":
         return ("--column",), {"help": "the target column, when the data names it differently from the checkpoint"
                                if checkpoint else "target column when it is not Adj Close/Close; sets data.column"}
+    if name == "set" and command == "pretrain":
+        return ("--set",), {"dest": "overrides", "action": "append", "default": [], "metavar": "KEY=VALUE",
+                            "help": "override a config value, e.g. pretrain.epochs=2, pretrain.objective=forecast, train.device=cpu"}
     if name == "set":
         train_only = command == "transfer"  # the window, horizon and model come from the checkpoint
         return ("--set",), {"dest": "overrides", "action": "append", "default": [],
@@ -51,6 +57,9 @@ def _shared_option(name: str, command: str) -> tuple[tuple[str, ...], dict]:
                                   "help": "instead of the checkpoint's (e.g. diff for counts with zeros)"}
     if name == "seeds" and command == "lesson":
         return ("--seeds",), {"type": int, "help": "number of seeds 0..N-1 (default: 3, or 1 with --quick)"}
+    if name == "seeds" and command == "transfer":
+        return ("--seeds",), {"help": "comma-separated seeds: a study, every row trained once per seed at every --last size "
+                              "(study.csv, study_summary.csv with the spread and Diebold-Mariano tests against scratch)"}
     if name == "seeds":
         return ("--seeds",), {"help": "comma-separated seeds: one results folder per seed under --out, and summary.csv with "
                               "each metric's mean and std over seeds (default: the config's seeds, if any)" if command == "run"
@@ -96,7 +105,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``forecaster`` parser with its nine commands."""
+    """The ``forecaster`` parser with its ten commands."""
     parser = argparse.ArgumentParser(
         prog="forecaster", description="Time-series forecasting with self-attention, measured against baselines.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -138,14 +147,23 @@ def build_parser() -> argparse.ArgumentParser:
                           "data.future columns) holding a row for every forecast date; needed when the model reads data.future")
     transfer = commands.add_parser(
         "transfer", help="reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch")
-    transfer.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
-    add_shared_options(transfer, "transfer", "data", "column", "transform", "set", "out", "quiet", "verbose")
-    transfer.add_argument("--last", type=int, metavar="N",
-                          help="also train the linear probe, fine-tune and scratch rows on the newest N training windows only "
-                                "(rows *_lastN beside the full-data rows)")
+    transfer.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run, or an encoder written by "
+                          "forecaster pretrain")
+    add_shared_options(transfer, "transfer", "data", "column", "transform", "set", "seeds", "out", "threads", "quiet", "verbose")
+    transfer.add_argument("--last", metavar="N[,N...]",
+                          help="one N: also train the linear probe, fine-tune and scratch rows on the newest N training windows "
+                                "only (rows *_lastN beside the full-data rows); several sizes and all (e.g. 100,300,1000,all): "
+                                "a study, the rows at each size (a learning curve)")
+    transfer.add_argument("--horizon", type=int, metavar="H", help="steps to forecast on the target (default: the "
+                          "checkpoint's; another than the source head's means a new head and no zero-shot row)")
     embed = commands.add_parser("embed", help="per-frame embeddings of a series from a transformer checkpoint, and their projection")
-    embed.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run")
+    embed.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run or forecaster pretrain")
     add_shared_options(embed, "embed", "data", "column", "transform", "out", "verbose")
+    pretrain = commands.add_parser("pretrain", help="pretrain one channel-independent patch encoder on every channel of "
+                                   "several series (masked patches or next values), for transfer and embed")
+    pretrain.add_argument("config", nargs="?", help="YAML config whose pretrain: section sets the objective, window, "
+                          "patch, mask ratio, sizes and epochs (default: the built-in defaults)")
+    add_shared_options(pretrain, "pretrain", "data", "set", "out", "threads", "quiet", "verbose")
     compare = commands.add_parser("compare", help="several results folders side by side (rel_mae by model)")
     compare.add_argument("folders", nargs="+", metavar="RUN_DIR", help="folders written by forecaster run or backtest")
     add_shared_options(compare, "compare", "out", "verbose")

@@ -19,6 +19,7 @@ Optional parts say how a command repeats the experiment, so that a results folde
 rebuilds the whole folder: ``seeds: [0, 1, 2]`` (``forecaster run`` trains once per seed), a
 ``backtest:`` section (``BacktestConfig``: folds, seeds, scheme, refit interval), and ``tune:`` with
 ``search:`` (``forecaster tune``: the model, trials, folds, and the settings searched; ``tuning/space.py``).
+``pretrain:`` (``PretrainConfig`` in ``training/pretraining.py``) configures ``forecaster pretrain``.
 A config without them is written without them, and so is a ``tracking:`` section that is off.
 """
 
@@ -42,6 +43,7 @@ from forecaster.evaluation.conformal import IntervalConfig
 from forecaster.models import MODEL_KINDS
 from forecaster.tracking.tracker import TrackingConfig
 from forecaster.training.loop import TrainConfig
+from forecaster.training.pretraining import PretrainConfig
 from forecaster.tuning.space import TUNABLE, SearchSpace, TuneConfig, search_from_mapping
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -106,6 +108,7 @@ class ExperimentConfig:
     backtest: BacktestConfig | None = None
     tune: TuneConfig | None = None
     search: tuple[SearchSpace, ...] | None = None
+    pretrain: PretrainConfig | None = None
 
     def __post_init__(self) -> None:
         if self.seeds is not None:
@@ -132,6 +135,7 @@ class ExperimentConfig:
             **({} if self.backtest is None else {"backtest": plain_dict(dataclasses.asdict(self.backtest))}),
             **({} if self.tune is None else {"tune": plain_dict(dataclasses.asdict(self.tune))}),
             **({} if self.search is None else {"search": {space.model: space.to_yaml() for space in self.search}}),
+            **({} if self.pretrain is None else {"pretrain": dataclasses.asdict(self.pretrain)}),
         }
         return {
             "data": plain_dict(dataclasses.asdict(self.data)),
@@ -266,7 +270,8 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
 DEFAULT_MODELS = [kind for kind in MODEL_KINDS if kind != "seasonal_naive"]
 SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig, "intervals": IntervalConfig,
             "tracking": TrackingConfig}
-TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "tracking", "seeds", "backtest", "tune", "search"]
+TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "tracking", "seeds", "backtest", "tune", "search", "pretrain"]
+REPEATS = {"backtest": BacktestConfig, "tune": TuneConfig, "pretrain": PretrainConfig}  # optional sections: absent is None
 
 
 def config_from_dict(raw: Any) -> ExperimentConfig:
@@ -282,10 +287,7 @@ def config_from_dict(raw: Any) -> ExperimentConfig:
     repeats: dict[str, Any] = {}  # absent (None) unless the config says how to repeat the experiment
     if raw.get("seeds") is not None:
         repeats["seeds"] = _convert(raw["seeds"], tuple[int, ...], "seeds")
-    if raw.get("backtest") is not None:
-        repeats["backtest"] = from_mapping(BacktestConfig, raw["backtest"], "backtest")
-    if raw.get("tune") is not None:
-        repeats["tune"] = from_mapping(TuneConfig, raw["tune"], "tune")
+    repeats.update({key: from_mapping(cls, raw[key], key) for key, cls in REPEATS.items() if raw.get(key) is not None})
     if raw.get("search") is not None:
         repeats["search"] = search_from_mapping(raw["search"])
     entries = DEFAULT_MODELS if raw.get("models") is None else raw["models"]
@@ -314,13 +316,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         path = key.strip().split(".")
         if path[0] == "models":
             raw["models"] = _override_models(raw.get("models") or DEFAULT_MODELS, path[1:], value, override)
-        elif len(path) == 2 and path[0] in (*SECTIONS, "backtest", "tune"):
+        elif len(path) == 2 and path[0] in (*SECTIONS, *REPEATS):
             section = raw.get(path[0]) or {}
             raw[path[0]] = {**section, path[1]: value}
         else:
             raise ForecasterError(
                 f"--set {override!r}: the key should be section.key with a section among "
-                f"{', '.join([*SECTIONS, 'backtest', 'tune'])}, or models.NAME.key, or models=KIND,KIND"
+                f"{', '.join([*SECTIONS, *REPEATS])}, or models.NAME.key, or models=KIND,KIND"
             )
     return raw
 

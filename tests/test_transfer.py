@@ -72,6 +72,18 @@ def test_transfer_scores_five_rows_on_the_same_windows(source_checkpoint, target
     assert torch.equal(result.runs["zero_shot"].model.head.weight, source.head.weight)
 
 
+def test_another_horizon_means_a_new_head_and_fine_tuning_from_the_probe(source_checkpoint):
+    checkpoint = load_checkpoint(source_checkpoint)  # its head forecasts 2 steps
+    config = transfer_config(checkpoint, source="synthetic", column="Close", transform=None, horizon=3,
+                             train=TrainConfig(epochs=1, batch_size=32, device="cpu"))
+    result = run_transfer(checkpoint, synthetic_prices(), config)
+    assert list(result.runs) == ["linear_probe", "fine_tune", "scratch", "naive"]  # no zero-shot: the head does not fit
+    assert result.runs["fine_tune"].forecast.shape[1] == 3
+    # The second stage starts from the trained probe; its time counts both stages.
+    assert result.runs["fine_tune"].training.seconds > result.runs["linear_probe"].training.seconds
+    assert all(parameter.requires_grad for parameter in result.runs["fine_tune"].model.parameters())
+
+
 def test_bad_transfers_are_clear(source_checkpoint, tmp_path):
     checkpoint = load_checkpoint(source_checkpoint)
     config = transfer_config(checkpoint, source="synthetic", column="Close", transform=None, train=TrainConfig(epochs=1, device="cpu"))

@@ -243,6 +243,25 @@ class TransformerEncoder(Encoding):
         return self._attend(tokens, need_weights=need_weights)
 
 
+
+class PatchReconstruction(nn.Module):
+    """PatchTST's pretraining model: a channel-independent ``TransformerEncoder`` and a linear map from each
+    token's embedding back to its patch's values.
+
+    ``forward(past (B, T, 1)) -> (B, T, 1)``: every patch reconstructed, hidden or not (the loss reads the
+    hidden ones, ``masked_mse``). The patches must tile the window (T = P * patch, no stride), so that
+    each frame is one token's. The encoder is what is kept and reused (``TransformerForecaster(encoder=...)``).
+    """
+
+    def __init__(self, config: TransformerConfig, *, context: int) -> None:
+        super().__init__()
+        self.encoder = TransformerEncoder(config, context=context, channels=1)
+        self.head = nn.Linear(config.d_model, self.encoder.patch)
+
+    def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        """``future`` is not read."""
+        return self.head(self.encoder(past)).flatten(start_dim=1).unsqueeze(-1)  # (B, P, D) -> (B, P, patch) -> (B, T, 1)
+
 def _check_modes(config: TransformerConfig, *, channels: int, targets: int) -> None:
     """A one-line ValueError for a readout or channel mode the forecaster cannot be built with."""
     if config.readout not in READOUTS:

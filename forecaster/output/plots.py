@@ -275,3 +275,42 @@ def embedding_figure(points, next_change, volatility, *, title: str) -> Figure:
         axes.set(xlabel="principal component 1", ylabel="principal component 2", title=f"coloured by {label}")
     figure.suptitle(title)
     return figure
+
+
+def reconstruction_figure(truth, predicted, hidden, *, labels: list[str], title: str) -> Figure:
+    """One panel per window: the truth (n, L), the hidden frames (n, L) bool shaded, the model's values on them.
+
+    ``predicted`` (n, L) is NaN where the model says nothing (the visible frames of a masked window, a
+    forecast's inputs); the values are in the units the model was trained in (normalised per window).
+    """
+    figure = Figure(figsize=(10, 1.9 * len(truth)))
+    panels = figure.subplots(len(truth), 1, squeeze=False)[:, 0]
+    for axes, row, guess, mask, label in zip(panels, truth, predicted, hidden, labels):
+        steps = range(len(row))
+        axes.fill_between(steps, min(row.min(), guess[mask].min(initial=row.min())), max(row.max(), guess[mask].max(initial=row.max())),
+                          where=mask, color="0.85", step="mid", linewidth=0, label="hidden (to predict)")
+        axes.plot(steps, row, color="black", linewidth=1.2, label="truth")
+        axes.plot(steps, guess, color="tab:red", linewidth=1.2, marker=".", markersize=3, label="model")
+        axes.set_ylabel(label, fontsize=7)
+    panels[0].legend(fontsize=7, ncol=3, loc="upper left")
+    panels[0].set_title(title)
+    panels[-1].set_xlabel("frame of the window")
+    return figure
+
+
+def learning_curve_figure(summary: pd.DataFrame, *, title: str) -> Figure:
+    """Test rel_mae (mean, with +-1 sd over seeds shaded) against training windows, one line per row of a transfer study."""
+    figure = Figure(figsize=(7.5, 4.5))
+    axes = figure.subplots()
+    for index, (name, rows) in enumerate(summary.groupby("row", sort=False)):
+        rows = rows.sort_values("windows")
+        style = {"color": NAIVE_COLOUR, "linestyle": ":"} if name == "naive" else {"color": f"C{index}", "marker": "o"}
+        axes.plot(rows["windows"], rows["rel_mae_mean"], label=name, **style)
+        spread = rows["rel_mae_sd"].fillna(0)
+        axes.fill_between(rows["windows"], rows["rel_mae_mean"] - spread, rows["rel_mae_mean"] + spread,
+                          color=style["color"], alpha=0.15, linewidth=0)
+    axes.set_xscale("log")
+    axes.set(xlabel="training windows of the target series (the newest N)", ylabel="test rel_mae (MAE / naive MAE)",
+             title=title)
+    axes.legend(fontsize=8)
+    return figure

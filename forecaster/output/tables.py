@@ -135,6 +135,18 @@ def format_closing(summary: pd.DataFrame) -> str:
     return shown.to_string(index=False, formatters=formats, na_rep="-")
 
 
+STUDY_COLUMNS = {"size": "size", "row": "row", "seeds": "seeds", "rel_mae_mean": "rel_mae", "rel_mae_sd": "±sd",
+                 "dm_vs_scratch": "dm", "p_vs_scratch": "p_vs_scratch", "train_seconds_mean": "train_s"}
+
+
+def format_study(summary: pd.DataFrame) -> str:
+    """A transfer study's summary: per size and row, rel_mae's mean and sd over seeds and the test against scratch."""
+    shown = summary[list(STUDY_COLUMNS)].rename(columns=STUDY_COLUMNS)
+    formats = {"rel_mae": "{:.4f}".format, "±sd": "{:.4f}".format, "dm": "{:.2f}".format, "p_vs_scratch": "{:.3g}".format,
+               "train_s": "{:.1f}".format}
+    return shown.to_string(index=False, formatters=formats, na_rep="-")
+
+
 def format_compare(table: pd.DataFrame) -> str:
     """``forecaster compare``'s table: one row per model, one rel_mae column per results folder ('-': not in it)."""
     return table.to_string(float_format="{:.4f}".format, na_rep="-")

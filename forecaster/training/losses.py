@@ -37,3 +37,14 @@ def pinball(taus: tuple[float, ...], *, cumulative: bool) -> Loss:
         return torch.maximum(tau * difference, (tau - 1) * difference).mean()
 
     return loss
+
+
+def masked_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The mean squared error over the finite targets alone: a masked reconstruction's hidden frames (see data/masking.py).
+
+    The targets are NaN where nothing is to be reconstructed (the visible frames), so those outputs get no
+    gradient and no weight; ``torch.where`` keeps the NaN out of the backward pass too.
+    """
+    scored = torch.isfinite(targets)
+    difference = torch.where(scored, outputs - targets.nan_to_num(), torch.zeros_like(outputs))
+    return (difference**2).sum() / scored.sum().clamp(min=1)

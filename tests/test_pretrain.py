@@ -1,0 +1,160 @@
+"""Pretraining: the masking hides what it says and leaks nothing, the pool reads training spans only, the
+encoder it saves is reused by transfer and embed, the commands end to end, and the bad inputs are one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from forecaster.checkpoint import load_checkpoint
+from forecaster.cli import main
+from forecaster.data.masking import MaskedWindows, choose_patches, hidden_count, mask_windows, visible_statistics
+from forecaster.data.synthetic import two_period_series
+from forecaster.reuse.embed import embed_series
+from forecaster.reuse.pretrain import build_pool, pretrain
+from forecaster.reuse.transfer import run_transfer, transfer_config
+from forecaster.training.loop import TrainConfig
+from forecaster.training.losses import masked_mse
+from forecaster.training.pretraining import PretrainConfig
+
+TINY = PretrainConfig(context=16, patch=4, d_model=8, n_heads=2, n_layers=1, d_ff=16, epochs=2, batch_size=64)
+TINY_SET = ["--set", "pretrain.context=16", "--set", "pretrain.patch=4", "--set", "pretrain.d_model=8", "--set", "pretrain.n_heads=2",
+            "--set", "pretrain.n_layers=1", "--set", "pretrain.d_ff=16", "--set", "pretrain.epochs=1", "--set", "train.device=cpu"]
+
+
+def two_channels(length: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A two-column frame of levels (no price column: both channels are pooled)."""
+    a = two_period_series(length, periods=(8, 24), seed=seed)["value"]
+    return pd.DataFrame({"a": a, "b": a[::-1].to_numpy() + 1.0}, index=a.index)
+
+
+def frames() -> dict[str, pd.DataFrame]:
+    return {"two": two_channels(), "one": two_period_series(300, periods=(6, 30), seed=1)}
+
+
+def test_masking_hides_exactly_the_chosen_patches_and_the_loss_reads_them_alone():
+    chosen = choose_patches(5, 4, 0.4, torch.Generator().manual_seed(0))
+    assert hidden_count(4, 0.4) == 2 and (chosen.sum(dim=1) == 2).all()
+    x = torch.randn(5, 16, 1)
+    batch = mask_windows(x, chosen, patch=4)
+    hidden = chosen.repeat_interleave(4, dim=1)  # (5, 16)
+    assert (batch.past[..., 0][hidden] == 0).all() and torch.isfinite(batch.targets[..., 0][hidden]).all()
+    assert torch.isnan(batch.targets[..., 0][~hidden]).all()
+    outputs = torch.randn(5, 16, 1)
+    changed = outputs.clone()
+    changed[~hidden.unsqueeze(-1)] += 100.0  # the visible frames' outputs are not scored
+    assert torch.equal(masked_mse(outputs, batch.targets), masked_mse(changed, batch.targets))
+    expected = ((outputs - batch.targets)[hidden.unsqueeze(-1)] ** 2).mean()
+    assert masked_mse(outputs, batch.targets).item() == pytest.approx(expected.item())
+
+
+def test_instance_statistics_ignore_the_hidden_values():
+    x = torch.randn(3, 16, 1)
+    chosen = choose_patches(3, 4, 0.5, torch.Generator().manual_seed(1))
+    hidden = chosen.repeat_interleave(4, dim=1)
+    other = x.clone()
+    other[hidden.unsqueeze(-1)] = torch.tensor([1e6, float("nan"), -3.0]).repeat(int(hidden.sum()))[: int(hidden.sum())]
+    for first, second in zip(visible_statistics(x, hidden), visible_statistics(other, hidden)):
+        assert torch.equal(first, second)
+    assert torch.equal(mask_windows(x, chosen, 4).past, mask_windows(other, chosen, 4).past)  # nothing hidden leaks in
+
+
+def spans(frame: pd.DataFrame) -> tuple[int, int]:
+    """Where a level channel's validation and test spans start (the 0.7 / 0.15 split of ``run``)."""
+    train_end = int(round(len(frame) * 0.7))
+    return train_end, train_end + int(round(len(frame) * 0.15))
+
+
+def test_pool_reads_training_spans_only():
+    clean = frames()
+    pool = build_pool(clean, TINY)
+    assert list(pool.channels["column"]) == ["a", "b", "value"]
+    no_test = {name: frame.copy() for name, frame in clean.items()}
+    huge = {name: frame.copy() for name, frame in clean.items()}
+    for name in clean:
+        val_start, test_start = spans(clean[name])
+        no_test[name].iloc[test_start:] = np.nan  # the test span is never read: no error, nothing changes
+        huge[name].iloc[val_start:] *= 1e6  # validation and test spans: the training windows and their scaling stay
+    unchanged = build_pool(no_test, TINY)
+    assert torch.equal(unchanged.train.series, pool.train.series) and torch.equal(unchanged.val.series, pool.val.series)
+    assert torch.equal(build_pool(huge, TINY).train.batch(slice(None)).past, pool.train.batch(slice(None)).past)
+
+
+def test_validation_masks_are_fixed_and_training_masks_seeded():
+    pool = build_pool(frames(), TINY)
+    val = MaskedWindows.create(pool.val, patch=4, ratio=0.4, seed=0, fixed=True)
+    assert torch.equal(val.batch(slice(0, 8)).targets.isnan(), val.batch(slice(0, 8)).targets.isnan())
+    first, second = (MaskedWindows.create(pool.train, patch=4, ratio=0.4, seed=3) for _ in range(2))
+    assert torch.equal(first.batch(slice(0, 8)).past, second.batch(slice(0, 8)).past)
+
+
+@pytest.fixture(scope="module")
+def encoder_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pretrain") / "pre"
+    csv = folder.parent / "two.csv"
+    two_channels().rename_axis("date").to_csv(csv)
+    assert main(["pretrain", "--data", str(csv), "synthetic", "--out", str(folder), "--quiet", "--threads", "1", *TINY_SET]) == 0
+    return folder
+
+
+def test_pretrain_is_seeded():
+    weights = [pretrain(frames(), TINY, device="cpu").model.encoder.state_dict() for _ in range(2)]
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+    forecast = pretrain(frames(), PretrainConfig(**{**TINY.__dict__, "objective": "forecast", "horizon": 2}), device="cpu")
+    assert forecast.training.best_epoch >= 1
+
+
+def test_pretrain_command_writes_an_encoder_that_transfer_and_embed_read(encoder_folder, tmp_path):
+    assert {"history.csv", "pool.csv", "reconstruction.png", "config.yaml", "summary.yaml"} <= {p.name for p in encoder_folder.iterdir()}
+    assert len(pd.read_csv(encoder_folder / "pool.csv")) == 3  # two columns of the CSV, one of synthetic
+    assert yaml.safe_load((encoder_folder / "config.yaml").read_text())["pretrain"]["epochs"] == 1
+    checkpoint = load_checkpoint(encoder_folder / "checkpoints" / "encoder.pt")
+    assert not checkpoint.head and checkpoint.config.channels == "independent" and checkpoint.config.patch == 4
+    frame = two_period_series(600, periods=(12, 48), seed=5)
+    config = transfer_config(checkpoint, source="other", column="value", transform=None, horizon=3,
+                             train=TrainConfig(epochs=1, batch_size=32, device="cpu"))
+    result = run_transfer(checkpoint, frame, config, last_samples=50)
+    assert list(result.runs) == ["linear_probe", "fine_tune", "scratch", "linear_probe_last50", "fine_tune_last50",
+                                 "scratch_last50", "naive"]  # no zero-shot: the encoder has no head
+    encoder = checkpoint.encoder()
+    probe = result.runs["linear_probe"].model.encoder
+    assert all(torch.equal(probe.state_dict()[key], value) for key, value in encoder.state_dict().items())
+    assert not torch.equal(result.runs["fine_tune"].model.encoder.embedding.projection.weight, encoder.embedding.projection.weight)
+    table = embed_series(encoder, checkpoint, frame)
+    assert table.shape[1] == 8 + 2 and len(table) == len(frame) - 16 + 1
+
+
+def test_transfer_study_command(encoder_folder, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["transfer", str(encoder_folder / "checkpoints" / "encoder.pt"), "--data", "sunspots", "--column", "sunspots",
+                 "--transform", "level", "--horizon", "2", "--last", "40,all", "--seeds", "0,1", "--out", str(out), "--quiet",
+                 "--set", "train.epochs=1", "--set", "train.device=cpu"]) == 0
+    assert "no zero_shot row: the checkpoint holds an encoder only" in capsys.readouterr().out
+    study = pd.read_csv(out / "study.csv")
+    assert set(study["row"]) == {"linear_probe", "fine_tune", "scratch", "naive"} and set(study["seed"]) == {0, 1}
+    assert set(study["size"]) == {"40", "all"}
+    summary = pd.read_csv(out / "study_summary.csv")
+    assert len(summary) == 2 * 4 and summary.loc[summary["row"] == "scratch", "p_vs_scratch"].isna().all()
+    assert summary.loc[summary["row"] != "scratch", "p_vs_scratch"].between(0, 1).all()
+    assert (out / "learning_curve.png").is_file()
+    assert yaml.safe_load((out / "transfer.yaml").read_text())["seeds"] == [0, 1]
+
+
+def test_bad_inputs_are_one_line_and_leave_no_folder(encoder_folder, tmp_path, capsys):
+    short = tmp_path / "short.csv"
+    two_channels(20).rename_axis("date").to_csv(short)
+    out = tmp_path / "out"
+    assert main(["pretrain", "--data", "synthetic", str(short), "--out", str(out), *TINY_SET]) == 1
+    error = capsys.readouterr().err
+    assert f"pretrain source {str(short)!r} (column 'a') is too short" in error and "rows are needed" in error
+    assert main(["pretrain", "--data", "synthetic", "--out", str(out), *TINY_SET, "--set", "pretrain.patch=5"]) == 1
+    assert "pretrain.patch=5 does not cut pretrain.context=16" in capsys.readouterr().err
+    assert main(["forecast", str(encoder_folder / "checkpoints" / "encoder.pt"), "--data", "synthetic"]) == 1
+    error = capsys.readouterr().err
+    assert "no head" in error and "forecaster transfer" in error and len(error.strip().splitlines()) == 1
+    assert main(["pretrain", "--set", "pretrain.masking=1", "--out", str(out)]) == 1
+    assert "unknown key pretrain.masking; valid keys in pretrain: objective" in capsys.readouterr().err
+    assert not out.exists() and not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
