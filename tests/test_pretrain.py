@@ -3,6 +3,8 @@ encoder it saves is reused by transfer and embed, the commands end to end, and t
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +17,7 @@ from forecaster.data.masking import MaskedWindows, choose_patches, hidden_count,
 from forecaster.data.synthetic import two_period_series
 from forecaster.reuse.embed import embed_series
 from forecaster.reuse.pretrain import build_pool, pretrain
-from forecaster.reuse.transfer import run_transfer, transfer_config
+from forecaster.reuse.transfer import run_transfer, target_transform, transfer_config
 from forecaster.training.loop import TrainConfig
 from forecaster.training.losses import masked_mse
 from forecaster.training.pretraining import PretrainConfig
@@ -141,6 +143,18 @@ def test_transfer_study_command(encoder_folder, tmp_path, capsys):
     assert summary.loc[summary["row"] != "scratch", "p_vs_scratch"].between(0, 1).all()
     assert (out / "learning_curve.png").is_file()
     assert yaml.safe_load((out / "transfer.yaml").read_text())["seeds"] == [0, 1]
+
+
+def test_a_pretrained_encoder_reads_a_price_series_as_the_pool_did(encoder_folder):
+    """No --transform: log-returns for a price series (what the pool gave the encoder), levels otherwise; a
+    checkpoint with a head keeps its own transform; one given is kept."""
+    checkpoint = load_checkpoint(encoder_folder / "checkpoints" / "encoder.pt")
+    prices = pd.DataFrame({"Close": np.linspace(100, 120, 50)}, index=pd.date_range("2024-01-01", periods=50, freq="D"))
+    assert target_transform(checkpoint, prices, None) == "log_return"
+    assert target_transform(checkpoint, two_channels(), None) == "level"
+    assert target_transform(checkpoint, prices, "level") == "level"
+    whole = dataclasses.replace(checkpoint, head=True)
+    assert target_transform(whole, prices, None) is None  # transfer_config then takes the checkpoint's
 
 
 def test_bad_inputs_are_one_line_and_leave_no_folder(encoder_folder, tmp_path, capsys):

@@ -43,7 +43,7 @@ def transfer_command(args: argparse.Namespace) -> int:
     from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.reuse.study import parse_sizes
-    from forecaster.reuse.transfer import transfer_config
+    from forecaster.reuse.transfer import target_transform, transfer_config
 
     if any(not override.startswith("train.") for override in args.overrides):
         raise ForecasterError("transfer takes only train.KEY=VALUE overrides; the window, horizon and model come from the checkpoint")
@@ -55,9 +55,10 @@ def transfer_command(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else (train.seed,)
     out = check_out_dir(args.out or timestamped_out_dir("transfer"))
     checkpoint = load_checkpoint(args.checkpoint)
+    frame = load_prices(args.data)
+    args.transform = target_transform(checkpoint, frame, args.transform)  # recorded as resolved in transfer.yaml
     config = transfer_config(checkpoint, source=args.data, column=args.column, transform=args.transform, train=train,
                              horizon=args.horizon)
-    frame = load_prices(args.data)
     if study:
         return _transfer_study(args, checkpoint, frame, config, out, sizes=sizes, seeds=seeds)
     return _transfer_table(args, checkpoint, frame, config, out, last=None if args.last is None else int(args.last))

@@ -100,6 +100,17 @@ class Source:
         return cls(checkpoint.encoder(), None)
 
 
+def target_transform(checkpoint: Checkpoint, frame: pd.DataFrame, transform: str | None) -> str | None:
+    """The target's transform: ``transform`` when given; for a pretrained encoder (no head), the pool's rule
+    (``source_channels``: a price series as log-returns, anything else in levels), since that is what it read;
+    otherwise None, the checkpoint's own."""
+    if transform is not None or checkpoint.head:
+        return transform
+    from forecaster.reuse.pretrain import source_channels
+
+    return source_channels(frame)[0][1]
+
+
 def transfer_config(checkpoint: Checkpoint, *, source: str, column: str | None, transform: str | None,
                     train: TrainConfig, train_fraction: float = 0.7, val_fraction: float = 0.15,
                     horizon: int | None = None) -> ExperimentConfig:
