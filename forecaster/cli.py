@@ -36,7 +36,7 @@ from forecaster.output.tables import (
 if TYPE_CHECKING:  # for annotations only: the bench module imports torch
     from forecaster.bench.measure import BenchConfig
 
-def benchconfig_from_arguments(args: argparse.Namespace) -> BenchConfig:
+def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
     """The BenchConfig that ``forecaster bench`` options ask for; a bad value is a ForecasterError."""
     from forecaster.bench.options import bench_config
 
@@ -54,7 +54,7 @@ def bench_command(args: argparse.Namespace) -> int:
     from forecaster.bench.options import long_series_config
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
-    config = benchconfig_from_arguments(args)
+    config = bench_config_from_arguments(args)
     long_config = long_series_config(args.long_steps) if args.long_series else None
     out = check_out_dir(args.out or timestamped_out_dir("bench"))
     frame = run_bench(config, progress=not args.quiet)
