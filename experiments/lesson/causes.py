@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import platform
 import time
 from pathlib import Path
@@ -33,14 +32,13 @@ from tqdm.auto import tqdm
 
 from forecaster.lesson import runs
 from forecaster.lesson.attention_maps import newest_frame_profile
-from forecaster.lesson.mlp import TEST_SEED, task_model
+from forecaster.lesson.mlp import TEST_SEED, task_model, task_training
 from forecaster.lesson.report import markdown_table
 from forecaster.lesson.runs import PERIOD, sample_mse, train_on_samples
 from forecaster.lesson.section import display, number, spread
 from forecaster.lesson.settings import FULL, QUICK
 from forecaster.lesson.tasks import SampleSet, delayed_response
-from forecaster.models import ModelDims, TransformerConfig, build_model
-from forecaster.training.loop import TrainConfig, seed_everything
+from forecaster.training.loop import seed_everything
 
 HERE = Path(__file__).parent
 SAMPLES = 4000
@@ -91,19 +89,12 @@ def delayed_run(variant: dict, seed: int, settings, test: SampleSet) -> float:
     train, _ = delayed_response(samples, context=context, delay=delay, seed=1000 * seed + 1)
     val, _ = delayed_response(max(256, settings.task_test // 4), context=context, delay=delay, seed=1000 * seed + 2)
     seed_everything(seed)
-    kind = variant.get("kind", "transformer")
-    if kind == "transformer":
-        width = settings.task_d_model
-        fields = {"d_model": width, "n_heads": max(1, width // 8), "n_layers": 2, "d_ff": 2 * width, "dropout": 0.0,
-                  "positional": "learned", **variant.get("model", {})}
-        model = build_model("transformer", TransformerConfig(**fields),
-                            ModelDims(context=context, horizon=1, channels=1, differenced=False, no_change=0.0))
-    else:
-        model = task_model(kind, settings, context)
+    name = {"transformer": "transformer (learned)", "rnn": "rnn", "mlp": "mlp"}[variant.get("kind", "transformer")]
+    model = task_model(name, settings, context, **variant.get("model", {}))
     steps = variant.get("steps", settings.task_steps) if settings is FULL else settings.task_steps
-    epochs = max(5, math.ceil(steps * settings.batch_size / samples))  # as the lesson's task_training
-    config = TrainConfig(epochs=epochs, batch_size=settings.batch_size, patience=max(5, epochs // 4), seed=seed,
-                         device="cpu", **variant.get("train", {}))
+    # The lesson's rule (the same steps whatever the sample count), then the variant's training changes.
+    config = task_training(dataclasses.replace(settings, task_steps=steps), samples, seed)
+    config = dataclasses.replace(config, **variant.get("train", {}))
     train_on_samples(model, train, val, config)
     return sample_mse(model, test)
 

@@ -9,6 +9,7 @@ against the window length.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -50,8 +51,11 @@ TASK_MODELS = {
 TEST_SEED = 7  # one test set for every seed and size
 
 
-def task_model(name: str, settings: LessonSettings, context: int):
-    """The model ``name`` for the synthetic tasks (one channel in, one value out), built with the current seed."""
+def task_model(name: str, settings: LessonSettings, context: int, **changes):
+    """The model ``name`` for the synthetic tasks (one channel in, one value out), built with the current seed.
+
+    ``changes``: fields of its config set otherwise (e.g. ``n_layers=4`` for a transformer), for studies of one change.
+    """
     kind, positional = TASK_MODELS[name]
     width = settings.task_d_model
     config = {
@@ -60,6 +64,7 @@ def task_model(name: str, settings: LessonSettings, context: int):
         "transformer": TransformerConfig(d_model=width, n_heads=max(1, width // 8), n_layers=2, d_ff=2 * width,
                                          dropout=0.0, positional=positional or "learned"),
     }[kind]
+    config = dataclasses.replace(config, **changes)
     return build_model(kind, config, ModelDims(context=context, horizon=1, channels=1, differenced=False, no_change=0.0))
 
 

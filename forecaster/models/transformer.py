@@ -243,7 +243,6 @@ class TransformerEncoder(Encoding):
         return self._attend(tokens, need_weights=need_weights)
 
 
-
 class PatchReconstruction(nn.Module):
     """PatchTST's pretraining model: a channel-independent ``TransformerEncoder`` and a linear map from each
     token's embedding back to its patch's values.
@@ -261,6 +260,7 @@ class PatchReconstruction(nn.Module):
     def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         """``future`` is not read."""
         return self.head(self.encoder(past)).flatten(start_dim=1).unsqueeze(-1)  # (B, P, D) -> (B, P, patch) -> (B, T, 1)
+
 
 def _check_modes(config: TransformerConfig, *, channels: int, targets: int) -> None:
     """A one-line ValueError for a readout or channel mode the forecaster cannot be built with."""
