@@ -69,17 +69,18 @@ def check_seeds(seeds: tuple[int, ...], where: str) -> None:
 
 @dataclass(frozen=True)
 class BacktestConfig:
-    """How ``forecaster backtest`` repeats an experiment: on ``folds`` walk-forward splits, once per seed of ``seeds``.
-
-    ``scheme``: each fold's training span ``expanding`` from the start of the series, or ``sliding`` (a fixed
-    length that moves forward); ``refit_every``: refit the models every N folds and score the models of the
-    last refit on the folds between (1: every fold refits).
-    """
+    """How ``forecaster backtest`` repeats an experiment: on ``folds`` walk-forward splits, once per seed of ``seeds``."""
 
     folds: int = 5
+    """Walk-forward folds (`--folds`), at least 1; their test spans do not overlap and cover the end of the series."""
     seeds: tuple[int, ...] = (0,)
+    """The seeds each fold is trained with (`--seeds`): not empty, each named once."""
     scheme: str = "expanding"
+    """Each fold's training span (`--scheme`): `expanding` from the start of the series, or `sliding` (a fixed length that
+    moves forward)."""
     refit_every: int = 1
+    """Refit the models every N folds (`--refit-every`), at least 1; the folds between are scored by the last refit's models
+    (`1`: every fold refits)."""
 
     def __post_init__(self) -> None:
         if self.folds < 1:
@@ -99,16 +100,32 @@ class ExperimentConfig:
     """
 
     data: DataConfig = DataConfig()
+    """The series, its target and input columns, and the target transform (`data:`)."""
     windows: WindowConfig = WindowConfig()
+    """Window length, horizon, and the training, validation and test split (`windows:`)."""
     train: TrainConfig = TrainConfig()
+    """Optimiser, schedule, early stopping, seed and device, shared by every neural model (`train:`)."""
     models: tuple[ModelSpec, ...] = ()
+    """The models compared, a list (`models:`): each entry a `kind`, an optional unique `name` (default: the kind) and the
+    kind's own keys."""
     intervals: IntervalConfig = IntervalConfig()
+    """The prediction intervals every model gets, and how they are made (`intervals:`)."""
     tracking: TrackingConfig = TrackingConfig()
+    """Where runs are tracked: TensorBoard, MLflow or nothing (`tracking:`); written to config.yaml only when on."""
     seeds: tuple[int, ...] | None = None
+    """`forecaster run` trains the experiment once per seed of this list (`--seeds` wins over it), each named once; `None`:
+    one run, with `train.seed`."""
     backtest: BacktestConfig | None = None
+    """How `forecaster backtest` repeats the experiment (`backtest:`): folds, seeds, scheme, refit interval; `None`: the
+    defaults, changed by the command's options."""
     tune: TuneConfig | None = None
+    """Which model `forecaster tune` tunes, for how long, and how it closes (`tune:`); `None`: the defaults, the model named
+    by `--model`."""
     search: tuple[SearchSpace, ...] | None = None
+    """The settings `forecaster tune` searches, per model name (`search:`); `None`, or the tuned model left out: its kind's
+    default space."""
     pretrain: PretrainConfig | None = None
+    """The objective, window, encoder and training of `forecaster pretrain` (`pretrain:`); `None`: the defaults."""
 
     def __post_init__(self) -> None:
         if self.seeds is not None:

@@ -40,25 +40,35 @@ DEFAULT_TARGETS = ("Adj Close", "Close")
 class DataConfig:
     """Where the series comes from, which column is the target, extra input columns, the transform."""
 
-    source: str | tuple[str, ...] = "sp500"  # several: one global model trained on all (see multiseries.py)
-    column: str | None = None  # the one target (None: Adj Close / Close / the only column)
-    # Several targets, each forecast at every step: a list of columns, or "all" for every numeric column.
-    # A single name is the same as ``column``; set one of the two.
+    source: str | tuple[str, ...] = "sp500"
+    """A bundled series name, a CSV path or a Yahoo ticker; a list trains one global model on all of them."""
+    column: str | None = None
+    """The one target column, not set with `targets`; `None` (and no `targets`): Adj Close, else Close, else the only column."""
     targets: str | tuple[str, ...] | None = None
+    """Several target columns, each forecast at every step: a list (one name: as `column`), or `all` (every numeric column)."""
     features: tuple[str, ...] = ()
+    """Extra input columns read beside the targets, each through the targets' transform."""
     transform: Literal["log_return", "diff", "level"] = "log_return"
+    """What the model forecasts: `log_return` (log change), `diff` (change in the series' units) or `level` (the values)."""
     missing: Literal["error", "drop", "ffill"] = "error"
+    """Missing values in the used columns: `error` (names the count and first dates), `drop` the rows, or `ffill` (last value)."""
     start: str | None = None
+    """First date read, inclusive (e.g. `2010-01-01`); `None`: from the first row."""
     end: str | None = None
-    calendar: tuple[Literal["hour", "day_of_week", "day_of_year"], ...] = ()  # extra channels from the dates
-    rows: int | None = None  # read only the first N rows (after start/end), e.g. ETT's 14400 of the benchmark
-    # Inputs known ahead, read at each forecast step (see ``FutureSpec``): columns the user knows in
-    # advance (not transformed), calendar features of the forecast dates, and a public-holiday flag.
+    """Date at which reading stops, exclusive; `None`: to the last row."""
+    calendar: tuple[Literal["hour", "day_of_week", "day_of_year"], ...] = ()
+    """Input channels from the dates: any of `hour`, `day_of_week`, `day_of_year` (a sine and a cosine each)."""
+    rows: int | None = None
+    """Read only the first N rows (after `start`/`end`), at least 2, e.g. 14400 of ETTh2; `None`: every row."""
     future: tuple[str, ...] = ()
+    """Columns known ahead, read at each forecast step (planned events, published forecasts); not transformed, scaled on the
+    training span. Each row must hold what was known at the forecast origin (the vintage rule)."""
     future_calendar: tuple[Literal["hour", "day_of_week", "day_of_year"], ...] = ()
-    holidays: str | None = None  # a country code, e.g. US, DE, CN (the holidays package)
-    # A global run (several sources): a learned identity per series, read like an input known ahead.
+    """Calendar features of each forecast step's date: any of `hour`, `day_of_week`, `day_of_year` (a sine and a cosine each)."""
+    holidays: str | None = None
+    """A country code (`US`, `DE`, ...): a 0/1 input "the forecast date is a public holiday" (`holidays` package); `None`: no flag."""
     series_embedding: bool = False
+    """A global run (several sources): a learned identity per series, a one-hot read like an input known ahead."""
 
     def __post_init__(self) -> None:
         if self.rows is not None and self.rows < 2:

@@ -31,11 +31,17 @@ class WindowConfig:
     """
 
     context: int = 64
+    """Frames per window (T), at least 1."""
     horizon: int = 1
+    """Steps forecast at once (H), at least 1."""
     train_fraction: float = 0.7
+    """Share of the time steps in the training span, in (0, 1); with `val_fraction`, below 1 in sum."""
     val_fraction: float = 0.15
+    """Share of the time steps in the validation span, in (0, 1); the rest after it is the test span."""
     train_rows: int | None = None
+    """Rows in the training span, a positive count (with `val_rows`); `None`: split by the fractions."""
     val_rows: int | None = None
+    """Rows in the validation span after the training rows (with `train_rows`); `None`: split by the fractions."""
 
     def __post_init__(self) -> None:
         if (self.train_rows is None) != (self.val_rows is None):

@@ -40,21 +40,19 @@ DEFAULT_STEP_SIZE = 0.05
 
 @dataclass(frozen=True)
 class IntervalConfig:
-    """The ``intervals:`` section: which central intervals every model gets, and how they are made.
-
-    ``levels``: nominal coverages in percent, each in (0, 100) (``[]`` turns intervals off);
-    ``method``: ``conformal`` (split conformal from validation errors), ``adaptive`` (the same, updated over
-    the test span with the errors known at each origin) or ``quantile`` (neural models train a quantile
-    head with the pinball loss; kinds without a head are refused);
-    ``step_size``: adaptive conformal's gamma (see ``DEFAULT_STEP_SIZE``);
-    ``season``: the m of MSIS's scale, the training span's in-sample seasonal-naive MAE (M4 uses 1 for
-    daily and yearly data, 12 for monthly, 24 for hourly).
-    """
+    """The ``intervals:`` section: which central prediction intervals every model gets, and how they are made."""
 
     levels: tuple[float, ...] = (80.0, 95.0)
+    """Nominal coverages of the central intervals, in percent, each in (0, 100) and named once; `[]` turns intervals off."""
     method: Literal["conformal", "adaptive", "quantile"] = "conformal"
+    """How intervals are made: `conformal` (split conformal from the validation errors), `adaptive` (the same, updated
+    over the test span with the errors known at each origin) or `quantile` (neural models train a quantile head with
+    the pinball loss; kinds without a head are refused)."""
     step_size: float = DEFAULT_STEP_SIZE
+    """Adaptive conformal's step size gamma, in (0, 1); read by `method: adaptive` only."""
     season: int = 1
+    """The season m of MSIS's scale, the training span's in-sample m-step naive MAE, at least 1 (M4: 1 daily and yearly,
+    12 monthly, 24 hourly)."""
 
     def __post_init__(self) -> None:
         check_levels(self.levels, "intervals.levels")

@@ -22,14 +22,13 @@ CHANNEL_MODES = ("mixed", "independent", "individual")
 
 @dataclass(frozen=True)
 class LinearConfig:
-    """``instance_norm``: scale each window by its own statistics and reverse it on the output (RevIN).
-
-    ``channels``: mixed (one map from every channel), independent (one map shared by the target
-    channels, each read alone) or individual (one map per target channel).
-    """
+    """One linear map from the window to the horizon: from every channel at once, or per target channel."""
 
     instance_norm: bool = False
+    """RevIN: scale each window by its own mean and deviation (and a learned per-channel affine map), reversed on the forecast."""
     channels: Literal["mixed", "independent", "individual"] = "mixed"
+    """`mixed` (one map from every channel of the window to all targets), `independent` (one map shared by the target
+    channels, each read alone) or `individual` (one map per target channel). The per-channel modes refuse feature channels."""
 
 
 def channel_map(mode: str, targets: int, in_features: int, out_features: int) -> nn.Module:

@@ -21,12 +21,17 @@ from forecaster.models.revin import InstanceNormalization
 
 @dataclass(frozen=True)
 class MLPConfig:
-    """Hidden widths of the MLP (one entry per hidden layer); ``channels`` as ``LinearConfig``'s."""
+    """Width and depth of the MLP's ReLU layers, and how it reads the channels (as ``LinearConfig``)."""
 
     hidden: tuple[int, ...] = (64, 64)
+    """The hidden layers' widths, one entry per layer."""
     dropout: float = 0.1
-    instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
+    """Dropout probability after each hidden layer."""
+    instance_norm: bool = False
+    """RevIN: scale each window by its own mean and deviation (and a learned per-channel affine map), reversed on the forecast."""
     channels: Literal["mixed", "independent", "individual"] = "mixed"
+    """`mixed` (the flattened window, every channel), `independent` (one MLP shared by the target channels, each read
+    alone) or `individual` (one MLP per target channel). The per-channel modes refuse feature channels."""
 
 
 class MLPForecaster(nn.Module):

@@ -26,15 +26,14 @@ class NaiveConfig:
 
 @dataclass(frozen=True)
 class SeasonalNaiveConfig:
-    """``period``: the season length in steps (e.g. 24 hours, 5 trading days, 12 months), or ``auto``.
-
-    ``auto``: the ``rank``-th strongest season of the training span's autocorrelation, up to the window's
-    length (``forecaster.data.seasonality.suggest_periods``); the experiment replaces it by that number before
-    the model is built. Several seasons are several entries, each with its own ``name``.
-    """
+    """The season to repeat; several seasons are several entries, each with its own ``name``."""
 
     period: int | Literal["auto"] = 5
+    """The season length in steps (e.g. 24 hours, 5 trading days, 12 months), from 1 to `windows.context`. `auto`: the
+    `rank`-th strongest season of the training span's autocorrelation, up to the window's length (`suggest_periods`),
+    set before the model is built."""
     rank: int = 1
+    """Which season `period: auto` takes: `1` the strongest, `2` the next, and so on; at least 1."""
 
 
 class NaiveForecaster(nn.Module):

@@ -21,11 +21,18 @@ class RNNConfig:
     """Cell type, width and depth of the recurrent network."""
 
     cell: Literal["gru", "lstm"] = "gru"
+    """The recurrent cell: `gru` or `lstm`."""
     hidden_size: int = 32
+    """The width of the hidden state, which a linear head maps to the forecast."""
     n_layers: int = 1
+    """Stacked recurrent layers."""
     dropout: float = 0.0
-    instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
-    channels: Literal["mixed", "independent"] = "mixed"  # independent: each target channel its own sequence
+    """Dropout probability between stacked layers; not applied with one layer."""
+    instance_norm: bool = False
+    """RevIN: scale each window by its own mean and deviation (and a learned per-channel affine map), reversed on the forecast."""
+    channels: Literal["mixed", "independent"] = "mixed"
+    """`mixed` (every channel of a frame read at once) or `independent` (one RNN shared by the target channels, each its
+    own sequence). `independent` refuses feature channels."""
 
 
 class RNNForecaster(nn.Module):

@@ -32,35 +32,51 @@ READOUTS = ("last", "mean", "flatten")
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """Width, depth and options of the attention encoder (defaults sized for ~5000 daily prices)."""
+    """Width, depth and options of the attention encoder (defaults sized for ~5000 daily prices).
+
+    The ablation switches (``positional_combine`` to ``residual``, for ``forecaster lesson``) default to the standard
+    transformer, and a checkpoint saved before they existed loads with these defaults.
+    """
 
     d_model: int = 32
+    """The token width; a multiple of `n_heads`."""
     n_heads: int = 4
+    """Attention heads per block, each `d_model / n_heads` wide."""
     n_layers: int = 2
+    """Encoder blocks."""
     d_ff: int = 64
+    """The width of each block's feed-forward layer."""
     dropout: float = 0.1
-    # learned or sinusoidal: a table added to the tokens (absolute positions); rotary (RoPE) or alibi: relative
-    # positions inside every attention layer's scores, nothing added to the tokens; none: order-blind.
+    """Dropout probability in the encoder blocks (and before a `flatten` readout's head)."""
     positional: Literal["learned", "sinusoidal", "none", "rotary", "alibi"] = "learned"
-    # last: the newest token; mean: the mean of all tokens; flatten: every token's embedding side by side
-    # (P*D values, PatchTST's flatten head, with dropout). Not read in variates mode: a head per channel-token.
+    """Where a token sits: `learned` or `sinusoidal` add a table of absolute positions to the tokens; `rotary` (RoPE, needs
+    an even head width) and `alibi` add nothing and make every attention layer's scores depend on the offset between
+    tokens; `none`: attention is blind to order. `variates` reads no table and refuses `rotary` and `alibi`."""
     readout: Literal["last", "mean", "flatten"] = "last"
-    instance_norm: bool = False  # RevIN: each window scaled by its own statistics, reversed on the output
-    # Patches as tokens (Nie et al. 2023, PatchTST): each token is ``patch`` consecutive frames; a new token
-    # starts every ``patch_stride`` steps (None: = patch, tokens side by side). patch 1: one token per frame.
+    """What the head reads: `last` (the newest token), `mean` (the mean of all tokens) or `flatten` (every token's embedding
+    side by side, P x `d_model` values through dropout: PatchTST's flatten head). `variates` takes `last` only."""
+    instance_norm: bool = False
+    """RevIN: scale each window by its own mean and deviation (and a learned per-channel affine map), reversed on the forecast."""
     patch: int = 1
+    """Consecutive frames per token, from 1 to `windows.context` (PatchTST, Nie et al. 2023); `1`: one token per frame.
+    `variates` takes `1` only."""
     patch_stride: int | None = None
-    # Ablation switches (``forecaster lesson``); the defaults are the standard transformer, and a
-    # checkpoint saved before they existed loads with these defaults.
-    positional_combine: Literal["add", "concat"] = "add"  # concat: d_model // 4 position columns beside the frame's
-    shared_qkv: bool = False  # one projection used as query, key and value
-    attention_scale: bool = True  # divide the scores by sqrt(d_k)
-    mask_diagonal: bool = False  # a frame may not attend to itself
-    residual: bool = True  # x + f(x) around attention and feed-forward; off: f(x) alone
-    # What a token holds (see the module docstring): every channel of a frame or patch (mixed); one target
-    # channel's frame or patch, each channel its own sequence through one shared encoder (independent); or
-    # one channel's whole window (variates: no positional table is read, rotary and alibi are refused: channels have no order).
+    """Steps between the starts of neighbouring tokens, from 1 to `patch`; `None`: `patch` (tokens side by side)."""
+    positional_combine: Literal["add", "concat"] = "add"
+    """Ablation switch: `add` the position to the token, or `concat` it as `d_model // 4` (at least 1) of the token's `d_model`
+    columns; `concat` needs `learned` or `sinusoidal`."""
+    shared_qkv: bool = False
+    """Ablation switch: one projection used as query, key and value."""
+    attention_scale: bool = True
+    """Ablation switch: divide the attention scores by sqrt(d_k)."""
+    mask_diagonal: bool = False
+    """Ablation switch: a token may not attend to itself (needs at least 2 tokens per window)."""
+    residual: bool = True
+    """Ablation switch: `x + f(x)` around attention and feed-forward; `false`: `f(x)` alone."""
     channels: Literal["mixed", "independent", "variates"] = "mixed"
+    """What a token holds: every channel of a frame or patch (`mixed`); one target channel's frame or patch, each channel
+    its own sequence through one shared encoder (`independent`, refuses feature channels); or one channel's whole
+    window (`variates`: attention across the channels, which have no order, and a head per target token)."""
 
 
 def token_spans(context: int, patch: int, stride: int | None = None) -> list[tuple[int, int]]:

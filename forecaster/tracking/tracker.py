@@ -31,18 +31,19 @@ PACKAGES = {"tensorboard": ("tensorboard",), "mlflow": ("mlflow", "sqlalchemy", 
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    """Where runs are tracked: ``backend`` none, tensorboard or mlflow; ``uri`` to send them elsewhere.
+    """Where runs are tracked: the ``tracking:`` section (TensorBoard, MLflow, or nothing).
 
-    Without ``uri``, TensorBoard's event files go to ``tensorboard/`` beside the results folder and MLflow
-    uses a SQLite database ``mlflow.db`` there (artifacts in ``mlartifacts/``), so that ``tensorboard
-    --logdir results`` or ``mlflow ui --backend-store-uri sqlite:///results/mlflow.db`` finds every run.
-    ``uri`` is a log directory for TensorBoard, a tracking URI (``sqlite:///...``, ``http://host:5000``)
-    for MLflow. ``experiment`` names the MLflow experiment the runs belong to.
+    With the defaults, ``tensorboard --logdir results`` or ``mlflow ui --backend-store-uri sqlite:///results/mlflow.db``
+    finds every run.
     """
 
     backend: Literal["none", "tensorboard", "mlflow"] = "none"
+    """`none` (nothing written anywhere), `tensorboard` or `mlflow` (both need the `track` extra)."""
     uri: str | None = None
+    """TensorBoard: the log directory; MLflow: a tracking URI (`sqlite:///...`, `http://host:5000`). `None`: `tensorboard/`,
+    or a SQLite database `mlflow.db` (artifacts in `mlartifacts/`), beside the results folder."""
     experiment: str = "forecaster"
+    """The MLflow experiment the runs belong to, a non-empty name."""
 
     def __post_init__(self) -> None:
         if self.uri is not None and not self.uri.strip():

@@ -39,26 +39,35 @@ ONE_CYCLE_WARMUP = 0.3  # one_cycle's warm-up fraction when train.warmup is 0 (t
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser, learning-rate schedule, stopping rule, seed and device; the same for every neural model of an experiment.
-
-    ``schedule``: ``constant`` (no scheduler: the learning rate stays ``learning_rate``), ``cosine`` (a linear
-    warm-up over the first ``warmup`` fraction of all planned steps, then a cosine decay to 0) or ``one_cycle``
-    (torch's ``OneCycleLR`` peaking at ``learning_rate`` after ``warmup`` of the steps, 0.3 when ``warmup`` is 0).
-    The schedule spans the planned ``epochs``; early stopping ends it partway.
-    """
+    """Optimiser, learning-rate schedule, stopping rule, seed and device; the same for every neural model of an experiment."""
 
     epochs: int = 30
+    """At most this many epochs, at least 1."""
     batch_size: int = 128
+    """Training windows per optimiser step, at least 1."""
     learning_rate: float = 1e-3
+    """AdamW's learning rate (the peak of a `cosine` or `one_cycle` schedule), positive."""
     weight_decay: float = 1e-4
+    """AdamW's decoupled weight decay, non-negative."""
     patience: int = 5
+    """Stop after this many epochs without a better validation loss (at least 1); the best weights are restored."""
     grad_clip: float = 1.0
+    """The largest gradient norm: gradients are rescaled to it when longer; positive."""
     seed: int = 0
+    """Seeds Python, NumPy and torch (weights, dropout, shuffling); the same seed repeats a run's metrics on the same hardware."""
     device: str = "auto"
+    """`auto` (`cuda`, then `mps`, then `cpu`), `cpu`, `cuda`, `cuda:N` or `mps`."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """`auto` (bf16 autocast on CUDA cards that support it, fp32 elsewhere), `fp32` or `bf16`."""
     compile: bool = False
+    """Wrap the model in `torch.compile` for training, at a compile time of tens of seconds."""
     schedule: Literal["constant", "cosine", "one_cycle"] = "constant"
-    warmup: float = 0.0  # the fraction of all planned steps spent warming the learning rate up
+    """The learning rate over training: `constant` (no scheduler), `cosine` (a linear warm-up, then a cosine decay to 0)
+    or `one_cycle` (torch's `OneCycleLR`: up to `learning_rate`, then down to almost 0, AdamW's beta1 cycled the other way).
+    Planned over all `epochs` and stepped after every batch, so early stopping ends it partway."""
+    warmup: float = 0.0
+    """The fraction of all planned steps (epochs x batches per epoch) spent raising the learning rate linearly, in [0, 1);
+    `one_cycle` takes `0.3` when it is `0`, and `constant` ignores it."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):

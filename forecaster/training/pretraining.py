@@ -26,35 +26,47 @@ OBJECTIVES = ("masked", "forecast")
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """The objective, window (``context`` frames in ``patch``-frame tokens), encoder size and training of pretraining.
-
-    ``horizon``: the forecast objective's next values, and the horizon a transfer of the encoder forecasts
-    unless told another (``forecaster transfer --horizon``). ``window_stride``: keep every Nth training
-    window of each channel (1: all; neighbouring windows share all but N frames, so a stride of a few
-    frames loses little and makes an epoch N times shorter). ``train_fraction`` and ``val_fraction`` split
-    each channel as ``run`` does: the training span is pooled, the validation span stops training early,
-    and the test span is never read.
-    """
+    """The objective, window (``context`` frames in ``patch``-frame tokens), encoder size and training of pretraining."""
 
     objective: Literal["masked", "forecast"] = "masked"
+    """`masked` (hide `mask_ratio` of each window's patches and reconstruct them) or `forecast` (the next `horizon` values)."""
     context: int = 64
+    """Frames per window, at least 1."""
     horizon: int = 1
+    """The `forecast` objective's steps, at least 1; also the horizon a transfer forecasts unless told another (`--horizon`)."""
     patch: int = 8
+    """Frames per token: non-overlapping patches that cut `context` into at least two."""
     mask_ratio: float = 0.4
+    """The share of each window's patches the `masked` objective hides, in (0, 1)."""
     d_model: int = 32
+    """The encoder's token width."""
     n_heads: int = 4
+    """Attention heads per encoder block; must divide `d_model`."""
     n_layers: int = 2
+    """Encoder blocks."""
     d_ff: int = 64
+    """The width of each block's feed-forward layer."""
     dropout: float = 0.1
-    readout: Literal["last", "mean", "flatten"] = "flatten"  # the head a transfer puts on the encoder (PatchTST: flatten)
+    """Dropout probability in the encoder."""
+    readout: Literal["last", "mean", "flatten"] = "flatten"
+    """The head a transfer puts on the encoder: `last` (the newest token), `mean` (of the tokens) or `flatten` (PatchTST's)."""
     epochs: int = 10
+    """At most this many epochs, at least 1."""
     batch_size: int = 256
+    """Windows per optimiser step, at least 1."""
     learning_rate: float = 1e-3
+    """AdamW's learning rate, constant over pretraining."""
     patience: int = 3
+    """Stop after this many epochs without a better loss on the validation spans' windows, at least 1."""
     seed: int = 0
+    """Seeds the initial weights, the masks and the shuffling."""
     window_stride: int = 1
+    """Keep every Nth training window of each channel, at least 1 (`1`: all); neighbouring windows share all but N frames,
+    so a stride of a few frames loses little and makes an epoch N times shorter."""
     train_fraction: float = 0.7
+    """Each channel's share of time steps in the training span, in (0, 1); the training spans of all channels are pooled."""
     val_fraction: float = 0.15
+    """Each channel's share in the validation span, in (0, 1), which stops training early; the test span after it is never read."""
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:

@@ -136,17 +136,20 @@ def search_from_mapping(raw: Any) -> tuple[SearchSpace, ...]:
 
 @dataclass(frozen=True)
 class TuneConfig:
-    """How ``forecaster tune`` searches: the model to tune (a name in ``models``), at most ``trials`` trials,
-    stopping after ``timeout`` seconds (None: no limit), each trial scored on ``folds`` walk-forward folds;
-    and how it closes: the tuned and the hand-set config each trained once per seed of ``close_seeds`` and
-    scored on the test span (empty: ``best.yaml`` scored once, with ``train.seed``). ``ExperimentConfig``
-    refuses a seed named twice."""
+    """How ``forecaster tune`` searches one model's settings, and how it closes: the tuned and the hand-set config
+    scored on the test span."""
 
     model: str | None = None
+    """The model searched, the name of a trainable model in `models` (`--model`); `None`: none yet, and the command refuses."""
     trials: int = 20
+    """Trials completed or pruned in all, a resumed search's included (`--trials`), at least 1."""
     timeout: float | None = None
+    """Start no new trial after this many seconds (`--timeout`), positive; `None`: no limit."""
     folds: int = 3
+    """Walk-forward folds before the test span that score each trial (`--folds`), at least 1."""
     close_seeds: tuple[int, ...] = (0, 1, 2)
+    """The seeds on which the close trains and scores the tuned and the hand-set config (`--close-seeds`), each named once;
+    `[]`: `best.yaml` scored once, with `train.seed`."""
 
     def __post_init__(self) -> None:
         if self.trials < 1:
