@@ -25,9 +25,12 @@ A config without them is written without them, and so is a ``tracking:`` section
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime
+import inspect
 import re
+import textwrap
 import types
 import typing
 from dataclasses import dataclass
@@ -381,3 +384,24 @@ def read_config(path: str | Path | None, overrides: list[str] = ()) -> Experimen
 def write_config(config: ExperimentConfig, path: Path) -> None:
     """Write the resolved config as YAML (the record of the run)."""
     path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field of the config dataclass ``cls`` and its description, the attribute docstring written under it
+    ('' where there is none): the source of the configuration reference on the documentation site."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    docs = {
+        node.target.id: inspect.cleandoc(after.value.value)
+        for node, after in zip(body, body[1:])
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+        and isinstance(after.value.value, str)
+    }
+    return {field.name: docs.get(field.name, "") for field in dataclasses.fields(cls)}
+
+
+def config_sections() -> dict[str, type]:
+    """Every section an experiment YAML may hold and its dataclass: the top level (``ExperimentConfig``: its
+    ``seeds`` and ``search`` are plain values), the sections, and each model kind's keys as ``models.<kind>``."""
+    kinds = {f"models.{kind}": entry.config_class for kind, entry in MODEL_KINDS.items()}
+    return {"": ExperimentConfig, **SECTIONS, **REPEATS, **kinds}
+
