@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
 from forecaster.cli import main
@@ -56,50 +54,6 @@ def test_data_column_and_set_flags_override_the_config(tiny_config_file, small_c
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["data"]["column"] == "Open" and resolved["windows"]["context"] == 6
     assert [m["name"] for m in resolved["models"]] == ["naive", "linear"]
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
-
-
-def bad_inputs(tmp_path: Path, small_csv: Path) -> dict[str, tuple[list[str], str]]:
-    """Each bad input: the extra CLI arguments and a fragment the one-line message must contain."""
-    prices = pd.read_csv(small_csv)
-    text = prices.copy()
-    text["Adj Close"] = text["Adj Close"].astype(object)
-    text.loc[50, "Adj Close"] = "1,234.5x"
-    negative = prices.copy()
-    negative.loc[20, "Adj Close"] = -5.0
-    text.to_csv(tmp_path / "text.csv", index=False)
-    negative.to_csv(tmp_path / "negative.csv", index=False)
-    prices.head(30).to_csv(tmp_path / "short.csv", index=False)
-    return {
-        "missing file": (["--data", str(tmp_path / "nope.csv")], "no such file"),
-        "missing column": (["--data", str(small_csv), "--column", "Price"], "column 'Price' not found"),
-        "non-numeric": (["--data", str(tmp_path / "text.csv")], "non-numeric"),
-        "too few rows": (["--data", str(tmp_path / "short.csv")], "rows are needed"),
-        "non-positive with log_return": (["--data", str(tmp_path / "negative.csv")], "positive values"),
-        "unknown config key": ([str(write(tmp_path / "typo.yaml", "windows:\n  contxt: 8\n"))], "unknown key windows.contxt"),
-        "unknown model kind": (["--data", str(small_csv), "--set", "models=naive,prophet"], "valid kinds"),
-        "context out of range": (["--data", str(small_csv), "--set", "windows.context=0"], "windows.context=0"),
-    }
-
-
-@pytest.mark.parametrize("case", [
-    "missing file", "missing column", "non-numeric", "too few rows", "non-positive with log_return",
-    "unknown config key", "unknown model kind", "context out of range",
-])
-def test_bad_input_is_one_line_with_a_non_zero_exit_and_no_results_folder(case, tmp_path, small_csv, capsys):
-    arguments, fragment = bad_inputs(tmp_path, small_csv)[case]
-    out = tmp_path / "out"
-    code = main(["run", *arguments, "--out", str(out), "--quiet", "--set", "train.epochs=1"])
-    captured = capsys.readouterr()
-    assert code == 1
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], captured.err
-    assert not out.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging folder either
 
 
 def test_the_installed_command_prints_no_traceback(tmp_path):

@@ -22,7 +22,8 @@ from forecaster.models.mlp import MLPForecaster
 from forecaster.runs.experiment import run_experiment
 
 # ---------------------------------------------------------------------------------------------------------
-# A table of bad inputs, each run through the CLI: (file contents or None, extra arguments, message fragment).
+# The one table of bad inputs, each run through the CLI: (file contents or None, extra arguments, message fragment).
+# A case in CONFIG_FILES also runs a config file with that text.
 
 PRICES = "Date,Close\n" + "".join(f"2020-01-{day:02d},{100 + day}\n" for day in range(1, 13))
 
@@ -50,6 +51,7 @@ BAD_INPUTS = {
     "missing value": (with_value(GOOD, "2020-01-06", ""), [], "1 missing value(s), first on 2020-01-06"),
     "infinite value": (with_value(GOOD, "2020-01-06", "inf"), [], "1 infinite value(s), first on 2020-01-06"),
     "non-numeric value": (with_value(GOOD, "2020-01-06", "12x"), [], "non-numeric value(s), first '12x' on 2020-01-06"),
+    "thousands separator": (with_value(GOOD, "2020-01-06", '"1,234.5"'), [], "non-numeric value(s), first '1,234.5' on 2020-01-06"),
     "too few rows": (PRICES, [], "rows are needed"),
     "non-positive with log_return": (many_rows([100.0] * 10 + [0.0] + [101.0] * 289), [], "positive values"),
     "constant series": (many_rows([100.0] * 300), ["--set", "data.transform=level"], "nothing to forecast"),
@@ -59,11 +61,13 @@ BAD_INPUTS = {
     "context out of range": (GOOD, ["--set", "windows.context=0"], "windows.context=0"),
     "fractions without a test span": (GOOD, ["--set", "windows.train_fraction=0.8", "--set", "windows.val_fraction=0.2"], "no test span"),
     "unknown config key": (GOOD, ["--set", "train.epoch=3"], "unknown key train.epoch"),
+    "unknown key in a config file": (GOOD, [], "unknown key windows.contxt"),
     "model name escaping --out": (GOOD, ["--set", "models=naive,../../evil"], "valid kinds"),
     "directory as data": (None, ["--data", "{tmp}"], "is a directory"),
     "missing file": (None, ["--data", "{tmp}/absent.csv"], "no such file"),
     "bad ticker characters": (None, ["--data", "no such ticker!"], "not a bundled name, a CSV path or a Yahoo ticker"),
 }
+CONFIG_FILES = {"unknown key in a config file": "windows:\n  contxt: 8\n"}
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
@@ -73,13 +77,16 @@ def test_bad_input_gives_one_line_exit_1_and_writes_nothing(case, tmp_path, caps
     if text is not None:
         (tmp_path / "data.csv").write_text(text)
         arguments = ["--data", str(tmp_path / "data.csv"), *arguments]
+    if case in CONFIG_FILES:  # the config file is the positional argument, before --data takes the rest
+        (tmp_path / "config.yaml").write_text(CONFIG_FILES[case])
+        arguments = [str(tmp_path / "config.yaml"), *arguments]
     out = tmp_path / "out"
     code = main(["run", *arguments, "--out", str(out), "--quiet", "--set", "train.epochs=1", "--set", "windows.context=8"]
                 if "windows.context=" not in " ".join(arguments) else ["run", *arguments, "--out", str(out), "--quiet"])
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(error) == 1 and error[0].startswith("error: ") and fragment in error[0], error
-    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["data.csv"])  # no results, no .incomplete
+    assert not {p.name for p in tmp_path.iterdir()} - {"data.csv", "config.yaml"}  # no results, no .incomplete
 
 
 def test_model_names_cannot_leave_the_results_folder():
