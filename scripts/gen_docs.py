@@ -1,6 +1,6 @@
 """The documentation site's generated pages, written by mkdocs-gen-files at every ``mkdocs build``.
 
-- ``reference/cli.md``: every command and option, from ``forecaster.cli_parser.build_parser()``;
+- ``reference/cli.md``: every command and option, from ``forecaster.cli.build_parser()``;
 - ``reference/config.md``: every key an experiment YAML takes, with type, default and description, from the
   config dataclasses and the attribute docstrings under their fields (``forecaster.config.field_docs``);
 - ``experiments/...``: the measurement reports and figures kept beside their experiments, copied into the
@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
-from forecaster.cli_parser import build_parser
+from forecaster.cli import build_parser
 from forecaster.config import DEFAULT_MODELS, config_sections, field_docs
 
 ROOT = Path(__file__).resolve().parent.parent

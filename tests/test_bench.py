@@ -23,8 +23,8 @@ from forecaster.bench.measure import (
     run_bench,
     save_bench,
 )
-from forecaster.cli import bench_config_from_arguments
-from forecaster.cli_parser import add_bench_arguments
+from forecaster.commands.bench import add_arguments as add_bench_arguments
+from forecaster.commands.bench import bench_config_from_arguments
 from forecaster.errors import ForecasterError
 from forecaster.output.tables import format_bench
 
@@ -170,7 +170,7 @@ def test_long_series_memory_grows_with_steps_not_steps_times_context():
 
 
 def test_bench_command_checks_out_measures_saves_and_prints(tmp_path, capsys):
-    from forecaster.cli import bench_command
+    from forecaster.commands.bench import run as bench_command
 
     parser = argparse.ArgumentParser()
     add_bench_arguments(parser)

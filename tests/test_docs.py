@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from forecaster.cli_parser import build_parser
+from forecaster.cli import build_parser
 from forecaster.commands.arguments import config_from_arguments
 from forecaster.config import TOP_LEVEL_KEYS, config_sections, field_docs
 from forecaster.errors import ForecasterError

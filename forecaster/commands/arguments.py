@@ -1,13 +1,76 @@
-"""Option values that several commands read the same way: the config that CONFIG, --data, --column and --set
-describe, and a list of seeds."""
+"""The options that several commands share, each declared once, and the values they read the same way: the
+config that CONFIG, --data, --column and --set describe, and a list of seeds.
+
+A command module calls these with what is its own (the help that names its files, a default); the flag, its
+type and its meaning are declared here alone.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from forecaster.cli_parser import DEFAULT_CONFIG
 from forecaster.errors import ForecasterError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "experiments" / "sp500.yaml"
+SOURCES = "bundled name (sp500, sunspots, etth2, synthetic), CSV path or Yahoo ticker"
+TRANSFORM_CHOICES = ["log_return", "diff", "level"]
+
+
+def add_data(parser: argparse.ArgumentParser, help: str, *, several: bool = False, **settings) -> None:
+    """``--data``: the series; ``several``: one or more sources (``nargs='+'``)."""
+    if several:
+        settings = {"nargs": "+", "metavar": "SOURCE", **settings}
+    parser.add_argument("--data", help=help, **settings)
+
+
+def add_column(parser: argparse.ArgumentParser, *, checkpoint: bool = False) -> None:
+    """``--column``: the target column; for a command that reads a checkpoint, the data's name for its target."""
+    parser.add_argument("--column", help="the target column, when the data names it differently from the checkpoint" if checkpoint
+                        else "target column when it is not Adj Close/Close; sets data.column")
+
+
+def add_set(parser: argparse.ArgumentParser, *, examples: str = "windows.context=32, train.epochs=5, models=naive,linear",
+            metavar: str = "KEY=VALUE", what: str = "a config value") -> None:
+    """``--set KEY=VALUE``, repeatable: a config override, collected in ``args.overrides``."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar=metavar,
+                        help=f"override {what}, e.g. {examples}")
+
+
+def add_transform(parser: argparse.ArgumentParser) -> None:
+    """``--transform``: read the target with another transform than the checkpoint's."""
+    parser.add_argument("--transform", choices=TRANSFORM_CHOICES, help="instead of the checkpoint's (e.g. diff for counts with zeros)")
+
+
+def add_seeds(parser: argparse.ArgumentParser, help: str, **settings) -> None:
+    """``--seeds``: comma-separated seeds (``parse_seeds``), or for the lesson a count."""
+    parser.add_argument("--seeds", help=help, **settings)
+
+
+def add_out(parser: argparse.ArgumentParser, command: str, *, writes: str | None = None) -> None:
+    """``--out DIR``: the results folder to create; ``writes``: for a command whose folder is optional, what it adds."""
+    parser.add_argument("--out", help=f"also write {writes} to this new folder" if writes
+                        else f"results folder to create (default: a new results/{command}-YYYYmmdd-HHMMSS)")
+
+
+def add_threads(parser: argparse.ArgumentParser, *, default: int | None = None) -> None:
+    """``--threads N``: torch's CPU threads; ``default`` 1 for work whose numbers must not depend on the core count."""
+    if default is None:
+        parser.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's own); a transformer's "
+                            "last digits may change with it")
+    else:
+        parser.add_argument("--threads", type=int, metavar="N", default=default, help=f"torch CPU threads (default: {default}, "
+                            "which makes the numbers independent of the core count and robust to a busy machine)")
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_verbose(parser: argparse.ArgumentParser, *, shown: bool = True) -> None:
+    """``-v``: log what each step does; accepted by every command, advertised where it says much."""
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each step does" if shown else argparse.SUPPRESS)
 
 
 def parse_seeds(text: str, flag: str = "--seeds") -> tuple[int, ...]:

@@ -1,0 +1,35 @@
+"""``forecaster embed``: per-frame embeddings of a series from a transformer checkpoint, and their projection."""
+
+from __future__ import annotations
+
+import argparse
+
+from forecaster.commands import arguments
+
+NAME = "embed"
+HELP = "per-frame embeddings of a series from a transformer checkpoint, and their projection"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run or forecaster pretrain")
+    arguments.add_data(parser, f"{arguments.SOURCES} (default: sp500)", default="sp500")
+    arguments.add_column(parser, checkpoint=True)
+    arguments.add_transform(parser)
+    arguments.add_out(parser, NAME)
+    arguments.add_verbose(parser, shown=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from forecaster.checkpoint import load_checkpoint
+    from forecaster.data.sources import load_prices
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.reuse.embed import embed_series, save_embeddings
+
+    out = check_out_dir(args.out or timestamped_out_dir("embed"))
+    checkpoint = load_checkpoint(args.checkpoint)
+    table = embed_series(checkpoint.encoder(), checkpoint, load_prices(args.data), column=args.column,
+                         transform=args.transform, source=args.data)
+    folder = save_embeddings(table, out, title=f"{checkpoint.name} embeddings of {args.data} (PCA)")
+    print(f"{len(table)} frames embedded in {table.shape[1] - 2} dimensions")
+    print(f"results: {folder}")
+    return 0

@@ -1,0 +1,47 @@
+"""``forecaster forecast``: the next values of a series, with their intervals and dates, from a saved model."""
+
+from __future__ import annotations
+
+import argparse
+
+from forecaster.commands import arguments
+
+NAME = "forecast"
+HELP = "forecast the next values of a series with a saved model"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
+    arguments.add_data(parser, f"{arguments.SOURCES} (default: sp500)", default="sp500")
+    arguments.add_column(parser, checkpoint=True)
+    arguments.add_out(parser, NAME, writes="forecast.csv")
+    arguments.add_verbose(parser, shown=False)
+    parser.add_argument("--exchange", metavar="MIC", help="the trading calendar of a daily series' dates: an exchange code such "
+                        "as XNYS, XLON, XTKS, 24/7 for every day, or none for business days (default: from --data, e.g. "
+                        "sp500 and US tickers XNYS, .L tickers XLON; CSV files: business days)")
+    parser.add_argument("--future", metavar="FILE", help="a CSV of the inputs known ahead (a date column and the model's "
+                        "data.future columns) holding a row for every forecast date; needed when the model reads data.future")
+
+
+def run(args: argparse.Namespace) -> int:
+    from forecaster.checkpoint import load_checkpoint
+    from forecaster.data.exchanges import calendar_name
+    from forecaster.data.sources import load_prices
+    from forecaster.output.folders import check_out_dir
+    from forecaster.reuse.forecast import forecast_future, save_forecast
+
+    if args.exchange is not None:
+        calendar_name(args.exchange)  # an unknown calendar fails here, before any work
+    out = check_out_dir(args.out) if args.out else None
+    checkpoint = load_checkpoint(args.checkpoint)
+    future = load_prices(args.future) if args.future else None
+    table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data,
+                            exchange=args.exchange, future=future)
+    print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
+    print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}"}, float_format="{:.4f}".format))
+    print(f"dates: {table.attrs['calendar']}")
+    if table.attrs["intervals"]:
+        print(f"lo_L, hi_L: the central L % prediction interval ({table.attrs['intervals']}, as calibrated in the run)")
+    if out is not None:
+        print(f"results: {save_forecast(table, out)}")
+    return 0

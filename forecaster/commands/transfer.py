@@ -1,0 +1,96 @@
+"""``forecaster transfer``: reuse a trained or pretrained encoder on another series (one table, or a study over sizes and seeds)."""
+
+from __future__ import annotations
+
+import argparse
+
+from forecaster.commands import arguments
+from forecaster.errors import ForecasterError
+from forecaster.output.tables import format_metrics
+
+NAME = "transfer"
+HELP = "reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run, or an encoder written by "
+                        "forecaster pretrain")
+    arguments.add_data(parser, f"the target series: {arguments.SOURCES}", required=True)
+    arguments.add_column(parser, checkpoint=True)
+    arguments.add_transform(parser)
+    arguments.add_set(parser, examples="train.epochs=5", metavar="train.KEY=VALUE", what="a training setting")
+    arguments.add_seeds(parser, "comma-separated seeds: a study, every row trained once per seed at every --last size "
+                        "(study.csv, study_summary.csv with the spread and Diebold-Mariano tests against scratch)")
+    arguments.add_out(parser, NAME)
+    arguments.add_threads(parser)
+    arguments.add_quiet(parser)
+    arguments.add_verbose(parser, shown=False)
+    parser.add_argument("--last", metavar="N[,N...]",
+                        help="one N: also train the linear probe, fine-tune and scratch rows on the newest N training windows "
+                             "only (rows *_lastN beside the full-data rows); several sizes and all (e.g. 100,300,1000,all): "
+                             "a study, the rows at each size (a learning curve)")
+    parser.add_argument("--horizon", type=int, metavar="H", help="steps to forecast on the target (default: the "
+                        "checkpoint's; another than the source head's means a new head and no zero-shot row)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``forecaster transfer``: one table (as before), or with several ``--last`` sizes or ``--seeds`` a study."""
+    from forecaster.checkpoint import load_checkpoint
+    from forecaster.config import read_config
+    from forecaster.data.sources import load_prices
+    from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.reuse.study import parse_sizes
+    from forecaster.reuse.transfer import target_transform, transfer_config
+
+    if any(not override.startswith("train.") for override in args.overrides):
+        raise ForecasterError("transfer takes only train.KEY=VALUE overrides; the window, horizon and model come from the checkpoint")
+    if args.horizon is not None and args.horizon < 1:
+        raise ForecasterError(f"--horizon={args.horizon} must be at least 1 step")
+    train = read_config(None, args.overrides).train
+    study = args.seeds is not None or (args.last is not None and not args.last.strip().isdigit())
+    sizes = parse_sizes(args.last) if study and args.last is not None else (None,) if study else None
+    seeds = arguments.parse_seeds(args.seeds) if args.seeds is not None else (train.seed,)
+    out = check_out_dir(args.out or timestamped_out_dir("transfer"))
+    checkpoint = load_checkpoint(args.checkpoint)
+    frame = load_prices(args.data)
+    args.transform = target_transform(checkpoint, frame, args.transform)  # recorded as resolved in transfer.yaml
+    config = transfer_config(checkpoint, source=args.data, column=args.column, transform=args.transform, train=train,
+                             horizon=args.horizon)
+    if study:
+        return _transfer_study(args, checkpoint, frame, config, out, sizes=sizes, seeds=seeds)
+    return _transfer_table(args, checkpoint, frame, config, out, last=None if args.last is None else int(args.last))
+
+
+def _transfer_table(args: argparse.Namespace, checkpoint, frame, config, out, *, last: int | None) -> int:
+    from forecaster.reuse.transfer import run_transfer, save_transfer
+
+    result = run_transfer(checkpoint, frame, config, last_samples=last, progress=not args.quiet)
+    save_transfer(result, out, checkpoint=args.checkpoint, last_samples=last, transform=args.transform, horizon=args.horizon)
+    print(format_metrics(result.metrics))
+    if "zero_shot" not in result.runs:
+        print("\nno zero_shot row: " + ("the checkpoint holds an encoder only (forecaster pretrain)" if not checkpoint.head
+                                         else "the source's head forecasts another horizon"))
+    print(f"\nrel_mae = model MAE / naive MAE on the same {len(result.predictions)} test points of {args.data}.")
+    print(f"results: {out}")
+    return 0
+
+
+def _transfer_study(args: argparse.Namespace, checkpoint, frame, config, out, *, sizes, seeds) -> int:
+    from pathlib import Path
+
+    from forecaster.output.tables import format_study
+    from forecaster.reuse.study import run_study, save_study
+
+    result = run_study(checkpoint, frame, config, sizes=sizes, seeds=seeds, progress=not args.quiet)
+    record = {"checkpoint": str(Path(args.checkpoint).resolve()), "last": args.last or "all", "seeds": list(seeds),
+              "source": args.data, "column": args.column, "transform": args.transform, "horizon": config.windows.horizon,
+              "overrides": list(args.overrides)}
+    save_study(result, out, record=record)
+    print(format_study(result.summary()))
+    if result.zero_shot_note:
+        print(f"\n{result.zero_shot_note}")
+    print(f"\nmeans ± sd over seeds {','.join(map(str, seeds))} of test rel_mae (model MAE / naive MAE on the same "
+          f"{len(result.data.windows['test'])} test windows of {args.data}); p_vs_scratch: Diebold-Mariano (HLN, absolute "
+          "loss, last step, losses averaged over seeds) against scratch at the same size; dm < 0: the row's errors are smaller.")
+    print(f"results: {out}")
+    return 0
