@@ -221,3 +221,13 @@ def test_bench_independent_option_and_its_check():
     assert bench_config_from_arguments(parser.parse_args(["--quick"])).independent is None  # --quick stays quick
     with pytest.raises(ForecasterError, match="bench.independent=0 must be at least 1"):
         BenchConfig(independent=0)
+
+
+def test_a_registered_kind_the_bench_cannot_size_is_one_line(monkeypatch):
+    """A kind added to the registry without bench sizes is refused when the options are read, not with a traceback."""
+    from forecaster.models import MODEL_KINDS
+
+    monkeypatch.setitem(MODEL_KINDS, "toy", MODEL_KINDS["linear"])
+    with pytest.raises(ForecasterError, match=r"bench.kinds=\('toy',\) must name some of: naive, seasonal_naive, linear"):
+        BenchConfig(kinds=("toy",))
+

@@ -13,6 +13,7 @@ import yaml
 from forecaster.cli import main
 from forecaster.config import config_from_dict, read_config
 from forecaster.data.windows import WindowConfig, split_bounds
+from forecaster.errors import ForecasterError
 from forecaster.models import MODEL_KINDS
 from forecaster.runs import prepare, tune
 from forecaster.runs.progress import progress_dir
@@ -152,6 +153,13 @@ def test_every_trainable_kind_has_a_default_space_its_config_takes(kind):
     assert space.contexts(WindowConfig(context=64)) == (32, 64)  # 128 does not fit the oldest fold
     assert "train.seed" not in [item.key for item in space.dimensions]
     config_from_dict({**raw, "search": {kind: space.to_yaml()}})  # every bound and choice is a valid setting
+
+
+def test_a_kind_registered_without_a_default_space_is_refused_in_one_line(monkeypatch):
+    """A new kind gets its default space from its registry entry, never another kind's."""
+    monkeypatch.setitem(MODEL_KINDS, "toy", dataclasses.replace(MODEL_KINDS["linear"], search=None))
+    with pytest.raises(ForecasterError, match=r"kind 'toy' has no default search space; say what to search in search.toy"):
+        default_space("toy", "toy", MODEL_KINDS["linear"].config_class(), WindowConfig(context=64), max_context=100)
 
 
 def test_the_pruner_compares_the_same_fold_and_epoch_only():

@@ -94,9 +94,9 @@ class BenchConfig:
         if not self.contexts or any(not 1 <= context < self.series_length for context in self.contexts):
             raise ForecasterError(f"bench.contexts={self.contexts} must each lie between 1 and "
                                   f"series_length - 1 = {self.series_length - 1}")
-        unknown = [kind for kind in self.kinds if kind not in MODEL_KINDS]
+        unknown = [kind for kind in self.kinds if kind not in SIZED]  # a registered kind the bench cannot size: said here
         if unknown or not (self.kinds or self.reference):
-            raise ForecasterError(f"bench.kinds={self.kinds} must name some of: {', '.join(MODEL_KINDS)}")
+            raise ForecasterError(f"bench.kinds={self.kinds} must name some of: {', '.join(SIZED)}")
         if self.patch is not None and not 1 <= self.patch <= max(self.contexts):
             raise ForecasterError(f"bench.patch={self.patch} must be between 1 and the longest context, {max(self.contexts)}")
         if self.independent is not None and self.independent < 1:
@@ -110,16 +110,15 @@ class BenchConfig:
                 raise ForecasterError(f"bench.devices contains {device!r}; valid: cpu, cuda, cuda:N, mps")
 
 
-def model_config(kind: str, config: BenchConfig, context: int) -> object:
-    """The config of ``kind`` at the bench's sizes."""
-    return {
-        "naive": NaiveConfig(),
-        "seasonal_naive": SeasonalNaiveConfig(period=min(PERIOD, context)),
-        "linear": LinearConfig(),
-        "mlp": MLPConfig(hidden=(config.d_ff, config.d_ff), dropout=0.0),
-        "rnn": RNNConfig(cell="gru", hidden_size=config.hidden_size),
-        "transformer": TransformerConfig(config.d_model, config.n_heads, config.n_layers, config.d_ff, dropout=0.0),
-    }[kind]
+# Each kind the bench measures, and its config at the bench's sizes; a kind of the registry without an entry is refused.
+SIZED: dict[str, Callable[[BenchConfig, int], object]] = {
+    "naive": lambda config, context: NaiveConfig(),
+    "seasonal_naive": lambda config, context: SeasonalNaiveConfig(period=min(PERIOD, context)),
+    "linear": lambda config, context: LinearConfig(),
+    "mlp": lambda config, context: MLPConfig(hidden=(config.d_ff, config.d_ff), dropout=0.0),
+    "rnn": lambda config, context: RNNConfig(cell="gru", hidden_size=config.hidden_size),
+    "transformer": lambda config, context: TransformerConfig(config.d_model, config.n_heads, config.n_layers, config.d_ff, dropout=0.0),
+}
 
 
 def patched_name(patch: int) -> str:
@@ -135,7 +134,7 @@ def channel_names(channels: int) -> tuple[str, str]:
 def channel_model(name: str, config: BenchConfig, context: int) -> nn.Module:
     """The channel case's model: one (B, T, N) channel-independent transformer, or the univariate one in a loop."""
     channels = config.independent
-    settings = dataclasses.replace(model_config("transformer", config, context), channels="independent")
+    settings = dataclasses.replace(SIZED["transformer"](config, context), channels="independent")
     if name == channel_names(channels)[0]:
         dims = ModelDims(context, horizon=1, channels=channels, differenced=True, no_change=0.0, targets=channels)
         return build_model("transformer", settings, dims)
@@ -145,8 +144,8 @@ def channel_model(name: str, config: BenchConfig, context: int) -> nn.Module:
 
 def _kind_and_config(name: str, config: BenchConfig, context: int) -> tuple[str, object]:
     if config.patch is not None and name == patched_name(config.patch):
-        return "transformer", dataclasses.replace(model_config("transformer", config, context), patch=config.patch)
-    return name, model_config(name, config, context)
+        return "transformer", dataclasses.replace(SIZED["transformer"](config, context), patch=config.patch)
+    return name, SIZED[name](config, context)
 
 
 def synthetic_series(length: int, channels: int, seed: int) -> torch.Tensor:

@@ -72,7 +72,11 @@ class ModelKind:
       test), and a sentence saying what was chosen (None when nothing was);
     - ``needs_one_series``: why a config cannot serve a global run of several series (a setting found in
       one series' training span), or None;
-    - ``quantile_head``: whether the kind can forecast quantiles (``ModelDims.quantiles``) instead of one value.
+    - ``quantile_head``: whether the kind can forecast quantiles (``ModelDims.quantiles``) instead of one value;
+    - ``search``: for trainable kinds, ``(config, shortest_context) -> {key: range}``: the kind's own settings that
+      ``forecaster tune`` searches by default, in the ``search:`` syntax (``[low, high]``, ``{log: [low, high]}``,
+      ``{choices: [...]}``), ``shortest_context`` the shortest window searched; None: the kind has no default space
+      and a search of it must be given (``tuning/space.py`` says so in one line).
     """
 
     config_class: type
@@ -82,6 +86,7 @@ class ModelKind:
     resolve: Callable[..., tuple[Any, str | None]] | None = None
     needs_one_series: Callable[[Any], str | None] = lambda config: None  # most configs serve any series
     quantile_head: bool = False
+    search: Callable[[Any, int], dict[str, Any]] | None = None
 
 
 def _neural(forecaster_class: type) -> Callable[[Any, ModelDims], nn.Module]:
@@ -100,15 +105,38 @@ def _seasonal_naive(config: SeasonalNaiveConfig, dims: ModelDims) -> nn.Module:
     return SeasonalNaiveForecaster(config, context=dims.context, horizon=dims.horizon, targets=dims.targets)
 
 
+def _linear_space(config: LinearConfig, shortest_context: int) -> dict[str, Any]:
+    return {"train.weight_decay": {"log": [1e-6, 1e-2]}}  # one weight per lag, nothing to size
+
+
+def _mlp_space(config: MLPConfig, shortest_context: int) -> dict[str, Any]:
+    return {"hidden": {"choices": [[32], [64], [64, 64], [128, 128]]}, "dropout": [0.0, 0.3]}
+
+
+def _rnn_space(config: RNNConfig, shortest_context: int) -> dict[str, Any]:
+    return {"hidden_size": {"choices": [16, 32, 64]}, "n_layers": [1, 2]}
+
+
+def _transformer_space(config: TransformerConfig, shortest_context: int) -> dict[str, Any]:
+    """Width (multiples of ``n_heads``), depth, dropout, and patches: half, the same and double the config's (1, 4, 8
+    when it is 1), none longer than the shortest window searched."""
+    patch = config.patch
+    patches = sorted({p for p in (patch // 2, patch, 2 * patch) if 1 <= p <= shortest_context}) if patch > 1 else [1, 4, 8]
+    patches = [p for p in patches if p <= shortest_context]
+    widths = [width for width in (16, 32, 64) if width % config.n_heads == 0] or [config.d_model]
+    space = {"d_model": {"choices": widths}, "n_layers": [1, 3], "dropout": [0.0, 0.3]}
+    return {**space, "patch": {"choices": patches}} if len(patches) > 1 else space
+
+
 MODEL_KINDS: dict[str, ModelKind] = {
     "naive": ModelKind(NaiveConfig, _naive, trainable=False),
     "seasonal_naive": ModelKind(SeasonalNaiveConfig, _seasonal_naive, trainable=False,
                                 resolve=resolve_period, needs_one_series=period_needs_one_series),
-    "linear": ModelKind(LinearConfig, _neural(LinearForecaster), trainable=True, quantile_head=True),
-    "mlp": ModelKind(MLPConfig, _neural(MLPForecaster), trainable=True, quantile_head=True),
-    "rnn": ModelKind(RNNConfig, _neural(RNNForecaster), trainable=True, quantile_head=True),
+    "linear": ModelKind(LinearConfig, _neural(LinearForecaster), trainable=True, quantile_head=True, search=_linear_space),
+    "mlp": ModelKind(MLPConfig, _neural(MLPForecaster), trainable=True, quantile_head=True, search=_mlp_space),
+    "rnn": ModelKind(RNNConfig, _neural(RNNForecaster), trainable=True, quantile_head=True, search=_rnn_space),
     "transformer": ModelKind(TransformerConfig, _neural(TransformerForecaster), trainable=True, attention=attention_maps,
-                             quantile_head=True),
+                             quantile_head=True, search=_transformer_space),
 }
 
 

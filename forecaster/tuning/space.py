@@ -27,6 +27,7 @@ from typing import Any
 
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
+from forecaster.models import MODEL_KINDS
 
 # The experiment settings a search may change, beside the model's own; the seed is not one of them.
 TUNABLE = ("windows.context", "train.learning_rate", "train.weight_decay", "train.batch_size", "train.grad_clip",
@@ -166,26 +167,16 @@ def _around(value: int, low: int, high: int, below: int = 2) -> tuple[int, ...]:
 
 
 def default_space(model: str, kind: str, config: Any, windows: WindowConfig, *, max_context: int) -> SearchSpace:
-    """Model ``model``'s default search space: its kind's width, depth, dropout (and patches for the transformer),
-    the learning rate, and the context: half, the same, double, up to ``max_context`` steps (what the oldest
-    fold's training span can hold; the context is left as it is when no other fits)."""
+    """Model ``model``'s default search space: the learning rate, its kind's own settings (the registry's
+    ``search``: width, depth, dropout, patches, ...), and the context: half, the same, double, up to ``max_context``
+    steps (what the oldest fold's training span can hold; the context is left as it is when no other fits)."""
+    own = MODEL_KINDS[kind].search
+    if own is None:
+        raise ForecasterError(f"model {model!r}: kind {kind!r} has no default search space; say what to search in "
+                              f"search.{model} ({SYNTAX})")
     items = [Dimension(model, "train.learning_rate", 1e-4, 1e-2, log=True)]
     contexts = _around(windows.context, 2, max_context)
-    if kind == "transformer":
-        patch = config.patch
-        patches = _around(patch, 1, min(contexts, default=windows.context)) if patch > 1 else (1, 4, 8)
-        patches = tuple(p for p in patches if p <= min(contexts, default=windows.context))
-        widths = tuple(width for width in (16, 32, 64) if width % config.n_heads == 0) or (config.d_model,)
-        items += [Dimension(model, "d_model", choices=widths), Dimension(model, "n_layers", 1, 3),
-                  Dimension(model, "dropout", 0.0, 0.3)]
-        if len(patches) > 1:
-            items.append(Dimension(model, "patch", choices=patches))
-    elif kind == "rnn":
-        items += [Dimension(model, "hidden_size", choices=(16, 32, 64)), Dimension(model, "n_layers", 1, 2)]
-    elif kind == "mlp":
-        items += [Dimension(model, "hidden", choices=([32], [64], [64, 64], [128, 128])), Dimension(model, "dropout", 0.0, 0.3)]
-    else:  # linear: one weight per lag, nothing to size
-        items.append(Dimension(model, "train.weight_decay", 1e-6, 1e-2, log=True))
+    items += [dimension(model, key, value) for key, value in own(config, min(contexts, default=windows.context)).items()]
     if len(contexts) > 1:
         items.append(Dimension(model, "windows.context", choices=contexts))
     return SearchSpace(model, tuple(items))
