@@ -171,4 +171,9 @@ def test_bad_inputs_are_one_line_and_leave_no_folder(encoder_folder, tmp_path, c
     assert "no head" in error and "forecaster transfer" in error and len(error.strip().splitlines()) == 1
     assert main(["pretrain", "--set", "pretrain.masking=1", "--out", str(out)]) == 1
     assert "unknown key pretrain.masking; valid keys in pretrain: objective" in capsys.readouterr().err
+    assert main(["pretrain", "--set", "train.epochs=2", "--out", str(out)]) == 1  # read by run, not by pretrain: refused
+    assert ("--set 'train.epochs=2': forecaster pretrain reads pretrain.KEY, data.source and train.device and would ignore "
+            "train.epochs; set pretrain.epochs instead") in capsys.readouterr().err
+    assert main(["pretrain", "--set", "intervals.season=12", "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip().endswith("would ignore intervals.season")
     assert not out.exists() and not [path for path in tmp_path.iterdir() if path.name.startswith(".")]

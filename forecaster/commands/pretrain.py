@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from forecaster.commands import arguments
+from forecaster.errors import ForecasterError
 
 NAME = "pretrain"
 HELP = ("pretrain one channel-independent patch encoder on every channel of several series (masked patches or next values), "
@@ -23,6 +24,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.add_verbose(parser, shown=False)
 
 
+# What pretraining reads of a config beside its pretrain: section; a --set of anything else would change nothing.
+READS = ("data.source", "train.device")
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Refuse a ``--set`` that pretraining would ignore, naming the ``pretrain.`` key that does it where there is one."""
+    import dataclasses
+
+    from forecaster.training.pretraining import PretrainConfig
+
+    keys = {field.name for field in dataclasses.fields(PretrainConfig)}
+    for override in overrides:
+        key = override.partition("=")[0].strip()
+        if key.startswith("pretrain.") or key in READS:
+            continue
+        instead = f"; set pretrain.{key.rpartition('.')[2]} instead" if key.rpartition(".")[2] in keys else ""
+        raise ForecasterError(f"--set {override!r}: forecaster pretrain reads pretrain.KEY, {' and '.join(READS)} and would "
+                              f"ignore {key}{instead}")
+
+
 def run(args: argparse.Namespace) -> int:
     """``forecaster pretrain``: pool the sources, pretrain the encoder, save the folder, say what it took."""
     import json
@@ -33,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from forecaster.reuse.pretrain import pretrain, save_pretrain
     from forecaster.training.pretraining import PretrainConfig
 
+    check_overrides(args.overrides)
     overrides = list(args.overrides)
     if args.data is not None:
         overrides.insert(0, f"data.source={json.dumps(args.data)}")
