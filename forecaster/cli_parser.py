@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from forecaster.data.transforms import TRANSFORM_NAMES
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "sp500.yaml"
 SOURCES = "bundled name (sp500, sunspots, etth2, synthetic), CSV path or Yahoo ticker"
 CHECKPOINT_COMMANDS = ("forecast", "transfer", "embed")  # they read a checkpoint: its columns are the defaults
@@ -53,7 +55,7 @@ def _shared_option(name: str, command: str) -> tuple[tuple[str, ...], dict]:
                             "help": "override a training setting, e.g. train.epochs=5" if train_only else
                             "override a config value, e.g. windows.context=32, train.epochs=5, models=naive,linear"}
     if name == "transform":
-        return ("--transform",), {"choices": ["log_return", "diff", "level"],
+        return ("--transform",), {"choices": list(TRANSFORM_NAMES),
                                   "help": "instead of the checkpoint's (e.g. diff for counts with zeros)"}
     if name == "seeds" and command == "lesson":
         return ("--seeds",), {"type": int, "help": "number of seeds 0..N-1 (default: 3, or 1 with --quick)"}

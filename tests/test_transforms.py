@@ -1,7 +1,9 @@
 """Tests for forecaster.data.transforms: each target transform, its inverse, its change space and its refusals,
-and the registry."""
+the registry, and that no other module compares transform names."""
 
+import ast
 import typing
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ from forecaster.data.features import DataConfig
 from forecaster.data.transforms import TRANSFORM_NAMES, TRANSFORMS, Diff, Level, LogReturn, transform_named
 from forecaster.errors import ForecasterError
 
+PACKAGE = Path(__file__).resolve().parent.parent / "forecaster"
 EVERY = list(TRANSFORMS.values())
 
 
@@ -137,3 +140,33 @@ def test_log_return_refuses_non_positive_values_naming_the_columns_count_and_fir
 @pytest.mark.parametrize("transform", [Diff(), Level()], ids=lambda t: t.name)
 def test_diff_and_level_take_any_value(transform):
     transform.check(np.array([[0.0], [-1.0]]), ["Close"], pd.date_range("2024-01-01", periods=2))
+
+
+# --- no other module compares transform names ------------------------------------------------------------------------
+
+def _compared_names(tree: ast.AST) -> list[int]:
+    """Lines where a transform's name is an operand of ==, !=, in, not in or is (or of a tuple, list or set
+    operand), or a ``case`` pattern."""
+    def names(node: ast.AST) -> bool:
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(names(element) for element in node.elts)
+        return isinstance(node, ast.Constant) and node.value in TRANSFORM_NAMES
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(names(operand) for operand in [node.left, *node.comparators]):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.MatchValue) and names(node.value):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_finder_finds_comparisons():
+    code = 'a == "level"\n"diff" != b\nc in ("x", "log_return")\nmatch d:\n    case "diff": pass\nkind == "levels"\n'
+    assert _compared_names(ast.parse(code)) == [1, 2, 3, 5]
+
+
+def test_only_the_transforms_module_compares_transform_names():
+    found = {str(path.relative_to(PACKAGE)): lines for path in sorted(PACKAGE.rglob("*.py"))
+             if path != PACKAGE / "data" / "transforms.py" and (lines := _compared_names(ast.parse(path.read_text())))}
+    assert found == {}, f"ask the transform object (forecaster/data/transforms.py) instead of comparing its name: {found}"
