@@ -36,6 +36,7 @@ from torch import nn
 
 from forecaster.config import from_mapping, plain_dict
 from forecaster.data.features import DataConfig, FutureSpec, PreparedSeries, known_values, prepare_series
+from forecaster.data.transforms import transform_named
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
 from forecaster.models import ModelDims, TransformerEncoder, build_model, model_kind
@@ -262,7 +263,7 @@ class Checkpoint:
                 return np.asarray(record.offset, dtype=np.float64), np.asarray(record.scale, dtype=np.float64)
             if not self.series and self.head:
                 return np.asarray(self.offset, dtype=np.float64), np.asarray(self.scale, dtype=np.float64)
-        centred = (transform or self.transform) == "level"
+        centred = transform_named(transform or self.transform).centred
         offset = frames.mean(axis=0) if centred else np.zeros(frames.shape[1])
         scale = frames.std(axis=0)
         return offset, np.where(scale > 0, scale, 1.0)

@@ -1,17 +1,12 @@
-"""Tests for forecaster.data.features: target choice, column checks, transforms and their inverses."""
+"""Tests for forecaster.data.features: target choice, column checks, the transformed series (the transforms
+themselves: tests/test_transforms.py)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.data.features import (
-    TRANSFORMS,
-    DataConfig,
-    apply_transform,
-    choose_target,
-    invert_transform,
-    prepare_series,
-)
+from forecaster.data.features import DataConfig, choose_target, prepare_series
+from forecaster.data.transforms import TRANSFORM_NAMES
 from forecaster.errors import ForecasterError
 
 
@@ -43,12 +38,12 @@ def raised(call, *args) -> str:
     return message
 
 
-# --- transforms and their inverses -----------------------------------------------------------------
+# --- the transformed series and its inverse -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("transform", TRANSFORM_NAMES)
 @pytest.mark.parametrize("horizon", [1, 3, 7])
-def test_invert_transform_recovers_the_next_levels_from_each_origin(transform, horizon):
+def test_the_inverse_recovers_the_next_levels_from_each_origin(transform, horizon):
     frame = prices(length=40)
     series = prepare_series(frame, DataConfig(column="Close", features=("Volume",), transform=transform))
     length = len(series.levels)
@@ -56,22 +51,22 @@ def test_invert_transform_recovers_the_next_levels_from_each_origin(transform, h
     for t in origins:
         # A forecast made at step t: anchor levels[t], transformed target values at t+1..t+H.
         forecast = series.frames[t + 1 : t + 1 + horizon, 0][None, :]  # (1, H)
-        recovered = invert_transform(forecast, np.array([series.levels[t]]), transform)
+        recovered = series.transform.invert(forecast, np.array([series.levels[t]]))
         assert recovered.shape == (1, horizon)
         np.testing.assert_allclose(recovered[0], series.levels[t + 1 : t + 1 + horizon], rtol=1e-9, atol=0)
 
 
-@pytest.mark.parametrize("transform", TRANSFORMS)
-def test_invert_transform_handles_a_batch_of_origins(transform):
+@pytest.mark.parametrize("transform", TRANSFORM_NAMES)
+def test_the_inverse_handles_a_batch_of_origins(transform):
     series = prepare_series(prices(length=30), DataConfig(transform=transform))
     horizon, origins = 4, np.array([0, 9, 17, 24])
     forecast = np.stack([series.frames[t + 1 : t + 1 + horizon, 0] for t in origins])  # (N, H)
-    recovered = invert_transform(forecast, series.levels[origins], transform)
+    recovered = series.transform.invert(forecast, series.levels[origins])
     expected = np.stack([series.levels[t + 1 : t + 1 + horizon] for t in origins])
     np.testing.assert_allclose(recovered, expected, rtol=1e-9, atol=0)
 
 
-@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("transform", TRANSFORM_NAMES)
 def test_levels_and_dates_line_up_with_the_raw_target(transform):
     frame = prices(length=20)
     series = prepare_series(frame, DataConfig(transform=transform))
@@ -79,54 +74,7 @@ def test_levels_and_dates_line_up_with_the_raw_target(transform):
     assert len(series.dates) == len(series.frames) == len(series.levels) == len(frame) - lost
     pd.testing.assert_index_equal(series.dates, pd.DatetimeIndex(frame.index[lost:]))
     np.testing.assert_array_equal(series.levels, frame["Close"].to_numpy()[lost:])
-    assert series.transform == transform
-
-
-def test_log_return_by_hand():
-    values = np.array([[100.0], [110.0], [99.0]])
-    np.testing.assert_allclose(apply_transform(values, "log_return"), [[np.log(1.1)], [np.log(0.9)]], rtol=1e-12)
-
-
-def test_diff_by_hand():
-    values = np.array([[100.0], [110.0], [99.0]])
-    np.testing.assert_allclose(apply_transform(values, "diff"), [[10.0], [-11.0]], rtol=1e-12)
-
-
-def test_level_is_unchanged_and_a_copy():
-    values = np.array([[100.0, 1.0], [110.0, 2.0], [99.0, 3.0]])
-    result = apply_transform(values, "level")
-    np.testing.assert_array_equal(result, values)
-    result[0, 0] = -1.0
-    assert values[0, 0] == 100.0
-
-
-def test_transform_is_per_column():
-    values = np.array([[100.0, 10.0], [110.0, 20.0], [99.0, 5.0]])
-    np.testing.assert_allclose(
-        apply_transform(values, "log_return"), [[np.log(1.1), np.log(2.0)], [np.log(0.9), np.log(0.25)]], rtol=1e-12
-    )
-    np.testing.assert_allclose(apply_transform(values, "diff"), [[10.0, 10.0], [-11.0, -15.0]], rtol=1e-12)
-
-
-def test_invert_log_return_by_hand():
-    recovered = invert_transform(np.array([[np.log(1.1), np.log(0.9)]]), np.array([100.0]), "log_return")
-    np.testing.assert_allclose(recovered, [[110.0, 99.0]], rtol=1e-12)
-
-
-def test_invert_diff_and_level_by_hand():
-    np.testing.assert_allclose(invert_transform(np.array([[10.0, -11.0]]), np.array([100.0]), "diff"), [[110.0, 99.0]])
-    forecast = np.array([[110.0, 99.0]])
-    recovered = invert_transform(forecast, np.array([100.0]), "level")
-    np.testing.assert_array_equal(recovered, forecast)
-    assert recovered is not forecast
-
-
-@pytest.mark.parametrize("call", [apply_transform, invert_transform])
-def test_unknown_transform_names_it_and_the_valid_ones(call):
-    args = (np.ones((2, 1)), "logret") if call is apply_transform else (np.ones((1, 1)), np.ones(1), "logret")
-    message = raised(call, *args)
-    assert "'logret'" in message
-    assert "log_return, diff, level" in message
+    assert series.transform.name == transform
 
 
 # --- prepare_series: channels, dates, lost rows ------------------------------------------------------

@@ -59,7 +59,7 @@ def test_read_series_scales_as_in_training_or_by_the_frames_own(saved_run, small
     np.testing.assert_allclose(inputs.frames, result.data.scaler.transform(inputs.series.frames), rtol=1e-15)
     assert inputs.unscale_target(inputs.frames[:, 0]) == pytest.approx(inputs.series.frames[:, 0])
     other = checkpoint.read_series(small_prices, transform="diff")  # another transform: the frames' own scale
-    assert other.series.transform == "diff" and not other.offset.any()  # differences are not centred
+    assert other.series.transform.name == "diff" and not other.offset.any()  # differences are not centred
     np.testing.assert_allclose(other.frames.std(axis=0), 1.0)
     with pytest.raises(ForecasterError, match="needs at least 9"):
         checkpoint.read_series(small_prices.iloc[:5])

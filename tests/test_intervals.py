@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from forecaster.config import config_from_dict
+from forecaster.data.transforms import Diff, LogReturn
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import (
     Calibration,
@@ -19,9 +20,7 @@ from forecaster.evaluation.conformal import (
     calibration_rank,
     conformal_radius,
     empirical_change_quantiles,
-    from_change,
     quantile_levels,
-    to_change,
     windows_needed,
 )
 from forecaster.models import ModelDims, build_model, quantile_taus
@@ -55,17 +54,10 @@ def test_too_few_calibration_errors_for_a_level_are_refused_with_the_number_need
 
 # --- the change space ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("transform", ["log_return", "diff", "level"])
-def test_changes_map_back_to_the_same_values(transform):
-    anchors = np.array([100.0, 200.0])
-    values = np.array([[101.0, 99.0], [190.0, 210.0]])
-    np.testing.assert_allclose(from_change(to_change(values, anchors, transform), anchors, transform), values)
-
-
 def test_a_log_change_interval_scales_with_the_price_level():
     """The same log-change radius is a 1 % band at 1000 points and at 3000: calibration carries across price levels."""
     calibration = Calibration("conformal", (80.0,), ((0.01,),))
-    lower, upper = calibration.bounds(np.array([[1000.0], [3000.0]]), np.array([1000.0, 3000.0]), "log_return")
+    lower, upper = calibration.bounds(np.array([[1000.0], [3000.0]]), np.array([1000.0, 3000.0]), LogReturn())
     np.testing.assert_allclose((upper - lower)[:, 0, 0] / [1000.0, 3000.0], 2 * np.sinh(0.01))
 
 
@@ -114,7 +106,7 @@ def test_adaptive_coverage_tracks_the_level_when_the_errors_grow():
 
 def test_the_random_walk_quantiles_are_the_training_spans_own_h_step_changes():
     levels = np.array([10.0, 11.0, 13.0, 12.0, 16.0])  # 1-step changes 1, 2, -1, 4; 2-step changes 3, 1, 3
-    quantiles = empirical_change_quantiles(levels, 2, np.array([0.0, 0.5, 1.0]), "diff")
+    quantiles = empirical_change_quantiles(levels, 2, np.array([0.0, 0.5, 1.0]), Diff())
     np.testing.assert_allclose(quantiles, [[-1.0, 1.5, 4.0], [1.0, 3.0, 3.0]])
 
 

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from forecaster.data.features import DataConfig, apply_transform, invert_transform, prepare_series
+from forecaster.data.features import DataConfig, prepare_series
+from forecaster.data.transforms import TRANSFORM_NAMES, Diff, Level
 from forecaster.data.windows import SplitBounds, WindowConfig, split_bounds, split_windows
 from forecaster.errors import ForecasterError
 
@@ -163,8 +164,8 @@ positive_series = arrays(
 
 
 @FAST
-@given(values=positive_series, horizon=st.integers(1, 12), transform=st.sampled_from(["log_return", "diff", "level"]))
-def test_invert_transform_from_each_anchor_gives_back_the_levels(values, horizon, transform):
+@given(values=positive_series, horizon=st.integers(1, 12), transform=st.sampled_from(TRANSFORM_NAMES))
+def test_the_inverse_from_each_anchor_gives_back_the_levels(values, horizon, transform):
     dates = pd.date_range("2020-01-01", periods=len(values), freq="D", name="date")
     frame = pd.DataFrame({"Volume": values[::-1].copy(), "Close": values}, index=dates)
     config = DataConfig(column="Close", features=("Volume",), transform=transform)
@@ -175,7 +176,7 @@ def test_invert_transform_from_each_anchor_gives_back_the_levels(values, horizon
         return
     prepared = prepare_series(frame, config)
     lost = prepared.lost_rows
-    assert lost == (0 if transform == "level" else 1)
+    assert lost == (0 if transform == "level" else 1) == prepared.transform.rows_lost
     assert prepared.columns == ("Close", "Volume")
     assert prepared.frames.shape == (len(values) - lost, 2)
     assert prepared.dates.equals(dates[lost:])
@@ -187,7 +188,7 @@ def test_invert_transform_from_each_anchor_gives_back_the_levels(values, horizon
         return
     offsets = origins[:, None] + np.arange(1, horizon + 1)  # (N, H) step indices of the targets
     forecast = prepared.frames[offsets, 0]  # (N, H) the true transformed values as the "forecast"
-    restored = invert_transform(forecast, prepared.levels[origins], transform)
+    restored = prepared.transform.invert(forecast, prepared.levels[origins])
     expected = prepared.levels[offsets]
     assert restored.shape == expected.shape
     if transform == "log_return":
@@ -206,21 +207,21 @@ any_series = arrays(
 @FAST
 @given(values=any_series)
 def test_diff_then_cumulative_sum_gives_back_any_series(values):
-    changes = apply_transform(values, "diff")
+    changes = Diff().apply(values)
     assert changes.shape == (len(values) - 1, values.shape[1])
     tolerance = dict(rtol=1e-9, atol=1e-12 * len(values) * max(np.abs(values).max(), 1.0))
     rebuilt = values[0] + np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(changes, axis=0)])
     np.testing.assert_allclose(rebuilt, values, **tolerance)
     # The library's own inverse, one row per column, anchored at the first value.
-    restored = invert_transform(changes.T, values[0], "diff")  # (C, N-1)
+    restored = Diff().invert(changes.T, values[0])  # (C, N-1)
     np.testing.assert_allclose(restored.T, values[1:], **tolerance)
 
 
 @FAST
 @given(values=any_series)
 def test_level_is_an_exact_copy_of_any_series(values):
-    levels = apply_transform(values, "level")
+    levels = Level().apply(values)
     np.testing.assert_array_equal(levels, values)
     assert not np.shares_memory(levels, values)
-    restored = invert_transform(levels.T, values[0], "level")
+    restored = Level().invert(levels.T, values[0])
     np.testing.assert_array_equal(restored.T, values)

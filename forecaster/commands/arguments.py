@@ -11,11 +11,11 @@ import argparse
 import json
 from pathlib import Path
 
+from forecaster.data.transforms import TRANSFORM_NAMES
 from forecaster.errors import ForecasterError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "experiments" / "sp500.yaml"
 SOURCES = "bundled name (sp500, sunspots, etth2, synthetic), CSV path or Yahoo ticker"
-TRANSFORM_CHOICES = ["log_return", "diff", "level"]
 
 
 def add_data(parser: argparse.ArgumentParser, help: str, *, several: bool = False, **settings) -> None:
@@ -40,7 +40,7 @@ def add_set(parser: argparse.ArgumentParser, *, examples: str = "windows.context
 
 def add_transform(parser: argparse.ArgumentParser) -> None:
     """``--transform``: read the target with another transform than the checkpoint's."""
-    parser.add_argument("--transform", choices=TRANSFORM_CHOICES, help="instead of the checkpoint's (e.g. diff for counts with zeros)")
+    parser.add_argument("--transform", choices=list(TRANSFORM_NAMES), help="instead of the checkpoint's (e.g. diff for counts with zeros)")
 
 
 def add_seeds(parser: argparse.ArgumentParser, help: str, **settings) -> None:

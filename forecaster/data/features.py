@@ -1,4 +1,4 @@
-"""Input frames and the target: column checks, target transforms and their inverses, calendar channels (pure functions).
+"""Input frames and the target: column checks, the target transform (``data/transforms.py``), calendar channels (pure functions).
 
 The target is the next value(s) of one column (``data.column``) or of several (``data.targets``: a list,
 or ``all`` for every numeric column). Every input column goes through the same transform as the targets
@@ -23,9 +23,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from forecaster.data.transforms import TRANSFORM_NAMES, Transform, transform_named
 from forecaster.errors import ForecasterError
 
-TRANSFORMS = ("log_return", "diff", "level")
 CALENDAR = ("hour", "day_of_week", "day_of_year")
 # The widest median spacing of dates at which each calendar feature still says something: hourly data has
 # hours of the day, daily data days of the week, monthly data days of the year (12 of them), yearly none.
@@ -48,7 +48,7 @@ class DataConfig:
     """Several target columns, each forecast at every step: a list (one name: as `column`), or `all` (every numeric column)."""
     features: tuple[str, ...] = ()
     """Extra input columns read beside the targets, each through the targets' transform."""
-    transform: Literal["log_return", "diff", "level"] = "log_return"
+    transform: Literal[TRANSFORM_NAMES] = "log_return"
     """What the model forecasts: `log_return` (log change), `diff` (change in the series' units) or `level` (the values)."""
     missing: Literal["error", "drop", "ffill"] = "error"
     """Missing values in the used columns: `error` (names the count and first dates), `drop` the rows, or `ffill` (last value)."""
@@ -141,15 +141,16 @@ class PreparedSeries:
     ``frames[i]`` is the transformed input frame at ``dates[i]`` (the ``targets`` target channels first,
     then the other ``columns``, then two channels per ``calendar`` feature), and ``levels[i]`` the target
     in the series' own units at that date: the anchor from which a forecast made at step i is mapped back
-    to prices. ``levels`` is (L,) for one target and (L, K) for several; ``channel(k)`` is the series as
-    seen by target k alone (levels (L,)), which is how every score is computed, one target at a time.
+    to prices (by ``transform``, the object: ``transform.name`` is what files record). ``levels`` is (L,)
+    for one target and (L, K) for several; ``channel(k)`` is the series as seen by target k alone (levels
+    (L,)), which is how every score is computed, one target at a time.
     """
 
     dates: pd.DatetimeIndex
     frames: np.ndarray  # (L, C)
     levels: np.ndarray  # (L,) for one target, (L, K) for several
     columns: tuple[str, ...]
-    transform: str
+    transform: Transform
     calendar: tuple[str, ...] = ()
     targets: int = 1  # K: the first K channels of every frame are the targets
     future_spec: FutureSpec = FutureSpec()
@@ -158,7 +159,7 @@ class PreparedSeries:
     @property
     def lost_rows(self) -> int:
         """Raw rows consumed by the transform (the first row has no previous value to difference)."""
-        return 0 if self.transform == "level" else 1
+        return self.transform.rows_lost
 
     @property
     def target_names(self) -> tuple[str, ...]:
@@ -256,31 +257,6 @@ def checked_values(frame: pd.DataFrame, columns: list[str], *, missing: str = "e
     )
 
 
-def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
-    """Transform each column of ``values`` (N, C): rows 1..N-1 for differences, all N rows for level."""
-    if transform == "log_return":
-        return np.diff(np.log(values), axis=0)
-    if transform == "diff":
-        return np.diff(values, axis=0)
-    if transform == "level":
-        return values.copy()
-    raise ForecasterError(f"unknown transform {transform!r}; valid transforms: {', '.join(TRANSFORMS)}")
-
-
-def invert_transform(forecast: np.ndarray, anchors: np.ndarray, transform: str) -> np.ndarray:
-    """Map transformed forecasts (N, H) back to the series' units, from each window's last level (N,).
-
-    log_return: p(t+k) = p(t) * exp(r(t+1) + ... + r(t+k)); diff: p(t) + cumulative sum; level: as is.
-    """
-    if transform == "log_return":
-        return anchors[:, None] * np.exp(np.cumsum(forecast, axis=1))
-    if transform == "diff":
-        return anchors[:, None] + np.cumsum(forecast, axis=1)
-    if transform == "level":
-        return forecast.copy()
-    raise ForecasterError(f"unknown transform {transform!r}; valid transforms: {', '.join(TRANSFORMS)}")
-
-
 def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
     """Check the used columns, transform them, and line them up with the target's levels and dates."""
     if config.rows is not None:
@@ -298,16 +274,9 @@ def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
             raise ForecasterError(
                 f"column {target!r} is constant ({values[0, index]:g} on every date): there is nothing to forecast"
             )
-    if config.transform == "log_return":
-        non_positive = (values <= 0).any(axis=1)
-        if non_positive.any():
-            named = [c for c, bad in zip(columns, (values <= 0).any(axis=0)) if bad]
-            raise ForecasterError(
-                f"transform log_return needs positive values, but {', '.join(map(repr, named))} has "
-                f"{non_positive.sum()} value(s) <= 0 (first on {_first_dates(table.index, non_positive, 1)}); "
-                "choose the diff or level transform instead (data.transform, or --transform)"
-            )
-    frames = apply_transform(values, config.transform)
+    transform = transform_named(config.transform)
+    transform.check(values, columns, table.index)
+    frames = transform.apply(values)
     lost = len(values) - len(frames)
     dates = pd.DatetimeIndex(table.index[lost:])
     if config.calendar:
@@ -321,7 +290,7 @@ def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
         frames=frames,
         levels=values[lost:, 0] if len(targets) == 1 else values[lost:, : len(targets)],
         columns=tuple(columns),
-        transform=config.transform,
+        transform=transform,
         calendar=tuple(config.calendar),
         targets=len(targets),
         future_spec=spec,

@@ -1,11 +1,12 @@
 """Prediction intervals from errors: split conformal, its adaptive (online) version, and the random walk's own.
 
 Pure functions on arrays, in the space where errors of one series are comparable over time: the
-*change from the window's last level* (``to_change``): the cumulative h-step log change for log-return
-targets, the change in the series' units for the others (differenced or level). A 1 % move is the
-same log change at 1000 points and at 3000, so errors calibrated on a validation span at one price level
-still mean something at another; raw price-point errors would not. Bounds are mapped back with
-``from_change``, which is monotone, so a quantile of the change is a quantile of the price.
+*change from the window's last level* (the target transform's ``to_change``, ``data/transforms.py``): the
+cumulative h-step log change for log-return targets, the change in the series' units for the others
+(differenced or level). A 1 % move is the same log change at 1000 points and at 3000, so errors calibrated
+on a validation span at one price level still mean something at another; raw price-point errors would
+not. Bounds are mapped back with the transform's ``from_change``, which is monotone, so a quantile of the
+change is a quantile of the price.
 
 - ``conformal_radius``: split conformal (Vovk et al. 2005; Lei et al. 2018), one radius per horizon step
   from the absolute validation errors, at the finite-sample rank ceil((n + 1)(1 - alpha)). That rank
@@ -27,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from forecaster.data.transforms import Transform
 from forecaster.errors import ForecasterError
 
 METHODS = ("conformal", "adaptive", "quantile")
@@ -75,18 +77,18 @@ class Calibration:
     levels: tuple[float, ...]
     radii: tuple[tuple[float, ...], ...] = ()
 
-    def bounds(self, forecast: np.ndarray, anchors: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(self, forecast: np.ndarray, anchors: np.ndarray, transform: Transform) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds (N, H, L) in the series' units around point forecasts (N, H) from ``anchors`` (N,)."""
         return bounds_around(forecast, np.asarray(self.radii, dtype=float).T, anchors, transform)  # radii (H, L)
 
 
-def bounds_around(forecast: np.ndarray, radius: np.ndarray, anchors: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
+def bounds_around(forecast: np.ndarray, radius: np.ndarray, anchors: np.ndarray, transform: Transform) -> tuple[np.ndarray, np.ndarray]:
     """Bounds (N, H, L) in the series' units: the forecasts' (N, H) change +- ``radius`` (broadcast to (N, H, L)).
 
     The radius is added in the change space (a log change for log-return targets), then mapped back.
     """
-    centre = to_change(forecast, anchors, transform)[..., None]  # (N, H, 1)
-    return from_change(centre - radius, anchors, transform), from_change(centre + radius, anchors, transform)
+    centre = transform.to_change(forecast, anchors)[..., None]  # (N, H, 1)
+    return transform.from_change(centre - radius, anchors), transform.from_change(centre + radius, anchors)
 
 
 def check_levels(levels: Sequence[float], where: str) -> None:
@@ -101,36 +103,6 @@ def check_levels(levels: Sequence[float], where: str) -> None:
 def alpha_of(level: float) -> float:
     """The miss rate of a central interval of ``level`` percent: 80 -> 0.2."""
     return 1.0 - level / 100.0
-
-
-def to_change(values: np.ndarray, anchors: np.ndarray, transform: str) -> np.ndarray:
-    """Values (N, H, ...) in the series' units as changes from each window's last level ``anchors`` (N,).
-
-    Log-return targets: the log change log(v / a); every other transform: v - a. For level targets the
-    absolute error is the same either way; the change makes the random walk's intervals (around the last
-    value) the same formula for every transform.
-    """
-    anchors = anchors.reshape((-1,) + (1,) * (values.ndim - 1))
-    if transform == "log_return":
-        return np.log(values / anchors)
-    return values - anchors
-
-
-def from_change(change: np.ndarray, anchors: np.ndarray, transform: str) -> np.ndarray:
-    """The inverse of ``to_change``: changes (N, H, ...) from ``anchors`` (N,) back to the series' units."""
-    anchors = anchors.reshape((-1,) + (1,) * (change.ndim - 1))
-    if transform == "log_return":
-        return anchors * np.exp(change)
-    return anchors + change
-
-
-def cumulative_to_series(values: np.ndarray, anchors: np.ndarray, transform: str) -> np.ndarray:
-    """A quantile head's outputs, unscaled (N, H, ...), in the series' units.
-
-    For differenced targets the head forecasts the cumulative change to each step (see
-    ``training/losses.pinball``), mapped from ``anchors`` (N,); for level targets it forecasts the level.
-    """
-    return np.array(values, dtype=float) if transform == "level" else from_change(values, anchors, transform)
 
 
 def quantile_levels(levels: Sequence[float]) -> tuple[float, ...]:
@@ -244,7 +216,7 @@ def adaptive_radii(
     return radii, final
 
 
-def empirical_change_quantiles(train_levels: np.ndarray, horizon: int, taus: np.ndarray, transform: str) -> np.ndarray:
+def empirical_change_quantiles(train_levels: np.ndarray, horizon: int, taus: np.ndarray, transform: Transform) -> np.ndarray:
     """Quantiles (H, Q) at ``taus`` of the training span's own h-step changes, h = 1..H: the random walk's intervals.
 
     Every pair (t, t + h) inside the training span counts once; the quantiles are the empirical ones
@@ -254,6 +226,6 @@ def empirical_change_quantiles(train_levels: np.ndarray, horizon: int, taus: np.
     for step in range(1, horizon + 1):
         if len(train_levels) <= step:
             raise ForecasterError(f"the training span ({len(train_levels)} steps) holds no {step}-step change")
-        changes = to_change(train_levels[step:], train_levels[:-step], transform)
+        changes = transform.to_change(train_levels[step:], train_levels[:-step])
         quantiles[step - 1] = np.quantile(changes, taus)
     return quantiles

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecaster.data.features import invert_transform
+from forecaster.data.transforms import Transform
 
 # A forecast that moves less than this fraction of the series' typical level counts as "no change" for
 # directional accuracy: float32 windows (about 7 significant digits) cannot represent a smaller move, so
@@ -22,10 +22,10 @@ def no_move_tolerance(train_levels: np.ndarray) -> float:
 
 
 def to_series_units(
-    scaled: np.ndarray, *, mean: float, scale: float, anchors: np.ndarray, transform: str
+    scaled: np.ndarray, *, mean: float, scale: float, anchors: np.ndarray, transform: Transform
 ) -> np.ndarray:
     """Undo the target's scaling, then its transform, from each window's last level: (N, H)."""
-    return invert_transform(scaled * scale + mean, anchors, transform)
+    return transform.invert(scaled * scale + mean, anchors)
 
 
 def insample_naive_mae(train_levels: np.ndarray) -> float:

@@ -11,9 +11,8 @@ from torch import nn
 
 from forecaster.checkpoint import Checkpoint
 from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
-from forecaster.data.features import invert_transform
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import cumulative_to_series, quantile_bounds
+from forecaster.evaluation.conformal import quantile_bounds
 from forecaster.output.folders import write_folder
 
 
@@ -105,11 +104,11 @@ def forecast_future(
         scaled = model.eval()(window, *known).double().numpy()[:, :, 0]  # (1, H) or (1, H, Q): the one target
     anchors = series.levels[-1:]
     if scaled.ndim == 3:  # a quantile head: sorted quantiles of the cumulative change (or of the level)
-        quantiles = cumulative_to_series(inputs.unscale_target(np.sort(scaled, axis=-1)), anchors, series.transform)[0]
+        quantiles = series.transform.cumulative_to_series(inputs.unscale_target(np.sort(scaled, axis=-1)), anchors)[0]
         lower, upper, values = quantile_bounds(quantiles, checkpoint.dims.quantiles, levels)  # (H, L), (H, L), (H,)
         bounds = {level: (lower[:, i], upper[:, i]) for i, level in enumerate(levels)}
     else:
-        values = invert_transform(inputs.unscale_target(scaled), anchors, series.transform)  # (1, H)
+        values = series.transform.invert(inputs.unscale_target(scaled), anchors)  # (1, H)
         if levels:
             lower, upper = calibration.bounds(values, anchors, series.transform)  # (1, H, L)
             bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(calibration.levels) if level in levels}

@@ -30,6 +30,7 @@ from torch import nn
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.data.features import DEFAULT_TARGETS, DataConfig, choose_target, prepare_series
 from forecaster.data.masking import MaskedWindows
+from forecaster.data.transforms import Level, LogReturn, transform_named
 from forecaster.data.windows import PooledWindows, WindowSet, fit_scaler, make_windows, pool_windows, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, count_parameters
@@ -47,14 +48,14 @@ def source_channels(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """The (column, transform) pairs a source gives the pool: a price series' close as log-returns, else every
     numeric column in levels (see the module's docstring)."""
     if any(name in frame.columns for name in DEFAULT_TARGETS):
-        return [(choose_target(frame, None), "log_return")]
-    return [(str(column), "level") for column in frame.select_dtypes("number").columns]
+        return [(choose_target(frame, None), LogReturn.name)]
+    return [(str(column), Level.name) for column in frame.select_dtypes("number").columns]
 
 
 def channel_windows(frame: pd.DataFrame, *, source: str, column: str, transform: str,
                     config: PretrainConfig) -> dict[str, WindowSet]:
     """One channel's training and validation windows over its own scaled series (L, 1), its test span never read."""
-    lost = 0 if transform == "level" else 1
+    lost = transform_named(transform).rows_lost
     try:
         bounds = split_bounds(len(frame) - lost, config.windows, lost_rows=lost)
     except ForecasterError as error:
@@ -62,7 +63,7 @@ def channel_windows(frame: pd.DataFrame, *, source: str, column: str, transform:
                               f"{error}") from None
     kept = frame.iloc[: bounds.val_end + lost]  # the training and validation rows: the test rows are never read
     series = prepare_series(kept, DataConfig(column=column, transform=transform))
-    scaler = fit_scaler(series.frames, bounds, center=transform == "level")  # the training span alone
+    scaler = fit_scaler(series.frames, bounds, center=series.transform.centred)  # the training span alone
     scaled = torch.tensor(scaler.transform(series.frames), dtype=torch.float32)  # (L, 1)
     windows = config.windows
     spans = {"train": (0, bounds.train_end), "val": (bounds.train_end, bounds.val_end)}
@@ -114,7 +115,7 @@ class PretrainResult:
         weights = {f"encoder.{key}": value.detach().to("cpu", copy=True) for key, value in self.model.encoder.state_dict().items()}
         dims = ModelDims(context=config.context, horizon=config.horizon, channels=1, differenced=False, no_change=0.0)
         return Checkpoint(name="encoder", kind="transformer", config=config.transformer, dims=dims, columns=("value",),
-                          transform="level", offset=(0.0,), scale=(1.0,), state_dict=weights, head=False)
+                          transform=Level.name, offset=(0.0,), scale=(1.0,), state_dict=weights, head=False)
 
     def summary(self) -> dict:
         """The run in numbers, as summary.yaml records it."""

@@ -87,7 +87,7 @@ class ExperimentResult:
         return Checkpoint.from_model(
             run.model, name=name, kind=run.spec.kind, config=run.spec.config,
             dims=dataclasses.replace(self.data.dims, quantiles=quantile_taus(run.model)), columns=series.columns,
-            transform=series.transform, offset=offset, scale=scale, calendar=series.calendar,
+            transform=series.transform.name, offset=offset, scale=scale, calendar=series.calendar,
             intervals=run.intervals.calibration if run.intervals is not None else None,
             future=series.future_spec, **self.data.future_scaling,
         )

@@ -29,12 +29,9 @@ from forecaster.evaluation.conformal import (
     alpha_of,
     bounds_around,
     conformal_radius,
-    cumulative_to_series,
     empirical_change_quantiles,
-    from_change,
     quantile_bounds,
     quantile_levels,
-    to_change,
 )
 from forecaster.evaluation.probabilistic import (
     coverage,
@@ -100,7 +97,7 @@ def _change_errors(data: PreparedData, split: str, forecast: np.ndarray) -> np.n
     """Absolute errors (N, H) of a split's forecasts in the change space, where errors of one series compare over time."""
     actual, anchors = data.actual_and_anchors(split)
     transform = data.series.transform
-    return np.abs(to_change(actual, anchors, transform) - to_change(forecast, anchors, transform))
+    return np.abs(transform.to_change(actual, anchors) - transform.to_change(forecast, anchors))
 
 
 def conformal_intervals(data: PreparedData, forecast: np.ndarray, val_forecast: np.ndarray, levels: tuple[float, ...]) -> Intervals:
@@ -134,7 +131,7 @@ def quantile_intervals(data: PreparedData, split: str, scaled: np.ndarray, level
     ordered = np.sort(scaled, axis=-1)
     (offset,), (scale,) = data.target_offset, data.target_scale
     _, anchors = data.actual_and_anchors(split)
-    values = cumulative_to_series(ordered * scale + offset, anchors, data.series.transform)
+    values = data.series.transform.cumulative_to_series(ordered * scale + offset, anchors)
     return _from_quantiles("quantile", levels, values, crossing=crossing, calibration=Calibration("quantile", levels))
 
 
@@ -143,7 +140,7 @@ def random_walk_intervals(data: PreparedData, split: str, levels: tuple[float, .
     _, anchors = data.actual_and_anchors(split)
     taus = np.array(quantile_levels(levels))
     changes = empirical_change_quantiles(data.training_levels, data.dims.horizon, taus, data.series.transform)  # (H, Q)
-    values = from_change(np.broadcast_to(changes, (len(anchors), *changes.shape)), anchors, data.series.transform)
+    values = data.series.transform.from_change(np.broadcast_to(changes, (len(anchors), *changes.shape)), anchors)
     return _from_quantiles("empirical", levels, values)
 
 

@@ -114,8 +114,8 @@ def prepare_data(
     series = prepare_series(frame, data)
     if bounds is None:
         bounds = split_bounds(len(series.frames), windows, lost_rows=series.lost_rows)
-    differenced = series.transform != "level"
-    scaler = fit_scaler(series.frames, bounds, center=not differenced)
+    differenced = series.transform.differenced
+    scaler = fit_scaler(series.frames, bounds, center=series.transform.centred)
     scaled = torch.tensor(scaler.transform(series.frames), dtype=torch.float32)  # (L, C)
     offset, scale = scaler_statistics(scaler)
     dims = ModelDims(
