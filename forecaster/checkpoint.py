@@ -13,7 +13,8 @@ written), and loaded with ``torch.load(..., weights_only=True)`` so that a check
 Format version 2 is written; version 1 files (their scaler offset called ``mean``; written before
 calendars, global models or patches, they lack those keys) still load, and so do version 2 files written
 before intervals (no ``intervals`` key: the model forecasts points only), before inputs known ahead (no
-``future`` key: the model reads the past alone) or before pretraining (no ``head`` key: a whole model).
+``future`` key: the model reads the past alone), before pretraining (no ``head`` key: a whole model) or
+before output heads (``dims`` has ``quantiles``, a quantile head's taus or none, instead of ``head``).
 
 A pretrained encoder (``forecaster pretrain``) is a transformer checkpoint with ``head: false``: its weights
 are the encoder's alone (under ``encoder.``), it cannot forecast (``model()`` says to transfer it), and it
@@ -38,7 +39,7 @@ from forecaster.config import from_mapping, plain_dict
 from forecaster.data.features import DataConfig, FutureSpec, PreparedSeries, known_values, prepare_series
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
-from forecaster.models import ModelDims, TransformerEncoder, build_model, model_kind
+from forecaster.models import ModelDims, TransformerEncoder, build_model, head_from_description, model_kind
 from forecaster.version import __version__
 
 FORMAT_VERSION = 2
@@ -276,7 +277,7 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "name": checkpoint.name,
         "kind": checkpoint.kind,
         "config": plain_dict(dataclasses.asdict(checkpoint.config)),
-        "dims": dataclasses.asdict(checkpoint.dims),
+        "dims": {**dataclasses.asdict(checkpoint.dims), "head": checkpoint.dims.head.describe()},  # the head: plain
         "columns": list(checkpoint.columns),
         "calendar": list(checkpoint.calendar),
         "transform": checkpoint.transform,
@@ -341,7 +342,10 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
 
 
 def _dims(stored: dict[str, Any]) -> ModelDims:
-    return ModelDims(**{**stored, "quantiles": floats(stored.get("quantiles", ()))})
+    stored = dict(stored)
+    taus = floats(stored.pop("quantiles", ()))  # before output heads: a quantile head's taus, () for points
+    head = stored.pop("head", {"name": "quantile", "taus": list(taus)} if taus else {"name": "point"})
+    return ModelDims(**stored, head=head_from_description(head))
 
 
 def _future(stored: dict[str, Any] | None) -> dict[str, Any]:
