@@ -49,7 +49,8 @@ class IntervalConfig:
     """How intervals are made: `conformal` (split conformal from the validation errors), `adaptive` (the same, updated
     over the test span with the errors known at each origin), or the name of a distributional output head, which
     neural models then train and whose quantiles give the intervals (naive kinds get conformal ones): `quantile`
-    (a quantile head, trained with the pinball loss)."""
+    (a quantile head, trained with the pinball loss) or `normal` (a Gaussian head's location and scale, trained by
+    negative log-likelihood)."""
     step_size: float = DEFAULT_STEP_SIZE
     """Adaptive conformal's step size gamma, in (0, 1); read by `method: adaptive` only."""
     season: int = 1

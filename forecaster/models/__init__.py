@@ -33,6 +33,7 @@ from forecaster.models.naive import (
     period_needs_one_series,
     resolve_period,
 )
+from forecaster.models.normal import NormalHead
 from forecaster.models.rnn import RNNConfig, RNNForecaster
 from forecaster.models.transformer import TransformerConfig, TransformerEncoder, TransformerForecaster, attention_maps
 
@@ -151,6 +152,7 @@ def _with_head(kind: str, entry: ModelKind, config: Any, dims: ModelDims) -> nn.
 HEADS: dict[str, type[Head]] = {
     "point": PointHead,
     "quantile": QuantileHead,
+    "normal": NormalHead,
 }
 
 
