@@ -13,7 +13,8 @@ written), and loaded with ``torch.load(..., weights_only=True)`` so that a check
 Format version 2 is written; version 1 files (their scaler offset called ``mean``; written before
 calendars, global models or patches, they lack those keys) still load, and so do version 2 files written
 before intervals (no ``intervals`` key: the model forecasts points only), before inputs known ahead (no
-``future`` key: the model reads the past alone) or before pretraining (no ``head`` key: a whole model).
+``future`` key: the model reads the past alone), before pretraining (no ``head`` key: a whole model) or
+before output heads (``dims`` has ``quantiles``, a quantile head's taus or none, instead of ``head``).
 
 A pretrained encoder (``forecaster pretrain``) is a transformer checkpoint with ``head: false``: its weights
 are the encoder's alone (under ``encoder.``), it cannot forecast (``model()`` says to transfer it), and it
@@ -39,7 +40,7 @@ from forecaster.data.features import DataConfig, FutureSpec, PreparedSeries, kno
 from forecaster.data.transforms import transform_named
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
-from forecaster.models import ModelDims, TransformerEncoder, build_model, model_kind
+from forecaster.models import ModelDims, TransformerEncoder, build_model, head_from_description, model_kind
 from forecaster.version import __version__
 
 FORMAT_VERSION = 2
@@ -277,7 +278,7 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "name": checkpoint.name,
         "kind": checkpoint.kind,
         "config": plain_dict(dataclasses.asdict(checkpoint.config)),
-        "dims": dataclasses.asdict(checkpoint.dims),
+        "dims": {**dataclasses.asdict(checkpoint.dims), "head": checkpoint.dims.head.describe()},  # the head: plain
         "columns": list(checkpoint.columns),
         "calendar": list(checkpoint.calendar),
         "transform": checkpoint.transform,
@@ -342,7 +343,9 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
 
 
 def _dims(stored: dict[str, Any]) -> ModelDims:
-    return ModelDims(**{**stored, "quantiles": floats(stored.get("quantiles", ()))})
+    taus = floats(stored.get("quantiles", ()))  # before output heads: a quantile head's taus, () for points
+    head = stored.get("head", {"name": "quantile", "taus": list(taus)} if taus else {"name": "point"})
+    return ModelDims(**{key: value for key, value in stored.items() if key not in ("quantiles", "head")}, head=head_from_description(head))
 
 
 def _future(stored: dict[str, Any] | None) -> dict[str, Any]:

@@ -42,8 +42,8 @@ import yaml
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import IntervalConfig
-from forecaster.models import MODEL_KINDS
+from forecaster.evaluation.conformal import CALIBRATED_METHODS, IntervalConfig
+from forecaster.models import MODEL_KINDS, distributional_heads
 from forecaster.tracking.tracker import TrackingConfig
 from forecaster.training.loop import TrainConfig
 from forecaster.training.pretraining import PretrainConfig
@@ -95,6 +95,10 @@ class BacktestConfig:
             raise ForecasterError(f"backtest.refit_every={self.refit_every} must be at least 1")
 
 
+# intervals.method: a calibration of a point forecast's errors, or a distributional output head's name.
+INTERVAL_METHODS = (*CALIBRATED_METHODS, *distributional_heads())
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Everything a run needs; ``to_dict`` is what gets written as the results folder's config.yaml.
@@ -131,6 +135,8 @@ class ExperimentConfig:
     """The objective, window, encoder and training of `forecaster pretrain` (`pretrain:`); `None`: the defaults."""
 
     def __post_init__(self) -> None:
+        if self.intervals.method not in INTERVAL_METHODS:  # the heads' names come from their registry
+            raise ForecasterError(f"intervals.method={self.intervals.method!r} is not valid; choose one of: {', '.join(INTERVAL_METHODS)}")
         if self.seeds is not None:
             check_seeds(self.seeds, "seeds")
         if self.tune is not None and self.tune.close_seeds:  # none: best.yaml is scored once

@@ -9,6 +9,8 @@ from forecaster.models import (
     MODEL_KINDS,
     ModelDims,
     NaiveConfig,
+    PointHead,
+    QuantileHead,
     SeasonalNaiveConfig,
     TransformerConfig,
     TransformerForecaster,
@@ -41,7 +43,7 @@ def config(kind: str, **overrides):
 
 def dims(*, channels=K, targets=K, quantiles=(), horizon=H) -> ModelDims:
     return ModelDims(context=T, horizon=horizon, channels=channels, differenced=False, no_change=0.0, targets=targets,
-                     quantiles=quantiles)
+                     head=QuantileHead(quantiles) if quantiles else PointHead())
 
 
 def seeded(kind: str, model_config, model_dims: ModelDims):

@@ -7,12 +7,13 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from forecaster.checkpoint import FORMAT_VERSION, Checkpoint, SeriesRecord, load_checkpoint, load_model, save_checkpoint, to_payload
 from forecaster.errors import ForecasterError
-from forecaster.models import ModelDims, RNNConfig, TransformerConfig, build_model
+from forecaster.models import ModelDims, QuantileHead, RNNConfig, TransformerConfig, build_model
 
 
 class RunsCode:
@@ -95,7 +96,7 @@ def version_1_payload(model, *, kind, config, dims, columns, calendar=None, seri
         "name": kind,
         "kind": kind,
         "config": {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(config).items()},
-        "dims": dataclasses.asdict(dims),
+        "dims": {key: value for key, value in dataclasses.asdict(dims).items() if key != "head"},  # no heads then
         "columns": list(columns),
         "transform": "log_return",
         "scaler": {"mean": [0.0] * dims.channels, "scale": [0.5 + i for i in range(dims.channels)]},
@@ -173,6 +174,24 @@ def test_a_version_2_round_trip_keeps_every_field_typed_and_equal(tmp_path):
     x = torch.randn(2, 8, 4)
     with torch.no_grad():
         assert torch.equal(loaded.model()(x), model.eval()(x))
+
+
+def test_a_quantile_checkpoint_written_before_output_heads_loads_and_forecasts_as_it_did(small_prices, tmp_path):
+    """tests/checkpoints/: a quantile run's linear model (H 2, levels 80 and 95) and its forecast, both written by
+    the code before output heads (commit 166ae34), whose dims held the head's taus as ``quantiles``."""
+    from forecaster.reuse.forecast import forecast_future
+
+    folder = Path(__file__).resolve().parent / "checkpoints"
+    payload = torch.load(folder / "quantile_linear_before_heads.pt", weights_only=True)
+    assert tuple(payload["dims"]["quantiles"]) == (0.025, 0.1, 0.5, 0.9, 0.975) and "head" not in payload["dims"]
+    checkpoint = load_checkpoint(folder / "quantile_linear_before_heads.pt")
+    assert checkpoint.dims.head == QuantileHead((0.025, 0.1, 0.5, 0.9, 0.975)) and checkpoint.intervals.method == "quantile"
+    table = forecast_future(checkpoint.model(), checkpoint, small_prices)
+    expected = pd.read_csv(folder / "quantile_linear_before_heads.csv", parse_dates=["date"])
+    pd.testing.assert_frame_equal(table, expected, check_exact=True)
+    saved = save_checkpoint(checkpoint, tmp_path / "linear.pt")  # written again: the head described, read back equal
+    assert torch.load(saved, weights_only=True)["dims"]["head"] == {"name": "quantile", "taus": [0.025, 0.1, 0.5, 0.9, 0.975]}
+    assert load_checkpoint(saved) == checkpoint
 
 
 def test_a_checkpoint_is_a_snapshot_of_the_weights_when_it_was_made():

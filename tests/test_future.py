@@ -18,7 +18,17 @@ from forecaster.config import config_from_dict, read_config, write_config
 from forecaster.data.features import DataConfig, FutureSpec, calendar_features, holiday_flags, prepare_series
 from forecaster.data.windows import SplitBounds, WindowConfig
 from forecaster.errors import ForecasterError
-from forecaster.models import FutureForecaster, LinearConfig, MLPConfig, ModelDims, QuantileForecaster, build_model, quantile_taus
+from forecaster.models import (
+    FutureForecaster,
+    HeadForecaster,
+    LinearConfig,
+    MLPConfig,
+    ModelDims,
+    PointHead,
+    QuantileHead,
+    build_model,
+    output_head,
+)
 from forecaster.runs.fitting import predict
 from forecaster.runs.prepare import prepare_data
 from forecaster.training.loop import TrainConfig, seed_everything, train_model
@@ -92,11 +102,11 @@ def test_changing_the_future_columns_after_the_test_span_changes_no_test_predict
 @pytest.mark.parametrize("targets", [1, 2])
 def test_the_wrapper_adds_a_per_step_term_for_every_target_and_quantile(targets, quantiles):
     dims = ModelDims(context=8, horizon=3, channels=2, differenced=False, no_change=0.0, targets=targets,
-                     future_channels=5, quantiles=quantiles)
+                     future_channels=5, head=QuantileHead(quantiles) if quantiles else PointHead())
     torch.manual_seed(0)
     model = build_model("mlp", MLPConfig(hidden=(8,)), dims).eval()  # no dropout
-    assert isinstance(model, FutureForecaster) and quantile_taus(model) == quantiles
-    assert isinstance(model.base, QuantileForecaster) == bool(quantiles)
+    assert isinstance(model, FutureForecaster) and output_head(model) == dims.head
+    assert isinstance(model.base, HeadForecaster) == bool(quantiles)
     past, future = torch.randn(4, 8, 2), torch.randn(4, 3, 5)
     shape = (4, 3, targets, *((len(quantiles),) if quantiles else ()))
     with torch.no_grad():

@@ -23,11 +23,11 @@ from forecaster.evaluation.conformal import (
     quantile_levels,
     windows_needed,
 )
-from forecaster.models import ModelDims, build_model, quantile_taus
+from forecaster.models import ModelDims, PointHead, QuantileHead, build_model, output_head
 from forecaster.models.linear import LinearConfig
 from forecaster.models.naive import NaiveConfig
 from forecaster.runs.experiment import run_experiment
-from forecaster.training.losses import pinball
+from forecaster.training.losses import head_loss
 
 CPU = torch.device("cpu")
 
@@ -113,9 +113,10 @@ def test_the_random_walk_quantiles_are_the_training_spans_own_h_step_changes():
 # --- quantile heads and the pinball loss --------------------------------------------------------------------------
 
 def test_a_quantile_head_forecasts_every_tau_and_naive_kinds_have_none():
-    dims = ModelDims(context=8, horizon=3, channels=1, differenced=True, no_change=0.0, quantiles=(0.1, 0.5, 0.9))
+    dims = ModelDims(context=8, horizon=3, channels=1, differenced=True, no_change=0.0, head=QuantileHead((0.1, 0.5, 0.9)))
     model = build_model("linear", LinearConfig(), dims)
-    assert model(torch.randn(4, 8, 1)).shape == (4, 3, 1, 3) and quantile_taus(model) == (0.1, 0.5, 0.9)
+    assert model(torch.randn(4, 8, 1)).shape == (4, 3, 1, 3) and output_head(model).taus == (0.1, 0.5, 0.9)
+    assert output_head(build_model("linear", LinearConfig(), dataclasses.replace(dims, head=PointHead()))) == PointHead()
     with pytest.raises(ValueError, match="model kind 'naive' has no quantile head"):
         build_model("naive", NaiveConfig(), dims)
 
@@ -123,14 +124,16 @@ def test_a_quantile_head_forecasts_every_tau_and_naive_kinds_have_none():
 def test_the_pinball_loss_of_cumulative_targets_sums_the_steps_first():
     targets = torch.tensor([[[1.0], [2.0]]])  # (B=1, H=2, K=1): cumulative 1, 3
     outputs = torch.tensor([[[[1.0]], [[3.0]]]])  # (1, 2, 1, Q=1): the cumulative values exactly
-    assert pinball((0.5,), cumulative=True)(outputs, targets).item() == 0.0
+    assert head_loss(QuantileHead((0.5,)), differenced=True)(outputs, targets).item() == 0.0
     # Per step instead: errors 0 and -1 at tau 0.5 -> mean(0, 0.5) = 0.25.
-    assert pinball((0.5,), cumulative=False)(outputs, targets).item() == pytest.approx(0.25)
+    assert head_loss(QuantileHead((0.5,)), differenced=False)(outputs, targets).item() == pytest.approx(0.25)
+    # A point head trains on each step's own target, differenced or not.
+    assert head_loss(PointHead(), differenced=True)(outputs[..., 0], targets).item() == pytest.approx(0.5)
 
 
 def test_the_pinball_loss_is_minimised_by_the_quantile():
     values = torch.arange(1.0, 11.0)[None, :, None]  # ten targets in one window of H = 10
-    loss = pinball((0.8,), cumulative=False)
+    loss = QuantileHead((0.8,)).loss
     scores = {q: loss(torch.full((1, 10, 1, 1), float(q)), values).item() for q in range(1, 11)}
     assert min(scores, key=scores.get) in (8, 9)  # the 0.8-quantile of 1..10
 
@@ -184,7 +187,7 @@ def test_adaptive_intervals_are_named_and_the_quantile_method_trains_heads(small
     predictions = result.predictions
     assert (predictions["linear_lo_90"] <= predictions["linear_lo_50"]).all()  # sorted quantiles
     assert (predictions["linear_lo_50"] <= predictions["linear"]).all() and (predictions["linear"] <= predictions["linear_hi_50"]).all()
-    assert result.checkpoint("linear").dims.quantiles == (0.05, 0.25, 0.5, 0.75, 0.95)
+    assert result.checkpoint("linear").dims.head == QuantileHead((0.05, 0.25, 0.5, 0.75, 0.95))
 
 
 @pytest.mark.parametrize(("section", "message"), [
@@ -265,7 +268,7 @@ def test_a_checkpoint_keeps_its_calibration_and_one_written_before_intervals_loa
     checkpoint = interval_run.checkpoint("linear")
     assert load_checkpoint(save_checkpoint(checkpoint, tmp_path / "linear.pt")) == checkpoint
     older = to_payload(checkpoint)
-    del older["intervals"], older["dims"]["quantiles"]  # what format version 2 wrote before intervals
+    del older["intervals"], older["dims"]["head"]  # what format version 2 wrote before intervals (and heads)
     assert from_payload(older, "older.pt").intervals is None
 
 
@@ -304,5 +307,5 @@ def test_a_quantile_run_writes_its_folder_and_its_transformer_keeps_an_encoder(t
     assert main(["run", str(tiny_config_file), "--out", str(out), "--quiet", "--set", "intervals.method=quantile"]) == 0
     assert (out / "attention_transformer.png").is_file() and (out / "intervals.csv").is_file()
     checkpoint = load_checkpoint(out / "checkpoints" / "transformer.pt")
-    assert checkpoint.dims.quantiles == (0.025, 0.1, 0.5, 0.9, 0.975)
+    assert checkpoint.dims.head == QuantileHead((0.025, 0.1, 0.5, 0.9, 0.975))
     assert checkpoint.encoder() is not None  # embed and transfer read it through the quantile head

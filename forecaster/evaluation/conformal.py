@@ -24,14 +24,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from forecaster.data.transforms import Transform
 from forecaster.errors import ForecasterError
 
-METHODS = ("conformal", "adaptive", "quantile")
+# The interval methods that calibrate a point forecast's errors; ``intervals.method`` may also name a
+# distributional output head (``models.HEADS``, e.g. ``quantile``), checked where the config is read.
+CALIBRATED_METHODS = ("conformal", "adaptive")
 
 # Adaptive conformal inference's step size, fixed before any test result was looked at. Gibbs & Candes use
 # 0.005 over thousands of points; a test span here holds a few hundred, over which the long-run miss rate's
@@ -46,10 +47,12 @@ class IntervalConfig:
 
     levels: tuple[float, ...] = (80.0, 95.0)
     """Nominal coverages of the central intervals, in percent, each in (0, 100) and named once; `[]` turns intervals off."""
-    method: Literal["conformal", "adaptive", "quantile"] = "conformal"
+    method: str = "conformal"
     """How intervals are made: `conformal` (split conformal from the validation errors), `adaptive` (the same, updated
-    over the test span with the errors known at each origin) or `quantile` (neural models train a quantile head with
-    the pinball loss; kinds without a head are refused)."""
+    over the test span with the errors known at each origin), or the name of a distributional output head, which
+    neural models then train and whose quantiles give the intervals (naive kinds get conformal ones): `quantile`
+    (a quantile head, trained with the pinball loss) or `normal` (a Gaussian head's location and scale, trained by
+    negative log-likelihood)."""
     step_size: float = DEFAULT_STEP_SIZE
     """Adaptive conformal's step size gamma, in (0, 1); read by `method: adaptive` only."""
     season: int = 1
@@ -70,7 +73,8 @@ class Calibration:
 
     ``radii`` (L, H): for ``conformal`` the validation radius of each level and horizon step, for
     ``adaptive`` the radius reached after the test span; the interval is the point forecast's change
-    +- radius in the change space. A ``quantile`` head needs no radii: the model forecasts the bounds.
+    +- radius in the change space. A distributional head (``quantile``) needs no radii: the model
+    forecasts the bounds.
     """
 
     method: str

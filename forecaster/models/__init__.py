@@ -3,10 +3,11 @@
 Every forecaster, naive ones included, is an ``nn.Module`` with ``forward(past (B, T, C), future=None) ->
 (B, H, K)`` in the scaled, transformed target space (``future``: (B, H, F) inputs known ahead; with F > 0
 a trainable kind is wrapped in ``FutureForecaster``, which adds a learned per-step term, and the naive
-kinds ignore them); built with quantile levels (``ModelDims.quantiles``), a kind with a quantile head returns
-``(B, H, K, Q)`` instead. ``build_model`` makes one from its config plus the data's dimensions. What differs between kinds
-beyond that (whether they train, whether they have attention maps to draw, whether a setting is found from
-the training span) is an entry of their ``ModelKind``, so that callers ask the kind, never its name.
+kinds ignore them); built with another output head (``ModelDims.head``, see ``models/heads.py``), a kind
+returns ``(B, H, K, *head.shape)`` instead, e.g. (B, H, K, Q) quantiles. ``build_model`` makes one from its
+config plus the data's dimensions. What differs between kinds beyond that (whether they train, whether they
+have attention maps to draw, whether a setting is found from the training span) is an entry of their
+``ModelKind``, so that callers ask the kind, never its name.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 
 from forecaster.models.attention import MultiHeadSelfAttention
 from forecaster.models.future import FutureForecaster
+from forecaster.models.heads import POINT, Head, HeadForecaster, PointHead, QuantileHead
 from forecaster.models.linear import LinearConfig, LinearForecaster
 from forecaster.models.mlp import MLPConfig, MLPForecaster
 from forecaster.models.naive import (
@@ -31,7 +33,7 @@ from forecaster.models.naive import (
     period_needs_one_series,
     resolve_period,
 )
-from forecaster.models.quantile import QuantileForecaster
+from forecaster.models.normal import NormalHead
 from forecaster.models.rnn import RNNConfig, RNNForecaster
 from forecaster.models.transformer import TransformerConfig, TransformerEncoder, TransformerForecaster, attention_maps
 
@@ -43,7 +45,7 @@ class ModelDims:
     ``differenced`` and ``no_change`` (the scaled value of a zero change) tell the naive forecasts what
     "repeat the last value" means in the target space; neural models do not use them. ``targets`` (K) are
     the first K input channels; ``future_channels`` (F) the inputs known ahead for the forecast steps;
-    ``quantiles``: the levels (taus) of a quantile head, empty for point forecasts.
+    ``head``: what the outputs per step and target are (``models/heads.py``): one value by default.
     """
 
     context: int
@@ -53,7 +55,7 @@ class ModelDims:
     no_change: float
     targets: int = 1
     future_channels: int = 0
-    quantiles: tuple[float, ...] = ()
+    head: Head = POINT
 
 
 # What a kind may return when it has attention to show: each layer's weights (B, N, P, P) on the windows
@@ -72,7 +74,8 @@ class ModelKind:
       test), and a sentence saying what was chosen (None when nothing was);
     - ``needs_one_series``: why a config cannot serve a global run of several series (a setting found in
       one series' training span), or None;
-    - ``quantile_head``: whether the kind can forecast quantiles (``ModelDims.quantiles``) instead of one value;
+    - ``output_heads``: whether the kind can forecast with a head of several outputs per step (``ModelDims.head``:
+      quantiles, a distribution's parameters) instead of one value;
     - ``search``: for trainable kinds, ``(config, shortest_context) -> {key: range}``: the kind's own settings that
       ``forecaster tune`` searches by default, in the ``search:`` syntax (``[low, high]``, ``{log: [low, high]}``,
       ``{choices: [...]}``), ``shortest_context`` the shortest window searched; None: the kind has no default space
@@ -85,7 +88,7 @@ class ModelKind:
     attention: AttentionMaps | None = None
     resolve: Callable[..., tuple[Any, str | None]] | None = None
     needs_one_series: Callable[[Any], str | None] = lambda config: None  # most configs serve any series
-    quantile_head: bool = False
+    output_heads: bool = False
     search: Callable[[Any, int], dict[str, Any]] | None = None
 
 
@@ -132,11 +135,11 @@ MODEL_KINDS: dict[str, ModelKind] = {
     "naive": ModelKind(NaiveConfig, _naive, trainable=False),
     "seasonal_naive": ModelKind(SeasonalNaiveConfig, _seasonal_naive, trainable=False,
                                 resolve=resolve_period, needs_one_series=period_needs_one_series),
-    "linear": ModelKind(LinearConfig, _neural(LinearForecaster), trainable=True, quantile_head=True, search=_linear_space),
-    "mlp": ModelKind(MLPConfig, _neural(MLPForecaster), trainable=True, quantile_head=True, search=_mlp_space),
-    "rnn": ModelKind(RNNConfig, _neural(RNNForecaster), trainable=True, quantile_head=True, search=_rnn_space),
+    "linear": ModelKind(LinearConfig, _neural(LinearForecaster), trainable=True, output_heads=True, search=_linear_space),
+    "mlp": ModelKind(MLPConfig, _neural(MLPForecaster), trainable=True, output_heads=True, search=_mlp_space),
+    "rnn": ModelKind(RNNConfig, _neural(RNNForecaster), trainable=True, output_heads=True, search=_rnn_space),
     "transformer": ModelKind(TransformerConfig, _neural(TransformerForecaster), trainable=True, attention=attention_maps,
-                             quantile_head=True, search=_transformer_space),
+                             output_heads=True, search=_transformer_space),
 }
 
 
@@ -151,30 +154,52 @@ def build_model(kind: str, config: Any, dims: ModelDims) -> nn.Module:
     """Build the forecaster of ``kind`` from its config and the data's dimensions (a ValueError if it cannot be).
 
     With inputs known ahead (``dims.future_channels`` > 0) a trainable kind is wrapped in ``FutureForecaster``
-    (outermost, so that its head has one output per quantile); naive kinds have nothing to learn them with
-    and forecast from the past alone. Without them nothing is wrapped: the model is exactly the kind's own.
+    (outermost, so that its head has one output per output of the model's head); naive kinds have nothing to
+    learn them with and forecast from the past alone. Without them nothing is wrapped: the model is exactly
+    the kind's own (or, with a head of several outputs, the kind's own in a ``HeadForecaster``).
     """
     entry = model_kind(kind)
-    model = _point_or_quantile(kind, entry, config, dims)
+    model = _with_head(kind, entry, config, dims)
     if dims.future_channels and entry.trainable:
-        return FutureForecaster(model, future_channels=dims.future_channels, targets=dims.targets, taus=dims.quantiles)
+        return FutureForecaster(model, future_channels=dims.future_channels, targets=dims.targets, head=dims.head)
     return model
 
 
-def _point_or_quantile(kind: str, entry: ModelKind, config: Any, dims: ModelDims) -> nn.Module:
-    if not dims.quantiles:
+def _with_head(kind: str, entry: ModelKind, config: Any, dims: ModelDims) -> nn.Module:
+    if not dims.head.shape:
         return entry.build(config, dims)
-    if not entry.quantile_head:
-        with_head = ", ".join(name for name, other in MODEL_KINDS.items() if other.quantile_head)
-        raise ValueError(f"model kind {kind!r} has no quantile head (kinds with one: {with_head})")
-    # The kind's own model, built for Q * H steps: the wrapper reads them as Q quantiles of H steps.
-    base = entry.build(config, dataclasses.replace(dims, horizon=dims.horizon * len(dims.quantiles), quantiles=()))
-    return QuantileForecaster(base, horizon=dims.horizon, taus=dims.quantiles)
+    if not entry.output_heads:
+        with_heads = ", ".join(name for name, other in MODEL_KINDS.items() if other.output_heads)
+        raise ValueError(f"model kind {kind!r} has no {dims.head.name} head (kinds with one: {with_heads})")
+    # The kind's own model, built for W * H steps: the wrapper reads them as W outputs of H steps.
+    base = entry.build(config, dataclasses.replace(dims, horizon=dims.horizon * dims.head.width, head=POINT))
+    return HeadForecaster(base, horizon=dims.horizon, head=dims.head)
 
 
-def quantile_taus(model: nn.Module) -> tuple[float, ...]:
-    """The quantile levels a model forecasts (its quantile head's taus), or () for a point forecaster."""
-    return model.taus if isinstance(model, (QuantileForecaster, FutureForecaster)) else ()
+# The output heads by name: ``intervals.method`` names a distributional one, a checkpoint describes its own.
+HEADS: dict[str, type[Head]] = {
+    "point": PointHead,
+    "quantile": QuantileHead,
+    "normal": NormalHead,
+}
+
+
+def output_head(model: nn.Module) -> Head:
+    """The head a model built by ``build_model`` forecasts with (a point head unless it was built with another)."""
+    return getattr(model, "output_head", POINT)
+
+
+def head_from_description(description: Any) -> Head:
+    """The head that ``head.describe()`` described (a checkpoint's), or a ``ValueError`` naming the known heads."""
+    name = description.get("name") if isinstance(description, dict) else None
+    if name not in HEADS:
+        raise ValueError(f"unknown output head {name!r}; known heads: {', '.join(HEADS)}")
+    return HEADS[name].from_description(description)
+
+
+def distributional_heads() -> tuple[str, ...]:
+    """The heads that ``intervals.method`` may name: those that forecast a distribution, whose quantiles give intervals."""
+    return tuple(name for name, head in HEADS.items() if head.distributional)
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -201,7 +226,11 @@ __all__ = [
     "MultiHeadSelfAttention",
     "NaiveConfig",
     "NaiveForecaster",
-    "QuantileForecaster",
+    "HEADS",
+    "Head",
+    "HeadForecaster",
+    "PointHead",
+    "QuantileHead",
     "RNNConfig",
     "RNNForecaster",
     "SeasonalNaiveConfig",
@@ -211,7 +240,9 @@ __all__ = [
     "TransformerForecaster",
     "FutureForecaster",
     "build_model",
-    "quantile_taus",
+    "distributional_heads",
+    "head_from_description",
+    "output_head",
     "count_parameters",
     "freeze",
     "model_kind",

@@ -2,8 +2,8 @@
 
 The wrapped model forecasts from the past window as it always does; the wrapper adds, at each forecast
 step h, ``head(future[:, h])``: a small MLP over that step's F known inputs (calendar, holiday flag,
-planned events), shared by every step, with one output per target (and per quantile for a quantile
-head). One wrapper serves every kind without touching their internals (a transformer, an RNN and a
+planned events), shared by every step, with one output per target and output of the model's head (per
+quantile for a quantile head). One wrapper serves every kind without touching their internals (a transformer, an RNN and a
 linear map read it the same way), and an additive term is what known-ahead inputs usually are: the
 hour-of-day profile, a holiday dip, a planned event's effect. What it cannot learn is an interaction
 between the past and the future inputs (a holiday effect proportional to the current level); that is
@@ -16,19 +16,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from forecaster.models.heads import POINT, Head
+
 HIDDEN = 32  # the head's hidden width: enough for hour x weekday x holiday profiles, small beside any base
 
 
 class FutureForecaster(nn.Module):
-    """``forward(past (B, T, C), future (B, H, F)) -> base(past) + head(future)``: (B, H, K), or (B, H, K, Q)."""
+    """``forward(past (B, T, C), future (B, H, F)) -> base(past) + head(future)``: (B, H, K, *output_head.shape)."""
 
-    def __init__(self, base: nn.Module, *, future_channels: int, targets: int, taus: tuple[float, ...] = ()) -> None:
+    def __init__(self, base: nn.Module, *, future_channels: int, targets: int, head: Head = POINT) -> None:
         super().__init__()
         self.base = base
         self.future_channels = future_channels
-        self.taus = tuple(taus)  # a quantile head's levels (the base's), () for points
-        self.outputs = (targets, len(self.taus)) if self.taus else (targets,)
-        self.head = nn.Sequential(nn.Linear(future_channels, HIDDEN), nn.GELU(), nn.Linear(HIDDEN, targets * max(len(self.taus), 1)))
+        self.output_head = head  # the base's output head: what each step's outputs are
+        self.outputs = (targets, *head.shape)
+        self.head = nn.Sequential(nn.Linear(future_channels, HIDDEN), nn.GELU(), nn.Linear(HIDDEN, targets * head.width))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 

@@ -114,7 +114,7 @@ def training_curves_figure(history: pd.DataFrame) -> Figure:
         axes.plot(rows["epoch"], rows["train_loss"], color=colour, label=f"{name} train")
         axes.plot(rows["epoch"], rows["val_loss"], color=colour, linestyle="--", label=f"{name} validation")
     axes.set_xlabel("epoch")
-    axes.set_ylabel("loss of scaled targets (MSE; pinball for quantile heads)")
+    axes.set_ylabel("loss of scaled targets (MSE; the output head's, e.g. pinball)")
     axes.set_title("Training curves")
     if len(history):
         axes.legend(fontsize=7, ncol=2)

@@ -28,7 +28,8 @@ class ForecastEstimator:
     """``ForecastEstimator("transformer", context=64).fit(prices).predict()``: the next ``horizon`` values.
 
     ``model`` holds the kind's own options (e.g. ``{"d_model": 32}``), checked like a config's;
-    ``levels`` and ``intervals`` (``conformal``, ``adaptive`` or ``quantile``) are the prediction intervals
+    ``levels`` and ``intervals`` (``conformal``, ``adaptive`` or a distributional head's name such as ``quantile``:
+    ``forecaster.config.INTERVAL_METHODS``) are the prediction intervals
     calibrated at ``fit`` (``intervals.levels`` and ``intervals.method`` of a config), which
     ``predict(levels=...)`` returns.
     """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -12,7 +11,7 @@ from torch import nn
 from forecaster.checkpoint import Checkpoint
 from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import quantile_bounds
+from forecaster.evaluation.conformal import quantile_bounds, quantile_levels
 from forecaster.output.folders import write_folder
 
 
@@ -101,14 +100,15 @@ def forecast_future(
     if checkpoint.dims.future_channels:
         known = (torch.tensor(checkpoint.future_inputs(series.dates, dates, future, source=source), dtype=torch.float32)[None],)
     with torch.no_grad():
-        scaled = model.eval()(window, *known).double().numpy()[:, :, 0]  # (1, H) or (1, H, Q): the one target
-    anchors = series.levels[-1:]
-    if scaled.ndim == 3:  # a quantile head: sorted quantiles of the cumulative change (or of the level)
-        quantiles = series.transform.cumulative_to_series(inputs.unscale_target(np.sort(scaled, axis=-1)), anchors)[0]
-        lower, upper, values = quantile_bounds(quantiles, checkpoint.dims.quantiles, levels)  # (H, L), (H, L), (H,)
+        scaled = model.eval()(window, *known).double().numpy()[:, :, 0]  # (1, H, *head.shape): the one target
+    anchors, head, taus = series.levels[-1:], checkpoint.dims.head, quantile_levels(levels)
+    quantiles = head.quantiles(scaled, taus)  # a distributional head's, of the cumulative change (or of the level)
+    if quantiles is not None:
+        quantiles = series.transform.cumulative_to_series(inputs.unscale_target(quantiles), anchors)[0]
+        lower, upper, values = quantile_bounds(quantiles, taus, levels)  # (H, L), (H, L), (H,)
         bounds = {level: (lower[:, i], upper[:, i]) for i, level in enumerate(levels)}
     else:
-        values = series.transform.invert(inputs.unscale_target(scaled), anchors)  # (1, H)
+        values = series.transform.invert(inputs.unscale_target(head.point(scaled)), anchors)  # (1, H)
         if levels:
             lower, upper = calibration.bounds(values, anchors, series.transform)  # (1, H, L)
             bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(calibration.levels) if level in levels}

@@ -24,8 +24,8 @@ from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds, scaler_statistics
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import check_calibration_size
-from forecaster.models import ModelDims, count_parameters, model_kind, quantile_taus
+from forecaster.evaluation.conformal import CALIBRATED_METHODS, check_calibration_size
+from forecaster.models import ModelDims, count_parameters, model_kind, output_head
 from forecaster.output.folders import write_folder
 from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.fitting import ModelRun, build, fit, interval_method, model_dims, score_model, training_loss
@@ -86,7 +86,7 @@ class ExperimentResult:
         series = self.data.series
         return Checkpoint.from_model(
             run.model, name=name, kind=run.spec.kind, config=run.spec.config,
-            dims=dataclasses.replace(self.data.dims, quantiles=quantile_taus(run.model)), columns=series.columns,
+            dims=dataclasses.replace(self.data.dims, head=output_head(run.model)), columns=series.columns,
             transform=series.transform.name, offset=offset, scale=scale, calendar=series.calendar,
             intervals=run.intervals.calibration if run.intervals is not None else None,
             future=series.future_spec, **self.data.future_scaling,
@@ -205,13 +205,13 @@ def resolve_settings(config: ExperimentConfig, data: PreparedData) -> tuple[Expe
 
 
 def build_models(config: ExperimentConfig, dims: ModelDims) -> dict[str, nn.Module]:
-    """Every model, built before any training so that a bad model config fails fast (a quantile head where asked)."""
+    """Every model, built before any training so that a bad model config fails fast (a distributional head where asked)."""
     return {spec.name: build(spec, model_dims(spec, dims, config.intervals), seed=config.train.seed) for spec in config.models}
 
 
 def check_intervals(config: ExperimentConfig, models: dict[str, nn.Module], data: PreparedData) -> None:
     """Refuse, before training, levels that the validation windows are too few to calibrate (conformal, adaptive)."""
-    if any(interval_method(model, config.intervals) != "quantile" for model in models.values()):
+    if any(interval_method(model, config.intervals) in CALIBRATED_METHODS for model in models.values()):
         check_calibration_size(len(data.windows["val"]), config.intervals.levels, "intervals.levels")
 
 

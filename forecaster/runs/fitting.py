@@ -22,7 +22,7 @@ from torch import nn
 from forecaster.config import ModelSpec
 from forecaster.data.windows import PooledWindows, WindowSet
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import IntervalConfig, levels_of_taus, quantile_levels
+from forecaster.evaluation.conformal import CALIBRATED_METHODS, IntervalConfig
 from forecaster.evaluation.metrics import (
     forecast_metrics,
     insample_naive_mae,
@@ -32,18 +32,18 @@ from forecaster.evaluation.metrics import (
     to_series_units,
     training_std,
 )
-from forecaster.models import ModelDims, build_model, model_kind, quantile_taus
+from forecaster.models import HEADS, Head, ModelDims, build_model, distributional_heads, model_kind, output_head
 from forecaster.runs.intervals import (
     Intervals,
     adaptive_intervals,
     conformal_intervals,
+    head_intervals,
     interval_metrics,
-    quantile_intervals,
     random_walk_intervals,
 )
 from forecaster.runs.prepare import SPLITS, PreparedData
 from forecaster.training.loop import EpochHook, StepHook, TrainConfig, TrainResult, seed_everything, train_model
-from forecaster.training.losses import Loss, mse, pinball
+from forecaster.training.losses import Loss, head_loss, mse
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +64,24 @@ class ModelRun:
 
 
 def model_dims(spec: ModelSpec, dims: ModelDims, intervals: IntervalConfig | None) -> ModelDims:
-    """The data's ``dims`` as model ``spec`` is built for: with a quantile head's levels when it trains one.
+    """The data's ``dims`` as model ``spec`` is built for: with the output head that ``intervals.method`` names.
 
-    Under ``intervals.method: quantile`` every trainable kind trains a quantile head (a kind that has none
-    is refused by ``build_model``); naive kinds have nothing to train and get conformal intervals.
+    Under a method that names a distributional head (``quantile``, see ``models.HEADS``) every trainable
+    kind trains that head, built for the intervals' levels (a kind that has none is refused by
+    ``build_model``); naive kinds have nothing to train and get conformal intervals.
     """
-    if intervals is None or intervals.method != "quantile" or not intervals.levels or not model_kind(spec.kind).trainable:
+    if (intervals is None or intervals.method not in distributional_heads() or not intervals.levels
+            or not model_kind(spec.kind).trainable):
         return dims
-    return dataclasses.replace(dims, quantiles=quantile_levels(intervals.levels))
+    return dataclasses.replace(dims, head=HEADS[intervals.method].for_levels(intervals.levels))
 
 
 def interval_method(model: nn.Module, intervals: IntervalConfig) -> str:
-    """The method that makes ``model``'s intervals: ``quantile`` for a quantile head, else conformal or adaptive."""
-    if quantile_taus(model):
-        return "quantile"
-    return "conformal" if intervals.method == "quantile" else intervals.method
+    """The method that makes ``model``'s intervals: its head's name for a distributional head, else conformal or adaptive."""
+    head = output_head(model)
+    if head.distributional:
+        return head.name
+    return intervals.method if intervals.method in CALIBRATED_METHODS else "conformal"
 
 
 def build(spec: ModelSpec, dims: ModelDims, *, seed: int) -> nn.Module:
@@ -91,9 +94,8 @@ def build(spec: ModelSpec, dims: ModelDims, *, seed: int) -> nn.Module:
 
 
 def training_loss(model: nn.Module, dims: ModelDims) -> Loss:
-    """What ``model`` trains on: the pinball loss for a quantile head (of the cumulative change when differenced), else MSE."""
-    taus = quantile_taus(model)
-    return pinball(taus, cumulative=dims.differenced) if taus else mse
+    """What ``model`` trains on: its head's loss (MSE for points), of the cumulative change when the head asks for it."""
+    return head_loss(output_head(model), differenced=dims.differenced)
 
 
 def fit(
@@ -119,7 +121,7 @@ def fit(
 
 @torch.no_grad()
 def predict(model: nn.Module, windows: WindowSet | PooledWindows, *, device: torch.device, batch_size: int = 1024) -> np.ndarray:
-    """The model's forecasts for every window, in the scaled target space: (N, H, K), or (N, H, K, Q) from a quantile head."""
+    """The model's outputs for every window, in the scaled target space: (N, H, K, *head.shape), e.g. (N, H, K) for points."""
     model.to(device).eval()
     windows = windows.to(device)
     outputs = []
@@ -130,12 +132,12 @@ def predict(model: nn.Module, windows: WindowSet | PooledWindows, *, device: tor
 
 
 def _scaled_forecasts(model: nn.Module, data: PreparedData, training: TrainResult | None, device: torch.device):
-    """``forecasts(split)``: the model's scaled forecasts of a split (N, H, K[, Q]), predicted once per split."""
+    """``forecasts(split)``: the model's scaled outputs of a split (N, H, K, *head.shape), predicted once per split."""
     cache: dict[str, np.ndarray] = {}
 
     def forecasts(split: str) -> np.ndarray:
         if split not in cache:
-            scaled = predict(model, data.windows[split], device=device)  # (N, H, K) or (N, H, K, Q)
+            scaled = predict(model, data.windows[split], device=device)  # (N, H, K, *head.shape)
             if training is not None and training.failure and not training.best_epoch:
                 scaled = np.full_like(scaled, np.nan)  # no weights worth scoring: every metric is NaN
             cache[split] = scaled
@@ -144,15 +146,18 @@ def _scaled_forecasts(model: nn.Module, data: PreparedData, training: TrainResul
     return forecasts
 
 
-def _point_forecast(data: PreparedData, scaled: np.ndarray, split: str, taus: tuple[float, ...]):
-    """One target's forecasts in the series' units (N, H) from its scaled ones, (N, H) or (N, H, Q) from a
-    quantile head, and the quantile head's intervals (else None)."""
-    if scaled.ndim == 3:
-        intervals = quantile_intervals(data, split, scaled, levels_of_taus(taus))
-        return intervals.median, intervals
+def _point_forecast(data: PreparedData, head: Head, scaled: np.ndarray, split: str) -> np.ndarray:
+    """One target's point forecasts (N, H) in the series' units from its scaled outputs (N, H, *head.shape).
+
+    The head's point forecast (a quantile head's median) is of the cumulative change to each step when the
+    head trains on it (``head.cumulative``), else of each step's own target.
+    """
     _, anchors = data.actual_and_anchors(split)
     (offset,), (scale,) = data.target_offset, data.target_scale
-    return to_series_units(scaled, mean=offset, scale=scale, anchors=anchors, transform=data.series.transform), None
+    point = head.point(scaled)
+    if head.cumulative:
+        return data.series.transform.cumulative_to_series(point * scale + offset, anchors)
+    return to_series_units(point, mean=offset, scale=scale, anchors=anchors, transform=data.series.transform)
 
 
 def score_model(
@@ -202,18 +207,21 @@ def _score_target(
     train_levels = data.training_levels
     scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels),
                "scale_std": training_std(train_levels)}
-    taus = quantile_taus(model)
-    forecast, bands = _point_forecast(data, forecasts(split), split, taus)
+    head = output_head(model)
+    forecast = _point_forecast(data, head, forecasts(split), split)
     metrics = forecast_metrics(actual, forecast, **scoring)
-    if intervals is not None and intervals.levels and (bands is not None or split == "test"):
-        method = interval_method(model, intervals)
-        if method != "quantile":
-            val_forecast, _ = _point_forecast(data, forecasts("val"), "val", taus)
+    bands = None
+    if intervals is not None and intervals.levels:
+        bands = head_intervals(data, split, forecasts(split), head, intervals.levels)  # None: the head has no distribution
+        if bands is None and split == "test":
+            val_forecast = _point_forecast(data, head, forecasts("val"), "val")
+            method = interval_method(model, intervals)
             bands = (conformal_intervals(data, forecast, val_forecast, intervals.levels) if method == "conformal" else
                      adaptive_intervals(data, forecast, val_forecast, intervals.levels, step_size=intervals.step_size))
+    if bands is not None:
         random_walk = random_walk_intervals(data, split, intervals.levels)
         yardstick = interval_metrics(actual, random_walk, random_walk_crps=float("nan"))["crps"]
-        metrics.update(interval_metrics(actual, bands, random_walk_crps=yardstick), interval_method=method)
+        metrics.update(interval_metrics(actual, bands, random_walk_crps=yardstick), interval_method=bands.method)
     return ModelRun(
         spec=spec,
         model=model.cpu(),
@@ -222,7 +230,7 @@ def _score_target(
         metrics=metrics,
         step_metrics=metrics_by_step(actual, forecast, **scoring),
         split=split,
-        intervals=bands if intervals is not None and intervals.levels else None,
+        intervals=bands,
     )
 
 

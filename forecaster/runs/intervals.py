@@ -7,13 +7,13 @@ central one at each level of ``intervals.levels``, in the series' units, with it
 - ``conformal``: the model's validation forecasts give absolute errors in the change space (the
   cumulative log change for log-return targets); one radius per level and horizon step;
 - ``adaptive``: the same errors, then the test span's as each becomes known (adaptive conformal);
-- ``quantile``: a quantile head's outputs (quantiles of the scaled cumulative change, or of the level),
-  sorted, with the share of crossed quantiles before sorting reported;
+- a distributional head's name (``quantile``): the head's quantiles at each level's bounds and the median
+  (of the scaled cumulative change, or of the level), with the share of crossed quantiles reported by it;
 - ``empirical``: the random walk's own intervals, the yardstick of ``rel_crps``: quantiles of the training
   span's h-step changes around the last value.
 
 Conformal and adaptive intervals are made for the test span only (calibrating on validation and scoring
-validation would be circular); a quantile head's come with its forecasts on any split.
+validation would be circular); a distributional head's come with its forecasts on any split.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from forecaster.evaluation.conformal import (
     bounds_around,
     conformal_radius,
     empirical_change_quantiles,
+    levels_of_taus,
     quantile_bounds,
     quantile_levels,
 )
 from forecaster.evaluation.probabilistic import (
     coverage,
-    crossing_rate,
     crps_from_quantiles,
     mean_width,
     msis,
@@ -43,6 +43,7 @@ from forecaster.evaluation.probabilistic import (
     seasonal_naive_mae,
     winkler,
 )
+from forecaster.models import Head
 from forecaster.runs.prepare import PreparedData
 
 RANDOM_WALK = "random_walk"  # the yardstick's model name in intervals.csv
@@ -66,8 +67,8 @@ class Intervals:
     levels: tuple[float, ...]
     lower: np.ndarray  # (N, H, L)
     upper: np.ndarray  # (N, H, L)
-    median: np.ndarray  # (N, H): the point forecast (a quantile head's median)
-    crossing: float = float("nan")  # share of a quantile head's (window, step) whose quantiles crossed
+    median: np.ndarray  # (N, H): the point forecast (a distributional head's median)
+    crossing: float = float("nan")  # share of a head's (window, step) whose quantiles crossed (a quantile head's)
     calibration: Calibration | None = None  # what intervals for new windows are made from
 
     @property
@@ -125,14 +126,20 @@ def adaptive_intervals(
     return Intervals("adaptive", levels, lower, upper, forecast, calibration=calibration)
 
 
-def quantile_intervals(data: PreparedData, split: str, scaled: np.ndarray, levels: tuple[float, ...]) -> Intervals:
-    """A quantile head's intervals from its outputs (N, H, Q) in the scaled target space, sorted."""
-    crossing = crossing_rate(scaled)
-    ordered = np.sort(scaled, axis=-1)
+def head_intervals(data: PreparedData, split: str, scaled: np.ndarray, head: Head, levels: tuple[float, ...]) -> Intervals | None:
+    """A distributional head's intervals from its outputs (N, H, *head.shape) in the scaled target space, or None.
+
+    The head's quantiles at each level's bounds and the median (ascending levels), of the cumulative change
+    to each step (or of the level), in the series' units; None when the head forecasts no distribution.
+    """
+    levels = levels_of_taus(quantile_levels(levels))  # ascending, as the quantiles are
+    quantiles = head.quantiles(scaled, quantile_levels(levels))
+    if quantiles is None:
+        return None
     (offset,), (scale,) = data.target_offset, data.target_scale
     _, anchors = data.actual_and_anchors(split)
-    values = data.series.transform.cumulative_to_series(ordered * scale + offset, anchors)
-    return _from_quantiles("quantile", levels, values, crossing=crossing, calibration=Calibration("quantile", levels))
+    values = data.series.transform.cumulative_to_series(quantiles * scale + offset, anchors)
+    return _from_quantiles(head.name, levels, values, crossing=head.crossing(scaled), calibration=Calibration(head.name, levels))
 
 
 def random_walk_intervals(data: PreparedData, split: str, levels: tuple[float, ...]) -> Intervals:

@@ -1,8 +1,8 @@
 """Training objectives: a loss maps a model's outputs and a batch's targets to one scalar to minimise.
 
-``train_model`` takes the loss as a parameter, so that another objective (a quantile loss for intervals,
-a reconstruction loss for pretraining) is passed in rather than written into the loop. A loss receives the
-model's outputs as they are (``(B, H, K)`` for point forecasts) and the batch's targets ``(B, H, K)``.
+``train_model`` takes the loss as a parameter, so that another objective (an output head's, a reconstruction
+loss for pretraining) is passed in rather than written into the loop. A loss receives the model's outputs as
+they are (``(B, H, K, *head.shape)``: ``(B, H, K)`` for point forecasts) and the batch's targets ``(B, H, K)``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from forecaster.models.heads import Head
+
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 # The mean squared error of the scaled targets over every window, step and target channel: the loss every
@@ -19,22 +21,19 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 mse: Loss = nn.MSELoss()
 
 
-def pinball(taus: tuple[float, ...], *, cumulative: bool) -> Loss:
-    """The pinball (quantile) loss of a quantile head's outputs (B, H, K, Q) at ``taus``, averaged over everything.
+def head_loss(head: Head, *, differenced: bool) -> Loss:
+    """What a model with ``head`` trains on (``head.loss``: MSE for points, pinball for quantiles), of which targets.
 
-    rho_tau(y - q) = max(tau (y - q), (tau - 1)(y - q)) is minimised by the tau-quantile of y. With
-    ``cumulative`` (differenced targets: log returns or changes) the targets are first summed over the
-    horizon, so that output h is a quantile of the cumulative change to step h: the quantity an interval
-    of the h-step-ahead value needs (a sum's quantile is not the sum of the steps' quantiles).
+    A head that is ``cumulative`` (a distribution's, see ``models/heads.py``) with differenced targets (log
+    returns or changes) gets the targets summed over the horizon, so that output h is of the cumulative
+    change to step h: the quantity an interval of the h-step-ahead value needs (a sum's quantile is not the
+    sum of the steps' quantiles). Otherwise the targets are passed as they are.
     """
-    levels = torch.tensor(taus, dtype=torch.float32)
+    if not (head.cumulative and differenced):
+        return head.loss
 
     def loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if cumulative:
-            targets = targets.cumsum(dim=1)
-        tau = levels.to(device=outputs.device, dtype=outputs.dtype)
-        difference = targets.unsqueeze(-1) - outputs  # (B, H, K, Q)
-        return torch.maximum(tau * difference, (tau - 1) * difference).mean()
+        return head.loss(outputs, targets.cumsum(dim=1))
 
     return loss
 
