@@ -89,6 +89,7 @@ def must_not_download(*args, **kwargs):
     raise AssertionError("yfinance.download called although the cache holds this request")
 
 
+@pytest.mark.slow
 def test_two_processes_fetching_at_once_leave_one_valid_cache_file(tmp_path, monkeypatch):
     cache_dir = tmp_path / "cache"
     go = tmp_path / "go"

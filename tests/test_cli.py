@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 import yaml
 
 from forecaster.cli import main
@@ -56,6 +57,7 @@ def test_data_column_and_set_flags_override_the_config(tiny_config_file, small_c
     assert [m["name"] for m in resolved["models"]] == ["naive", "linear"]
 
 
+@pytest.mark.slow
 def test_the_installed_command_prints_no_traceback(tmp_path):
     out = tmp_path / "out"
     process = subprocess.run(

@@ -47,6 +47,7 @@ def train_on_rank(rank: int, world_size: int, store: str, out: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_stay_in_sync_and_match_one_process(tmp_path):
     mp.spawn(train_on_rank, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
@@ -71,6 +72,7 @@ def test_two_gloo_ranks_stay_in_sync_and_match_one_process(tmp_path):
         assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_torchrun_cli_trains_on_two_processes_and_only_rank_0_writes(tiny_config_file, tmp_path):
     out = tmp_path / "results" / "ddp"
     before = set(tmp_path.iterdir())

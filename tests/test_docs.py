@@ -143,6 +143,7 @@ def python_blocks() -> list[tuple[str, str]]:
             for block in re.findall(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), flags=re.M | re.S)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page,code", python_blocks(), ids=[f"{page}:{i}" for i, (page, _) in enumerate(python_blocks())])
 def test_every_python_example_runs(page, code, tmp_path, monkeypatch):
     """The examples are tutorials a user pastes: run them from a copy of the repository's root, so that the paths

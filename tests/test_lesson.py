@@ -134,6 +134,7 @@ def test_spread_and_tables_keep_the_order_they_were_given():
 # --- the command -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_lesson_quick_writes_every_section_figure_and_table(tmp_path, capsys):
     """The whole quick report: each question's heading in Spanish and English, its figures, tables with numbers."""
     out = tmp_path / "lesson"

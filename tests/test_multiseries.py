@@ -201,6 +201,7 @@ def test_a_global_checkpoint_scales_each_series_by_its_own_statistics(two_csvs, 
     np.testing.assert_allclose(scale, [np.std([1.0, 3.0, 5.0])])
 
 
+@pytest.mark.slow
 def test_the_global_vs_alone_example_runs_and_prints_both_columns():
     import subprocess
     import sys

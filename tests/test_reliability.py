@@ -226,6 +226,7 @@ def test_a_run_interrupted_before_typed_checkpoints_still_resumes(small_prices, 
         assert torch.equal(finished["linear"].model(inputs), result.runs["linear"].model.eval()(inputs))
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_run_like_ctrl_c(tiny_config_file, tmp_path):
     config = yaml.safe_load(tiny_config_file.read_text())
     config["train"].update(epochs=400, patience=400)  # long enough to be stopped by the signal

@@ -13,6 +13,7 @@ from forecaster.output.compare import compare_table
 from forecaster.runs.seeds import run_seeds, seed_summary
 
 
+@pytest.mark.slow
 def test_run_with_seeds_writes_a_folder_per_seed_and_their_summary(tiny_config_file, tmp_path, capsys):
     out = tmp_path / "seeds"
     code = main(["run", str(tiny_config_file), "--set", "models=naive,linear,transformer", "--seeds", "0,1,2",
@@ -36,6 +37,7 @@ def test_run_with_seeds_writes_a_folder_per_seed_and_their_summary(tiny_config_f
     assert "seeds" not in yaml.safe_load((out / "seed-0" / "config.yaml").read_text())  # one seed's folder: one run
 
 
+@pytest.mark.slow
 def test_a_seeds_folder_config_repeats_the_whole_seeds_run(tiny_config_file, tmp_path, capsys):
     out = tmp_path / "seeds"
     assert main(["run", str(tiny_config_file), "--set", "models=naive,linear,mlp", "--seeds", "3,5", "--out", str(out),

@@ -95,6 +95,7 @@ SMALL = ["--set", "data.end=2024-03-01", "--set", "train.epochs=1", "--set", "tr
          "--set", "models.transformer.d_ff=16", "--set", "models.mlp.hidden=[8]"]
 
 
+@pytest.mark.slow
 def test_the_seasonal_config_runs_with_a_long_and_a_short_window(tmp_path, capsys):
     out = tmp_path / "long"
     assert main(["run", str(REPO / "experiments" / "seasonal.yaml"), *SMALL, "--out", str(out), "--quiet"]) == 0

@@ -52,6 +52,7 @@ def test_tensorboard_holds_each_models_losses_per_epoch_the_metrics_config_and_f
     assert yaml.safe_load((out / "config.yaml").read_text())["tracking"]["backend"] == "tensorboard"
 
 
+@pytest.mark.slow
 def test_mlflow_runs_live_in_a_sqlite_store_beside_the_results_folder(tiny_config_file, tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient

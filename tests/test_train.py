@@ -98,6 +98,7 @@ def test_bf16_training_tracks_fp32_within_tolerance():
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.1, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_compiled_training_gives_the_same_model():
     windows = sine_windows()
     histories = []

@@ -113,6 +113,7 @@ def test_transfer_command_writes_the_run_folder(source_checkpoint, tmp_path, cap
     assert "choose the diff or level transform" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_transfer_folder_names_its_checkpoint_last_and_transform(source_checkpoint, tmp_path):
     csv = tmp_path / "other.csv"
     synthetic_prices().rename_axis("Date").to_csv(csv)
@@ -126,6 +127,7 @@ def test_transfer_folder_names_its_checkpoint_last_and_transform(source_checkpoi
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging folder left
 
 
+@pytest.mark.slow
 def test_the_example_script_runs_with_the_public_api():
     import subprocess
     import sys

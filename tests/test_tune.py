@@ -69,6 +69,7 @@ def test_tune_writes_trials_best_yaml_the_study_figures_and_the_test_metrics_onc
 METRICS = ["mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "mse_scaled", "mae_scaled"]
 
 
+@pytest.mark.slow
 def test_the_close_runs_the_tuned_and_the_hand_set_config_on_every_close_seed(tune_file, tmp_path, capsys, monkeypatch):
     import torch
 
@@ -258,6 +259,7 @@ def test_a_missing_optuna_is_one_line_naming_the_extra(tune_file, tmp_path, caps
                                                "extra: pip install -e '.[tune]'")
 
 
+@pytest.mark.slow
 def test_with_tracking_each_trial_is_a_run(tune_file, tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
