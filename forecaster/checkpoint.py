@@ -1,5 +1,8 @@
 """Checkpoints: one trained model and what reading new data for it takes, typed in memory, plain on disk.
 
+Reading new data through a checkpoint (its columns, transform and scaling, the inputs known ahead) lives in
+``reuse/inputs.py``; this module is the record and its file format.
+
 A ``Checkpoint`` is a frozen record of a trained model: its kind and config, the data's dimensions,
 the input columns, calendar and transform it was trained on, the training span's scaling, a global
 model's per-series records, what its prediction intervals are made from, and the weights. A run builds
@@ -18,7 +21,7 @@ before output heads (``dims`` has ``quantiles``, a quantile head's taus or none,
 
 A pretrained encoder (``forecaster pretrain``) is a transformer checkpoint with ``head: false``: its weights
 are the encoder's alone (under ``encoder.``), it cannot forecast (``model()`` says to transfer it), and it
-holds no training scaling of any one series, so new data is scaled by its own statistics.
+holds no training scaling of any one series, so new data is scaled by its own statistics (``reuse/inputs.scaling``).
 """
 
 from __future__ import annotations
@@ -31,13 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from forecaster.config import from_mapping, plain_dict
-from forecaster.data.features import DataConfig, FutureSpec, PreparedSeries, known_values, prepare_series
-from forecaster.data.transforms import transform_named
+from forecaster.data.calendar import FutureSpec
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
 from forecaster.models import ModelDims, TransformerEncoder, build_model, head_from_description, model_kind
@@ -72,20 +73,6 @@ class SeriesRecord:
     def matches(self, source: str | None) -> bool:
         """Whether new data named ``source`` is this series (by its source or its label)."""
         return source is not None and source in (self.source, self.label)
-
-
-@dataclass(frozen=True, eq=False)
-class ScaledSeries:
-    """New data read as a checkpoint's model was trained: the prepared series and its frames scaled for the model."""
-
-    series: PreparedSeries
-    frames: np.ndarray  # (L, C): (series.frames - offset) / scale, what the model reads
-    offset: np.ndarray  # (C,)
-    scale: np.ndarray  # (C,)
-
-    def unscale_target(self, values: np.ndarray) -> np.ndarray:
-        """Model outputs (the scaled target, channel 0) back in the target transform's units."""
-        return values * self.scale[0] + self.offset[0]
 
 
 @dataclass(frozen=True)
@@ -185,89 +172,6 @@ class Checkpoint:
     def series_record(self, source: str | None) -> SeriesRecord | None:
         """A global checkpoint's record of the series ``source`` (matched by source or label), else None."""
         return next((record for record in self.series if record.matches(source)), None)
-
-    def input_config(self, *, column: str | None = None, transform: str | None = None, source: str | None = None) -> DataConfig:
-        """How to read new data for the model: its input columns, calendar and transform (target renamable).
-
-        A global model (trained on several series) reads each of its series' own target column; a series
-        it never saw gets the usual default target (Adj Close, Close, or the only column) unless named.
-        """
-        if self.dims.targets > 1:
-            raise ForecasterError(
-                f"checkpoint {self.name!r} forecasts {self.dims.targets} targets ({', '.join(self.columns[: self.dims.targets])}); "
-                "forecast, transfer and embed read one-target checkpoints for now: train one per target (data.column)")
-        record = self.series_record(source)
-        columns: tuple[str | None, ...] = self.columns
-        if record is not None:
-            columns = record.columns
-        elif self.series or not self.head:  # a series it never saw, or an encoder trained on many
-            columns = (None, *self.columns[1:])
-        return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or self.transform,
-                          calendar=self.calendar)
-
-    def read_series(
-        self, frame: pd.DataFrame, *, column: str | None = None, transform: str | None = None, source: str | None = None,
-    ) -> ScaledSeries:
-        """Read ``frame`` as the model was trained: its input columns, calendar and transform, then its scaling.
-
-        ``column`` renames the target; ``transform`` replaces the checkpoint's (then the frames are scaled
-        by their own statistics, see ``scaling``); ``source`` names the series, for a global model to find
-        its own. At least one window of ``dims.context`` frames is needed.
-        """
-        series = prepare_series(frame, self.input_config(column=column, transform=transform, source=source))
-        context = self.dims.context
-        if len(series.frames) < context:
-            raise ForecasterError(
-                f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
-                f"{context} steps, so it needs at least {context + series.lost_rows}"
-            )
-        offset, scale = self.scaling(series.frames, source=source, transform=transform)
-        return ScaledSeries(series=series, frames=(series.frames - offset) / scale, offset=offset, scale=scale)
-
-    def future_inputs(
-        self, dates: pd.DatetimeIndex, forecast_dates: pd.DatetimeIndex, known: pd.DataFrame | None = None, *,
-        source: str | None = None,
-    ) -> np.ndarray:
-        """The scaled inputs known ahead (H, F) of the ``forecast_dates`` that follow the series' ``dates``.
-
-        The calendar and holiday channels are computed from the dates (the history's included, so that a
-        feature's spacing check sees the series); the future columns are read from ``known`` (a frame
-        indexed by date), which must hold every one of them on every forecast date: a one-line error names
-        the columns and dates that are missing. Scaled by the training span's statistics of the series
-        ``source`` for a global model that knows it, else the checkpoint's own (its first series'). A global
-        model with series identities reads ``source``'s, or none (all zeros) for a series it never saw.
-        """
-        spec = self.future
-        columns = np.empty((len(forecast_dates), 0))
-        if spec.columns:
-            columns = known_values(known, spec.columns, forecast_dates)
-        from_dates = spec.from_dates(dates.append(forecast_dates))[len(dates):]
-        record = self.series_record(source)
-        identity = spec.identity(record.label if record is not None else None, len(forecast_dates))
-        values = np.hstack([columns, from_dates, identity])  # (H, F)
-        offset, scale = (record.future_offset, record.future_scale) if record is not None else (self.future_offset, self.future_scale)
-        return (values - np.asarray(offset)) / np.asarray(scale)
-
-    def scaling(self, frames: np.ndarray, *, source: str | None = None, transform: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The (offset, scale) per channel for feeding new ``frames`` (L, C) to the model: (x - offset) / scale.
-
-        The training span's statistics, when the new data is read with the model's own transform and, for
-        a global model, is one of its series (``source`` matches one's source or label). Otherwise the new
-        frames are scaled by their own statistics, as every series of a global model was by its own
-        training span: centred for levels only, like training. So is every series a pretrained encoder
-        (``head`` False) reads: it was pretrained on many, each scaled by its own training span.
-        """
-        if transform is None or transform == self.transform:
-            # A single-series model's training scaling; a global model's scaling of the series it reads.
-            record = self.series_record(source)
-            if record is not None:
-                return np.asarray(record.offset, dtype=np.float64), np.asarray(record.scale, dtype=np.float64)
-            if not self.series and self.head:
-                return np.asarray(self.offset, dtype=np.float64), np.asarray(self.scale, dtype=np.float64)
-        centred = transform_named(transform or self.transform).centred
-        offset = frames.mean(axis=0) if centred else np.zeros(frames.shape[1])
-        scale = frames.std(axis=0)
-        return offset, np.where(scale > 0, scale, 1.0)
 
 
 def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:

@@ -11,11 +11,13 @@ import torch
 
 from forecaster.checkpoint import Checkpoint, from_payload, to_payload
 from forecaster.config import config_from_dict
-from forecaster.data.features import DataConfig, calendar_features, prepare_series
+from forecaster.data.calendar import calendar_features
+from forecaster.data.features import DataConfig, prepare_series
 from forecaster.data.synthetic import two_period_series
 from forecaster.errors import ForecasterError
 from forecaster.models import LinearConfig, ModelDims, build_model
 from forecaster.reuse.forecast import forecast_future
+from forecaster.reuse.inputs import input_config
 from forecaster.runs.experiment import run_experiment
 
 ALL = ("hour", "day_of_week", "day_of_year")
@@ -92,13 +94,13 @@ def test_a_run_with_calendar_channels_saves_them_in_the_checkpoint_and_forecasts
     assert result.data.dims.channels == 5
     checkpoint = result.checkpoint("linear")
     assert checkpoint.calendar == ("hour", "day_of_week")
-    assert checkpoint.input_config().calendar == ("hour", "day_of_week")
+    assert input_config(checkpoint).calendar == ("hour", "day_of_week")
     model = checkpoint.model()
     future = forecast_future(model, checkpoint, frame)
     assert len(future) == 4 and future["date"].iloc[0] == frame.index[-1] + pd.Timedelta(hours=1)
     # The forecast reads the calendar of the input window (known), never of the future dates.
     offset, scale = np.asarray(checkpoint.offset), np.asarray(checkpoint.scale)
-    series = prepare_series(frame, checkpoint.input_config())
+    series = prepare_series(frame, input_config(checkpoint))
     window = torch.tensor((series.frames[-24:] - offset) / scale, dtype=torch.float32)[None]
     with torch.no_grad():
         expected = model(window).double().numpy()[0, :, 0] * scale[0] + offset[0]  # (H,) of the one target
@@ -112,4 +114,4 @@ def test_checkpoints_without_a_calendar_read_no_calendar():
                                                columns=("Close",), transform="log_return", offset=[0.0], scale=[1.0]))
     payload.update(format_version=1, scaler={"mean": [0.0], "scale": [1.0]})
     del payload["calendar"], payload["series"]  # as version 1 wrote it before calendar channels existed
-    assert from_payload(payload, "old.pt").input_config().calendar == ()
+    assert input_config(from_payload(payload, "old.pt")).calendar == ()

@@ -15,7 +15,8 @@ import yaml
 from forecaster.checkpoint import Checkpoint, from_payload, load_checkpoint, to_payload
 from forecaster.cli import main
 from forecaster.config import config_from_dict, read_config, write_config
-from forecaster.data.features import DataConfig, FutureSpec, calendar_features, holiday_flags, prepare_series
+from forecaster.data.calendar import FutureSpec, calendar_features, holiday_flags
+from forecaster.data.features import DataConfig, prepare_series
 from forecaster.data.windows import SplitBounds, WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.models import (
@@ -29,6 +30,7 @@ from forecaster.models import (
     build_model,
     output_head,
 )
+from forecaster.reuse.inputs import future_inputs
 from forecaster.runs.fitting import predict
 from forecaster.runs.prepare import prepare_data
 from forecaster.training.loop import TrainConfig, seed_everything, train_model
@@ -234,7 +236,7 @@ def test_a_global_model_reads_each_series_inputs_known_ahead_scaled_by_its_own_t
     assert checkpoint.series[0].future_scale != checkpoint.series[1].future_scale  # b's events are 5 times a's
     dates = pd.date_range(frames["b"].index[-1], periods=3, freq="h")[1:]
     known = pd.DataFrame({"event": [5.0, 0.0]}, index=dates)
-    scaled = checkpoint.future_inputs(frames["b"].index, dates, known, source="b")
+    scaled = future_inputs(checkpoint, frames["b"].index, dates, known, source="b")
     assert scaled[0, 0] == pytest.approx((5.0 - checkpoint.series[1].future_offset[0]) / checkpoint.series[1].future_scale[0])
 
 
@@ -256,8 +258,8 @@ def test_a_series_embedding_gives_each_series_of_a_global_run_its_own_learned_id
     assert checkpoint.future == FutureSpec(series=("a", "b")) and checkpoint.future_scale == (1.0, 1.0)
     assert from_payload(to_payload(checkpoint), "file") == checkpoint
     dates = pd.date_range(frames["a"].index[-1], periods=3, freq="h")[1:]
-    np.testing.assert_array_equal(checkpoint.future_inputs(frames["a"].index, dates, source="b"), [[0, 1], [0, 1]])
-    np.testing.assert_array_equal(checkpoint.future_inputs(frames["a"].index, dates, source="c"), np.zeros((2, 2)))
+    np.testing.assert_array_equal(future_inputs(checkpoint, frames["a"].index, dates, source="b"), [[0, 1], [0, 1]])
+    np.testing.assert_array_equal(future_inputs(checkpoint, frames["a"].index, dates, source="c"), np.zeros((2, 2)))
     # The model learnt something per series: the same window forecast as a's and as b's differs.
     model = result.runs["linear"].model
     assert isinstance(model, FutureForecaster)

@@ -17,6 +17,7 @@ from forecaster.data.features import DataConfig, prepare_series
 from forecaster.data.windows import WindowConfig, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import pool_channels
+from forecaster.reuse.inputs import input_config
 from forecaster.runs.experiment import run_experiment, save_run
 
 COLUMNS = ["load", "temperature", "price"]
@@ -170,7 +171,7 @@ def test_a_checkpoint_of_several_targets_says_forecast_reads_one(hourly):
     result = run_experiment(config_from_dict(config("all")), frame=hourly)
     checkpoint: Checkpoint = result.checkpoint("linear")
     with pytest.raises(ForecasterError, match="forecasts 3 targets .* read one-target checkpoints for now"):
-        checkpoint.input_config()
+        input_config(checkpoint)
 
 
 @pytest.fixture

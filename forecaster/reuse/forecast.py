@@ -13,6 +13,7 @@ from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, excha
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import quantile_bounds, quantile_levels
 from forecaster.output.folders import write_folder
+from forecaster.reuse.inputs import future_inputs, read_series
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int, *, exchange: str | None = None) -> pd.DatetimeIndex:
@@ -92,13 +93,13 @@ def forecast_future(
         known = (f"levels {[float(level) for level in calibration.levels]}" if calibration
                  else "no intervals (a run with intervals.levels=[])")
         raise ForecasterError(f"levels={missing} were not calibrated for this model; it has {known}")
-    inputs = checkpoint.read_series(frame, column=column, source=source)
+    inputs = read_series(checkpoint, frame, column=column, source=source)
     series = inputs.series
     dates, calendar = _future_dates(series.dates, checkpoint.dims.horizon, exchange if exchange is not None else exchange_of(source))
     window = torch.tensor(inputs.frames[-checkpoint.dims.context :], dtype=torch.float32)[None]  # (1, T, C)
     known = ()
     if checkpoint.dims.future_channels:
-        known = (torch.tensor(checkpoint.future_inputs(series.dates, dates, future, source=source), dtype=torch.float32)[None],)
+        known = (torch.tensor(future_inputs(checkpoint, series.dates, dates, future, source=source), dtype=torch.float32)[None],)
     with torch.no_grad():
         scaled = model.eval()(window, *known).double().numpy()[:, :, 0]  # (1, H, *head.shape): the one target
     anchors, head, taus = series.levels[-1:], checkpoint.dims.head, quantile_levels(levels)
