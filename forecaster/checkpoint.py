@@ -37,10 +37,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from forecaster.config import from_mapping, plain_dict
 from forecaster.data.calendar import FutureSpec
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
+from forecaster.mappings import from_mapping, plain_dict
 from forecaster.models import ModelDims, TransformerEncoder, build_model, head_from_description, model_kind
 from forecaster.version import __version__
 

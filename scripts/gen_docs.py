@@ -2,7 +2,7 @@
 
 - ``reference/cli.md``: every command and option, from ``forecaster.cli.build_parser()``;
 - ``reference/config.md``: every key an experiment YAML takes, with type, default and description, from the
-  config dataclasses and the attribute docstrings under their fields (``forecaster.config.field_docs``);
+  config dataclasses and the attribute docstrings under their fields (``forecaster.mappings.field_docs``);
 - ``experiments/...``: the measurement reports and figures kept beside their experiments, copied into the
   site so that the benchmark pages can link to them.
 
@@ -22,7 +22,8 @@ from typing import Any, Literal
 import yaml
 
 from forecaster.cli import build_parser
-from forecaster.config import DEFAULT_MODELS, config_sections, field_docs
+from forecaster.config import DEFAULT_MODELS, config_sections
+from forecaster.mappings import field_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the benchmark pages link to: the reports written by the experiments' own commands, and their figures.

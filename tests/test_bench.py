@@ -17,12 +17,10 @@ from forecaster.bench.measure import (
     BenchConfig,
     channel_model,
     channel_names,
-    channel_table,
-    patch_table,
-    ratio_table,
     run_bench,
     save_bench,
 )
+from forecaster.bench.tables import channel_table, patch_table, ratio_table
 from forecaster.commands.bench import add_arguments as add_bench_arguments
 from forecaster.commands.bench import bench_config_from_arguments
 from forecaster.errors import ForecasterError

@@ -19,8 +19,9 @@ import pytest
 
 from forecaster.cli import build_parser
 from forecaster.commands.arguments import config_from_arguments
-from forecaster.config import TOP_LEVEL_KEYS, config_sections, field_docs
+from forecaster.config import TOP_LEVEL_KEYS, config_sections
 from forecaster.errors import ForecasterError
+from forecaster.mappings import field_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))

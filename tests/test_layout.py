@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "forecaster"
 # Lower layers know nothing of the higher ones. Parts on one layer do not import each other.
 LAYERS = {
     "errors": 0, "version": 0,
+    "mappings": 1,  # plain mappings <-> config dataclasses, checked against their type hints
     "data": 1,  # sources, features, windows, synthetic series, seasons
     "evaluation": 2,  # numpy-only metrics and statistical tests
     "models": 3,

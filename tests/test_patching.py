@@ -17,7 +17,7 @@ from forecaster.models import (
     TransformerForecaster,
     build_model,
 )
-from forecaster.models.transformer import PatchEmbedding, token_spans
+from forecaster.models.tokens import PatchEmbedding, token_spans
 from forecaster.output.plots import attention_figure
 from forecaster.reuse.embed import embed_series
 from forecaster.runs.experiment import run_experiment
@@ -211,7 +211,8 @@ def test_attention_figure_labels_each_token_with_the_dates_it_covers():
 
 
 def test_bench_adds_a_patched_transformer_and_its_time_against_the_unpatched_one():
-    from forecaster.bench.measure import BenchConfig, patch_table, ratio_table, run_bench
+    from forecaster.bench.measure import BenchConfig, run_bench
+    from forecaster.bench.tables import patch_table, ratio_table
     from forecaster.output.tables import format_bench
 
     config = BenchConfig(contexts=(8, 16), kinds=("transformer",), reference=False, batch_size=8, d_model=8,

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from forecaster.checkpoint import Checkpoint, from_payload, to_payload
-from forecaster.config import from_mapping
 from forecaster.errors import ForecasterError
+from forecaster.mappings import from_mapping
 from forecaster.models import (
     ModelDims,
     MultiHeadSelfAttention,
@@ -18,7 +18,7 @@ from forecaster.models import (
     count_parameters,
 )
 from forecaster.models.blocks import EncoderBlock
-from forecaster.models.transformer import concat_width
+from forecaster.models.tokens import concat_width
 
 B, T, C, H, D = 4, 12, 2, 3, 16
 SWITCHES = ("positional_combine", "shared_qkv", "attention_scale", "mask_diagonal", "residual")

@@ -16,6 +16,7 @@ from forecaster.data.windows import WindowConfig, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.models import MODEL_KINDS
 from forecaster.runs import prepare, tune
+from forecaster.runs import trials as tune_trials
 from forecaster.runs.progress import progress_dir
 from forecaster.tuning.space import default_space
 
@@ -131,17 +132,17 @@ def test_the_search_never_reads_the_test_span(tune_config, small_prices, tmp_pat
     searched, honest = tune.run_search(config, tmp_path / "honest", frame=small_prices)
     monkeypatch.setattr(prepare, "prepare_series", test_span_unknown)
     _, blind = tune.run_search(config, tmp_path / "blind", frame=small_prices)
-    space = tune.searched(searched)
+    space = tune_trials.searched(searched)
     honest_trials, blind_trials = (tune.trials_table(study, space).drop(columns="seconds") for study in (honest, blind))
     pd.testing.assert_frame_equal(honest_trials, blind_trials)  # the same settings, values, val_rel_mae, folds
     assert np.isfinite(blind_trials["value"]).all()
 
 
 def test_folds_lie_before_the_test_span_and_the_default_space_fits_them(tune_config, small_prices):
-    config, folds = tune.search_space(config_from_dict({**tune_config, "search": None}), small_prices)
+    config, folds = tune_trials.search_space(config_from_dict({**tune_config, "search": None}), small_prices)
     test_start = split_bounds(399, WindowConfig(context=8)).val_end  # 400 prices, 399 log returns
     assert len(folds) == 2 and folds[-1].length == test_start and folds[0].val_end < folds[1].val_end
-    space = tune.searched(config)
+    space = tune_trials.searched(config)
     assert [item.key for item in space.dimensions] == ["train.learning_rate", "train.weight_decay", "windows.context"]
     assert max(space.contexts(config.windows)) <= (folds[0].train_end - folds[0].train_start) // 2
 
@@ -164,11 +165,11 @@ def test_a_kind_registered_without_a_default_space_is_refused_in_one_line(monkey
 
 
 def test_the_pruner_compares_the_same_fold_and_epoch_only():
-    study = optuna.create_study(pruner=tune.FoldMedianPruner(optuna))
+    study = optuna.create_study(pruner=tune_trials.FoldMedianPruner(optuna))
     for value in (1.0, 2.0, 3.0, 4.0):
-        study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={5: value, tune.FOLD_STEPS + 5: 10 * value}))
+        study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={5: value, tune_trials.FOLD_STEPS + 5: 10 * value}))
     pruned = optuna.trial.TrialState.PRUNED  # a pruned trial's values count where it got to
-    study.add_trial(optuna.trial.create_trial(state=pruned, intermediate_values={5: 5.0, tune.FOLD_STEPS + 5: 50.0}))
+    study.add_trial(optuna.trial.create_trial(state=pruned, intermediate_values={5: 5.0, tune_trials.FOLD_STEPS + 5: 50.0}))
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, intermediate_values={5: 0.0}))
 
     def prunes(*reports) -> bool:  # a new trial's reports, (value, step) in order
@@ -178,11 +179,11 @@ def test_the_pruner_compares_the_same_fold_and_epoch_only():
         return trial.should_prune()
 
     assert prunes((3.1, 5))  # worse than the median (3.0) at fold 1, epoch 5; the failed trial is not counted
-    assert not prunes((9.9, 5), (29.0, tune.FOLD_STEPS + 5))  # better than fold 2's median (30): fold 1 is not looked at
+    assert not prunes((9.9, 5), (29.0, tune_trials.FOLD_STEPS + 5))  # better than fold 2's median (30): fold 1 is not looked at
     assert prunes((3.1, 7))  # at epoch 7 the others keep their epoch-5 losses (they stopped there)
-    assert not prunes((0.1, 2 * tune.FOLD_STEPS + 1))  # no earlier trial trained in fold 3
-    assert tune.value_by({5: 1.0, tune.FOLD_STEPS - 1: 0.5}, tune.FOLD_STEPS + 3) is None  # nor in fold 2 here
-    assert tune.value_by({5: 1.0}, tune.FOLD_STEPS - 1) is None  # a fold's end is not an epoch
+    assert not prunes((0.1, 2 * tune_trials.FOLD_STEPS + 1))  # no earlier trial trained in fold 3
+    assert tune_trials.value_by({5: 1.0, tune_trials.FOLD_STEPS - 1: 0.5}, tune_trials.FOLD_STEPS + 3) is None  # nor in fold 2 here
+    assert tune_trials.value_by({5: 1.0}, tune_trials.FOLD_STEPS - 1) is None  # a fold's end is not an epoch
 
 
 class AlwaysPrune:
@@ -195,13 +196,13 @@ def test_pruned_trials_stop_between_folds_and_a_search_with_none_completed_says_
     with pytest.raises(tune.ForecasterError, match=r"no trial of the search completed \(2 tried\)"):
         tune.run_tune(config, tmp_path / "out", frame=small_prices, pruner=AlwaysPrune())
     study = optuna.load_study(study_name="forecaster", storage=f"sqlite:///{progress_dir(tmp_path / 'out') / 'study.db'}")
-    trials = tune.trials_table(study, tune.searched(tune.search_space(config, small_prices)[0]))
+    trials = tune.trials_table(study, tune_trials.searched(tune_trials.search_space(config, small_prices)[0]))
     assert (trials["state"] == "pruned").all() and (trials["folds"] == 1).all()  # 2 epochs: pruned after fold 1
 
 
 def test_an_interrupted_search_resumes_where_it_stopped(tune_file, tmp_path, capsys, monkeypatch):
     out = tmp_path / "results" / "tune"
-    real_fit, calls = tune.fit, []
+    real_fit, calls = tune_trials.fit, []
 
     def interrupted_fit(*args, **kwargs):
         calls.append(1)
@@ -209,12 +210,12 @@ def test_an_interrupted_search_resumes_where_it_stopped(tune_file, tmp_path, cap
             raise KeyboardInterrupt
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(tune, "fit", interrupted_fit)
+    monkeypatch.setattr(tune_trials, "fit", interrupted_fit)
     assert main(["tune", str(tune_file), "--out", str(out), "--quiet"]) == 130
     assert "forecaster tune --resume" in capsys.readouterr().err and not out.exists()
     assert main(["tune", str(tune_file), "--out", str(out), "--quiet"]) == 1
     assert "an interrupted search is waiting in" in capsys.readouterr().err
-    monkeypatch.setattr(tune, "fit", real_fit)
+    monkeypatch.setattr(tune_trials, "fit", real_fit)
     assert main(["tune", "--resume", str(out), "--trials", "3", "--close-seeds", "1", "--quiet"]) == 0
     trials = pd.read_csv(out / "trials.csv")
     assert trials["state"].tolist() == ["complete", "failed", "complete", "complete"]  # the interrupted trial failed

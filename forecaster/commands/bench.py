@@ -54,8 +54,9 @@ def bench_config_from_arguments(args: argparse.Namespace) -> BenchConfig:
 def run(args: argparse.Namespace) -> int:
     """``forecaster bench``: check the options and ``--out``, measure, save the folder, print the table."""
     from forecaster.bench.long_series import long_series_memory
-    from forecaster.bench.measure import channel_table, patch_table, ratio_table, run_bench, save_bench
+    from forecaster.bench.measure import run_bench, save_bench
     from forecaster.bench.options import long_series_config
+    from forecaster.bench.tables import channel_table, patch_table, ratio_table
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
 
     config = bench_config_from_arguments(args)

@@ -21,7 +21,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from forecaster.config import check_seeds, plain_dict
+from forecaster.config import check_seeds
 from forecaster.errors import ForecasterError
 from forecaster.lesson.ablations import diagonal, positional_concat, shared_qkv
 from forecaster.lesson.attention_maps import attention_maps
@@ -35,6 +35,7 @@ from forecaster.lesson.runs import clear_cache
 from forecaster.lesson.scale import scale
 from forecaster.lesson.section import MIN_SEEDS, QUESTIONS, Section, number, seeds_text
 from forecaster.lesson.settings import LessonSettings
+from forecaster.mappings import plain_dict
 from forecaster.output.folders import write_folder
 
 Experiment = Callable[..., Section]

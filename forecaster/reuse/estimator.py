@@ -13,11 +13,12 @@ from typing import Any
 import pandas as pd
 
 from forecaster.checkpoint import Checkpoint
-from forecaster.config import ExperimentConfig, ModelSpec, from_mapping
+from forecaster.config import ExperimentConfig, ModelSpec
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import IntervalConfig
+from forecaster.mappings import from_mapping
 from forecaster.models import MODEL_KINDS
 from forecaster.reuse.forecast import forecast_future
 from forecaster.runs.experiment import ExperimentResult, run_experiment

@@ -1,0 +1,108 @@
+"""Plain mappings (a YAML file, a checkpoint's payload) to and from frozen dataclasses, checked against their type
+hints, and the descriptions written under their fields.
+
+``from_mapping`` builds a config dataclass from a mapping: an unknown key or a value of the wrong type is a
+``ForecasterError`` naming the key and what is valid. ``plain_dict`` is the way back (lists, not tuples).
+``field_docs`` reads the attribute docstring under each field, the source of the generated configuration
+reference.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import datetime
+import inspect
+import textwrap
+import types
+import typing
+from typing import Any, Literal
+
+from forecaster.errors import ForecasterError
+
+
+def plain_dict(mapping: dict[str, Any]) -> dict[str, Any]:
+    # YAML and torch's weights_only loader both want lists, not tuples.
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in mapping.items()}
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def convert(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked (and, for numbers and tuples, converted) against the type hint ``hint``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        members = [arg for arg in args if arg is not type(None)]
+        if len(members) == 1:
+            return convert(value, members[0], where)
+        for member in members:  # e.g. int | Literal["auto"]: the first type that takes the value
+            # A scalar never becomes a one-item tuple here: `str | tuple[str, ...]` keeps "sp500" a str.
+            if typing.get_origin(member) is tuple and not isinstance(value, (list, tuple)):
+                continue
+            try:
+                return convert(value, member, where)
+            except ForecasterError:
+                continue
+        described = [
+            f"one of: {', '.join(map(str, typing.get_args(m)))}" if typing.get_origin(m) is Literal
+            else f"a list of {_type_name(typing.get_args(m)[0])}" if typing.get_origin(m) is tuple
+            else _type_name(m)
+            for m in members
+        ]
+        raise ForecasterError(f"{where}={value!r} should be {' or '.join(described)}")
+    if origin is Literal:
+        if value not in args:
+            raise ForecasterError(f"{where}={value!r} is not valid; choose one of: {', '.join(map(str, args))}")
+        return value
+    if origin is tuple:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return tuple(convert(item, args[0], f"{where}[{i}]") for i, item in enumerate(items))
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and not isinstance(value, bool):
+        # YAML 1.1 reads "1e-3" (no dot) as a string: accept any number-like text for float fields.
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    if hint is str and isinstance(value, datetime.date):
+        return value.isoformat()  # YAML reads an unquoted 2024-03-01 (data.start, data.end) as a date
+    raise ForecasterError(f"{where}={value!r} should be of type {_type_name(hint)}")
+
+
+def from_mapping(cls: type, mapping: Any, where: str) -> Any:
+    """Build the frozen dataclass ``cls`` from a mapping; unknown keys and wrong types are errors."""
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, dict):
+        raise ForecasterError(f"{where} should be a mapping of keys to values, got {mapping!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = [key for key in mapping if key not in valid]
+    if unknown:
+        raise ForecasterError(
+            f"unknown key {where}.{unknown[0]}; valid keys in {where}: {', '.join(valid) or '(none)'}"
+        )
+    values = {key: convert(value, hints[key], f"{where}.{key}") for key, value in mapping.items()}
+    return cls(**values)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field of the config dataclass ``cls`` and its description, the attribute docstring written under it
+    ('' where there is none): the source of the configuration reference on the documentation site."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    docs = {
+        node.target.id: inspect.cleandoc(after.value.value)
+        for node, after in zip(body, body[1:])
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+        and isinstance(after.value.value, str)
+    }
+    return {field.name: docs.get(field.name, "") for field in dataclasses.fields(cls)}
