@@ -14,6 +14,7 @@ from forecaster.runs.backtest import BacktestResult, run_backtest, save_backtest
 from forecaster.runs.experiment import ExperimentResult, run_experiment, save_run
 from forecaster.runs.multiseries import GlobalResult, run_global, save_global
 from forecaster.runs.prepare import prepare_data
+from forecaster.runs.recorded import RecordedRun, RunInterrupted, resume_run, run_to_folder
 from forecaster.training.loop import TrainConfig, train_model
 from forecaster.version import __version__
 
@@ -30,6 +31,8 @@ __all__ = [
     "GlobalResult",
     "ModelDims",
     "ModelSpec",
+    "RecordedRun",
+    "RunInterrupted",
     "TrainConfig",
     "TransformerConfig",
     "TransformerEncoder",
@@ -46,9 +49,11 @@ __all__ = [
     "load_prices",
     "prepare_data",
     "read_config",
+    "resume_run",
     "run_backtest",
     "run_experiment",
     "run_global",
+    "run_to_folder",
     "run_transfer",
     "save_backtest",
     "save_checkpoint",

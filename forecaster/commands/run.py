@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
 from forecaster.commands import arguments
 from forecaster.errors import ForecasterError
@@ -32,69 +31,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from forecaster.training import distributed
+    """Check the options, run and write the folder (``runs/recorded.py``: tracking, resume, torchrun), print."""
+    from forecaster.runs.recorded import RunInterrupted, resume_run, run_to_folder
 
-    with distributed.session():  # under torchrun every process runs this command; they train together and rank 0 writes
-        return _run_experiment(args)
-
-
-def _resolve_run(args: argparse.Namespace):
-    """The config, results folder and finished models of ``forecaster run``, from its arguments or from ``--resume``."""
-    from forecaster.output.folders import check_out_dir, timestamped_out_dir
-    from forecaster.runs import progress
-
-    if args.resume is not None:
-        if args.config or args.data or args.column or args.overrides or args.out or args.seeds:
-            raise ForecasterError(
-                "--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, --set, --out or --seeds")
-        out = Path(args.resume)
-        config, finished = progress.resume(out)
-        return config, check_out_dir(out), finished
-    config = arguments.config_from_arguments(args)
-    if args.seeds is not None:
-        config = dataclasses.replace(config, seeds=arguments.parse_seeds(args.seeds))
-    out = check_out_dir(args.out if args.out else timestamped_out_dir("run"))  # fail before training, not after
-    if progress.interrupted(out) is not None:
-        raise ForecasterError(
-            f"an interrupted run is waiting in {progress.progress_dir(out)}: finish it with --resume {out}, or delete it"
-        )
-    return config, out, {}
-
-
-def _run_experiment(args: argparse.Namespace) -> int:
-    from forecaster.runs import multiseries, progress
-    from forecaster.runs.experiment import run_experiment, save_run
-    from forecaster.tracking.tracker import log_results, open_tracker
-    from forecaster.training import distributed
-
-    config, out, finished = _resolve_run(args)
-    if config.seeds is not None:
-        return _run_seeds(args, config, out)
-    main_process = distributed.is_main_process()
-    several = multiseries.is_global(config)
-    run, save = (multiseries.run_global, multiseries.save_global) if several else (run_experiment, save_run)
-    tracker = open_tracker(config.tracking, out)  # before training: a missing package stops the command here
     try:
-        with tracker.run(out.name) as tracked:
-            result = run(
-                config, progress=not args.quiet, finished=finished, on_epoch_end=tracked.log_epoch,
-                on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
-            )
-            if main_process:
-                save(result, out)
-                log_results(tracked, result.config.to_dict(), result.metrics, out)
-    except KeyboardInterrupt:
-        kept = progress.interrupted(out)
-        if main_process and kept is not None:
-            print(f"interrupted: {kept} of {len(config.models)} models finished and are kept in {progress.progress_dir(out)}; "
-                  f"finish with: forecaster run --resume {out}", file=sys.stderr)
-        elif main_process:
-            print("interrupted before any model finished: nothing was written", file=sys.stderr)
+        if args.resume is not None:
+            if args.config or args.data or args.column or args.overrides or args.out or args.seeds:
+                raise ForecasterError("--resume DIR takes the interrupted run's own config; give no CONFIG, --data, --column, "
+                                      "--set, --out or --seeds")
+            recorded = resume_run(args.resume, progress_bar=not args.quiet)
+        else:
+            config = arguments.config_from_arguments(args)
+            if args.seeds is not None:
+                config = dataclasses.replace(config, seeds=arguments.parse_seeds(args.seeds))
+            recorded = run_to_folder(config, args.out, progress_bar=not args.quiet)
+    except RunInterrupted as stop:
+        _print_interruption(stop)
         return 130
-    if not main_process:
+    if not recorded.main_process:
         return 0  # the other ranks trained the same models; rank 0 writes and prints
-    progress.finish(progress.progress_dir(out))
-    if several:
+    if recorded.seeds is not None:
+        _print_seeds(recorded.seeds)
+    else:
+        _print_run(recorded.result)
+    print(f"results: {recorded.out}")
+    return 0
+
+
+def _print_interruption(stop) -> None:
+    from forecaster.runs import progress
+    from forecaster.training import distributed
+
+    if not distributed.is_main_process():
+        return
+    if stop.seeds:
+        print("interrupted: a run with several seeds keeps nothing until every seed is done; nothing was written", file=sys.stderr)
+    elif stop.kept is not None:
+        print(f"interrupted: {stop.kept} of {stop.models} models finished and are kept in {progress.progress_dir(stop.out)}; "
+              f"finish with: forecaster run --resume {stop.out}", file=sys.stderr)
+    else:
+        print("interrupted before any model finished: nothing was written", file=sys.stderr)
+
+
+def _print_run(result) -> None:
+    from forecaster.runs import multiseries
+
+    if multiseries.is_global(result.config):
         print(format_series_metrics(result.metrics, pooled=multiseries.POOLED))
     else:
         print(format_metrics(result.metrics))
@@ -110,36 +92,15 @@ def _run_experiment(args: argparse.Namespace) -> int:
     for row in result.metrics.itertuples():
         if row.status != "ok":
             print(f"warning: model {row.model!r} {row.status}", file=sys.stderr)
-    print(f"results: {out}")
-    return 0
 
 
-def _run_seeds(args: argparse.Namespace, config, out: Path) -> int:
-    """``forecaster run`` with seeds (``--seeds`` or the config's): the experiment once per seed, then the spread."""
-    from forecaster.runs.seeds import run_seeds, save_seeds, seed_summary
-    from forecaster.tracking.tracker import log_results, open_tracker
-    from forecaster.training import distributed
+def _print_seeds(results) -> None:
+    from forecaster.runs.seeds import seed_summary
 
-    tracker = open_tracker(config.tracking, out)
-    try:
-        with tracker.run(out.name) as tracked:
-            results = run_seeds(config, progress=not args.quiet, on_epoch_end=tracked.log_epoch)
-            if distributed.is_main_process():
-                save_seeds(results, out)
-                summary = seed_summary(results)
-                log_results(tracked, dataclasses.replace(next(iter(results.values())).config, seeds=tuple(results)).to_dict(),
-                            summary, out)
-    except KeyboardInterrupt:
-        print("interrupted: a run with several seeds keeps nothing until every seed is done; nothing was written", file=sys.stderr)
-        return 130
-    if not distributed.is_main_process():
-        return 0
-    print(format_seed_summary(summary))
+    print(format_seed_summary(seed_summary(results)))
     _print_notes(next(iter(results.values())).notes)
     print(f"\nmeans over seeds {','.join(map(str, results))} (±std: standard deviation over seeds) on the same split and "
           "test points; rel_mae = model MAE / naive MAE, below 1 beats the random walk.")
-    print(f"results: {out}")
-    return 0
 
 
 def _print_notes(notes: dict[str, str]) -> None:
