@@ -13,7 +13,8 @@ and from the file's plain payload, so no other module reads string keys.
 
 On disk it is plain tensors and Python containers, written to a temporary file and renamed (never half
 written), and loaded with ``torch.load(..., weights_only=True)`` so that a checkpoint cannot run code.
-Format version 2 is written; version 1 files (their scaler offset called ``mean``; written before
+Format version 3 is written (the output head as ``dims.head``, so that a forecaster before it says the file
+is newer instead of failing on the key); version 1 files (their scaler offset called ``mean``; written before
 calendars, global models or patches, they lack those keys) still load, and so do version 2 files written
 before intervals (no ``intervals`` key: the model forecasts points only), before inputs known ahead (no
 ``future`` key: the model reads the past alone), before pretraining (no ``head`` key: a whole model) or
@@ -44,8 +45,8 @@ from forecaster.mappings import from_mapping, plain_dict
 from forecaster.models import ModelDims, TransformerEncoder, build_model, head_from_description, model_kind
 from forecaster.version import __version__
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # 3: dims.head (the output head) in place of dims.quantiles
+READABLE_VERSIONS = (1, 2, 3)
 
 
 def _one_line(error: Exception) -> str:

@@ -162,7 +162,7 @@ def test_a_version_2_round_trip_keeps_every_field_typed_and_equal(tmp_path):
         series=records,
     )
     path = save_checkpoint(checkpoint, tmp_path / "v2.pt")
-    assert torch.load(path, weights_only=True)["format_version"] == FORMAT_VERSION == 2
+    assert torch.load(path, weights_only=True)["format_version"] == FORMAT_VERSION == 3
     loaded = load_checkpoint(path)
     assert loaded == checkpoint  # every field but the weights, which tensors compare below
     for field in dataclasses.fields(Checkpoint):
@@ -213,7 +213,7 @@ def test_inconsistent_checkpoints_and_newer_formats_are_refused(tmp_path):
         dataclasses.replace(checkpoint, config=TransformerConfig())
     newer = tmp_path / "newer.pt"
     torch.save({"format_version": FORMAT_VERSION + 1}, newer)
-    with pytest.raises(ForecasterError, match="format version 3; .* so update forecaster"):
+    with pytest.raises(ForecasterError, match="format version 4; .* so update forecaster"):
         load_checkpoint(newer)
 
 
