@@ -23,15 +23,6 @@ def positive_series(length: int, channels: int = 2, seed: int = 0) -> np.ndarray
     return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.02, (length, channels)), axis=0))
 
 
-def raised(call, *args) -> str:
-    """The one-line message of the ForecasterError that ``call(*args)`` raises."""
-    with pytest.raises(ForecasterError) as caught:
-        call(*args)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
-
-
 # --- the registry ---------------------------------------------------------------------------------------------------
 
 def test_the_registry_names_each_transform_once_in_the_documented_order():
@@ -42,7 +33,9 @@ def test_the_registry_names_each_transform_once_in_the_documented_order():
 
 @pytest.mark.parametrize("name", ["logret", "LEVEL", "", None])
 def test_an_unknown_transform_names_it_and_the_valid_ones(name):
-    message = raised(transform_named, name)
+    with pytest.raises(ForecasterError) as caught:
+        transform_named(name)
+    message = str(caught.value)
     assert repr(name) in message and "valid transforms: log_return, diff, level" in message
 
 
@@ -132,8 +125,9 @@ def test_a_quantile_heads_cumulative_outputs_map_to_the_series(transform):
 def test_log_return_refuses_non_positive_values_naming_the_columns_count_and_first_date(bad):
     values = np.array([[1.0, 5.0], [2.0, 5.0], [bad, 5.0], [bad, 5.0]])
     dates = pd.date_range("2024-01-01", periods=4, freq="D")
-    message = raised(LogReturn().check, values, ["Close", "Volume"], dates)
-    assert message == ("transform log_return needs positive values, but 'Close' has 2 value(s) <= 0 (first on 2024-01-03); "
+    with pytest.raises(ForecasterError) as caught:
+        LogReturn().check(values, ["Close", "Volume"], dates)
+    assert str(caught.value) == ("transform log_return needs positive values, but 'Close' has 2 value(s) <= 0 (first on 2024-01-03); "
                        "choose the diff or level transform instead (data.transform, or --transform)")
 
 
