@@ -242,10 +242,6 @@ def test_global_runs_refuse_what_needs_one_series(two_csvs):
     raw["models"] = [{"kind": "naive"}, {"kind": "seasonal_naive", "period": "auto"}]
     with pytest.raises(ForecasterError, match="period auto finds one season per series"):
         run_global(config_from_dict(raw))
-    from forecaster.runs.seeds import run_seeds
-
-    with pytest.raises(ForecasterError, match="a run with several seeds works on one series"):
-        run_seeds(config_from_dict(global_config(two_csvs)), (0, 1))
 
 
 def test_pooled_coverage_weighs_every_series_point_and_rel_crps_is_scale_free(two_csvs):
@@ -258,3 +254,22 @@ def test_pooled_coverage_weighs_every_series_point_and_rel_crps_is_scale_free(tw
     assert np.isnan(linear.loc[POOLED, "crps"])  # CRPS in index points and in another series' units do not add up
     assert 0 < linear.loc[POOLED, "rel_crps"] < 10
     assert set(result.intervals["series"]) == {"alpha", "beta"}
+
+
+def test_a_seeds_run_of_several_series_trains_one_global_model_per_seed(two_csvs, tmp_path, capsys):
+    """--seeds on several series: a global run per seed (its own folder), and the spread per series and pooled."""
+    config = tmp_path / "global.yaml"
+    config.write_text(yaml.safe_dump({**global_config(two_csvs), "models": [{"kind": "naive"}, {"kind": "linear"}]}))
+    out = tmp_path / "seeds"
+    assert main(["run", str(config), "--seeds", "0,1", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.columns[:3]) == ["series", "model", "kind"] and set(summary["runs"]) == {2}
+    assert list(summary["series"].unique()) == ["alpha", "beta", POOLED]
+    assert summary.loc[summary["model"] == "naive", "rel_mae_mean"].tolist() == [1.0, 1.0, 1.0]
+    for seed in (0, 1):
+        per_seed = pd.read_csv(out / f"seed-{seed}" / "metrics.csv")
+        assert set(per_seed["series"]) == {"alpha", "beta", POOLED}
+        assert read_config(out / f"seed-{seed}" / "config.yaml").train.seed == seed
+    assert read_config(out / "config.yaml").seeds == (0, 1) and "series" in printed.splitlines()[0]
+

@@ -36,7 +36,7 @@ SUMMARY_COLUMNS = {
 
 # The seeds summary's columns (see runs/seeds.py) and their printed names.
 SEED_SUMMARY_COLUMNS = {
-    "model": "model", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std", "mae_mean": "mae", "mae_std": "mae±std",
+    "series": "series", "model": "model", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std", "mae_mean": "mae", "mae_std": "mae±std",
     "rmse_mean": "rmse", "mase_mean": "mase", "directional_accuracy_mean": "dir_acc",
     "mse_scaled_mean": "mse_sc", "mae_scaled_mean": "mae_sc", "train_seconds_mean": "train_s", "parameters": "parameters",
 }

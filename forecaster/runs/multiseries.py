@@ -113,6 +113,10 @@ class GlobalResult:
     def history(self) -> pd.DataFrame:
         return self.first.history  # one training for all series
 
+    @property
+    def notes(self) -> dict[str, str]:
+        return self.first.notes  # what was found from the training span: the same models for every series
+
 
 def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
     """Model ``name``'s metrics over every series' test points, each series in units of its own MASE scale."""

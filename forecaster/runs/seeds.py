@@ -1,10 +1,12 @@
 """One experiment under several seeds: a results folder per seed and every metric's mean and spread over seeds.
 
 The data, split and windows are the same for every seed; only the neural models' initial weights and
-batch order change. The spread over seeds says how much a single run's number can be trusted, which one
-split cannot say about the data (``forecaster backtest`` varies the split too). The seeds are the
-config's ``seeds`` list, which the results folder's config.yaml records, so that ``forecaster run
-DIR/config.yaml`` repeats the whole seeds run; each ``seed-N/config.yaml`` repeats that seed's run alone.
+batch order change. With several series (``data.source`` a list) each seed trains one global model on all of
+them (``run_global``), and the summary has a row per series and model, then the pooled rows. The spread over
+seeds says how much a single run's number can be trusted, which one split cannot say about the data
+(``forecaster backtest`` varies the split too). The seeds are the config's ``seeds`` list, which the results
+folder's config.yaml records, so that ``forecaster run DIR/config.yaml`` repeats the whole seeds run; each
+``seed-N/config.yaml`` repeats that seed's run alone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from forecaster.runs.experiment import (
     save_run,
 )
 from forecaster.runs.intervals import summarised_scores
+from forecaster.runs.multiseries import GlobalResult, is_global, run_global, save_global, series_labels
 from forecaster.training.loop import EpochEnd
 
 SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
@@ -34,36 +37,51 @@ SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
 def run_seeds(
     config: ExperimentConfig, seeds: tuple[int, ...] | None = None, *, frame: pd.DataFrame | None = None,
     progress: bool = False, on_epoch_end: Callable[[str, EpochEnd], bool | None] | None = None,
-) -> dict[int, ExperimentResult]:
-    """``run_experiment`` once per seed (``train.seed`` replaced), on the same data loaded once.
+) -> dict[int, ExperimentResult | GlobalResult]:
+    """``run_experiment`` (or ``run_global`` for several series) once per seed (``train.seed`` replaced), on the
+    same data loaded once.
 
     The seeds are ``seeds``, or the config's own ``seeds`` when None; each seed's run has no ``seeds`` of its
     own (its folder repeats that one seed). ``on_epoch_end(name, end)`` names the model ``<model>.seed-<N>``.
+    ``frame`` replaces loading the one series (not with several).
     """
     if seeds is not None:
         config = dataclasses.replace(config, seeds=tuple(seeds))  # checked there: some seeds, none twice
     if config.seeds is None:
         raise ForecasterError("run_seeds needs seeds: pass seeds=(0, 1, 2) or give the config a seeds list")
-    if frame is None:
-        source = config.data.single_source("a run with several seeds")
-        frame = load_prices(source, start=config.data.start, end=config.data.end)
+    several = is_global(config)
+    if several:
+        if frame is not None:
+            raise ForecasterError("run_seeds takes no frame with several series; it loads each of data.source")
+        sources = config.data.sources
+        frames = {label: load_prices(source, start=config.data.start, end=config.data.end)
+                  for label, source in zip(series_labels(sources), sources)}
+    elif frame is None:
+        frame = load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
     results = {}
     for seed in config.seeds:
         seeded = dataclasses.replace(config, seeds=None, train=dataclasses.replace(config.train, seed=seed))
         hook = None if on_epoch_end is None else (lambda name, end, seed=seed: on_epoch_end(f"{name}.seed-{seed}", end))
-        results[seed] = run_experiment(seeded, frame=frame, progress=progress, on_epoch_end=hook)
+        results[seed] = (run_global(seeded, frames=frames, progress=progress, on_epoch_end=hook) if several
+                         else run_experiment(seeded, frame=frame, progress=progress, on_epoch_end=hook))
     return results
 
 
-def seed_metrics(results: dict[int, ExperimentResult]) -> pd.DataFrame:
+def seed_metrics(results: dict[int, ExperimentResult | GlobalResult]) -> pd.DataFrame:
     """Every seed's metrics table, one row per (seed, model)."""
     return pd.concat([result.metrics.assign(seed=seed) for seed, result in results.items()], ignore_index=True)
 
 
-def seed_summary(results: dict[int, ExperimentResult]) -> pd.DataFrame:
-    """Per model, in the tables' order: runs, then each metric's mean and standard deviation over seeds (ddof 1)."""
+def _keys(table: pd.DataFrame) -> list[str]:
+    """What a summary row is of: a model, or with several series a series (or ``all``, pooled) and a model."""
+    return ["series", "model"] if "series" in table.columns else ["model"]
+
+
+def seed_summary(results: dict[int, ExperimentResult | GlobalResult]) -> pd.DataFrame:
+    """Per model (and series), in the tables' order: runs, then each metric's mean and standard deviation over seeds
+    (ddof 1)."""
     table = seed_metrics(results)
-    grouped = table.groupby("model", sort=False)
+    grouped = table.groupby(_keys(table), sort=False)
     summary = grouped[[*SUMMARY_METRICS, *summarised_scores(table.columns)]].agg(["mean", "std"])
     summary.columns = [f"{metric}_{statistic}" for metric, statistic in summary.columns]
     summary.insert(0, "runs", grouped.size())
@@ -73,15 +91,15 @@ def seed_summary(results: dict[int, ExperimentResult]) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def seed_step_summary(results: dict[int, ExperimentResult]) -> pd.DataFrame:
-    """Per model and horizon step: each metric's mean and standard deviation over seeds."""
+def seed_step_summary(results: dict[int, ExperimentResult | GlobalResult]) -> pd.DataFrame:
+    """Per model (and series) and horizon step: each metric's mean and standard deviation over seeds."""
     table = pd.concat([result.step_metrics.assign(seed=seed) for seed, result in results.items()], ignore_index=True)
-    summary = table.groupby(["model", "step"], sort=False)[METRIC_COLUMNS].agg(["mean", "std"])
+    summary = table.groupby([*_keys(table), "step"], sort=False)[METRIC_COLUMNS].agg(["mean", "std"])
     summary.columns = [f"{metric}_{statistic}" for metric, statistic in summary.columns]
     return summary.reset_index()
 
 
-def save_seeds(results: dict[int, ExperimentResult], out: str | Path) -> Path:
+def save_seeds(results: dict[int, ExperimentResult | GlobalResult], out: str | Path) -> Path:
     """Write ``out``: config.yaml, seed-N/ per seed, summary.csv, metrics.csv (every seed).
 
     config.yaml is the first seed's resolved config with the seeds of ``results`` as its ``seeds`` list.
@@ -91,10 +109,10 @@ def save_seeds(results: dict[int, ExperimentResult], out: str | Path) -> Path:
     def write_files(folder: Path) -> None:
         write_config(dataclasses.replace(first.config, seeds=tuple(results)), folder / "config.yaml")
         for seed, result in results.items():
-            save_run(result, folder / f"seed-{seed}")
+            (save_global if isinstance(result, GlobalResult) else save_run)(result, folder / f"seed-{seed}")
         seed_summary(results).to_csv(folder / "summary.csv", index=False)
         seed_metrics(results).to_csv(folder / "metrics.csv", index=False)
-        if first.data.dims.horizon > 1:
+        if first.config.windows.horizon > 1:
             seed_step_summary(results).to_csv(folder / "metrics_by_step.csv", index=False)
 
     return write_folder(out, write_files)
