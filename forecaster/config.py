@@ -20,7 +20,8 @@ rebuilds the whole folder: ``seeds: [0, 1, 2]`` (``forecaster run`` trains once 
 ``backtest:`` section (``BacktestConfig``: folds, seeds, scheme, refit interval), and ``tune:`` with
 ``search:`` (``forecaster tune``: the model, trials, folds, and the settings searched; ``tuning/space.py``).
 ``pretrain:`` (``PretrainConfig`` in ``training/pretraining.py``) configures ``forecaster pretrain``.
-A config without them is written without them, and so is a ``tracking:`` section that is off.
+A config without them is written without them, and so is a ``tracking:`` section that is off, and a ``figures:``
+section (``FiguresConfig``: which series of a global run get figures of their own) at its defaults.
 """
 
 from __future__ import annotations
@@ -91,6 +92,25 @@ class BacktestConfig:
             raise ForecasterError(f"backtest.refit_every={self.refit_every} must be at least 1")
 
 
+@dataclass(frozen=True)
+class FiguresConfig:
+    """Which series of a global run get figures of their own (`forecasts_<series>.png`, `attention_<model>_<series>.png`);
+    the pooled figures are always drawn, and a run of one series draws its figures whatever this says."""
+
+    series: int | tuple[str, ...] = 6
+    """A count N: the first N series in the order given (`0`: none); or a list of series labels (a CSV file's stem, a
+    bundled name or a ticker, as in `metrics.csv`'s `series` column), each named once."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.series, int) and self.series < 0:
+            raise ForecasterError(f"figures.series={self.series} is negative; give a count of series (0: none) or their labels")
+        if not isinstance(self.series, int):
+            object.__setattr__(self, "series", tuple(self.series))  # a list from Python, as YAML gives a tuple
+            if not self.series or len(set(self.series)) != len(self.series):
+                raise ForecasterError(f"figures.series={list(self.series)} should name each series once; "
+                                      "figures.series=0 draws none")
+
+
 # intervals.method: a calibration of a point forecast's errors, or a distributional output head's name.
 INTERVAL_METHODS = (*CALIBRATED_METHODS, *distributional_heads())
 
@@ -115,6 +135,8 @@ class ExperimentConfig:
     """The prediction intervals every model gets, and how they are made (`intervals:`)."""
     tracking: TrackingConfig = TrackingConfig()
     """Where runs are tracked: TensorBoard, MLflow or nothing (`tracking:`); written to config.yaml only when on."""
+    figures: FiguresConfig = FiguresConfig()
+    """Which series of a global run get figures of their own (`figures:`); written to config.yaml only when not the default."""
     seeds: tuple[int, ...] | None = None
     """`forecaster run` trains the experiment once per seed of this list (`--seeds` wins over it), each named once; `None`:
     one run, with `train.seed`."""
@@ -167,8 +189,9 @@ class ExperimentConfig:
                 {"name": spec.name, "kind": spec.kind, **plain_dict(dataclasses.asdict(spec.config))} for spec in self.models
             ],
             "intervals": plain_dict(dataclasses.asdict(self.intervals)),
-            # Tracking changes no result: written only when on, so that configs without it stay as they were.
+            # Tracking and figures change no result: written only when set, as configs were before.
             **({} if self.tracking == TrackingConfig() else {"tracking": dataclasses.asdict(self.tracking)}),
+            **({} if self.figures == FiguresConfig() else {"figures": plain_dict(dataclasses.asdict(self.figures))}),
             **repeats,
         }
 
@@ -217,8 +240,9 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
 # Without a models list: every kind but seasonal_naive, whose period depends on the series.
 DEFAULT_MODELS = [kind for kind in MODEL_KINDS if kind != "seasonal_naive"]
 SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig, "intervals": IntervalConfig,
-            "tracking": TrackingConfig}
-TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "tracking", "seeds", "backtest", "tune", "search", "pretrain"]
+            "tracking": TrackingConfig, "figures": FiguresConfig}
+TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "tracking", "figures", "seeds", "backtest", "tune", "search",
+                  "pretrain"]
 REPEATS = {"backtest": BacktestConfig, "tune": TuneConfig, "pretrain": PretrainConfig}  # optional sections: absent is None
 
 

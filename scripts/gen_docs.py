@@ -96,8 +96,9 @@ ones. Any value can be overridden on the command line: `--set section.key=value`
 `seeds`, `backtest`, `tune`, `search` and `pretrain` say how a command repeats the experiment: only the
 commands that repeat it read them (`run` reads `seeds`; `backtest` reads `backtest`; `tune` reads `tune` and
 `search`; `pretrain` reads `pretrain`), and only those write them into `config.yaml`. A plain run's
-`config.yaml` has none of them, nor a `tracking` section while tracking is off. The syntax of a `search:`
-entry (`[low, high]`, `{log: [low, high]}`, `{choices: [...]}`) is on [tune and track](../guide/tune-and-track.md).
+`config.yaml` has none of them, nor a `tracking` section while tracking is off, nor a `figures` section at its
+defaults. The syntax of a `search:` entry (`[low, high]`, `{log: [low, high]}`, `{choices: [...]}`) is on [tune and
+track](../guide/tune-and-track.md).
 
 This page is generated from the code at every documentation build (`scripts/gen_docs.py`).
 """

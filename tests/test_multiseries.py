@@ -19,9 +19,9 @@ from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig, pool_windows
 from forecaster.errors import ForecasterError
 from forecaster.reuse.inputs import scaling
-from forecaster.runs import progress
+from forecaster.runs import multiseries, progress
 from forecaster.runs.fitting import score_model
-from forecaster.runs.multiseries import POOLED, prepare_all, run_global, save_global, series_labels
+from forecaster.runs.multiseries import POOLED, figure_series, prepare_all, run_global, save_global, series_labels
 from forecaster.runs.prepare import prepare_data
 
 
@@ -152,6 +152,52 @@ def test_cli_global_run_writes_per_series_and_pooled_results(two_csvs, tmp_path,
     checkpoint = load_checkpoint(out / "checkpoints" / "transformer.pt")
     assert [record.label for record in checkpoint.series] == ["alpha", "beta"]
     load_model(out / "checkpoints" / "transformer.pt")  # rebuilds as any checkpoint does
+
+
+def test_figures_series_draws_the_first_n_or_the_named_series_and_refuses_an_unknown_label(two_csvs, tmp_path, capsys,
+                                                                                          monkeypatch):
+    gamma = tmp_path / "gamma.csv"
+    random_walk(240, level=30.0, seed=3).rename_axis("Date").to_csv(gamma)
+    config_path = tmp_path / "three.yaml"
+    raw = global_config([*two_csvs, gamma])
+    raw["models"] = raw["models"][::2]  # naive and the transformer: attention figures too
+    config_path.write_text(yaml.safe_dump(raw))
+
+    def per_series_figures(out: Path) -> set[str]:
+        return {path.name for path in out.glob("*.png")} - {"rel_mae.png", "training_curves.png"}
+
+    assert main(["run", str(config_path), "--set", "figures.series=2", "--out", str(tmp_path / "two"), "--quiet"]) == 0
+    assert per_series_figures(tmp_path / "two") == {"forecasts_alpha.png", "forecasts_beta.png",
+                                                    "attention_transformer_alpha.png", "attention_transformer_beta.png"}
+    assert "figures of 2 of 3 series: alpha, beta (figures.series" in capsys.readouterr().out
+    assert yaml.safe_load((tmp_path / "two" / "config.yaml").read_text())["figures"] == {"series": 2}
+    assert main(["run", str(config_path), "--set", "figures.series=[beta]", "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert per_series_figures(tmp_path / "b") == {"forecasts_beta.png", "attention_transformer_beta.png"}
+    assert {"rel_mae.png", "training_curves.png", "metrics.csv"} <= {path.name for path in (tmp_path / "b").iterdir()}
+    assert "figures of 1 of 3 series: beta" in capsys.readouterr().out
+    assert set(pd.read_csv(tmp_path / "b" / "metrics.csv")["series"]) == {"alpha", "beta", "gamma", POOLED}  # scored all
+    # An unknown label: one line naming the valid ones, before any data is read or model trained, and no folder.
+    monkeypatch.setattr(multiseries, "prepare_all", lambda *args: pytest.fail("prepared the data"))
+    assert main(["run", str(config_path), "--set", "figures.series=[beta, delta]", "--out", str(tmp_path / "bad")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == ("error: figures.series names 'delta', which is not a series of this run; its series: "
+                                    "alpha, beta, gamma")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_figures_section_defaults_to_six_series_and_is_written_only_when_set(two_csvs):
+    config = config_from_dict(global_config(two_csvs))
+    assert config.figures.series == 6 and figure_series(config) == ["alpha", "beta"]  # 2 <= 6: every series, as before
+    assert "figures" not in config.to_dict()  # every config.yaml written before stays as it was
+    many = dataclasses.replace(config, data=dataclasses.replace(config.data, source=tuple(f"s{i}.csv" for i in range(9))))
+    assert figure_series(many) == [f"s{i}" for i in range(6)]
+    named = read_config(None, [f"data.source=[{two_csvs[0]}, {two_csvs[1]}]", "figures.series=[beta]"])
+    assert figure_series(named) == ["beta"] and config_from_dict(named.to_dict()) == named  # config.yaml rebuilds it
+    assert figure_series(read_config(None, ["figures.series=0"])) == []
+    for value, message in [("-1", "is negative"), ("[]", "each series once"), ("[a, a]", "each series once"),
+                           ("b", "should be int or a list of str")]:
+        with pytest.raises(ForecasterError, match=message):
+            read_config(None, [f"figures.series={value}"])
 
 
 def test_cli_data_takes_several_sources_and_backtest_refuses_them(two_csvs, tmp_path, capsys):

@@ -92,6 +92,9 @@ def _print_run(result) -> None:
     for row in result.metrics.itertuples():
         if row.status != "ok":
             print(f"warning: model {row.model!r} {row.status}", file=sys.stderr)
+    note = multiseries.figures_note(result.config) if multiseries.is_global(result.config) else None
+    if note is not None:
+        print(note)
 
 
 def _print_seeds(results) -> None:

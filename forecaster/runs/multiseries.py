@@ -59,6 +59,31 @@ def series_labels(sources: tuple[str, ...]) -> list[str]:
     return labels
 
 
+def few(labels: list[str], limit: int = 20) -> str:
+    """``labels`` comma-separated, the first ``limit`` of them where there are more (a run may have thousands)."""
+    return ", ".join(labels) if len(labels) <= limit else f"{', '.join(labels[:limit])}, ... ({len(labels)} in all)"
+
+
+def figure_series(config: ExperimentConfig) -> list[str]:
+    """The series that get figures of their own (``figures.series``): the first N, or those named, in the order given."""
+    labels, wanted = series_labels(config.data.sources), config.figures.series
+    if isinstance(wanted, int):
+        return labels[:wanted]
+    unknown = [label for label in wanted if label not in labels]
+    if unknown:
+        raise ForecasterError(f"figures.series names {unknown[0]!r}, which is not a series of this run; its series: {few(labels)}")
+    return list(wanted)
+
+
+def figures_note(config: ExperimentConfig) -> str | None:
+    """One line saying which series got figures of their own, where some were left out (None where none was)."""
+    drawn, labels = figure_series(config), series_labels(config.data.sources)
+    if len(drawn) == len(labels):
+        return None
+    return (f"figures of {len(drawn)} of {len(labels)} series: {few(drawn) if drawn else 'none'} "
+            "(figures.series chooses them: a count, or labels)")
+
+
 @dataclass
 class GlobalResult:
     """A global run: one ``ExperimentResult`` per series, all holding the same trained models."""
@@ -209,6 +234,7 @@ def run_global(
         reason = model_kind(spec.kind).needs_one_series(spec.config)
         if reason is not None:
             raise ForecasterError(f"model {spec.name!r}: {reason}")
+    figure_series(config)  # an unknown label in figures.series stops the run before any training
     prepared = prepare_all(config, frames)
     pooled = pool_windows([data.windows for data in prepared.values()])
     # Differenced transforms are not centred, so "no change" is 0 in every series and one set of
@@ -260,7 +286,8 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
         ),
         "training_curves.png": plots.training_curves_figure(result.history),
     }
-    for label, part in result.parts.items():
+    for label in figure_series(result.config):  # per series, a bounded selection: a run may have thousands
+        part = result.parts[label]
         figures[f"forecasts_{label}.png"] = plots.forecast_figure(part.predictions, band=plots.sharpest_model(part.metrics))
         for name, run in part.runs.items():
             if model_kind(run.spec.kind).attention is not None:
@@ -270,5 +297,6 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
 
 
 def save_global(result: GlobalResult, out: str | Path) -> Path:
-    """Write a global run's results folder atomically: per-series and pooled metrics, one checkpoint per model."""
+    """Write a global run's results folder atomically: per-series and pooled metrics, one checkpoint per model, the
+    pooled figures and those of the series ``figures.series`` chooses."""
     return write_folder(out, lambda folder: _write_files(result, folder))
