@@ -270,3 +270,11 @@ def test_a_series_embedding_gives_each_series_of_a_global_run_its_own_learned_id
     single = config_from_dict({**raw, "data": {**raw["data"], "source": "a"}})
     with pytest.raises(ForecasterError, match="data.series_embedding learns an identity per series of a global run"):
         run_experiment(single, frame=frames["a"])
+
+
+def test_transfer_refuses_a_model_with_inputs_known_ahead_and_says_why(future_run):
+    from forecaster.reuse.transfer import transfer_data
+
+    frame, _, path = future_run
+    with pytest.raises(ForecasterError, match="inputs-known-ahead head was fit to the source's own inputs"):
+        transfer_data(load_checkpoint(path), frame, config_from_dict({}))

@@ -170,7 +170,7 @@ def test_mse_scaled_is_the_error_in_training_standard_deviations(hourly):
 def test_a_checkpoint_of_several_targets_says_forecast_reads_one(hourly):
     result = run_experiment(config_from_dict(config("all")), frame=hourly)
     checkpoint: Checkpoint = result.checkpoint("linear")
-    with pytest.raises(ForecasterError, match="forecasts 3 targets .* read one-target checkpoints for now"):
+    with pytest.raises(ForecasterError, match=r"forecasts 3 targets .* read a checkpoint's one target \(its levels, scaling"):
         input_config(checkpoint)
 
 
@@ -193,9 +193,11 @@ def test_seeds_of_several_targets_print_the_standardised_scores(hourly_config_fi
 
 def test_backtest_and_global_runs_refuse_several_targets_in_one_line(hourly_config_file, tmp_path, capsys):
     assert main(["backtest", str(hourly_config_file), "--folds", "2", "--out", str(tmp_path / "bt")]) == 1
-    assert capsys.readouterr().err.strip().startswith("error: backtest scores one target for now, and data.targets names 3")
+    assert capsys.readouterr().err.strip().startswith(
+        "error: backtest scores one target (its Diebold-Mariano, direction and coverage tests read one target's errors), "
+        "and data.targets names 3")
     source = yaml.safe_load(hourly_config_file.read_text())["data"]["source"]
     overrides = [f"data.source=[{source},{source}]"]
     assert main(["run", str(hourly_config_file), "--set", *overrides, "--out", str(tmp_path / "global")]) == 1
-    assert "a global run forecasts one target per series for now" in capsys.readouterr().err
+    assert "a global run forecasts one target per series (its pooled scores and checkpoint records hold one)" in capsys.readouterr().err
     assert not (tmp_path / "bt").exists() and not (tmp_path / "global").exists()

@@ -43,7 +43,8 @@ def input_config(
         raise ForecasterError(
             f"checkpoint {checkpoint.name!r} forecasts {checkpoint.dims.targets} targets "
             f"({', '.join(checkpoint.columns[: checkpoint.dims.targets])}); "
-            "forecast, transfer and embed read one-target checkpoints for now: train one per target (data.column)")
+            "forecast, transfer and embed read a checkpoint's one target (its levels, scaling and interval calibration "
+            "are kept for one): train one per target (data.column)")
     record = checkpoint.series_record(source)
     columns: tuple[str | None, ...] = checkpoint.columns
     if record is not None:

@@ -152,7 +152,8 @@ def run_transfer(checkpoint: Checkpoint, frame: pd.DataFrame, config: Experiment
 def transfer_data(checkpoint: Checkpoint, frame: pd.DataFrame, config: ExperimentConfig) -> PreparedData:
     """The target's windows, checked against what the source model reads."""
     if checkpoint.dims.future_channels or config.data.future_spec.channels:
-        raise ForecasterError("transfer reuses models that read the past alone for now; this one (or the target config) "
+        raise ForecasterError("transfer puts the source's encoder under a head fit to the target's past alone, and the "
+                              "source's inputs-known-ahead head was fit to the source's own inputs; this one (or the target config) "
                               "has inputs known ahead (data.future, data.future_calendar, data.holidays)")
     data = prepare_data(frame, config.data, config.windows)
     if data.dims.channels != checkpoint.dims.channels:

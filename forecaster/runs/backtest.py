@@ -241,7 +241,8 @@ def run_backtest(
     series = prepare_series(frame, config.data)
     if series.targets > 1:
         # The fold tests (Diebold-Mariano, direction, Kupiec) are written for one target's errors.
-        raise ForecasterError(f"backtest scores one target for now, and data.targets names {series.targets}: "
+        raise ForecasterError(f"backtest scores one target (its Diebold-Mariano, direction and coverage tests read one "
+                              f"target's errors), and data.targets names {series.targets}: "
                               "backtest each with data.column, or compare seeds with forecaster run --seeds")
     length = len(series.frames)  # usable steps after the target transform
     bounds = fold_bounds(length, config.windows, backtest)

@@ -203,8 +203,8 @@ def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None
     for label, data in prepared.items():
         if data.dims.targets > 1:
             raise ForecasterError(
-                f"series {label!r} has {data.dims.targets} targets; a global run forecasts one target per series for "
-                "now: name one with data.column, or run each series alone with its data.targets")
+                f"series {label!r} has {data.dims.targets} targets; a global run forecasts one target per series (its pooled "
+                "scores and checkpoint records hold one): name one with data.column, or run each series alone with its data.targets")
         if data.dims.channels != first.dims.channels:
             raise ForecasterError(
                 f"series {label!r} gives {data.dims.channels} input channel(s) and {first_label!r} gives "
