@@ -152,3 +152,9 @@ def test_every_python_example_runs(page, code, tmp_path, monkeypatch):
     (tmp_path / "experiments").symlink_to(ROOT / "experiments")
     monkeypatch.chdir(tmp_path)
     exec(compile(code, page, "exec"), {"__name__": "__docs__"})
+
+
+def test_no_message_in_the_package_says_for_now():
+    """A refusal names its real reason and what works instead; "for now" is neither."""
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "forecaster").rglob("*.py") if "for now" in path.read_text().lower()]
+    assert not offenders
