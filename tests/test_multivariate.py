@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from forecaster.checkpoint import Checkpoint
+from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.data.features import DataConfig, prepare_series
 from forecaster.data.windows import WindowConfig, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import pool_channels
+from forecaster.reuse.embed import embed_series
 from forecaster.reuse.inputs import input_config
 from forecaster.runs.experiment import run_experiment, save_run
 
@@ -167,11 +168,27 @@ def test_mse_scaled_is_the_error_in_training_standard_deviations(hourly):
     assert naive["mae_scaled"] == pytest.approx(float(np.mean(np.abs(errors))), rel=1e-12)
 
 
-def test_a_checkpoint_of_several_targets_says_forecast_reads_one(hourly):
-    result = run_experiment(config_from_dict(config("all")), frame=hourly)
-    checkpoint: Checkpoint = result.checkpoint("linear")
-    with pytest.raises(ForecasterError, match=r"forecasts 3 targets .* read a checkpoint's one target \(its levels, scaling"):
-        input_config(checkpoint)
+def test_embed_reads_a_checkpoint_of_several_targets_and_forecast_and_transfer_say_why_not(hourly, tmp_path, capsys):
+    """A model of K targets reads its K target columns first, as trained: embed needs nothing more; forecast and
+    transfer read one target's calibration and head, and say so in one line."""
+    raw = config("all")
+    raw["models"] = ["naive", {"kind": "transformer", "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16}]
+    result = run_experiment(config_from_dict(raw), frame=hourly)
+    checkpoint: Checkpoint = result.checkpoint("transformer")
+    assert input_config(checkpoint).targets == tuple(COLUMNS) and input_config(checkpoint, column="demand").targets[0] == "demand"
+    table = embed_series(checkpoint.encoder(), checkpoint, hourly)
+    assert len(table) == len(hourly) - 24 + 1 and table.filter(like="e").shape[1] >= 8
+    np.testing.assert_allclose(table["next_change"].iloc[:-1], hourly["load"].shift(-1).iloc[23:-1])  # the first target's
+    path = save_checkpoint(checkpoint, tmp_path / "transformer.pt")
+    data = tmp_path / "hourly.csv"
+    hourly.drop(columns="note").rename_axis("date").to_csv(data)
+    assert main(["embed", str(path), "--data", str(data), "--out", str(tmp_path / "emb")]) == 0
+    for command in (["forecast", str(path), "--data", str(data)], ["transfer", str(path), "--data", str(data)]):
+        capsys.readouterr()
+        assert main(command) == 1
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and "forecasts 3 targets (load, temperature, price)" in error
+        assert f"forecaster {command[0]} reads one target" in error and "forecaster embed reads it" in error
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, excha
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import quantile_bounds, quantile_levels
 from forecaster.output.folders import write_folder
-from forecaster.reuse.inputs import future_inputs, read_series
+from forecaster.reuse.inputs import future_inputs, one_target, read_series
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int, *, exchange: str | None = None) -> pd.DatetimeIndex:
@@ -93,6 +93,7 @@ def forecast_future(
         known = (f"levels {[float(level) for level in calibration.levels]}" if calibration
                  else "no intervals (a run with intervals.levels=[])")
         raise ForecasterError(f"levels={missing} were not calibrated for this model; it has {known}")
+    one_target(checkpoint, "forecaster forecast")
     inputs = read_series(checkpoint, frame, column=column, source=source)
     series = inputs.series
     dates, calendar = _future_dates(series.dates, checkpoint.dims.horizon, exchange if exchange is not None else exchange_of(source))

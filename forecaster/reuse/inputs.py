@@ -37,22 +37,31 @@ def input_config(
     """How to read new data for the model: its input columns, calendar and transform (target renamable).
 
     A global model (trained on several series) reads each of its series' own target column; a series
-    it never saw gets the usual default target (Adj Close, Close, or the only column) unless named.
+    it never saw gets the usual default target (Adj Close, Close, or the only column) unless named. A model of
+    K targets reads its K target columns first (``column`` renames the first), as it was trained.
     """
-    if checkpoint.dims.targets > 1:
-        raise ForecasterError(
-            f"checkpoint {checkpoint.name!r} forecasts {checkpoint.dims.targets} targets "
-            f"({', '.join(checkpoint.columns[: checkpoint.dims.targets])}); "
-            "forecast, transfer and embed read a checkpoint's one target (its levels, scaling and interval calibration "
-            "are kept for one): train one per target (data.column)")
     record = checkpoint.series_record(source)
     columns: tuple[str | None, ...] = checkpoint.columns
     if record is not None:
         columns = record.columns
     elif checkpoint.series or not checkpoint.head:  # a series it never saw, or an encoder trained on many
         columns = (None, *checkpoint.columns[1:])
+    targets = checkpoint.dims.targets
+    if targets > 1:  # a single-series model (a global one forecasts one target per series)
+        return DataConfig(targets=(column or columns[0], *columns[1:targets]), features=tuple(columns[targets:]),
+                          transform=transform or checkpoint.transform, calendar=checkpoint.calendar)
     return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or checkpoint.transform,
                       calendar=checkpoint.calendar)
+
+
+def one_target(checkpoint: Checkpoint, command: str) -> None:
+    """Refuse a checkpoint of several targets where ``command`` reads one target's levels, scaling and calibration."""
+    if checkpoint.dims.targets > 1:
+        raise ForecasterError(
+            f"checkpoint {checkpoint.name!r} forecasts {checkpoint.dims.targets} targets "
+            f"({', '.join(checkpoint.columns[: checkpoint.dims.targets])}); {command} reads one target (a checkpoint keeps "
+            "one interval calibration, and the target's new head is fit to one): train one per target (data.column); "
+            "forecaster embed reads it")
 
 
 def read_series(

@@ -27,6 +27,7 @@ from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig, WindowSet
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, NaiveConfig, TransformerForecaster, freeze
+from forecaster.reuse.inputs import one_target
 from forecaster.runs.experiment import ExperimentResult
 from forecaster.runs.fitting import ModelRun, build, fit_and_score
 from forecaster.runs.prepare import PreparedData, prepare_data
@@ -117,6 +118,7 @@ def transfer_config(checkpoint: Checkpoint, *, source: str, column: str | None, 
     """The target experiment: the checkpoint's window, horizon (or ``horizon``) and features on the new series."""
     if checkpoint.kind != "transformer":
         raise ForecasterError(f"transfer needs a transformer checkpoint; this one holds a {checkpoint.kind} model")
+    one_target(checkpoint, "forecaster transfer")
     dims, config = checkpoint.dims, checkpoint.config
     specs = tuple(ModelSpec(name=row.name, kind="transformer", config=config) for row in ROWS)
     specs += (ModelSpec(name=NAIVE_ROW.name, kind="naive", config=NaiveConfig()),)
