@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from forecaster.checkpoint import Checkpoint, save_checkpoint
@@ -18,6 +19,7 @@ from forecaster.data.windows import WindowConfig, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import pool_channels
 from forecaster.reuse.embed import embed_series
+from forecaster.reuse.forecast import forecast_future
 from forecaster.reuse.inputs import input_config
 from forecaster.runs.experiment import run_experiment, save_run
 
@@ -168,27 +170,38 @@ def test_mse_scaled_is_the_error_in_training_standard_deviations(hourly):
     assert naive["mae_scaled"] == pytest.approx(float(np.mean(np.abs(errors))), rel=1e-12)
 
 
-def test_embed_reads_a_checkpoint_of_several_targets_and_forecast_and_transfer_say_why_not(hourly, tmp_path, capsys):
-    """A model of K targets reads its K target columns first, as trained: embed needs nothing more; forecast and
-    transfer read one target's calibration and head, and say so in one line."""
+def test_forecast_and_embed_read_a_checkpoint_of_several_targets_and_transfer_says_why_not(hourly, tmp_path, capsys):
+    """A model of K targets reads its K target columns first, as trained. forecast gives each target's next values
+    (a row per date and target; no intervals, which runs calibrate per target alone); embed needs nothing more;
+    transfer fits a new head to one target and says so in one line."""
     raw = config("all")
     raw["models"] = ["naive", {"kind": "transformer", "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16}]
     result = run_experiment(config_from_dict(raw), frame=hourly)
     checkpoint: Checkpoint = result.checkpoint("transformer")
     assert input_config(checkpoint).targets == tuple(COLUMNS) and input_config(checkpoint, column="demand").targets[0] == "demand"
-    table = embed_series(checkpoint.encoder(), checkpoint, hourly)
-    assert len(table) == len(hourly) - 24 + 1 and table.filter(like="e").shape[1] >= 8
-    np.testing.assert_allclose(table["next_change"].iloc[:-1], hourly["load"].shift(-1).iloc[23:-1])  # the first target's
+    table = forecast_future(checkpoint.model(), checkpoint, hourly)
+    assert list(table.columns) == ["date", "target", "forecast"] and list(table["target"].unique()) == COLUMNS
+    model = checkpoint.model()  # by hand: the last window scaled as in training, each target unscaled by its own statistics
+    window = (hourly[COLUMNS].to_numpy()[-24:] - np.array(checkpoint.offset)) / np.array(checkpoint.scale)
+    with torch.no_grad():
+        scaled = model(torch.tensor(window, dtype=torch.float32)[None]).double().numpy()[0]  # (H, K)
+    for k, name in enumerate(COLUMNS):
+        expected = scaled[:, k] * checkpoint.scale[k] + checkpoint.offset[k]
+        np.testing.assert_allclose(table.loc[table["target"] == name, "forecast"], expected, rtol=1e-6)
+    embeddings = embed_series(checkpoint.encoder(), checkpoint, hourly)
+    assert len(embeddings) == len(hourly) - 24 + 1
+    np.testing.assert_allclose(embeddings["next_change"].iloc[:-1], hourly["load"].shift(-1).iloc[23:-1])  # the first target's
     path = save_checkpoint(checkpoint, tmp_path / "transformer.pt")
     data = tmp_path / "hourly.csv"
     hourly.drop(columns="note").rename_axis("date").to_csv(data)
     assert main(["embed", str(path), "--data", str(data), "--out", str(tmp_path / "emb")]) == 0
-    for command in (["forecast", str(path), "--data", str(data)], ["transfer", str(path), "--data", str(data)]):
-        capsys.readouterr()
-        assert main(command) == 1
-        error = capsys.readouterr().err.strip()
-        assert len(error.splitlines()) == 1 and "forecasts 3 targets (load, temperature, price)" in error
-        assert f"forecaster {command[0]} reads one target" in error and "forecaster embed reads it" in error
+    assert main(["forecast", str(path), "--data", str(data), "--out", str(tmp_path / "next")]) == 0
+    assert len(pd.read_csv(tmp_path / "next" / "forecast.csv")) == 6 * 3
+    capsys.readouterr()
+    assert main(["transfer", str(path), "--data", str(data)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "forecasts 3 targets (load, temperature, price)" in error
+    assert "forecaster transfer reads one target" in error
 
 
 @pytest.fixture

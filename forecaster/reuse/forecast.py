@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, excha
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import quantile_bounds, quantile_levels
 from forecaster.output.folders import write_folder
-from forecaster.reuse.inputs import future_inputs, one_target, read_series
+from forecaster.reuse.inputs import future_inputs, read_series
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int, *, exchange: str | None = None) -> pd.DatetimeIndex:
@@ -93,7 +94,6 @@ def forecast_future(
         known = (f"levels {[float(level) for level in calibration.levels]}" if calibration
                  else "no intervals (a run with intervals.levels=[])")
         raise ForecasterError(f"levels={missing} were not calibrated for this model; it has {known}")
-    one_target(checkpoint, "forecaster forecast")
     inputs = read_series(checkpoint, frame, column=column, source=source)
     series = inputs.series
     dates, calendar = _future_dates(series.dates, checkpoint.dims.horizon, exchange if exchange is not None else exchange_of(source))
@@ -102,26 +102,40 @@ def forecast_future(
     if checkpoint.dims.future_channels:
         known = (torch.tensor(future_inputs(checkpoint, series.dates, dates, future, source=source), dtype=torch.float32)[None],)
     with torch.no_grad():
-        scaled = model.eval()(window, *known).double().numpy()[:, :, 0]  # (1, H, *head.shape): the one target
-    anchors, head, taus = series.levels[-1:], checkpoint.dims.head, quantile_levels(levels)
-    quantiles = head.quantiles(scaled, taus)  # a distributional head's, of the cumulative change (or of the level)
-    if quantiles is not None:
-        quantiles = series.transform.cumulative_to_series(inputs.unscale_target(quantiles), anchors)[0]
-        lower, upper, values = quantile_bounds(quantiles, taus, levels)  # (H, L), (H, L), (H,)
-        bounds = {level: (lower[:, i], upper[:, i]) for i, level in enumerate(levels)}
-    else:
-        values = series.transform.invert(inputs.unscale_target(head.point(scaled)), anchors)  # (1, H)
-        if levels:
-            lower, upper = calibration.bounds(values, anchors, series.transform)  # (1, H, L)
-            bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(calibration.levels) if level in levels}
-        values = values[0]
-    table = pd.DataFrame({"date": dates, "forecast": values})
-    for level in levels:
-        table[f"lo_{level:g}"], table[f"hi_{level:g}"] = bounds[level]
-    table.attrs["target"] = series.columns[0]  # the column forecast (a global model's differ by series)
+        outputs = model.eval()(window, *known).double().numpy()  # (1, H, K, *head.shape)
+    names = series.target_names
+    if len(names) == 1:
+        values, bounds = _target_forecast(outputs[:, :, 0], inputs, 0, series.levels[-1:], checkpoint, levels)
+        table = pd.DataFrame({"date": dates, "forecast": values})
+        for level in levels:
+            table[f"lo_{level:g}"], table[f"hi_{level:g}"] = bounds[level]
+    else:  # several targets: a row per date and target (intervals are calibrated for one target's runs alone)
+        table = pd.concat([
+            pd.DataFrame({"date": dates, "target": name,
+                          "forecast": _target_forecast(outputs[:, :, k], inputs, k, series.levels[-1:, k], checkpoint, ())[0]})
+            for k, name in enumerate(names)], ignore_index=True)
+    table.attrs["target"] = ", ".join(names)  # the column(s) forecast (a global model's differ by series)
     table.attrs["intervals"] = calibration.method if levels else None
     table.attrs["calendar"] = calendar  # which calendar made the dates, e.g. "XNYS (exchange_calendars)"
     return table
+
+
+def _target_forecast(scaled: np.ndarray, inputs, target: int, anchors: np.ndarray, checkpoint: Checkpoint,
+                     levels: tuple[float, ...]) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+    """One target's forecast (H,) in the series' units from its scaled outputs (1, H, *head.shape), and its bounds
+    per level: a distributional head's quantiles, or the checkpoint's calibration around the point forecast."""
+    head, taus, transform = checkpoint.dims.head, quantile_levels(levels), inputs.series.transform
+    quantiles = head.quantiles(scaled, taus)  # a distributional head's, of the cumulative change (or of the level)
+    if quantiles is not None:
+        quantiles = transform.cumulative_to_series(inputs.unscale_target(quantiles, target), anchors)[0]
+        lower, upper, values = quantile_bounds(quantiles, taus, levels)  # (H, L), (H, L), (H,)
+        return values, {level: (lower[:, i], upper[:, i]) for i, level in enumerate(levels)}
+    values = transform.invert(inputs.unscale_target(head.point(scaled), target), anchors)  # (1, H)
+    bounds = {}
+    if levels:
+        lower, upper = checkpoint.intervals.bounds(values, anchors, transform)  # (1, H, L)
+        bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(checkpoint.intervals.levels) if level in levels}
+    return values[0], bounds
 
 
 def save_forecast(table: pd.DataFrame, out: str | Path) -> Path:

@@ -26,9 +26,9 @@ class ScaledSeries:
     offset: np.ndarray  # (C,)
     scale: np.ndarray  # (C,)
 
-    def unscale_target(self, values: np.ndarray) -> np.ndarray:
-        """Model outputs (the scaled target, channel 0) back in the target transform's units."""
-        return values * self.scale[0] + self.offset[0]
+    def unscale_target(self, values: np.ndarray, target: int = 0) -> np.ndarray:
+        """Model outputs (scaled target ``target``, channel ``target``) back in the target transform's units."""
+        return values * self.scale[target] + self.offset[target]
 
 
 def input_config(
@@ -59,9 +59,8 @@ def one_target(checkpoint: Checkpoint, command: str) -> None:
     if checkpoint.dims.targets > 1:
         raise ForecasterError(
             f"checkpoint {checkpoint.name!r} forecasts {checkpoint.dims.targets} targets "
-            f"({', '.join(checkpoint.columns[: checkpoint.dims.targets])}); {command} reads one target (a checkpoint keeps "
-            "one interval calibration, and the target's new head is fit to one): train one per target (data.column); "
-            "forecaster embed reads it")
+            f"({', '.join(checkpoint.columns[: checkpoint.dims.targets])}); {command} reads one target (its new head is "
+            "fit to one): train one per target (data.column); forecaster forecast and embed read it")
 
 
 def read_series(
