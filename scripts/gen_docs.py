@@ -45,21 +45,12 @@ def type_name(hint: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         members = [type_name(arg) for arg in args if arg is not type(None)]
         return " or ".join(members) + (" or null" if type(None) in args else "")
-    if hint is type(None):
-        return "null"
-    if dataclasses.is_dataclass(hint) and hint.__name__ != "ModelSpec":
-        return "section"
-    return {"ModelSpec": "model"}.get(hint.__name__, hint.__name__)
+    return "section" if dataclasses.is_dataclass(hint) else hint.__name__
 
 
 def default_text(field: dataclasses.Field) -> str:
-    """A field's default as YAML would write it (``null``, ``[80.0, 95.0]``), or ``(required)``."""
-    if field.default is not dataclasses.MISSING:
-        value = field.default
-    elif field.default_factory is not dataclasses.MISSING:
-        value = field.default_factory()
-    else:
-        return "(required)"
+    """A field's default as YAML would write it (``null``, ``[80.0, 95.0]``); every config field has one."""
+    value = field.default if field.default is not dataclasses.MISSING else field.default_factory()
     if dataclasses.is_dataclass(value):
         return "(its keys' defaults)"
     if isinstance(value, tuple):
