@@ -186,14 +186,24 @@ def pooled_interval_metrics(result: GlobalResult, name: str) -> dict[str, float]
     return {**pooled, "crps": float("nan"), "pinball": float("nan")}
 
 
+def load_frames(config: ExperimentConfig) -> dict[str, pd.DataFrame]:
+    """Each series of ``data.source`` read once (``start``/``end`` applied), by label; errors name the series."""
+    frames = {}
+    for label, source in zip(series_labels(config.data.sources), config.data.sources):
+        try:
+            frames[label] = load_prices(source, start=config.data.start, end=config.data.end)
+        except ForecasterError as error:
+            raise ForecasterError(f"series {label!r}: {error}") from None
+    return frames
+
+
 def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None) -> dict[str, PreparedData]:
     """Each series prepared on its own (transform, split, scaler), with errors naming the series."""
-    sources = config.data.sources
+    frames = frames or load_frames(config)
     prepared = {}
-    for label, source in zip(series_labels(sources), sources):
+    for label, source in zip(series_labels(config.data.sources), config.data.sources):
         try:
-            frame = frames[label] if frames else load_prices(source, start=config.data.start, end=config.data.end)
-            prepared[label] = prepare_data(frame, dataclasses.replace(config.data, source=source), config.windows)
+            prepared[label] = prepare_data(frames[label], dataclasses.replace(config.data, source=source), config.windows)
         except ForecasterError as error:
             raise ForecasterError(f"series {label!r}: {error}") from None
     if config.data.series_embedding:  # each series' identity, a static covariate read like an input known ahead

@@ -28,7 +28,7 @@ from forecaster.runs.experiment import (
     save_run,
 )
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import GlobalResult, is_global, run_global, save_global, series_labels
+from forecaster.runs.multiseries import GlobalResult, is_global, load_frames, run_global, save_global
 from forecaster.training.loop import EpochEnd
 
 SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
@@ -53,9 +53,7 @@ def run_seeds(
     if several:
         if frame is not None:
             raise ForecasterError("run_seeds takes no frame with several series; it loads each of data.source")
-        sources = config.data.sources
-        frames = {label: load_prices(source, start=config.data.start, end=config.data.end)
-                  for label, source in zip(series_labels(sources), sources)}
+        frames = load_frames(config)
     elif frame is None:
         frame = load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
     results = {}
