@@ -54,15 +54,6 @@ def input_config(
                       calendar=checkpoint.calendar)
 
 
-def one_target(checkpoint: Checkpoint, command: str) -> None:
-    """Refuse a checkpoint of several targets where ``command`` reads one target's levels, scaling and calibration."""
-    if checkpoint.dims.targets > 1:
-        raise ForecasterError(
-            f"checkpoint {checkpoint.name!r} forecasts {checkpoint.dims.targets} targets "
-            f"({', '.join(checkpoint.columns[: checkpoint.dims.targets])}); {command} reads one target (its new head is "
-            "fit to one): train one per target (data.column); forecaster forecast and embed read it")
-
-
 def read_series(
     checkpoint: Checkpoint, frame: pd.DataFrame, *, column: str | None = None, transform: str | None = None,
     source: str | None = None,

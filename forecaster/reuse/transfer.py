@@ -27,7 +27,6 @@ from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig, WindowSet
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, NaiveConfig, TransformerForecaster, freeze
-from forecaster.reuse.inputs import one_target
 from forecaster.runs.experiment import ExperimentResult
 from forecaster.runs.fitting import ModelRun, build, fit_and_score
 from forecaster.runs.prepare import PreparedData, prepare_data
@@ -118,7 +117,11 @@ def transfer_config(checkpoint: Checkpoint, *, source: str, column: str | None, 
     """The target experiment: the checkpoint's window, horizon (or ``horizon``) and features on the new series."""
     if checkpoint.kind != "transformer":
         raise ForecasterError(f"transfer needs a transformer checkpoint; this one holds a {checkpoint.kind} model")
-    one_target(checkpoint, "forecaster transfer")
+    if checkpoint.dims.targets > 1:  # a new head fit to the target's one series
+        raise ForecasterError(
+            f"checkpoint {checkpoint.name!r} forecasts {checkpoint.dims.targets} targets "
+            f"({', '.join(checkpoint.columns[: checkpoint.dims.targets])}); forecaster transfer reads one target (its new "
+            "head is fit to one): train one per target (data.column); forecaster forecast and embed read it")
     dims, config = checkpoint.dims, checkpoint.config
     specs = tuple(ModelSpec(name=row.name, kind="transformer", config=config) for row in ROWS)
     specs += (ModelSpec(name=NAIVE_ROW.name, kind="naive", config=NaiveConfig()),)
