@@ -66,24 +66,15 @@ class Head(Protocol):
     def from_description(cls, description: Mapping[str, Any]) -> Head: ...
 
 
-class _Width:
-    """``width``: the number of outputs per step and target (the product of ``shape``)."""
-
-    shape: tuple[int, ...]
-
-    @property
-    def width(self) -> int:
-        return int(np.prod(self.shape, dtype=int))
-
-
 @dataclass(frozen=True)
-class PointHead(_Width):
+class PointHead:
     """One value per step and target, trained with the mean squared error of the scaled targets."""
 
     name: ClassVar[str] = "point"
     distributional: ClassVar[bool] = False
     cumulative: ClassVar[bool] = False
     shape: ClassVar[tuple[int, ...]] = ()
+    width: ClassVar[int] = 1
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return functional.mse_loss(outputs, targets)
@@ -113,7 +104,7 @@ POINT = PointHead()  # the head of every model built without another
 
 
 @dataclass(frozen=True)
-class QuantileHead(_Width):
+class QuantileHead:
     """Q values per step and target, the quantiles at ``taus``, trained with the pinball loss.
 
     rho_tau(y - q) = max(tau (y - q), (tau - 1)(y - q)) is minimised by the tau-quantile of y. Outputs are
@@ -134,6 +125,10 @@ class QuantileHead(_Width):
     @property
     def shape(self) -> tuple[int, ...]:
         return (len(self.taus),)
+
+    @property
+    def width(self) -> int:
+        return len(self.taus)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         tau = torch.tensor(self.taus, dtype=torch.float32).to(device=outputs.device, dtype=outputs.dtype)
