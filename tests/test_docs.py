@@ -146,12 +146,17 @@ def python_blocks() -> list[tuple[str, str]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page,code", python_blocks(), ids=[f"{page}:{i}" for i, (page, _) in enumerate(python_blocks())])
-def test_every_python_example_runs(page, code, tmp_path, monkeypatch):
+def test_every_python_example_runs(page, code, tmp_path, monkeypatch, capsys):
     """The examples are tutorials a user pastes: run them from a copy of the repository's root, so that the paths
-    they name (experiments/, results/) resolve and what they write lands in a temporary folder."""
+    they name (experiments/, results/) resolve and what they write lands in a temporary folder. Each prints a
+    table of scores or forecasts, with the naive forecast's where it scores."""
     (tmp_path / "experiments").symlink_to(ROOT / "experiments")
     monkeypatch.chdir(tmp_path)
     exec(compile(code, page, "exec"), {"__name__": "__docs__"})
+    printed = capsys.readouterr().out
+    assert printed.strip(), f"{page}: the example printed nothing"
+    if "rel_mae" in code or "score()" in code:
+        assert "naive" in printed
 
 
 def test_no_message_in_the_package_says_for_now():
