@@ -221,13 +221,33 @@ def test_seeds_of_several_targets_print_the_standardised_scores(hourly_config_fi
     assert (tmp_path / "seeds" / "seed-1" / "metrics_by_channel.csv").is_file()
 
 
-def test_backtest_and_global_runs_refuse_several_targets_in_one_line(hourly_config_file, tmp_path, capsys):
+def test_backtest_refuses_several_targets_in_one_line(hourly_config_file, tmp_path, capsys):
     assert main(["backtest", str(hourly_config_file), "--folds", "2", "--out", str(tmp_path / "bt")]) == 1
     assert capsys.readouterr().err.strip().startswith(
         "error: backtest scores one target (its Diebold-Mariano, direction and coverage tests read one target's errors), "
         "and data.targets names 3")
+    assert not (tmp_path / "bt").exists()
+
+
+def test_a_global_run_of_several_targets_pools_every_series_and_target_and_forecasts_each(hourly_config_file, tmp_path, capsys):
     source = yaml.safe_load(hourly_config_file.read_text())["data"]["source"]
-    overrides = [f"data.source=[{source},{source}]"]
-    assert main(["run", str(hourly_config_file), "--set", *overrides, "--out", str(tmp_path / "global")]) == 1
-    assert "a global run forecasts one target per series (its pooled scores and checkpoint records hold one)" in capsys.readouterr().err
-    assert not (tmp_path / "bt").exists() and not (tmp_path / "global").exists()
+    other = tmp_path / "other.csv"
+    frame = pd.read_csv(source, index_col="date")
+    (frame.iloc[40:] * 1.5).to_csv(other)  # another series: shorter, other units, the same columns
+    out = tmp_path / "global"
+    assert main(["run", str(hourly_config_file), "--set", f"data.source=[{source},{other}]", "--set", "models=naive,linear",
+                 "--out", str(out), "--quiet"]) == 0
+    metrics, by_channel = pd.read_csv(out / "metrics.csv"), pd.read_csv(out / "metrics_by_channel.csv")
+    assert set(by_channel["series"]) == {"hourly", "other"} and set(by_channel["channel"]) == {"load", "temperature", "price"}
+    predictions = pd.read_csv(out / "predictions.csv")
+    points = predictions.groupby(["series", "channel"]).size()  # every unit's test points (windows x steps)
+    for model in ("naive", "linear"):
+        units = by_channel[by_channel["model"] == model].set_index(["series", "channel"])["mase"]
+        pooled = metrics[(metrics["series"] == "all") & (metrics["model"] == model)]["mase"].item()
+        # The pooled MASE is the mean scaled error over every point of every (series, target): a point-weighted mean.
+        assert pooled == pytest.approx(float(np.average(units, weights=points.loc[units.index])))
+    capsys.readouterr()
+    checkpoint = out / "checkpoints" / "linear.pt"
+    assert main(["forecast", str(checkpoint), "--data", str(other), "--out", str(tmp_path / "next")]) == 0
+    table = pd.read_csv(tmp_path / "next" / "forecast.csv")
+    assert list(table["target"].unique()) == ["load", "temperature", "price"]

@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data,
                             exchange=args.exchange, future=future)
     print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
-    print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}"}, float_format="{:.4f}".format))
+    daily = bool((table["date"] == table["date"].dt.normalize()).all())  # hourly dates keep their time
+    print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}" if daily else f"{d:%Y-%m-%d %H:%M}"},
+                          float_format="{:.4f}".format))
     print(f"dates: {table.attrs['calendar']}")
     if table.attrs["intervals"]:
         print(f"lo_L, hi_L: the central L % prediction interval ({table.attrs['intervals']}, as calibrated in the run)")

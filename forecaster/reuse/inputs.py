@@ -47,7 +47,7 @@ def input_config(
     elif checkpoint.series or not checkpoint.head:  # a series it never saw, or an encoder trained on many
         columns = (None, *checkpoint.columns[1:])
     targets = checkpoint.dims.targets
-    if targets > 1:  # a single-series model (a global one forecasts one target per series)
+    if targets > 1:  # its K target columns first, then its features (a global model's, from its series record)
         return DataConfig(targets=(column or columns[0], *columns[1:targets]), features=tuple(columns[targets:]),
                           transform=transform or checkpoint.transform, calendar=checkpoint.calendar)
     return DataConfig(column=column or columns[0], features=tuple(columns[1:]), transform=transform or checkpoint.transform,

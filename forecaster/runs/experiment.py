@@ -105,7 +105,7 @@ class ExperimentResult:
             raise ForecasterError(f"the models were scored on different splits ({', '.join(sorted(splits))})")
         return splits.pop()
 
-    def _per_target(self) -> list[tuple[str | None, PreparedData, dict[str, ModelRun]]]:
+    def per_target(self) -> list[tuple[str | None, PreparedData, dict[str, ModelRun]]]:
         """(channel name, that target's data, each model's run on it): one entry, named None, for one target."""
         if self.data.dims.targets == 1:
             return [(None, self.data, self.runs)]
@@ -119,7 +119,7 @@ class ExperimentResult:
         Then, for each model with intervals and each level, its bounds ``<model>_lo_<level>`` and ``<model>_hi_<level>``.
         With several targets a ``channel`` column names the target, and each target's rows follow the previous one's.
         """
-        return pd.concat([self._target_predictions(channel, data, runs) for channel, data, runs in self._per_target()],
+        return pd.concat([self._target_predictions(channel, data, runs) for channel, data, runs in self.per_target()],
                          ignore_index=True)
 
     def _target_predictions(self, channel: str | None, data: PreparedData, runs: dict[str, ModelRun]) -> pd.DataFrame:
@@ -149,7 +149,7 @@ class ExperimentResult:
 
         With several targets, each target's rows, with a ``channel`` column.
         """
-        tables = [self._target_intervals(channel, data, runs) for channel, data, runs in self._per_target()]
+        tables = [self._target_intervals(channel, data, runs) for channel, data, runs in self.per_target()]
         if not any(len(table) for table in tables):
             return pd.DataFrame(columns=["model", "method", "level", "step", "coverage", "width", "winkler", "msis"])
         return pd.concat(tables, ignore_index=True)
@@ -293,12 +293,12 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
     first = result.data.series.target_names[0]  # with several targets the figures show the first
     figures = {
         "rel_mae.png": plots.rel_mae_figure(metrics),
-        "forecasts.png": plots.forecast_figure(_one_target(predictions, first), band=plots.sharpest_model(metrics)),
+        "forecasts.png": plots.forecast_figure(one_target(predictions, first), band=plots.sharpest_model(metrics)),
         "training_curves.png": plots.training_curves_figure(history),
     }
     if result.data.dims.horizon > 1:
         figures["rel_mae_by_step.png"] = plots.rel_mae_by_step_figure(result.step_metrics)
-    figures.update(plots.interval_figures(_one_target(intervals, first), horizon=result.data.dims.horizon))
+    figures.update(plots.interval_figures(one_target(intervals, first), horizon=result.data.dims.horizon))
     for name, run in result.runs.items():
         if model_kind(run.spec.kind).attention is not None:
             figures[f"attention_{name}.png"] = attention_of_last_test_window(result, name)
@@ -306,7 +306,7 @@ def _write_files(result: ExperimentResult, folder: Path) -> None:
         figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
 
 
-def _one_target(table: pd.DataFrame, channel: str) -> pd.DataFrame:
+def one_target(table: pd.DataFrame, channel: str) -> pd.DataFrame:
     """The rows of target ``channel`` of a table with a ``channel`` column (several targets), without it; else ``table``."""
     if "channel" not in table.columns:
         return table

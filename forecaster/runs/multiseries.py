@@ -29,12 +29,19 @@ import pandas as pd
 from forecaster.checkpoint import Checkpoint, SeriesRecord, floats, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.sources import load_prices
-from forecaster.data.windows import pool_windows, scaler_statistics
+from forecaster.data.windows import SplitBounds, pool_windows, scaler_statistics
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
 from forecaster.models import model_kind
 from forecaster.output.folders import write_folder
-from forecaster.runs.experiment import ExperimentResult, attention_of_last_test_window, build_models, check_intervals, model_hook
+from forecaster.runs.experiment import (
+    ExperimentResult,
+    attention_of_last_test_window,
+    build_models,
+    check_intervals,
+    model_hook,
+    one_target,
+)
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.prepare import PreparedData, prepare_data
 from forecaster.training.loop import EpochEnd, resolve_device
@@ -123,6 +130,12 @@ class GlobalResult:
         return table[["series", *[c for c in table.columns if c != "series"]]]
 
     @property
+    def metrics_by_channel(self) -> pd.DataFrame:
+        """One row per (series, target, model), in each target's own units (several targets)."""
+        table = pd.concat([part.metrics_by_channel.assign(series=label) for label, part in self.parts.items()], ignore_index=True)
+        return table[["series", *[c for c in table.columns if c != "series"]]]
+
+    @property
     def predictions(self) -> pd.DataFrame:
         return pd.concat([part.predictions.assign(series=label) for label, part in self.parts.items()], ignore_index=True)
 
@@ -143,18 +156,22 @@ class GlobalResult:
         return self.first.notes  # what was found from the training span: the same models for every series
 
 
+def units(result: GlobalResult, name: str) -> list[tuple[PreparedData, ModelRun]]:
+    """Model ``name`` on each (series, target) of the run: that target's data and run, series by series."""
+    return [(data, runs[name]) for part in result.parts.values() for _channel, data, runs in part.per_target()]
+
+
 def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
-    """Model ``name``'s metrics over every series' test points, each series in units of its own MASE scale."""
+    """Model ``name``'s metrics over every series' (and target's) test points, each in units of its own MASE scale."""
     actual, forecast, anchors, no_move = [], [], [], []
-    for part in result.parts.values():
-        data = part.data
+    for data, run in units(result, name):
         part_actual, part_anchors = data.actual_and_anchors("test")
         train_levels = data.training_levels
         scale = insample_naive_mae(train_levels)
         if not scale > 0:
             scale = 1.0  # a series that never moved in training: MASE is undefined, keep its units
         actual.append(part_actual / scale)
-        forecast.append(part.runs[name].forecast / scale)
+        forecast.append(run.forecast / scale)
         anchors.append(part_anchors / scale)
         no_move.append(np.full((len(part_anchors), 1), no_move_tolerance(train_levels) / scale))
     metrics = forecast_metrics(
@@ -162,8 +179,9 @@ def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
         scale_mae=1.0, no_move=np.concatenate(no_move),
     )
     # Each series' errors in its own training standard deviations, every point weighted alike.
-    points = np.array([part.runs[name].forecast.size for part in result.parts.values()], dtype=float)
-    standardised = {key: float(np.average([part.runs[name].metrics[key] for part in result.parts.values()], weights=points))
+    runs = [run for _data, run in units(result, name)]
+    points = np.array([run.forecast.size for run in runs], dtype=float)
+    standardised = {key: float(np.average([run.metrics[key] for run in runs], weights=points))
                     for key in ("mse_scaled", "mae_scaled")}
     # In scaled units the MAE is the pooled MASE; MAE and RMSE themselves would mix the series' units.
     return {**metrics, **standardised, "mase": metrics["mae"], "mae": float("nan"), "rmse": float("nan"),
@@ -172,12 +190,12 @@ def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
 
 def pooled_interval_metrics(result: GlobalResult, name: str) -> dict[str, float]:
     """Model ``name``'s interval scores over every series: point-weighted coverage, rel_crps in MASE-scaled units."""
-    parts = [part for part in result.parts.values() if part.runs[name].intervals is not None]
-    if not parts:
+    scored = [(data, run) for data, run in units(result, name) if run.intervals is not None]
+    if not scored:
         return {}
-    points = np.array([part.runs[name].forecast.size for part in parts], dtype=float)
-    scales = np.array([insample_naive_mae(part.data.training_levels) or 1.0 for part in parts])
-    metrics = [part.runs[name].metrics for part in parts]
+    points = np.array([run.forecast.size for _data, run in scored], dtype=float)
+    scales = np.array([insample_naive_mae(data.training_levels) or 1.0 for data, _run in scored])
+    metrics = [run.metrics for _data, run in scored]
     pooled = {key: float(np.average([m[key] for m in metrics], weights=points))
               for key in metrics[0] if key.startswith("coverage_") or key == "crossing"}
     crps = np.array([m["crps"] for m in metrics])
@@ -197,13 +215,16 @@ def load_frames(config: ExperimentConfig) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None) -> dict[str, PreparedData]:
-    """Each series prepared on its own (transform, split, scaler), with errors naming the series."""
+def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None, *,
+                bounds: dict[str, SplitBounds] | None = None) -> dict[str, PreparedData]:
+    """Each series prepared on its own (transform, split, scaler), with errors naming the series; ``bounds`` (series
+    label -> its split) fixes the splits, as a backtest's folds do."""
     frames = frames or load_frames(config)
     prepared = {}
     for label, source in zip(series_labels(config.data.sources), config.data.sources):
         try:
-            prepared[label] = prepare_data(frames[label], dataclasses.replace(config.data, source=source), config.windows)
+            prepared[label] = prepare_data(frames[label], dataclasses.replace(config.data, source=source), config.windows,
+                                           bounds=None if bounds is None else bounds[label])
         except ForecasterError as error:
             raise ForecasterError(f"series {label!r}: {error}") from None
     if config.data.series_embedding:  # each series' identity, a static covariate read like an input known ahead
@@ -211,14 +232,11 @@ def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None
         prepared = {label: data.with_identity(labels, label) for label, data in prepared.items()}
     first_label, first = next(iter(prepared.items()))
     for label, data in prepared.items():
-        if data.dims.targets > 1:
+        if (data.dims.channels, data.dims.targets) != (first.dims.channels, first.dims.targets):
             raise ForecasterError(
-                f"series {label!r} has {data.dims.targets} targets; a global run forecasts one target per series (its pooled "
-                "scores and checkpoint records hold one): name one with data.column, or run each series alone with its data.targets")
-        if data.dims.channels != first.dims.channels:
-            raise ForecasterError(
-                f"series {label!r} gives {data.dims.channels} input channel(s) and {first_label!r} gives "
-                f"{first.dims.channels}; a global model needs the same channels (data.features) in every series"
+                f"series {label!r} gives {data.dims.channels} input channel(s) of which {data.dims.targets} target(s), and "
+                f"{first_label!r} gives {first.dims.channels} of which {first.dims.targets}; a global model needs the same "
+                "targets and channels (data.targets, data.features) in every series"
             )
     return prepared
 
@@ -227,15 +245,19 @@ def run_global(
     config: ExperimentConfig,
     *,
     frames: dict[str, pd.DataFrame] | None = None,
+    bounds: dict[str, SplitBounds] | None = None,
     progress: bool = False,
     finished: dict[str, ModelRun] | None = None,
+    pretrained: dict[str, ModelRun] | None = None,
     on_model_done: Callable[[GlobalResult, str], None] | None = None,
     on_epoch_end: Callable[[str, EpochEnd], bool | None] | None = None,
 ) -> GlobalResult:
     """Train every model of ``config`` once on the pooled windows of its series; score it on each series.
 
-    ``frames`` (series label -> frame) replaces loading the sources; ``finished`` holds models of an
-    interrupted run (see ``forecaster.runs.progress``), which are scored again without training;
+    ``frames`` (series label -> frame) replaces loading the sources; ``bounds`` (series label -> split) fixes
+    each series' split, as a backtest fold does; ``finished`` holds models of an interrupted run (see
+    ``forecaster.runs.progress``) and ``pretrained`` models trained earlier (a backtest that does not refit
+    every fold): both are scored again without training;
     ``on_epoch_end(name, end)`` is called after each epoch of model ``name``.
     """
     if not config.models:
@@ -245,7 +267,7 @@ def run_global(
         if reason is not None:
             raise ForecasterError(f"model {spec.name!r}: {reason}")
     figure_series(config)  # an unknown label in figures.series stops the run before any training
-    prepared = prepare_all(config, frames)
+    prepared = prepare_all(config, frames, bounds=bounds)
     pooled = pool_windows([data.windows for data in prepared.values()])
     # Differenced transforms are not centred, so "no change" is 0 in every series and one set of
     # dimensions fits all; level targets do not use it.
@@ -260,8 +282,9 @@ def run_global(
     })
     for spec in config.models:
         model, training = models[spec.name], None
-        if finished and spec.name in finished:
-            model, training = finished[spec.name].model, finished[spec.name].training
+        kept = {**(pretrained or {}), **(finished or {})}
+        if spec.name in kept:
+            model, training = kept[spec.name].model, kept[spec.name].training
         elif model_kind(spec.kind).trainable:
             training = fit(model, pooled["train"], pooled["val"], config.train, device=device,
                            loss=training_loss(model, dims), progress=progress, description=spec.name,
@@ -283,6 +306,8 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
     result.history.to_csv(folder / "history.csv", index=False)
     if result.first.data.dims.horizon > 1:
         result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)
+    if result.first.data.dims.targets > 1:
+        result.metrics_by_channel.to_csv(folder / "metrics_by_channel.csv", index=False)
     intervals = result.intervals
     if len(intervals):
         intervals.to_csv(folder / "intervals.csv", index=False)
@@ -298,7 +323,9 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
     }
     for label in figure_series(result.config):  # per series, a bounded selection: a run may have thousands
         part = result.parts[label]
-        figures[f"forecasts_{label}.png"] = plots.forecast_figure(part.predictions, band=plots.sharpest_model(part.metrics))
+        first = part.data.series.target_names[0]  # with several targets the figures show the first
+        figures[f"forecasts_{label}.png"] = plots.forecast_figure(one_target(part.predictions, first),
+                                                                   band=plots.sharpest_model(part.metrics))
         for name, run in part.runs.items():
             if model_kind(run.spec.kind).attention is not None:
                 figures[f"attention_{name}_{label}.png"] = attention_of_last_test_window(part, name)
