@@ -13,7 +13,8 @@ from forecaster.cli import main
 from forecaster.config import BacktestConfig, config_from_dict, read_config
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
-from forecaster.runs.backtest import fold_bounds, run_backtest
+from forecaster.runs.backtest import run_backtest
+from forecaster.runs.folds import fold_bounds
 
 
 @pytest.mark.parametrize("scheme", ["expanding", "sliding"])

@@ -26,47 +26,17 @@ from tqdm.auto import tqdm
 from forecaster.config import BacktestConfig, ExperimentConfig
 from forecaster.data.features import prepare_series
 from forecaster.data.sources import load_prices
-from forecaster.data.windows import SplitBounds, WindowConfig
+from forecaster.data.windows import SplitBounds
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import alpha_of
 from forecaster.evaluation.metrics import no_move_tolerance
 from forecaster.evaluation.stats import christoffersen_test, diebold_mariano_differential, direction_tests, kupiec_test, summarise
 from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
+from forecaster.runs.folds import fold_bounds
 from forecaster.runs.intervals import summarised_scores
 
 LOSSES = ("squared", "absolute")
-
-
-def fold_bounds(length: int, config: WindowConfig, backtest: BacktestConfig) -> list[SplitBounds]:
-    """The ``backtest.folds`` folds' spans over ``length`` transformed steps, oldest first.
-
-    The test spans share the single-split test fraction (the last 1 - train - val of the series) in
-    K equal, consecutive parts; each has a validation span of the usual size just before it.
-    """
-    folds = backtest.folds
-    test_total = length - int(round(length * (config.train_fraction + config.val_fraction)))
-    test_size = test_total // folds
-    val_size = int(round(length * config.val_fraction))
-    train_size = int(round(length * config.train_fraction))
-    if test_size < config.horizon or val_size < config.horizon:
-        raise ForecasterError(
-            f"{length} steps split into {folds} folds leave test spans of {test_size} steps, fewer than "
-            f"horizon={config.horizon}; use fewer folds or a longer series"
-        )
-    bounds = []
-    for fold in range(folds):
-        test_end = length - (folds - 1 - fold) * test_size
-        val_end = test_end - test_size
-        train_end = val_end - val_size
-        train_start = 0 if backtest.scheme == "expanding" else max(0, train_end - train_size)
-        if train_end - train_start < config.context + config.horizon:
-            raise ForecasterError(
-                f"fold {fold + 1} has {train_end - train_start} training steps, fewer than "
-                f"context + horizon = {config.context + config.horizon}; use fewer folds"
-            )
-        bounds.append(SplitBounds(train_end=train_end, val_end=val_end, length=test_end, train_start=train_start))
-    return bounds
 
 
 @dataclass

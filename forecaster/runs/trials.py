@@ -22,8 +22,8 @@ from forecaster.config import BacktestConfig, ExperimentConfig, config_from_dict
 from forecaster.data.features import prepare_series
 from forecaster.data.windows import SplitBounds, split_bounds
 from forecaster.errors import ForecasterError
-from forecaster.runs.backtest import fold_bounds
 from forecaster.runs.fitting import build, fit, model_dims, score_model, training_loss
+from forecaster.runs.folds import fold_bounds
 from forecaster.runs.prepare import prepare_data
 from forecaster.tracking.tracker import TrackedRun, Tracker
 from forecaster.training.loop import evaluate_loss, resolve_device
