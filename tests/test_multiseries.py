@@ -200,16 +200,30 @@ def test_figures_section_defaults_to_six_series_and_is_written_only_when_set(two
             read_config(None, [f"figures.series={value}"])
 
 
-def test_cli_data_takes_several_sources_and_backtest_refuses_them(two_csvs, tmp_path, capsys):
+def test_cli_data_takes_several_sources(two_csvs, tmp_path, capsys):
     out = tmp_path / "by_flag"
     assert main(["run", "--data", str(two_csvs[0]), str(two_csvs[1]), "--set", "models=naive,linear",
                  "--set", "windows.context=8", "--set", "train.epochs=1", "--out", str(out), "--quiet"]) == 0
     assert set(pd.read_csv(out / "metrics.csv")["series"]) == {"alpha", "beta", POOLED}
-    capsys.readouterr()
-    assert main(["backtest", "--set", f"data.source=[{two_csvs[0]}, {two_csvs[1]}]", "--out", str(tmp_path / "bt")]) == 1
-    error = capsys.readouterr().err.strip()
-    assert error.startswith("error: backtest works on one series") and "\n" not in error
-    assert not (tmp_path / "bt").exists()
+
+
+def test_a_backtest_of_several_series_folds_each_series_over_its_own_end_and_tests_each(two_csvs, tmp_path, capsys):
+    out = tmp_path / "bt"
+    assert main(["backtest", "--data", str(two_csvs[0]), str(two_csvs[1]), "--set", "models=naive,linear",
+                 "--set", "windows.context=8", "--set", "train.epochs=1", "--set", "data.transform=log_return",
+                 "--folds", "2", "--out", str(out), "--quiet"]) == 0
+    folds = pd.read_csv(out / "fold_metrics.csv", parse_dates=["test_start", "test_end"])
+    for path, label in zip(two_csvs, ("alpha", "beta")):
+        own = folds[folds["series"] == label]
+        last = pd.read_csv(path, index_col="Date", parse_dates=True).index[-1]
+        assert own[own["fold"] == 2]["test_end"].eq(last).all()  # each series' last fold ends at its own last date
+        assert own[own["fold"] == 1]["test_end"].max() < own[own["fold"] == 2]["test_start"].min()
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["series"].unique()) == ["alpha", "beta", POOLED]
+    linear = summary[summary["model"] == "linear"].set_index("series")
+    assert linear.loc[["alpha", "beta"], "dm_squared_vs_naive_p"].notna().all()
+    assert linear.loc[[POOLED], "dm_squared_vs_naive_p"].isna().all()  # the pooled errors are not one time series
+    assert set(pd.read_csv(out / "dm_pvalues_squared.csv")["series"]) == {"alpha", "beta"}
 
 
 def test_interrupted_global_run_resumes_to_the_same_result(two_csvs, tmp_path):

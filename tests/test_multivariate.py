@@ -221,12 +221,21 @@ def test_seeds_of_several_targets_print_the_standardised_scores(hourly_config_fi
     assert (tmp_path / "seeds" / "seed-1" / "metrics_by_channel.csv").is_file()
 
 
-def test_backtest_refuses_several_targets_in_one_line(hourly_config_file, tmp_path, capsys):
-    assert main(["backtest", str(hourly_config_file), "--folds", "2", "--out", str(tmp_path / "bt")]) == 1
-    assert capsys.readouterr().err.strip().startswith(
-        "error: backtest scores one target (its Diebold-Mariano, direction and coverage tests read one target's errors), "
-        "and data.targets names 3")
-    assert not (tmp_path / "bt").exists()
+def test_a_backtest_of_several_targets_scores_and_tests_each_target_and_pools_them(hourly_config_file, tmp_path, capsys):
+    out = tmp_path / "bt"
+    assert main(["backtest", str(hourly_config_file), "--folds", "2", "--set", "models=naive,linear", "--out", str(out),
+                 "--quiet"]) == 0
+    folds = pd.read_csv(out / "fold_metrics.csv")
+    assert list(folds["channel"].unique()) == ["load", "temperature", "price", "all"]
+    summary = pd.read_csv(out / "summary.csv").set_index(["channel", "model"])
+    assert summary["runs"].eq(2).all()
+    for channel in ("load", "temperature", "price"):  # each target's mean over folds of its own scores
+        own = folds[(folds["channel"] == channel) & (folds["model"] == "linear")]
+        assert summary.loc[(channel, "linear"), "rel_mae_mean"] == pytest.approx(own["rel_mae"].mean())
+        assert np.isfinite(summary.loc[(channel, "linear"), "dm_squared_vs_naive_p"])
+    assert np.isnan(summary.loc[("all", "linear"), "dm_squared_vs_naive_p"])
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert set(predictions["channel"]) == {"load", "temperature", "price"}
 
 
 def test_a_global_run_of_several_targets_pools_every_series_and_target_and_forecasts_each(hourly_config_file, tmp_path, capsys):

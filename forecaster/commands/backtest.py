@@ -14,7 +14,8 @@ HELP = "walk-forward backtest over folds and seeds, with significance tests"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="YAML experiment config (default: experiments/sp500.yaml)")
-    arguments.add_data(parser, f"{arguments.SOURCES}; sets data.source")
+    arguments.add_data(parser, f"{arguments.SOURCES}; sets data.source. Several: each fold trains one global model on all of "
+                       "them, and every series is scored and tested on its own folds", several=True)
     arguments.add_column(parser)
     arguments.add_set(parser)
     arguments.add_seeds(parser, "comma-separated seeds for the neural models (default: the config's backtest.seeds, or 0)")

@@ -28,7 +28,7 @@ TABLE_COLUMNS = {
 
 # The backtest summary's columns (see runs/backtest.py) and their printed names.
 SUMMARY_COLUMNS = {
-    "model": "model", "mae_mean": "mae", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std",
+    "series": "series", "channel": "channel", "model": "model", "mae_mean": "mae", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std",
     "rel_mae_ci_low": "ci_low", "rel_mae_ci_high": "ci_high", "mase_mean": "mase",
     "directional_accuracy_mean": "dir_acc", "dm_squared_vs_naive": "DM_sq", "dm_squared_vs_naive_p": "p_sq",
     "dm_absolute_vs_naive_p": "p_abs", "direction_p_vs_always_up": "p_dir_up",

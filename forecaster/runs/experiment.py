@@ -107,7 +107,7 @@ class ExperimentResult:
 
     def per_target(self) -> list[tuple[str | None, PreparedData, dict[str, ModelRun]]]:
         """(channel name, that target's data, each model's run on it): one entry, named None, for one target."""
-        if self.data.dims.targets == 1:
+        if self.data.dims.targets == 1 or self.data.target_channel is not None:  # one target, or one target's view
             return [(None, self.data, self.runs)]
         return [(channel, self.data.channel(index), {name: run.channels[channel] for name, run in self.runs.items()})
                 for index, channel in enumerate(self.data.series.target_names)]

@@ -7,7 +7,10 @@ not overlap and together cover the end of the series.
 
 from __future__ import annotations
 
-from forecaster.config import BacktestConfig
+import pandas as pd
+
+from forecaster.config import BacktestConfig, ExperimentConfig
+from forecaster.data.features import prepare_series
 from forecaster.data.windows import SplitBounds, WindowConfig
 from forecaster.errors import ForecasterError
 
@@ -41,3 +44,13 @@ def fold_bounds(length: int, config: WindowConfig, backtest: BacktestConfig) -> 
             )
         bounds.append(SplitBounds(train_end=train_end, val_end=val_end, length=test_end, train_start=train_start))
     return bounds
+
+
+def series_folds(frame: pd.DataFrame, config: ExperimentConfig, *, label: str | None = None) -> list[SplitBounds]:
+    """The folds of one series (``fold_bounds`` over its transformed steps); errors name the series when labelled."""
+    try:
+        return fold_bounds(len(prepare_series(frame, config.data).frames), config.windows, config.backtest)
+    except ForecasterError as error:
+        if label is None:
+            raise
+        raise ForecasterError(f"series {label!r}: {error}") from None
