@@ -70,7 +70,8 @@ def _transfer_table(args: argparse.Namespace, checkpoint, frame, config, out, *,
     if "zero_shot" not in result.runs:
         print("\nno zero_shot row: " + ("the checkpoint holds an encoder only (forecaster pretrain)" if not checkpoint.head
                                          else "the source's head forecasts another horizon"))
-    print(f"\nrel_mae = model MAE / naive MAE on the same {len(result.predictions)} test points of {args.data}.")
+    print(f"\nrel_mae = model MAE / naive MAE on the same {len(result.predictions)} test points of {args.data}"
+          + _pooled(result.data.series.target_names, len(result.data.windows["test"]) * result.data.dims.horizon) + ".")
     print(f"results: {out}")
     return 0
 
@@ -82,15 +83,28 @@ def _transfer_study(args: argparse.Namespace, checkpoint, frame, config, out, *,
     from forecaster.reuse.study import run_study, save_study
 
     result = run_study(checkpoint, frame, config, sizes=sizes, seeds=seeds, progress=not args.quiet)
+    targets = result.data.series.target_names
     record = {"checkpoint": str(Path(args.checkpoint).resolve()), "last": args.last or "all", "seeds": list(seeds),
-              "source": args.data, "column": args.column, "transform": args.transform, "horizon": config.windows.horizon,
-              "overrides": list(args.overrides)}
+              "source": args.data, "column": args.column, **({"targets": list(targets)} if len(targets) > 1 else {}),
+              "transform": args.transform, "horizon": config.windows.horizon, "overrides": list(args.overrides)}
     save_study(result, out, record=record)
     print(format_study(result.summary()))
     if result.zero_shot_note:
         print(f"\n{result.zero_shot_note}")
     print(f"\nmeans ± sd over seeds {','.join(map(str, seeds))} of test rel_mae (model MAE / naive MAE on the same "
-          f"{len(result.data.windows['test'])} test windows of {args.data}); p_vs_scratch: Diebold-Mariano (HLN, absolute "
-          "loss, last step, losses averaged over seeds) against scratch at the same size; dm < 0: the row's errors are smaller.")
+          f"{len(result.data.windows['test'])} test windows of {args.data}{_pooled(targets)}); p_vs_scratch: Diebold-Mariano "
+          f"(HLN, absolute loss{', each target over its naive MAE, mean over targets' if len(targets) > 1 else ''}, last step, "
+          "losses averaged over seeds) against scratch at the same size; dm < 0: the row's errors are smaller.")
     print(f"results: {out}")
     return 0
+
+
+def _pooled(targets: tuple[str, ...], points: int | None = None) -> str:
+    """How several targets' scores are pooled, for the printed note ("" for one target); ``points``: per target,
+    in a table whose metrics_by_channel.csv has each target's scores."""
+    if len(targets) == 1:
+        return ""
+    names = f"{len(targets)} targets: {', '.join(targets)}"
+    if points is None:  # inside the study note's parentheses
+        return f"; {names}, rel_mae the mean of each target's"
+    return f" ({names}, {points} each; rel_mae is the mean of each target's, metrics_by_channel.csv each one's)"

@@ -10,7 +10,11 @@ source encoder is the same in every run.
 Each row is compared with scratch at the same size by a Diebold-Mariano test (HLN-corrected, absolute
 loss, the rel_mae's) on the test points of the last horizon step, each point's loss averaged over the
 seeds first, as ``forecaster backtest`` does: the seeds share the same test days, so they are not extra
-observations; the test asks whether a row, trained with a random seed, has a lower expected loss.
+observations; the test asks whether a row, trained with a random seed, has a lower expected loss. With K
+targets the test is pooled, as the table's rel_mae is: each test point's loss is the mean over the targets of
+each target's absolute error divided by the naive forecast's MAE on that target (at the last step), so that
+no target weighs by its units; one test per row, not one per target (``metrics_by_channel.csv`` of a
+single ``forecaster transfer`` table has each target's scores).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from forecaster.config import ExperimentConfig
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.stats import diebold_mariano_differential
 from forecaster.output.folders import write_folder
-from forecaster.reuse.transfer import Source, row_specs, score_rows, transfer_data, transfer_rows
+from forecaster.reuse.transfer import NAIVE_ROW, Source, row_specs, score_rows, transfer_data, transfer_rows
 from forecaster.runs.fitting import ModelRun
 from forecaster.runs.prepare import PreparedData
 
@@ -67,7 +71,8 @@ class StudyResult:
         return list(dict.fromkeys(row for _, _, row in self.runs))
 
     def table(self) -> pd.DataFrame:
-        """study.csv: one line per size, seed and row, with its test metrics and training time."""
+        """study.csv: one line per size, seed and row, with its test metrics (pooled over several targets: mae and
+        rmse empty) and training time."""
         lines = []
         for (windows, seed, row), run in self.runs.items():
             training = run.training
@@ -80,11 +85,9 @@ class StudyResult:
     def summary(self) -> pd.DataFrame:
         """study_summary.csv: per size and row, rel_mae's mean and sd over seeds, and the test against scratch."""
         table, horizon = self.table(), self.data.dims.horizon
-        actual, _ = self.data.actual_and_anchors("test")
         lines = []
         for windows in self.sizes:
-            losses = {row: np.mean([np.abs(self.runs[windows, seed, row].forecast[:, -1] - actual[:, -1]) for seed in self.seeds],
-                                   axis=0) for row in self.rows}  # (N,) per row: the last step's loss, mean over seeds
+            losses = self._losses(windows)
             for row in self.rows:
                 own = table[(table["windows"] == windows) & (table["row"] == row)]
                 line = {"size": self._label(windows), "windows": windows, "row": row, "seeds": len(own),
@@ -96,6 +99,20 @@ class StudyResult:
                     line.update(dm_vs_scratch=test.statistic, p_vs_scratch=test.p_value)
                 lines.append(line)
         return pd.DataFrame(lines)
+
+    def _losses(self, windows: int) -> dict[str, np.ndarray]:
+        """(N,) per row at size ``windows``: each test point's absolute error at the last step, the mean over seeds.
+
+        With K targets, each target's error over the naive forecast's MAE on that target (at the last step), the
+        mean over the targets: the pooled rel_mae's loss, in no target's units.
+        """
+        actual, _ = self.data.actual_and_anchors("test")  # (N, H), or (N, H, K)
+        errors = {row: np.mean([np.abs(self.runs[windows, seed, row].forecast[:, -1] - actual[:, -1]) for seed in self.seeds],
+                               axis=0) for row in self.rows}  # (N,), or (N, K)
+        if actual.ndim == 2:
+            return errors
+        naive = errors[NAIVE_ROW.name].mean(axis=0)  # (K,)
+        return {row: (error / naive).mean(axis=1) for row, error in errors.items()}
 
     def _label(self, windows: int) -> str:
         return ALL if windows == len(self.data.windows["train"]) else str(windows)

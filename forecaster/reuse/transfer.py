@@ -2,7 +2,8 @@
 
 All five are scored on the same windows and split of the target series. The target's inputs are
 scaled on its own training span, so the source encoder sees standardised frames whatever the price
-level; the source model's output is read in the target's standardised units (zero-shot).
+level; the source model's output is read in the target's standardised units (zero-shot). A model of K
+targets transfers onto a series that has the same K target columns, and every row forecasts the K.
 
 When the source's head cannot serve the target (a pretrained encoder has none, ``forecaster pretrain``;
 or the target asks for another horizon), there is no zero-shot row, and fine-tuning goes in two stages
@@ -114,20 +115,25 @@ def target_transform(checkpoint: Checkpoint, frame: pd.DataFrame, transform: str
 def transfer_config(checkpoint: Checkpoint, *, source: str, column: str | None, transform: str | None,
                     train: TrainConfig, train_fraction: float = 0.7, val_fraction: float = 0.15,
                     horizon: int | None = None) -> ExperimentConfig:
-    """The target experiment: the checkpoint's window, horizon (or ``horizon``) and features on the new series."""
+    """The target experiment: the checkpoint's window, horizon (or ``horizon``) and features on the new series.
+
+    A model of K targets reads its K target columns on the new series (``column`` renames the first), as
+    ``forecaster forecast`` does; its new heads forecast the K targets.
+    """
     if checkpoint.kind != "transformer":
         raise ForecasterError(f"transfer needs a transformer checkpoint; this one holds a {checkpoint.kind} model")
-    if checkpoint.dims.targets > 1:  # a new head fit to the target's one series
-        raise ForecasterError(
-            f"checkpoint {checkpoint.name!r} forecasts {checkpoint.dims.targets} targets "
-            f"({', '.join(checkpoint.columns[: checkpoint.dims.targets])}); forecaster transfer reads one target (its new "
-            "head is fit to one): train one per target (data.column); forecaster forecast and embed read it")
     dims, config = checkpoint.dims, checkpoint.config
     specs = tuple(ModelSpec(name=row.name, kind="transformer", config=config) for row in ROWS)
     specs += (ModelSpec(name=NAIVE_ROW.name, kind="naive", config=NaiveConfig()),)
+    columns, targets = checkpoint.columns, dims.targets
+    if targets > 1:
+        data = DataConfig(source=source, targets=(column or columns[0], *columns[1:targets]), features=columns[targets:],
+                          transform=transform or checkpoint.transform, calendar=checkpoint.calendar)
+    else:
+        data = DataConfig(source=source, column=column, features=columns[1:], transform=transform or checkpoint.transform,
+                          calendar=checkpoint.calendar)
     return ExperimentConfig(
-        data=DataConfig(source=source, column=column, features=checkpoint.columns[1:],
-                        transform=transform or checkpoint.transform, calendar=checkpoint.calendar),
+        data=data,
         windows=WindowConfig(context=dims.context, horizon=horizon or dims.horizon,
                              train_fraction=train_fraction, val_fraction=val_fraction),
         train=train,
@@ -161,6 +167,9 @@ def transfer_data(checkpoint: Checkpoint, frame: pd.DataFrame, config: Experimen
                               "source's inputs-known-ahead head was fit to the source's own inputs; this one (or the target config) "
                               "has inputs known ahead (data.future, data.future_calendar, data.holidays)")
     data = prepare_data(frame, config.data, config.windows)
+    if data.dims.targets != checkpoint.dims.targets:
+        raise ForecasterError(f"the source model forecasts {checkpoint.dims.targets} target(s); the target config names "
+                              f"{data.dims.targets} ({', '.join(data.series.target_names)})")
     if data.dims.channels != checkpoint.dims.channels:
         raise ForecasterError(f"the source model reads {checkpoint.dims.channels} channel(s); the target gives {data.dims.channels}")
     return data
@@ -231,7 +240,8 @@ def save_transfer(result: ExperimentResult, out: str | Path, *, checkpoint: str 
     transfer.yaml names the source ``checkpoint`` (its absolute path), ``last_samples``, the target's
     ``source`` and ``column``, the ``transform`` asked for (null: the checkpoint's) and the ``train``
     settings that differ from the defaults, and the ``horizon`` when one was asked for: the arguments of
-    ``transfer_config`` and ``run_transfer``.
+    ``transfer_config`` and ``run_transfer``. A model of several targets adds ``targets``, the K columns
+    read; its ``column`` is the first of them (what ``transfer_config``'s ``column`` renames).
     """
     import yaml
 
@@ -239,8 +249,10 @@ def save_transfer(result: ExperimentResult, out: str | Path, *, checkpoint: str 
     from forecaster.runs.experiment import save_run
 
     data, defaults = result.config.data, dataclasses.asdict(TrainConfig())
+    targets = result.data.series.target_names
     record = {"checkpoint": str(Path(checkpoint).resolve()), "last_samples": last_samples, "source": data.source,
-              "column": data.column, "transform": transform,
+              "column": data.column if len(targets) == 1 else targets[0],
+              **({"targets": list(targets)} if len(targets) > 1 else {}), "transform": transform,
               "train": {key: value for key, value in dataclasses.asdict(result.config.train).items() if value != defaults[key]}}
     if horizon is not None:  # another horizon than the checkpoint's (recorded only when asked for)
         record["horizon"] = horizon
