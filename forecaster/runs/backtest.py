@@ -22,17 +22,16 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from forecaster.config import BacktestConfig, ExperimentConfig
-from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import alpha_of
 from forecaster.evaluation.metrics import no_move_tolerance
 from forecaster.evaluation.stats import christoffersen_test, diebold_mariano_differential, direction_tests, kupiec_test, summarise
 from forecaster.output.tables import seasonal_beside_naive
-from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
+from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult
 from forecaster.runs.folds import series_folds
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import POOLED, GlobalResult, is_global, load_frames, run_global
+from forecaster.runs.multiseries import POOLED, GlobalResult, is_global, load_data, run_any
 from forecaster.runs.units import Unit, unit_results, units_first
 
 LOSSES = ("squared", "absolute")
@@ -262,18 +261,16 @@ def run_backtest(
     backtest = dataclasses.replace(config.backtest or BacktestConfig(),
                                    **{key: value for key, value in given.items() if value is not None})
     config = dataclasses.replace(config, backtest=backtest)
-    if is_global(config):
-        if frame is not None:
-            raise ForecasterError("run_backtest takes no frame with several series; it loads each of data.source")
-        frames = load_frames(config)
+    if frame is not None and is_global(config):
+        raise ForecasterError("run_backtest takes no frame with several series; it loads each of data.source")
+    data = load_data(config) if frame is None else frame
+    if isinstance(data, dict):  # several series: each cut into folds over its own length
         per_series = {label: series_folds(frame, dataclasses.replace(config, data=dataclasses.replace(config.data, source=source)),
                                           label=label)
-                      for (label, frame), source in zip(frames.items(), config.data.sources)}
+                      for (label, frame), source in zip(data.items(), config.data.sources)}
         bounds: list = [{label: folds[fold] for label, folds in per_series.items()} for fold in range(backtest.folds)]
     else:
-        if frame is None:
-            frame = load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
-        bounds = series_folds(frame, config)
+        bounds = series_folds(data, config)
     result = BacktestResult(config=config, folds=bounds)
     bar = tqdm(total=len(bounds) * len(backtest.seeds), desc="backtest", unit="fit", disable=not progress)
     for seed in backtest.seeds:
@@ -281,13 +278,12 @@ def run_backtest(
         last_fit = None
         for fold, fold_span in enumerate(bounds):
             if last_fit is None or fold % backtest.refit_every == 0:
-                run = _run_fold(seeded, frames if is_global(config) else frame, fold_span)
+                run = run_any(seeded, data, bounds=fold_span)
                 last_fit = (fold_span, run)
             else:
                 # Models and scaler of the last refit, scored on this fold's test span.
                 fitted_span, fitted = last_fit
-                run = _run_fold(seeded, frames if is_global(config) else frame, _scored_span(fitted_span, fold_span),
-                                pretrained=fitted.runs)
+                run = run_any(seeded, data, bounds=_scored_span(fitted_span, fold_span), pretrained=fitted.runs)
             result.runs[(fold, seed)] = run
             bar.update()
     bar.close()
@@ -299,13 +295,6 @@ def _scored_span(fitted, fold):
     if isinstance(fold, dict):
         return {label: dataclasses.replace(fitted[label], val_end=span.val_end, length=span.length) for label, span in fold.items()}
     return dataclasses.replace(fitted, val_end=fold.val_end, length=fold.length)
-
-
-def _run_fold(config: ExperimentConfig, data, span, *, pretrained=None) -> ExperimentResult | GlobalResult:
-    """One fold of one seed: a global run over every series' own split, or one series' run."""
-    if isinstance(span, dict):
-        return run_global(config, frames=data, bounds=span, pretrained=pretrained)
-    return run_experiment(config, frame=data, bounds=span, pretrained=pretrained)
 
 
 def step_metrics(result: BacktestResult) -> pd.DataFrame:

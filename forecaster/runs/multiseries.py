@@ -41,6 +41,7 @@ from forecaster.runs.experiment import (
     check_intervals,
     model_hook,
     one_target,
+    run_experiment,
 )
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.prepare import PreparedData, prepare_data
@@ -213,6 +214,25 @@ def load_frames(config: ExperimentConfig) -> dict[str, pd.DataFrame]:
         except ForecasterError as error:
             raise ForecasterError(f"series {label!r}: {error}") from None
     return frames
+
+
+Frames = pd.DataFrame | dict[str, pd.DataFrame]  # one series' frame, or several series' frames by label
+
+
+def load_data(config: ExperimentConfig) -> Frames:
+    """The config's series read once: one frame, or several by label (``load_frames``) for a global run."""
+    if is_global(config):
+        return load_frames(config)
+    return load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
+
+
+def run_any(config: ExperimentConfig, data: Frames, *, bounds: SplitBounds | dict[str, SplitBounds] | None = None,
+            **options) -> ExperimentResult | GlobalResult:
+    """``run_global`` on several series' frames, ``run_experiment`` on one's (``options`` go to either): what a backtest,
+    a seeds run and a search call, so that each takes one series or several."""
+    if isinstance(data, dict):
+        return run_global(config, frames=data, bounds=bounds, **options)
+    return run_experiment(config, frame=data, bounds=bounds, **options)
 
 
 def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None, *,

@@ -18,17 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.config import ExperimentConfig, write_config
-from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
 from forecaster.output.folders import write_folder
-from forecaster.runs.experiment import (
-    METRIC_COLUMNS,
-    ExperimentResult,
-    run_experiment,
-    save_run,
-)
+from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, save_run
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import GlobalResult, is_global, load_frames, run_global, save_global
+from forecaster.runs.multiseries import GlobalResult, is_global, load_data, run_any, save_global
 from forecaster.training.loop import EpochEnd
 
 SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
@@ -49,19 +43,14 @@ def run_seeds(
         config = dataclasses.replace(config, seeds=tuple(seeds))  # checked there: some seeds, none twice
     if config.seeds is None:
         raise ForecasterError("run_seeds needs seeds: pass seeds=(0, 1, 2) or give the config a seeds list")
-    several = is_global(config)
-    if several:
-        if frame is not None:
-            raise ForecasterError("run_seeds takes no frame with several series; it loads each of data.source")
-        frames = load_frames(config)
-    elif frame is None:
-        frame = load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
+    if frame is not None and is_global(config):
+        raise ForecasterError("run_seeds takes no frame with several series; it loads each of data.source")
+    data = load_data(config) if frame is None else frame
     results = {}
     for seed in config.seeds:
         seeded = dataclasses.replace(config, seeds=None, train=dataclasses.replace(config.train, seed=seed))
         hook = None if on_epoch_end is None else (lambda name, end, seed=seed: on_epoch_end(f"{name}.seed-{seed}", end))
-        results[seed] = (run_global(seeded, frames=frames, progress=progress, on_epoch_end=hook) if several
-                         else run_experiment(seeded, frame=frame, progress=progress, on_epoch_end=hook))
+        results[seed] = run_any(seeded, data, progress=progress, on_epoch_end=hook)
     return results
 
 
