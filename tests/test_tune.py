@@ -12,11 +12,13 @@ import yaml
 
 from forecaster.cli import main
 from forecaster.config import config_from_dict, read_config
+from forecaster.data.sources import load_prices
 from forecaster.data.windows import WindowConfig, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.models import MODEL_KINDS
 from forecaster.runs import prepare, tune
 from forecaster.runs import trials as tune_trials
+from forecaster.runs.multiseries import POOLED, load_frames
 from forecaster.runs.progress import progress_dir
 from forecaster.tuning.space import default_space
 
@@ -117,9 +119,21 @@ def test_the_hand_set_arm_is_left_out_when_the_best_settings_are_the_configs_own
     assert result.final.config.train.seed == 0  # best/ keeps best.yaml's own seed, run once more beside the close seeds
 
 
-def test_the_search_never_reads_the_test_span(tune_config, small_prices, tmp_path, monkeypatch):
-    """The same search with every value of the test span replaced by NaN tries the same settings and scores them alike."""
-    config = config_from_dict(tune_config)
+@pytest.fixture
+def two_series(tune_config, small_csv, tmp_path) -> dict:
+    """``tune_config`` over two series: ``small_csv`` (400 prices) and 300 later S&P 500 prices."""
+    other = tmp_path / "later.csv"
+    load_prices("sp500").iloc[1000:1300].rename_axis("Date").to_csv(other)
+    tune_config["data"]["source"] = [str(small_csv), str(other)]
+    return tune_config
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one series", "two series"])
+def test_the_search_never_reads_the_test_span(tune_config, two_series, small_prices, tmp_path, monkeypatch, several):
+    """The same search with every value of the test span replaced by NaN tries the same settings and scores them alike
+    (with two series, each series' own test span)."""
+    config = config_from_dict(two_series if several else {**tune_config, "data": {**tune_config["data"], "source": "sp500"}})
+    frame = load_frames(config) if several else small_prices
     real_prepare_series = prepare.prepare_series
 
     def test_span_unknown(frame, data):
@@ -129,13 +143,28 @@ def test_the_search_never_reads_the_test_span(tune_config, small_prices, tmp_pat
         frames[bounds.val_end :], levels[bounds.val_end :] = np.nan, np.nan
         return dataclasses.replace(series, frames=frames, levels=levels)
 
-    searched, honest = tune.run_search(config, tmp_path / "honest", frame=small_prices)
+    searched, honest = tune.run_search(config, tmp_path / "honest", frame=frame)
     monkeypatch.setattr(prepare, "prepare_series", test_span_unknown)
-    _, blind = tune.run_search(config, tmp_path / "blind", frame=small_prices)
+    _, blind = tune.run_search(config, tmp_path / "blind", frame=frame)
     space = tune_trials.searched(searched)
     honest_trials, blind_trials = (tune.trials_table(study, space).drop(columns="seconds") for study in (honest, blind))
     pd.testing.assert_frame_equal(honest_trials, blind_trials)  # the same settings, values, val_rel_mae, folds
     assert np.isfinite(blind_trials["value"]).all()
+
+
+def test_a_search_over_two_series_folds_each_before_its_own_test_span_and_closes_per_series(two_series, tmp_path):
+    config = config_from_dict(two_series)
+    _, folds = tune_trials.search_space(config, load_frames(config))
+    for label, prices in (("prices", 400), ("later", 300)):
+        test_start = split_bounds(prices - 1, config.windows).val_end  # log returns: one row fewer
+        assert folds[-1][label].length == test_start and folds[0][label].val_end < folds[1][label].val_end
+    path, out = tmp_path / "two.yaml", tmp_path / "tune"
+    path.write_text(yaml.safe_dump(two_series))
+    assert main(["tune", str(path), "--out", str(out), "--quiet"]) == 0
+    assert (pd.read_csv(out / "trials.csv")["folds"] == 2).all()
+    assert set(pd.read_csv(out / "best" / "metrics.csv")["series"]) == {"prices", "later", POOLED}
+    summary = pd.read_csv(out / "closing_summary.csv")
+    assert list(summary["series"].unique()) == ["prices", "later", POOLED] and set(summary["arm"]) == {"hand-set", "tuned"}
 
 
 def test_folds_lie_before_the_test_span_and_the_default_space_fits_them(tune_config, small_prices):

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="YAML experiment config (default: experiments/sp500.yaml); its search: "
                         "section says what to search (default: the model kind's space)")
     parser.add_argument("--model", metavar="NAME", help="the model to tune, a name in the config's models (sets tune.model)")
-    arguments.add_data(parser, f"{arguments.SOURCES}; sets data.source")
+    arguments.add_data(parser, f"{arguments.SOURCES}; sets data.source. Several: every trial trains one global model on all "
+                       "of them, each series cut into folds over its own steps", several=True)
     arguments.add_column(parser)
     arguments.add_set(parser)
     arguments.add_out(parser, NAME)

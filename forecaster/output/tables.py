@@ -43,7 +43,7 @@ SEED_SUMMARY_COLUMNS = {
 
 # The closing table of ``forecaster tune`` (see runs/tune.py): per model and arm, means and spreads over seeds.
 CLOSING_COLUMNS = {
-    "model": "model", "arm": "arm", "runs": "seeds", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std",
+    "series": "series", "model": "model", "arm": "arm", "runs": "seeds", "rel_mae_mean": "rel_mae", "rel_mae_std": "±std",
     "mse_scaled_mean": "mse_sc", "mse_scaled_std": "mse_sc±std", "mae_scaled_mean": "mae_sc", "mae_scaled_std": "mae_sc±std",
     "train_seconds_mean": "train_s", "parameters": "parameters",
 }

@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 
 from forecaster.config import BacktestConfig, ExperimentConfig
 from forecaster.data.windows import SplitBounds
-from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import alpha_of
 from forecaster.evaluation.metrics import no_move_tolerance
 from forecaster.evaluation.stats import christoffersen_test, diebold_mariano_differential, direction_tests, kupiec_test, summarise
@@ -31,7 +30,7 @@ from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult
 from forecaster.runs.folds import series_folds
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import POOLED, GlobalResult, is_global, load_data, run_any
+from forecaster.runs.multiseries import POOLED, Frames, GlobalResult, load_data, run_any
 from forecaster.runs.units import Unit, unit_results, units_first
 
 LOSSES = ("squared", "absolute")
@@ -249,20 +248,19 @@ def run_backtest(
     seeds: tuple[int, ...] | None = None,
     scheme: str | None = None,
     refit_every: int | None = None,
-    frame: pd.DataFrame | None = None,
+    frame: Frames | None = None,
     progress: bool = False,
 ) -> BacktestResult:
     """Run ``config`` on every fold and seed; the test span of each fold is used once, after training.
 
     The backtest is ``config.backtest`` (``BacktestConfig()`` when the config has none) with the given
-    ``folds``, ``seeds``, ``scheme`` and ``refit_every`` in place of its own; None keeps its value.
+    ``folds``, ``seeds``, ``scheme`` and ``refit_every`` in place of its own; None keeps its value. ``frame``
+    replaces loading the series: one frame, or several series' frames by label.
     """
     given = {"folds": folds, "seeds": None if seeds is None else tuple(seeds), "scheme": scheme, "refit_every": refit_every}
     backtest = dataclasses.replace(config.backtest or BacktestConfig(),
                                    **{key: value for key, value in given.items() if value is not None})
     config = dataclasses.replace(config, backtest=backtest)
-    if frame is not None and is_global(config):
-        raise ForecasterError("run_backtest takes no frame with several series; it loads each of data.source")
     data = load_data(config) if frame is None else frame
     if isinstance(data, dict):  # several series: each cut into folds over its own length
         per_series = {label: series_folds(frame, dataclasses.replace(config, data=dataclasses.replace(config.data, source=source)),

@@ -42,6 +42,7 @@ from forecaster.runs.experiment import (
     model_hook,
     one_target,
     run_experiment,
+    save_run,
 )
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.prepare import PreparedData, prepare_data
@@ -233,6 +234,11 @@ def run_any(config: ExperimentConfig, data: Frames, *, bounds: SplitBounds | dic
     if isinstance(data, dict):
         return run_global(config, frames=data, bounds=bounds, **options)
     return run_experiment(config, frame=data, bounds=bounds, **options)
+
+
+def save_any(result: ExperimentResult | GlobalResult, out: str | Path) -> Path:
+    """``save_global`` or ``save_run``, as the result is."""
+    return (save_global if isinstance(result, GlobalResult) else save_run)(result, out)
 
 
 def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None, *,

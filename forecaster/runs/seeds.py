@@ -20,16 +20,16 @@ import pandas as pd
 from forecaster.config import ExperimentConfig, write_config
 from forecaster.errors import ForecasterError
 from forecaster.output.folders import write_folder
-from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, save_run
+from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import GlobalResult, is_global, load_data, run_any, save_global
+from forecaster.runs.multiseries import Frames, GlobalResult, load_data, run_any, save_any
 from forecaster.training.loop import EpochEnd
 
 SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
 
 
 def run_seeds(
-    config: ExperimentConfig, seeds: tuple[int, ...] | None = None, *, frame: pd.DataFrame | None = None,
+    config: ExperimentConfig, seeds: tuple[int, ...] | None = None, *, frame: Frames | None = None,
     progress: bool = False, on_epoch_end: Callable[[str, EpochEnd], bool | None] | None = None,
 ) -> dict[int, ExperimentResult | GlobalResult]:
     """``run_experiment`` (or ``run_global`` for several series) once per seed (``train.seed`` replaced), on the
@@ -37,14 +37,12 @@ def run_seeds(
 
     The seeds are ``seeds``, or the config's own ``seeds`` when None; each seed's run has no ``seeds`` of its
     own (its folder repeats that one seed). ``on_epoch_end(name, end)`` names the model ``<model>.seed-<N>``.
-    ``frame`` replaces loading the one series (not with several).
+    ``frame`` replaces loading the series: one frame, or several series' frames by label.
     """
     if seeds is not None:
         config = dataclasses.replace(config, seeds=tuple(seeds))  # checked there: some seeds, none twice
     if config.seeds is None:
         raise ForecasterError("run_seeds needs seeds: pass seeds=(0, 1, 2) or give the config a seeds list")
-    if frame is not None and is_global(config):
-        raise ForecasterError("run_seeds takes no frame with several series; it loads each of data.source")
     data = load_data(config) if frame is None else frame
     results = {}
     for seed in config.seeds:
@@ -96,7 +94,7 @@ def save_seeds(results: dict[int, ExperimentResult | GlobalResult], out: str | P
     def write_files(folder: Path) -> None:
         write_config(dataclasses.replace(first.config, seeds=tuple(results)), folder / "config.yaml")
         for seed, result in results.items():
-            (save_global if isinstance(result, GlobalResult) else save_run)(result, folder / f"seed-{seed}")
+            save_any(result, folder / f"seed-{seed}")
         seed_summary(results).to_csv(folder / "summary.csv", index=False)
         seed_metrics(results).to_csv(folder / "metrics.csv", index=False)
         if first.config.windows.horizon > 1:

@@ -20,11 +20,12 @@ import pandas as pd
 
 from forecaster.config import BacktestConfig, ExperimentConfig, config_from_dict
 from forecaster.data.features import prepare_series
-from forecaster.data.windows import SplitBounds, split_bounds
+from forecaster.data.windows import SplitBounds, pool_windows, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.runs.fitting import build, fit, model_dims, score_model, training_loss
 from forecaster.runs.folds import fold_bounds
-from forecaster.runs.prepare import prepare_data
+from forecaster.runs.multiseries import Frames, prepare_all
+from forecaster.runs.prepare import PreparedData, prepare_data
 from forecaster.tracking.tracker import TrackedRun, Tracker
 from forecaster.training.loop import evaluate_loss, resolve_device
 from forecaster.tuning.space import SearchSpace, default_space
@@ -36,32 +37,68 @@ PRUNE_AFTER = 5  # earlier trials that reached a step before a trial may be prun
 PRUNE_EVERY = 5
 
 
-def search_folds(frame: pd.DataFrame, config: ExperimentConfig, contexts: tuple[int, ...]) -> list[SplitBounds]:
-    """The folds every trial is scored on, inside the steps before the config's test span (``fold_bounds``).
+def first_test_step(frame: pd.DataFrame, config: ExperimentConfig) -> int:
+    """The first step of the config's test span in one series' transformed steps: a search never reaches it."""
+    series = prepare_series(frame, config.data)
+    return split_bounds(len(series.frames), config.windows, lost_rows=series.lost_rows).val_end
+
+
+def search_folds(data: Frames, config: ExperimentConfig, contexts: tuple[int, ...]) -> list[SplitBounds | dict[str, SplitBounds]]:
+    """The folds every trial is scored on, inside the steps before the config's test span (``fold_bounds``); with
+    several series, each fold holds every series' own (label -> bounds), each series cut over its own length.
 
     Checked with the longest context a trial may use, so that a search that cannot fit fails before its first trial.
     """
-    series = prepare_series(frame, config.data)
-    end = split_bounds(len(series.frames), config.windows, lost_rows=series.lost_rows).val_end  # the test span starts here
+    if isinstance(data, dict):
+        per_series = {label: _named(label, search_folds, frame, _series_config(config, source), contexts)
+                      for (label, frame), source in zip(data.items(), config.data.sources)}
+        return [{label: folds[fold] for label, folds in per_series.items()} for fold in range(config.tune.folds)]
     longest = dataclasses.replace(config.windows, context=max(contexts))
     try:
-        return fold_bounds(end, longest, BacktestConfig(folds=config.tune.folds))
+        return fold_bounds(first_test_step(data, config), longest, BacktestConfig(folds=config.tune.folds))
     except ForecasterError as error:
         raise ForecasterError(f"tune.folds={config.tune.folds} with windows.context up to {max(contexts)}: {error}") from None
 
 
-def search_space(config: ExperimentConfig, frame: pd.DataFrame) -> tuple[ExperimentConfig, list[SplitBounds]]:
+def _series_config(config: ExperimentConfig, source: str) -> ExperimentConfig:
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, source=source))
+
+
+def _named(label: str, function, *args):
+    """``function(*args)``, its error naming series ``label``."""
+    try:
+        return function(*args)
+    except ForecasterError as error:
+        raise ForecasterError(f"series {label!r}: {error}") from None
+
+
+def shortest_training(data: Frames, config: ExperimentConfig) -> int:
+    """The training steps of the oldest fold (of the series with the fewest, for several): what bounds a context."""
+    if isinstance(data, dict):
+        return min(_named(label, shortest_training, frame, _series_config(config, source))
+                   for (label, frame), source in zip(data.items(), config.data.sources))
+    oldest = fold_bounds(first_test_step(data, config), config.windows, BacktestConfig(folds=config.tune.folds))[0]
+    return oldest.train_end - oldest.train_start
+
+
+def search_space(config: ExperimentConfig, data: Frames) -> tuple[ExperimentConfig, list[SplitBounds | dict[str, SplitBounds]]]:
     """``config`` with the space searched in its ``search`` section (the kind's default when it has none), and the folds."""
     name = config.tune.model
     spec = next(spec for spec in config.models if spec.name == name)
     given = next((space for space in config.search or () if space.model == name), None)
     if given is None:
-        series = prepare_series(frame, config.data)
-        end = split_bounds(len(series.frames), config.windows, lost_rows=series.lost_rows).val_end
-        oldest = fold_bounds(end, config.windows, BacktestConfig(folds=config.tune.folds))[0]
-        given = default_space(name, spec.kind, spec.config, config.windows, max_context=(oldest.train_end - oldest.train_start) // 2)
+        given = default_space(name, spec.kind, spec.config, config.windows, max_context=shortest_training(data, config) // 2)
         config = dataclasses.replace(config, search=(*(config.search or ()), given))
-    return config, search_folds(frame, config, given.contexts(config.windows))
+    return config, search_folds(data, config, given.contexts(config.windows))
+
+
+def fold_data(data: Frames, config: ExperimentConfig, bounds: SplitBounds | dict[str, SplitBounds]) -> tuple[dict, list[PreparedData]]:
+    """One fold's windows (pooled over the series, for several) and each series' prepared data, to score on."""
+    if isinstance(data, dict):
+        prepared = list(prepare_all(config, data, bounds=bounds).values())
+        return pool_windows([part.windows for part in prepared]), prepared
+    prepared = prepare_data(data, config.data, config.windows, bounds=bounds)
+    return prepared.windows, [prepared]
 
 
 def searched(config: ExperimentConfig) -> SearchSpace:
@@ -125,8 +162,8 @@ class Objective:
 
     config: ExperimentConfig
     space: SearchSpace
-    frame: pd.DataFrame
-    folds: list[SplitBounds]
+    frame: Frames  # one series, or several by label
+    folds: list[SplitBounds | dict[str, SplitBounds]]
     tracker: Tracker
     name: str
     optuna: Any
@@ -153,24 +190,26 @@ class Objective:
         spec, device = config.models[0], resolve_device(config.train.device)
         losses, rel_maes = [], []
         for fold, bounds in enumerate(self.folds):
-            data = prepare_data(self.frame, config.data, config.windows, bounds=bounds)
-            model = build(spec, model_dims(spec, data.dims, config.intervals), seed=config.train.seed)
-            loss = training_loss(model, data.dims)
+            windows, parts = fold_data(self.frame, config, bounds)
+            dims = parts[0].dims
+            model = build(spec, model_dims(spec, dims, config.intervals), seed=config.train.seed)
+            loss = training_loss(model, dims)
 
             def report(end, fold=fold):
                 trial.report(end.best_val_loss, fold * FOLD_STEPS + end.epoch)
                 tracked.log_epoch(f"fold{fold + 1}", end)
                 return end.epoch % PRUNE_EVERY == 0 and trial.should_prune()
 
-            training = fit(model, data.windows["train"], data.windows["val"], config.train, device=device, loss=loss,
+            training = fit(model, windows["train"], windows["val"], config.train, device=device, loss=loss,
                            on_epoch_end=report, description=f"trial {trial.number} fold {fold + 1}")
             if training.stopped_by_hook:
                 raise self.optuna.TrialPruned()
             if training.failure and not training.best_epoch:
                 trial.set_user_attr("note", training.failure)
                 return float("nan")
-            losses.append(evaluate_loss(model.to(device), data.windows["test"].to(device), config.train.batch_size, loss=loss))
-            rel_maes.append(score_model(data, spec, model, training, device=device, split="test").metrics["rel_mae"])
+            losses.append(evaluate_loss(model.to(device), windows["test"].to(device), config.train.batch_size, loss=loss))
+            rel_maes.append(statistics.fmean(score_model(data, spec, model, training, device=device, split="test").metrics["rel_mae"]
+                                             for data in parts))  # the mean of the series' own
             trial.set_user_attr("folds", len(losses))
             trial.set_user_attr("val_rel_mae", statistics.fmean(rel_maes))
             trial.report(statistics.fmean(losses), (fold + 1) * FOLD_STEPS - 1)

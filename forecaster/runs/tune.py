@@ -38,11 +38,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from forecaster.config import ExperimentConfig, read_config, write_config
-from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
 from forecaster.models import MODEL_KINDS
 from forecaster.output.folders import check_out_dir, write_folder
-from forecaster.runs.experiment import ExperimentResult, run_experiment, save_run
+from forecaster.runs.experiment import ExperimentResult
+from forecaster.runs.multiseries import Frames, GlobalResult, load_data, run_any, save_any
 from forecaster.runs.progress import MARKER, progress_dir
 from forecaster.runs.seeds import run_seeds, seed_metrics, seed_summary
 from forecaster.runs.trials import (
@@ -79,8 +79,8 @@ class TuneResult:
     config: ExperimentConfig
     study: Any
     best: ExperimentConfig
-    final: ExperimentResult
-    closing: dict[str, dict[int, ExperimentResult]] = dataclasses.field(default_factory=dict)
+    final: ExperimentResult | GlobalResult
+    closing: dict[str, dict[int, ExperimentResult | GlobalResult]] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -95,11 +95,14 @@ class TuneResult:
 
     @property
     def closing_summary(self) -> pd.DataFrame:
-        """closing_summary.csv: per model and arm (the models in their order, the arms in ``ARMS``'), ``seed_summary``."""
+        """closing_summary.csv: per (series,) model and arm (the models in their order, the arms in ``ARMS``'),
+        ``seed_summary``; a search over several series has each series' rows, then the pooled ones."""
         table = pd.concat([seed_summary(results).assign(arm=arm) for arm, results in self.closing.items()], ignore_index=True)
-        order = list(dict.fromkeys(table["model"]))  # the arms are in order already: a stable sort keeps it per model
-        table = table.sort_values("model", key=lambda models: models.map(order.index), kind="stable")
-        return table[["model", "arm", *(c for c in table.columns if c not in ("model", "arm"))]].reset_index(drop=True)
+        keys = [key for key in ("series", "model") if key in table.columns]
+        for key in reversed(keys):  # the order each first appears in; the arms are in order already: a stable sort keeps it
+            order = list(dict.fromkeys(table[key]))
+            table = table.sort_values(key, key=lambda values, order=order: values.map(order.index), kind="stable")
+        return table[[*keys, "arm", *(c for c in table.columns if c not in (*keys, "arm"))]].reset_index(drop=True)
 
 
 def trials_table(study, space: SearchSpace) -> pd.DataFrame:
@@ -148,7 +151,7 @@ def interrupted_config(out: Path) -> ExperimentConfig:
 
 
 def run_search(
-    config: ExperimentConfig, out: str | Path, *, frame: pd.DataFrame | None = None, progress: bool = False,
+    config: ExperimentConfig, out: str | Path, *, frame: Frames | None = None, progress: bool = False,
     tracker: Tracker | None = None, pruner=None,
 ) -> tuple[ExperimentConfig, Any]:
     """Search ``config.tune.model``'s settings (``config.tune``: trials, timeout, folds; ``config.search``).
@@ -163,7 +166,7 @@ def run_search(
                               + ", ".join(s.name for s in config.models if MODEL_KINDS[s.kind].trainable))
     out = check_out_dir(out)
     if frame is None:
-        frame = load_prices(config.data.single_source("forecaster tune"), start=config.data.start, end=config.data.end)
+        frame = load_data(config)
     config, folds = search_space(config, frame)
     study = open_study(optuna, start_study(config, out), config.train.seed, pruner)
     done = sum(trial.state.name in ("COMPLETE", "PRUNED") for trial in study.get_trials(deepcopy=False))
@@ -187,13 +190,13 @@ def run_search(
 
 
 def run_tune(
-    config: ExperimentConfig, out: str | Path, *, frame: pd.DataFrame | None = None, progress: bool = False,
+    config: ExperimentConfig, out: str | Path, *, frame: Frames | None = None, progress: bool = False,
     tracker: Tracker | None = None, pruner=None,
 ) -> TuneResult:
     """``run_search``, then the close (``close``): the tuned and the hand-set config on the config's split, scored on its
     test span, and the results folder ``out`` written (``save_tune``). ``tracker`` gets the close as a run too."""
     if frame is None:
-        frame = load_prices(config.data.single_source("forecaster tune"), start=config.data.start, end=config.data.end)
+        frame = load_data(config)
     config, study = run_search(config, out, frame=frame, progress=progress, tracker=tracker, pruner=pruner)
     if not any(trial.state.name == "COMPLETE" for trial in study.get_trials(deepcopy=False)):
         notes = [t.user_attrs["note"] for t in study.get_trials(deepcopy=False) if t.user_attrs.get("note")]
@@ -205,7 +208,7 @@ def run_tune(
     return result
 
 
-def close(config: ExperimentConfig, study, frame: pd.DataFrame, *, progress: bool = False,
+def close(config: ExperimentConfig, study, frame: Frames, *, progress: bool = False,
           tracked: TrackedRun | None = None) -> TuneResult:
     """The close of a finished search: ``best.yaml`` (the best trial's settings) and the hand-set config (none of
     them), each run once per seed of ``tune.close_seeds`` (``run_seeds``), and ``best.yaml`` with its own seed.
@@ -224,7 +227,7 @@ def close(config: ExperimentConfig, study, frame: pd.DataFrame, *, progress: boo
         closing[arm] = run_seeds(arm_config, seeds, frame=frame, progress=progress, on_epoch_end=hook)
     final = closing.get("tuned", {}).get(best.train.seed)
     if final is None:
-        final = run_experiment(best, frame=frame, progress=progress, on_epoch_end=None if tracked is None else tracked.log_epoch)
+        final = run_any(best, frame, progress=progress, on_epoch_end=None if tracked is None else tracked.log_epoch)
     return TuneResult(config=config, study=study, best=final.config, final=final, closing=closing, notes=notes)
 
 
@@ -242,7 +245,7 @@ def save_tune(result: TuneResult, out: Path, *, tracked: TrackedRun | None = Non
         shutil.copy2(folder / STUDY, staging / STUDY)
         history_figure(result.study, staging / "optimization_history.png")
         importance_figure(result.study, staging / "param_importances.png", seed=result.config.train.seed)
-        save_run(result.final, staging / "best")
+        save_any(result.final, staging / "best")
         if result.closing:
             result.closing_metrics.to_csv(staging / "closing.csv", index=False)
             result.closing_summary.to_csv(staging / "closing_summary.csv", index=False)
