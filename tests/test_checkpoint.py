@@ -176,6 +176,11 @@ def test_a_version_2_round_trip_keeps_every_field_typed_and_equal(tmp_path):
         assert torch.equal(loaded.model()(x), model.eval()(x))
 
 
+# A file's forecast as it was written, to the last digits that numpy and torch reproduce from one version (and one
+# thread count) to another: a reduction's order may move the 16th significant digit (seen on the bounds of an interval).
+AS_WRITTEN = {"check_exact": False, "rtol": 1e-12, "atol": 0.0}
+
+
 def test_a_quantile_checkpoint_written_before_output_heads_loads_and_forecasts_as_it_did(small_prices, tmp_path):
     """tests/checkpoints/: a quantile run's linear model (H 2, levels 80 and 95) and its forecast, both written by
     the code before output heads (commit 166ae34), whose dims held the head's taus as ``quantiles``."""
@@ -188,10 +193,26 @@ def test_a_quantile_checkpoint_written_before_output_heads_loads_and_forecasts_a
     assert checkpoint.dims.head == QuantileHead((0.025, 0.1, 0.5, 0.9, 0.975)) and checkpoint.intervals.method == "quantile"
     table = forecast_future(checkpoint.model(), checkpoint, small_prices)
     expected = pd.read_csv(folder / "quantile_linear_before_heads.csv", parse_dates=["date"])
-    pd.testing.assert_frame_equal(table, expected, check_exact=True)
+    pd.testing.assert_frame_equal(table, expected, **AS_WRITTEN)
     saved = save_checkpoint(checkpoint, tmp_path / "linear.pt")  # written again: the head described, read back equal
     assert torch.load(saved, weights_only=True)["dims"]["head"] == {"name": "quantile", "taus": [0.025, 0.1, 0.5, 0.9, 0.975]}
     assert load_checkpoint(saved) == checkpoint
+
+
+@pytest.mark.parametrize("label", ["alpha", "beta"])
+def test_a_global_checkpoint_of_format_version_3_loads_and_forecasts_each_series_as_it_did(label):
+    """tests/checkpoints/global_identity_v3*: a global linear model of two series with series identities and a calendar
+    input known ahead, written in format version 3 by main before the fitted pipeline (``make_global_identity_v3.py``
+    at commit 83868f8), with its forecast of each series; read by the label of the series."""
+    from forecaster.reuse.forecast import forecast_future
+
+    folder = Path(__file__).resolve().parent / "checkpoints"
+    assert torch.load(folder / "global_identity_v3.pt", weights_only=True)["format_version"] == 3
+    checkpoint = load_checkpoint(folder / "global_identity_v3.pt")
+    frame = pd.read_csv(folder / f"global_identity_v3_{label}_data.csv", index_col="Date", parse_dates=True)
+    table = forecast_future(checkpoint.model(), checkpoint, frame, source=label, exchange="none")
+    expected = pd.read_csv(folder / f"global_identity_v3_{label}.csv", parse_dates=["date"])
+    pd.testing.assert_frame_equal(table, expected, **AS_WRITTEN)
 
 
 def test_a_checkpoint_is_a_snapshot_of_the_weights_when_it_was_made():
