@@ -1,11 +1,11 @@
-"""Checkpoints: one trained model and what reading new data for it takes, typed in memory, plain on disk.
+"""Checkpoints: one trained model and the fitted pipeline that feeds it, typed in memory, plain on disk.
 
-Reading new data through a checkpoint (its columns, transform and scaling, the inputs known ahead) lives in
-``reuse/inputs.py``; this module is the record and its file format.
+Reading new data (its columns, transform and scaling, the inputs known ahead) is the fitted pipeline's
+(``data/pipeline.py``); this module is the record and its file format.
 
-A ``Checkpoint`` is a frozen record of a trained model: its kind and config, the data's dimensions,
-the input columns, calendar and transform it was trained on, the training span's scaling, a global
-model's per-series records, what its prediction intervals are made from, and the weights. A run builds
+A ``Checkpoint`` is a frozen record of a trained model: its kind and config, the data's dimensions, its
+``Pipeline`` (the input columns, calendar and transform it was trained on, the training span's scaling, a global
+model's per-series records), what its prediction intervals are made from, and the weights. A run builds
 one in memory (``ExperimentResult.checkpoint``, ``GlobalResult.checkpoint``); ``checkpoint.model()``
 rebuilds the module. Only the file boundary
 (``save_checkpoint``, ``load_checkpoint``, and ``runs/progress.py`` for its own records) converts it to
@@ -22,7 +22,7 @@ before output heads (``dims`` has ``quantiles``, a quantile head's taus or none,
 
 A pretrained encoder (``forecaster pretrain``) is a transformer checkpoint with ``head: false``: its weights
 are the encoder's alone (under ``encoder.``), it cannot forecast (``model()`` says to transfer it), and it
-holds no training scaling of any one series, so new data is scaled by its own statistics (``reuse/inputs.scaling``).
+holds no training scaling of any one series: its pipeline is ``pooled``, so new data is scaled by its own statistics.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from forecaster.data.calendar import FutureSpec
+from forecaster.data.pipeline import Pipeline, SeriesScaling, floats
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
 from forecaster.mappings import from_mapping, plain_dict
@@ -52,28 +53,6 @@ READABLE_VERSIONS = (1, 2, 3)
 def _one_line(error: Exception) -> str:
     """An exception's message on one line (the CLI prints errors as one line)."""
     return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
-
-
-def floats(values: Any) -> tuple[float, ...]:
-    """``values`` (an array or a list) as a tuple of Python floats: exact, comparable, weights-only-loadable."""
-    return tuple(float(value) for value in values)
-
-
-@dataclass(frozen=True)
-class SeriesRecord:
-    """One series of a global model: its label and source, its columns (target first), its training span's scaling."""
-
-    label: str
-    source: str
-    columns: tuple[str, ...]
-    offset: tuple[float, ...]
-    scale: tuple[float, ...]
-    future_offset: tuple[float, ...] = ()  # its inputs known ahead's scaling, when the model reads some
-    future_scale: tuple[float, ...] = ()
-
-    def matches(self, source: str | None) -> bool:
-        """Whether new data named ``source`` is this series (by its source or its label)."""
-        return source is not None and source in (self.source, self.label)
 
 
 @dataclass(frozen=True)
@@ -91,17 +70,9 @@ class Checkpoint:
     kind: str
     config: Any  # the kind's config dataclass, e.g. TransformerConfig
     dims: ModelDims
-    columns: tuple[str, ...]  # input columns, the target first
-    transform: str
-    offset: tuple[float, ...]
-    scale: tuple[float, ...]
+    pipeline: Pipeline  # how new data becomes the model's inputs: columns, transform, scaling (data/pipeline.py)
     state_dict: dict[str, torch.Tensor] = field(compare=False, repr=False)
-    calendar: tuple[str, ...] = ()  # calendar channels after the columns' (hour, day_of_week, day_of_year)
-    series: tuple[SeriesRecord, ...] = ()
     intervals: Calibration | None = None  # how the model's intervals are made; None: points only
-    future: FutureSpec = FutureSpec()  # the inputs known ahead the model reads at each forecast step
-    future_offset: tuple[float, ...] = ()  # their training span's scaling, (x - offset) / scale
-    future_scale: tuple[float, ...] = ()
     forecaster_version: str = __version__  # the version that made the checkpoint
     head: bool = True  # False: a pretrained encoder alone (forecaster pretrain), with no head to forecast with
 
@@ -109,22 +80,13 @@ class Checkpoint:
         config_class = model_kind(self.kind).config_class  # a ValueError naming the valid kinds
         if not isinstance(self.config, config_class):
             raise ValueError(f"a {self.kind} checkpoint needs a {config_class.__name__}, got {type(self.config).__name__}")
-        # Every scaling must cover the channels the model reads: the columns, then two per calendar feature.
-        channels = len(self.columns) + 2 * len(self.calendar)
-        widths = {len(self.offset), len(self.scale), *(len(record.offset) for record in self.series),
-                  *(len(record.scale) for record in self.series)}
-        if channels != self.dims.channels or widths != {channels}:
-            raise ValueError(
-                f"columns {list(self.columns)} and calendar {list(self.calendar)} give {channels} channel(s), but the "
-                f"model reads dims.channels={self.dims.channels} and the scaling has {sorted(widths)}"
-            )
-        future_widths = {len(self.future_offset), len(self.future_scale), *(len(record.future_offset) for record in self.series),
-                         *(len(record.future_scale) for record in self.series)}
-        if self.future.channels != self.dims.future_channels or future_widths != {self.future.channels}:
-            raise ValueError(
-                f"the future inputs {self.future} give {self.future.channels} channel(s), but the model reads "
-                f"dims.future_channels={self.dims.future_channels} and their scaling has {sorted(future_widths)}"
-            )
+        pipeline = self.pipeline
+        if pipeline.channels != self.dims.channels:
+            raise ValueError(f"columns {list(pipeline.columns)} and calendar {list(pipeline.calendar)} give "
+                             f"{pipeline.channels} channel(s), but the model reads dims.channels={self.dims.channels}")
+        if pipeline.future.channels != self.dims.future_channels:
+            raise ValueError(f"the future inputs {pipeline.future} give {pipeline.future.channels} channel(s), but the model "
+                             f"reads dims.future_channels={self.dims.future_channels}")
 
     @classmethod
     def from_model(
@@ -135,10 +97,10 @@ class Checkpoint:
     ) -> Checkpoint:
         """A checkpoint of the trained ``model``, its weights copied to the CPU (later training does not change it)."""
         weights = {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
-        return cls(name=name, kind=kind, config=config, dims=dims, columns=tuple(columns), transform=transform,
-                   offset=floats(offset), scale=floats(scale), state_dict=weights, calendar=tuple(calendar),
-                   intervals=intervals, future=future or FutureSpec(), future_offset=floats(future_offset),
-                   future_scale=floats(future_scale))
+        pipeline = Pipeline(columns=tuple(columns), transform=transform, offset=floats(offset), scale=floats(scale),
+                            targets=dims.targets, calendar=tuple(calendar), future=future or FutureSpec(),
+                            future_offset=floats(future_offset), future_scale=floats(future_scale))
+        return cls(name=name, kind=kind, config=config, dims=dims, pipeline=pipeline, state_dict=weights, intervals=intervals)
 
     def model(self) -> nn.Module:
         """Rebuild the model from its config, dimensions and weights (in eval mode)."""
@@ -170,13 +132,10 @@ class Checkpoint:
         encoder.load_state_dict({key.removeprefix("encoder."): value for key, value in self.state_dict.items()})
         return encoder.eval()
 
-    def series_record(self, source: str | None) -> SeriesRecord | None:
-        """A global checkpoint's record of the series ``source`` (matched by source or label), else None."""
-        return next((record for record in self.series if record.matches(source)), None)
-
 
 def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
-    """The file's plain payload of ``checkpoint`` (format version 2): tensors, strings, numbers, lists, dicts."""
+    """The file's plain payload of ``checkpoint`` (format version 3): tensors, strings, numbers, lists, dicts."""
+    pipeline = checkpoint.pipeline
     return {
         "format_version": FORMAT_VERSION,
         "forecaster_version": checkpoint.forecaster_version,
@@ -184,23 +143,23 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "kind": checkpoint.kind,
         "config": plain_dict(dataclasses.asdict(checkpoint.config)),
         "dims": {**dataclasses.asdict(checkpoint.dims), "head": checkpoint.dims.head.describe()},  # the head: plain
-        "columns": list(checkpoint.columns),
-        "calendar": list(checkpoint.calendar),
-        "transform": checkpoint.transform,
-        "scaler": {"offset": list(checkpoint.offset), "scale": list(checkpoint.scale)},
+        "columns": list(pipeline.columns),
+        "calendar": list(pipeline.calendar),
+        "transform": pipeline.transform,
+        "scaler": {"offset": list(pipeline.offset), "scale": list(pipeline.scale)},
         "series": [
             {"label": record.label, "source": record.source, "columns": list(record.columns),
              "offset": list(record.offset), "scale": list(record.scale),
              "future_offset": list(record.future_offset), "future_scale": list(record.future_scale)}
-            for record in checkpoint.series
+            for record in pipeline.series
         ],
         "intervals": None if checkpoint.intervals is None else {
             "method": checkpoint.intervals.method, "levels": list(checkpoint.intervals.levels),
             "radii": [list(row) for row in checkpoint.intervals.radii],
         },
-        "future": {"columns": list(checkpoint.future.columns), "calendar": list(checkpoint.future.calendar),
-                   "holidays": checkpoint.future.holidays, "series": list(checkpoint.future.series),
-                   "offset": list(checkpoint.future_offset), "scale": list(checkpoint.future_scale)},
+        "future": {"columns": list(pipeline.future.columns), "calendar": list(pipeline.future.calendar),
+                   "holidays": pipeline.future.holidays, "series": list(pipeline.future.series),
+                   "offset": list(pipeline.future_offset), "scale": list(pipeline.future_scale)},
         "state_dict": dict(checkpoint.state_dict),
         "head": checkpoint.head,
     }
@@ -217,27 +176,34 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
     offset_key = "mean" if version == 1 else "offset"  # version 1 called the scaler's offset its mean
     try:
         kind = payload["kind"]
-        return Checkpoint(
-            name=str(payload["name"]),
-            kind=kind,
-            config=from_mapping(model_kind(kind).config_class, payload["config"], "config"),  # missing keys: defaults
-            dims=_dims(payload["dims"]),
+        dims = _dims(payload["dims"])
+        head = bool(payload.get("head", True))  # absent before pretraining: a whole model
+        pipeline = Pipeline(
             columns=tuple(payload["columns"]),
             transform=payload["transform"],
             offset=floats(payload["scaler"][offset_key]),
             scale=floats(payload["scaler"]["scale"]),
-            state_dict=dict(payload["state_dict"]),
+            targets=dims.targets,
             calendar=tuple(payload.get("calendar", ())),  # checkpoints from before calendars have none
             series=tuple(
-                SeriesRecord(label=str(entry["label"]), source=str(entry["source"]), columns=tuple(entry["columns"]),
-                             offset=floats(entry[offset_key]), scale=floats(entry["scale"]),
-                             future_offset=floats(entry.get("future_offset", ())), future_scale=floats(entry.get("future_scale", ())))
+                SeriesScaling(label=str(entry["label"]), source=str(entry["source"]), columns=tuple(entry["columns"]),
+                              offset=floats(entry[offset_key]), scale=floats(entry["scale"]),
+                              future_offset=floats(entry.get("future_offset", ())), future_scale=floats(entry.get("future_scale", ())))
                 for entry in payload.get("series") or ()
             ),
-            intervals=_calibration(payload.get("intervals")),  # absent before intervals: points only
+            pooled=not head,  # a pretrained encoder read a pool of series, each scaled by its own statistics
             **_future(payload.get("future")),  # absent before inputs known ahead: none
+        )
+        return Checkpoint(
+            name=str(payload["name"]),
+            kind=kind,
+            config=from_mapping(model_kind(kind).config_class, payload["config"], "config"),  # missing keys: defaults
+            dims=dims,
+            pipeline=pipeline,
+            state_dict=dict(payload["state_dict"]),
+            intervals=_calibration(payload.get("intervals")),  # absent before intervals: points only
             forecaster_version=str(payload.get("forecaster_version", "unknown")),
-            head=bool(payload.get("head", True)),  # absent before pretraining: a whole model
+            head=head,
         )
     except KeyError as error:
         raise ForecasterError(f"checkpoint {where} lacks the key {error}: a damaged or foreign file") from None

@@ -17,7 +17,6 @@ from forecaster.data.synthetic import two_period_series
 from forecaster.errors import ForecasterError
 from forecaster.models import LinearConfig, ModelDims, build_model
 from forecaster.reuse.forecast import forecast_future
-from forecaster.reuse.inputs import input_config
 from forecaster.runs.experiment import run_experiment
 
 ALL = ("hour", "day_of_week", "day_of_year")
@@ -93,14 +92,14 @@ def test_a_run_with_calendar_channels_saves_them_in_the_checkpoint_and_forecasts
     result = run_experiment(config_from_dict(raw), frame=frame)
     assert result.data.dims.channels == 5
     checkpoint = result.checkpoint("linear")
-    assert checkpoint.calendar == ("hour", "day_of_week")
-    assert input_config(checkpoint).calendar == ("hour", "day_of_week")
+    assert checkpoint.pipeline.calendar == ("hour", "day_of_week")
+    assert checkpoint.pipeline.data_config().calendar == ("hour", "day_of_week")
     model = checkpoint.model()
     future = forecast_future(model, checkpoint, frame)
     assert len(future) == 4 and future["date"].iloc[0] == frame.index[-1] + pd.Timedelta(hours=1)
     # The forecast reads the calendar of the input window (known), never of the future dates.
-    offset, scale = np.asarray(checkpoint.offset), np.asarray(checkpoint.scale)
-    series = prepare_series(frame, input_config(checkpoint))
+    offset, scale = np.asarray(checkpoint.pipeline.offset), np.asarray(checkpoint.pipeline.scale)
+    series = prepare_series(frame, checkpoint.pipeline.data_config())
     window = torch.tensor((series.frames[-24:] - offset) / scale, dtype=torch.float32)[None]
     with torch.no_grad():
         expected = model(window).double().numpy()[0, :, 0] * scale[0] + offset[0]  # (H,) of the one target
@@ -114,4 +113,4 @@ def test_checkpoints_without_a_calendar_read_no_calendar():
                                                columns=("Close",), transform="log_return", offset=[0.0], scale=[1.0]))
     payload.update(format_version=1, scaler={"mean": [0.0], "scale": [1.0]})
     del payload["calendar"], payload["series"]  # as version 1 wrote it before calendar channels existed
-    assert input_config(from_payload(payload, "old.pt")).calendar == ()
+    assert from_payload(payload, "old.pt").pipeline.data_config().calendar == ()

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from forecaster.checkpoint import FORMAT_VERSION, Checkpoint, SeriesRecord, load_checkpoint, load_model, save_checkpoint, to_payload
+from forecaster.checkpoint import FORMAT_VERSION, Checkpoint, load_checkpoint, load_model, save_checkpoint, to_payload
+from forecaster.data.pipeline import SeriesScaling
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, QuantileHead, RNNConfig, TransformerConfig, build_model
 
@@ -41,7 +42,7 @@ def test_round_trip_rebuilds_the_same_model(tmp_path):
     loaded, checkpoint = load_model(path)
     x = torch.randn(5, 9, 2)
     assert torch.equal(loaded(x), model(x))
-    assert checkpoint.columns == ("Close", "Volume") and checkpoint.dims.context == 9
+    assert checkpoint.pipeline.columns == ("Close", "Volume") and checkpoint.dims.context == 9
     assert [p.name for p in path.parent.iterdir()] == ["rnn.pt"]  # no temporary file left behind
 
 
@@ -119,9 +120,10 @@ def test_a_version_1_file_loads_typed_and_rebuilds_the_same_model(tmp_path):
                                  calendar=["day_of_week"]), path)
     checkpoint = load_checkpoint(path)
     assert checkpoint.config == config and checkpoint.dims == dims
-    assert checkpoint.columns == ("Close", "Volume") and checkpoint.calendar == ("day_of_week",)
-    assert checkpoint.offset == (0.0, 0.0, 0.0, 0.0) and checkpoint.scale == (0.5, 1.5, 2.5, 3.5)  # v1's "mean" is the offset
-    assert checkpoint.series == () and checkpoint.forecaster_version == "0.1.0"
+    pipeline = checkpoint.pipeline
+    assert pipeline.columns == ("Close", "Volume") and pipeline.calendar == ("day_of_week",)
+    assert pipeline.offset == (0.0, 0.0, 0.0, 0.0) and pipeline.scale == (0.5, 1.5, 2.5, 3.5)  # v1's "mean" is the offset
+    assert pipeline.series == () and checkpoint.forecaster_version == "0.1.0"
     x = torch.randn(3, 6, 4)
     assert torch.equal(checkpoint.model()(x), model(x))
 
@@ -139,10 +141,10 @@ def test_version_1_files_without_calendar_or_patches_and_with_series_load(tmp_pa
     path = tmp_path / "old.pt"
     torch.save(payload, path)
     checkpoint = load_checkpoint(path)
-    assert checkpoint.config == config and checkpoint.calendar == ()
-    assert checkpoint.series == (
-        SeriesRecord(label="alpha", source="data/alpha.csv", columns=("Close",), offset=(0.0,), scale=(0.01,)),
-        SeriesRecord(label="beta", source="sunspots", columns=("sunspots",), offset=(0.0,), scale=(7.0,)),
+    assert checkpoint.config == config and checkpoint.pipeline.calendar == ()
+    assert checkpoint.pipeline.series == (
+        SeriesScaling(label="alpha", source="data/alpha.csv", columns=("Close",), offset=(0.0,), scale=(0.01,)),
+        SeriesScaling(label="beta", source="sunspots", columns=("sunspots",), offset=(0.0,), scale=(7.0,)),
     )
     x = torch.randn(2, 8, 1)
     assert torch.equal(checkpoint.model()(x), model(x))
@@ -153,14 +155,12 @@ def test_a_version_2_round_trip_keeps_every_field_typed_and_equal(tmp_path):
     config = TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16, patch=2, readout="mean")
     torch.manual_seed(0)
     model = build_model("transformer", config, dims)
-    records = tuple(SeriesRecord(label=f"s{k}", source=f"data/s{k}.csv", columns=("value", "Volume"),
+    records = tuple(SeriesScaling(label=f"s{k}", source=f"data/s{k}.csv", columns=("value", "Volume"),
                                  offset=(1.5 * k, 0.1, 0.0, 0.0), scale=(2.0, 3.0, 0.7, 0.7)) for k in range(2))
-    checkpoint = dataclasses.replace(
-        Checkpoint.from_model(model, name="global_transformer", kind="transformer", config=config, dims=dims,
-                              columns=("value", "Volume"), transform="level", offset=np.array([0.0, 0.1, 0.0, 0.0]),
-                              scale=np.array([2.0, 3.0, 0.7, 0.7]), calendar=("hour",)),
-        series=records,
-    )
+    first = Checkpoint.from_model(model, name="global_transformer", kind="transformer", config=config, dims=dims,
+                                  columns=("value", "Volume"), transform="level", offset=np.array([0.0, 0.1, 0.0, 0.0]),
+                                  scale=np.array([2.0, 3.0, 0.7, 0.7]), calendar=("hour",))
+    checkpoint = dataclasses.replace(first, pipeline=first.pipeline.with_series(records))
     path = save_checkpoint(checkpoint, tmp_path / "v2.pt")
     assert torch.load(path, weights_only=True)["format_version"] == FORMAT_VERSION == 3
     loaded = load_checkpoint(path)
@@ -170,7 +170,7 @@ def test_a_version_2_round_trip_keeps_every_field_typed_and_equal(tmp_path):
         assert type(read) is type(saved), field.name
         if field.name == "state_dict":
             assert list(read) == list(saved) and all(torch.equal(read[key], saved[key]) for key in saved)
-    assert all(type(value) is float for value in (*loaded.offset, *loaded.series[1].scale))
+    assert all(type(value) is float for value in (*loaded.pipeline.offset, *loaded.pipeline.series[1].scale))
     x = torch.randn(2, 8, 4)
     with torch.no_grad():
         assert torch.equal(loaded.model()(x), model.eval()(x))
@@ -229,7 +229,7 @@ def test_inconsistent_checkpoints_and_newer_formats_are_refused(tmp_path):
     config, dims = RNNConfig(hidden_size=4), ModelDims(context=3, horizon=1, channels=2, differenced=True, no_change=0.0)
     checkpoint = checkpoint_of(build_model("rnn", config, dims), config, dims)
     with pytest.raises(ValueError, match="give 1 channel"):
-        dataclasses.replace(checkpoint, columns=("Close",))
+        dataclasses.replace(checkpoint, pipeline=dataclasses.replace(checkpoint.pipeline, columns=("Close",)))
     with pytest.raises(ValueError, match="needs a RNNConfig"):
         dataclasses.replace(checkpoint, config=TransformerConfig())
     newer = tmp_path / "newer.pt"

@@ -100,8 +100,8 @@ def test_saved_checkpoint_reproduces_the_test_forecasts(small_prices, tiny_confi
     folder = save_run(result, tmp_path / "run")
     for name in ("linear", "mlp", "rnn", "transformer"):
         model, checkpoint = load_model(folder / "checkpoints" / f"{name}.pt")
-        assert checkpoint.columns == ("Adj Close",) and checkpoint.transform == "log_return"
-        assert checkpoint.scale == tuple(result.data.scaler.scale_.tolist())  # exactly: no rounding on the way
+        assert checkpoint.pipeline.columns == ("Adj Close",) and checkpoint.pipeline.transform == "log_return"
+        assert checkpoint.pipeline.scale == tuple(result.data.scaler.scale_.tolist())  # exactly: no rounding on the way
         scaled = predict(model, result.data.windows["test"], device=torch.device("cpu"))
         original = predict(result.runs[name].model, result.data.windows["test"], device=torch.device("cpu"))
         np.testing.assert_array_equal(scaled, original)

@@ -12,7 +12,6 @@ from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
 from forecaster.reuse.forecast import forecast_future, future_dates
-from forecaster.reuse.inputs import read_series
 from forecaster.runs.experiment import run_experiment, save_run
 
 
@@ -53,17 +52,18 @@ def test_forecast_needs_a_full_window(saved_run, small_prices):
         forecast_future(model, checkpoint, small_prices.iloc[:5])
 
 
-def test_read_series_scales_as_in_training_or_by_the_frames_own(saved_run, small_prices):
+def test_the_pipeline_reads_and_scales_as_in_training_or_by_the_frames_own(saved_run, small_prices):
     result, folder = saved_run
     checkpoint = load_checkpoint(folder / "checkpoints" / "linear.pt")
-    inputs = read_series(checkpoint, small_prices)  # the checkpoint's transform: the training span's scaler
+    pipeline, context = checkpoint.pipeline, checkpoint.dims.context
+    inputs = pipeline.read(small_prices, context=context)  # the checkpoint's transform: the training span's scaler
     np.testing.assert_allclose(inputs.frames, result.data.scaler.transform(inputs.series.frames), rtol=1e-15)
     assert inputs.unscale_target(inputs.frames[:, 0]) == pytest.approx(inputs.series.frames[:, 0])
-    other = read_series(checkpoint, small_prices, transform="diff")  # another transform: the frames' own scale
+    other = pipeline.read(small_prices, context=context, transform="diff")  # another transform: the frames' own scale
     assert other.series.transform.name == "diff" and not other.offset.any()  # differences are not centred
     np.testing.assert_allclose(other.frames.std(axis=0), 1.0)
     with pytest.raises(ForecasterError, match="needs at least 9"):
-        read_series(checkpoint, small_prices.iloc[:5])
+        pipeline.read(small_prices.iloc[:5], context=context)
 
 
 def test_forecast_command(saved_run, small_csv, tmp_path, capsys, file_reads):

@@ -30,7 +30,6 @@ from forecaster.models import (
     build_model,
     output_head,
 )
-from forecaster.reuse.inputs import future_inputs
 from forecaster.runs.fitting import predict
 from forecaster.runs.prepare import prepare_data
 from forecaster.training.loop import TrainConfig, seed_everything, train_model
@@ -168,7 +167,7 @@ def test_the_future_settings_round_trip_through_the_config_and_the_checkpoint(tm
                                              config=LinearConfig(), dims=plain, columns=("load",), transform="level",
                                              offset=np.zeros(1), scale=np.ones(1)))
     del older["future"], older["dims"]["future_channels"]  # as written before inputs known ahead
-    assert from_payload(older, "old file").future == FutureSpec()
+    assert from_payload(older, "old file").pipeline.future == FutureSpec()
 
 
 @pytest.fixture
@@ -190,7 +189,7 @@ def future_run(tmp_path):
 def test_forecast_reads_the_future_columns_of_the_forecast_dates_from_a_file(future_run, tmp_path, capsys):
     frame, data, checkpoint_path = future_run
     checkpoint = load_checkpoint(checkpoint_path)
-    assert checkpoint.future == FutureSpec(("event",), ("hour",)) and checkpoint.dims.future_channels == 3
+    assert checkpoint.pipeline.future == FutureSpec(("event",), ("hour",)) and checkpoint.dims.future_channels == 3
     dates = pd.date_range(frame.index[-1], periods=4, freq="h")[1:]
     known = pd.DataFrame({"event": [0.0, 1.0, 0.0]}, index=pd.Index(dates, name="date"))
     known.to_csv(tmp_path / "known.csv")
@@ -202,13 +201,13 @@ def test_forecast_reads_the_future_columns_of_the_forecast_dates_from_a_file(fut
     assert list(written["date"]) == list(dates)
     # By hand: the last window, and the event and hour of the three forecast dates, each scaled as in training.
     model = checkpoint.model()
-    window = (frame["load"].to_numpy()[-12:] - checkpoint.offset[0]) / checkpoint.scale[0]
+    window = (frame["load"].to_numpy()[-12:] - checkpoint.pipeline.offset[0]) / checkpoint.pipeline.scale[0]
     future = np.column_stack([known["event"], calendar_features(dates, ("hour",))])
-    future = (future - np.array(checkpoint.future_offset)) / np.array(checkpoint.future_scale)
+    future = (future - np.array(checkpoint.pipeline.future_offset)) / np.array(checkpoint.pipeline.future_scale)
     with torch.no_grad():
         scaled = model(torch.tensor(window, dtype=torch.float32)[None, :, None], torch.tensor(future, dtype=torch.float32)[None])
-    np.testing.assert_allclose(written["forecast"], scaled.double().numpy()[0, :, 0] * checkpoint.scale[0] + checkpoint.offset[0],
-                               rtol=1e-5)
+    pipeline = checkpoint.pipeline
+    np.testing.assert_allclose(written["forecast"], scaled.double().numpy()[0, :, 0] * pipeline.scale[0] + pipeline.offset[0], rtol=1e-5)
     # A missing date or column, or no file at all: one line naming the columns and the dates.
     known.iloc[:2].assign(event=[0.0, np.nan]).to_csv(tmp_path / "short.csv")
     assert main(["forecast", str(checkpoint_path), "--data", str(data), "--future", str(tmp_path / "short.csv")]) == 1
@@ -230,14 +229,15 @@ def test_a_global_model_reads_each_series_inputs_known_ahead_scaled_by_its_own_t
     result = run_global(config, frames=frames)
     checkpoint = result.checkpoint("linear")
     assert isinstance(result.runs["linear"].model, FutureForecaster) and checkpoint.dims.future_channels == 3
-    for record, part in zip(checkpoint.series, result.parts.values()):
+    for record, part in zip(checkpoint.pipeline.series, result.parts.values()):
         offset, scale = part.data.future_scaling.values()
         assert record.future_offset == tuple(offset) and record.future_scale == tuple(scale)
-    assert checkpoint.series[0].future_scale != checkpoint.series[1].future_scale  # b's events are 5 times a's
+    assert checkpoint.pipeline.series[0].future_scale != checkpoint.pipeline.series[1].future_scale  # b's events are 5 times a's
     dates = pd.date_range(frames["b"].index[-1], periods=3, freq="h")[1:]
     known = pd.DataFrame({"event": [5.0, 0.0]}, index=dates)
-    scaled = future_inputs(checkpoint, frames["b"].index, dates, known, source="b")
-    assert scaled[0, 0] == pytest.approx((5.0 - checkpoint.series[1].future_offset[0]) / checkpoint.series[1].future_scale[0])
+    scaled = checkpoint.pipeline.future_inputs(frames["b"].index, dates, known, source="b")
+    second = checkpoint.pipeline.series[1]
+    assert scaled[0, 0] == pytest.approx((5.0 - second.future_offset[0]) / second.future_scale[0])
 
 
 def test_a_series_embedding_gives_each_series_of_a_global_run_its_own_learned_identity(tmp_path):
@@ -255,11 +255,11 @@ def test_a_series_embedding_gives_each_series_of_a_global_run_its_own_learned_id
         future = part.data.windows["test"].future_inputs.numpy()
         assert future.shape[2] == 2 and (future[:, :, index] == 1).all() and (future[:, :, 1 - index] == 0).all()
     checkpoint = result.checkpoint("linear")
-    assert checkpoint.future == FutureSpec(series=("a", "b")) and checkpoint.future_scale == (1.0, 1.0)
+    assert checkpoint.pipeline.future == FutureSpec(series=("a", "b")) and checkpoint.pipeline.future_scale == (1.0, 1.0)
     assert from_payload(to_payload(checkpoint), "file") == checkpoint
     dates = pd.date_range(frames["a"].index[-1], periods=3, freq="h")[1:]
-    np.testing.assert_array_equal(future_inputs(checkpoint, frames["a"].index, dates, source="b"), [[0, 1], [0, 1]])
-    np.testing.assert_array_equal(future_inputs(checkpoint, frames["a"].index, dates, source="c"), np.zeros((2, 2)))
+    np.testing.assert_array_equal(checkpoint.pipeline.future_inputs(frames["a"].index, dates, source="b"), [[0, 1], [0, 1]])
+    np.testing.assert_array_equal(checkpoint.pipeline.future_inputs(frames["a"].index, dates, source="c"), np.zeros((2, 2)))
     # The model learnt something per series: the same window forecast as a's and as b's differs.
     model = result.runs["linear"].model
     assert isinstance(model, FutureForecaster)

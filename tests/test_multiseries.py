@@ -18,7 +18,6 @@ from forecaster.config import config_from_dict, read_config
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig, pool_windows
 from forecaster.errors import ForecasterError
-from forecaster.reuse.inputs import scaling
 from forecaster.runs import multiseries, progress
 from forecaster.runs.fitting import score_model
 from forecaster.runs.multiseries import POOLED, figure_series, prepare_all, run_global, save_global, series_labels
@@ -150,7 +149,7 @@ def test_cli_global_run_writes_per_series_and_pooled_results(two_csvs, tmp_path,
     predictions = pd.read_csv(out / "predictions.csv")
     assert set(predictions["series"]) == {"alpha", "beta"}
     checkpoint = load_checkpoint(out / "checkpoints" / "transformer.pt")
-    assert [record.label for record in checkpoint.series] == ["alpha", "beta"]
+    assert [record.label for record in checkpoint.pipeline.series] == ["alpha", "beta"]
     load_model(out / "checkpoints" / "transformer.pt")  # rebuilds as any checkpoint does
 
 
@@ -252,12 +251,12 @@ def test_a_global_checkpoint_scales_each_series_by_its_own_statistics(two_csvs, 
     for label, path in zip(["alpha", "beta"], two_csvs):
         expected = result.parts[label].data.scaler
         for source in (str(path), label):  # found by its source or its label
-            offset, scale = scaling(checkpoint, np.zeros((5, 1)), source=source)
+            offset, scale = checkpoint.pipeline.scaling(np.zeros((5, 1)), source=source)
             np.testing.assert_allclose(offset, expected.mean_)
             np.testing.assert_allclose(scale, expected.scale_)
     # A series the model never saw is scaled by its own statistics, centred as levels are in training.
     frames = np.array([[1.0], [3.0], [5.0]])
-    offset, scale = scaling(checkpoint, frames, source="data/unseen.csv")
+    offset, scale = checkpoint.pipeline.scaling(frames, source="data/unseen.csv")
     np.testing.assert_allclose(offset, [3.0])
     np.testing.assert_allclose(scale, [np.std([1.0, 3.0, 5.0])])
 

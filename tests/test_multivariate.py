@@ -20,7 +20,6 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import pool_channels
 from forecaster.reuse.embed import embed_series
 from forecaster.reuse.forecast import forecast_future
-from forecaster.reuse.inputs import input_config
 from forecaster.runs.experiment import run_experiment, save_run
 
 COLUMNS = ["load", "temperature", "price"]
@@ -178,15 +177,16 @@ def test_forecast_and_embed_read_a_checkpoint_of_several_targets(hourly, tmp_pat
     raw["models"] = ["naive", {"kind": "transformer", "d_model": 8, "n_heads": 2, "n_layers": 1, "d_ff": 16}]
     result = run_experiment(config_from_dict(raw), frame=hourly)
     checkpoint: Checkpoint = result.checkpoint("transformer")
-    assert input_config(checkpoint).targets == tuple(COLUMNS) and input_config(checkpoint, column="demand").targets[0] == "demand"
+    pipeline = checkpoint.pipeline
+    assert pipeline.data_config().targets == tuple(COLUMNS) and pipeline.data_config(column="demand").targets[0] == "demand"
     table = forecast_future(checkpoint.model(), checkpoint, hourly)
     assert list(table.columns) == ["date", "target", "forecast"] and list(table["target"].unique()) == COLUMNS
     model = checkpoint.model()  # by hand: the last window scaled as in training, each target unscaled by its own statistics
-    window = (hourly[COLUMNS].to_numpy()[-24:] - np.array(checkpoint.offset)) / np.array(checkpoint.scale)
+    window = (hourly[COLUMNS].to_numpy()[-24:] - np.array(checkpoint.pipeline.offset)) / np.array(checkpoint.pipeline.scale)
     with torch.no_grad():
         scaled = model(torch.tensor(window, dtype=torch.float32)[None]).double().numpy()[0]  # (H, K)
     for k, name in enumerate(COLUMNS):
-        expected = scaled[:, k] * checkpoint.scale[k] + checkpoint.offset[k]
+        expected = scaled[:, k] * checkpoint.pipeline.scale[k] + checkpoint.pipeline.offset[k]
         np.testing.assert_allclose(table.loc[table["target"] == name, "forecast"], expected, rtol=1e-6)
     embeddings = embed_series(checkpoint.encoder(), checkpoint, hourly)
     assert len(embeddings) == len(hourly) - 24 + 1

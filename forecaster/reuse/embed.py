@@ -19,7 +19,6 @@ from torch import nn
 
 from forecaster.checkpoint import Checkpoint
 from forecaster.output.folders import write_folder
-from forecaster.reuse.inputs import read_series
 
 VOLATILITY_WINDOW = 21  # about one trading month of changes
 
@@ -29,7 +28,7 @@ def embed_series(
     transform: str | None = None, batch_size: int = 512, source: str | None = None,
 ) -> pd.DataFrame:
     """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility."""
-    inputs = read_series(checkpoint, frame, column=column, transform=transform, source=source)
+    inputs = checkpoint.pipeline.read(frame, context=checkpoint.dims.context, column=column, transform=transform, source=source)
     series, context = inputs.series, checkpoint.dims.context
     values = torch.tensor(inputs.frames, dtype=torch.float32)  # (L, C)
     windows = values.unfold(0, context, 1).transpose(1, 2)  # (L-T+1, T, C), a view

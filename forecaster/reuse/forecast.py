@@ -14,7 +14,6 @@ from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, excha
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import quantile_bounds, quantile_levels
 from forecaster.output.folders import write_folder
-from forecaster.reuse.inputs import future_inputs, read_series
 
 
 def future_dates(index: pd.DatetimeIndex, horizon: int, *, exchange: str | None = None) -> pd.DatetimeIndex:
@@ -77,7 +76,7 @@ def forecast_future(
 
     The checkpoint fixes the input columns, the target transform and the scaling (from its training
     span; a global model's own series by ``source``, others by their own statistics, see
-    ``Checkpoint.read_series``); ``column`` renames the target when the new data calls it something else.
+    ``Pipeline.read``); ``column`` renames the target when the new data calls it something else.
     ``levels`` picks intervals among those the checkpoint was calibrated for (None: all of them, ``()``:
     none); each adds the columns ``lo_<level>`` and ``hi_<level>``, made as in the run (the method is in
     ``table.attrs["intervals"]``).
@@ -85,7 +84,7 @@ def forecast_future(
     business days), see :func:`future_dates`; ``table.attrs["calendar"]`` says which calendar made them.
     A model that reads inputs known ahead gets its calendar and holiday channels from those dates, and its
     future columns from ``future`` (a frame indexed by date holding them on every forecast date; see
-    ``Checkpoint.future_inputs``).
+    ``Pipeline.future_inputs``).
     """
     calibration = checkpoint.intervals
     levels = (calibration.levels if calibration else ()) if levels is None else tuple(float(level) for level in levels)
@@ -94,13 +93,13 @@ def forecast_future(
         known = (f"levels {[float(level) for level in calibration.levels]}" if calibration
                  else "no intervals (a run with intervals.levels=[])")
         raise ForecasterError(f"levels={missing} were not calibrated for this model; it has {known}")
-    inputs = read_series(checkpoint, frame, column=column, source=source)
+    inputs = checkpoint.pipeline.read(frame, context=checkpoint.dims.context, column=column, source=source)
     series = inputs.series
     dates, calendar = _future_dates(series.dates, checkpoint.dims.horizon, exchange if exchange is not None else exchange_of(source))
     window = torch.tensor(inputs.frames[-checkpoint.dims.context :], dtype=torch.float32)[None]  # (1, T, C)
     known = ()
     if checkpoint.dims.future_channels:
-        known = (torch.tensor(future_inputs(checkpoint, series.dates, dates, future, source=source), dtype=torch.float32)[None],)
+        known = (torch.tensor(checkpoint.pipeline.future_inputs(series.dates, dates, future, source=source), dtype=torch.float32)[None],)
     with torch.no_grad():
         outputs = model.eval()(window, *known).double().numpy()  # (1, H, K, *head.shape)
     names = series.target_names

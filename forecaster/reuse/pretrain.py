@@ -30,6 +30,7 @@ from torch import nn
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.data.features import DEFAULT_TARGETS, DataConfig, choose_target, prepare_series
 from forecaster.data.masking import MaskedWindows
+from forecaster.data.pipeline import Pipeline
 from forecaster.data.transforms import Level, LogReturn, transform_named
 from forecaster.data.windows import PooledWindows, WindowSet, fit_scaler, make_windows, pool_windows, split_bounds
 from forecaster.errors import ForecasterError
@@ -114,8 +115,9 @@ class PretrainResult:
         config = self.config
         weights = {f"encoder.{key}": value.detach().to("cpu", copy=True) for key, value in self.model.encoder.state_dict().items()}
         dims = ModelDims(context=config.context, horizon=config.horizon, channels=1, differenced=False, no_change=0.0)
-        return Checkpoint(name="encoder", kind="transformer", config=config.transformer, dims=dims, columns=("value",),
-                          transform=Level.name, offset=(0.0,), scale=(1.0,), state_dict=weights, head=False)
+        pipeline = Pipeline(columns=("value",), transform=Level.name, offset=(0.0,), scale=(1.0,), pooled=True)
+        return Checkpoint(name="encoder", kind="transformer", config=config.transformer, dims=dims, pipeline=pipeline,
+                          state_dict=weights, head=False)
 
     def summary(self) -> dict:
         """The run in numbers, as summary.yaml records it."""

@@ -125,13 +125,14 @@ def transfer_config(checkpoint: Checkpoint, *, source: str, column: str | None, 
     dims, config = checkpoint.dims, checkpoint.config
     specs = tuple(ModelSpec(name=row.name, kind="transformer", config=config) for row in ROWS)
     specs += (ModelSpec(name=NAIVE_ROW.name, kind="naive", config=NaiveConfig()),)
-    columns, targets = checkpoint.columns, dims.targets
+    pipeline = checkpoint.pipeline
+    columns, targets = pipeline.columns, dims.targets
     if targets > 1:
         data = DataConfig(source=source, targets=(column or columns[0], *columns[1:targets]), features=columns[targets:],
-                          transform=transform or checkpoint.transform, calendar=checkpoint.calendar)
+                          transform=transform or pipeline.transform, calendar=pipeline.calendar)
     else:
-        data = DataConfig(source=source, column=column, features=columns[1:], transform=transform or checkpoint.transform,
-                          calendar=checkpoint.calendar)
+        data = DataConfig(source=source, column=column, features=columns[1:], transform=transform or pipeline.transform,
+                          calendar=pipeline.calendar)
     return ExperimentConfig(
         data=data,
         windows=WindowConfig(context=dims.context, horizon=horizon or dims.horizon,

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.checkpoint import Checkpoint, SeriesRecord, floats, save_checkpoint
+from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
+from forecaster.data.pipeline import SeriesScaling, floats
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds, pool_windows, scaler_statistics
 from forecaster.errors import ForecasterError
@@ -112,13 +113,14 @@ class GlobalResult:
     def checkpoint(self, name: str) -> Checkpoint:
         """Model ``name``'s checkpoint: the first series' scaling, and a record of every series with its own."""
         records = tuple(
-            SeriesRecord(label=label, source=part.config.data.source, columns=part.data.series.columns,
-                         offset=floats(offset), scale=floats(scale),
-                         **{key: floats(value) for key, value in part.data.future_scaling.items()})
+            SeriesScaling(label=label, source=part.config.data.source, columns=part.data.series.columns,
+                          offset=floats(offset), scale=floats(scale),
+                          **{key: floats(value) for key, value in part.data.future_scaling.items()})
             for label, part in self.parts.items()
             for offset, scale in [scaler_statistics(part.data.scaler)]
         )
-        return dataclasses.replace(self.first.checkpoint(name), series=records)
+        first = self.first.checkpoint(name)
+        return dataclasses.replace(first, pipeline=first.pipeline.with_series(records))
 
     @property
     def metrics(self) -> pd.DataFrame:
