@@ -96,10 +96,17 @@ class Checkpoint:
         future_offset: np.ndarray = (), future_scale: np.ndarray = (),
     ) -> Checkpoint:
         """A checkpoint of the trained ``model``, its weights copied to the CPU (later training does not change it)."""
-        weights = {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
         pipeline = Pipeline(columns=tuple(columns), transform=transform, offset=floats(offset), scale=floats(scale),
                             targets=dims.targets, calendar=tuple(calendar), future=future or FutureSpec(),
                             future_offset=floats(future_offset), future_scale=floats(future_scale))
+        return cls.of(model, name=name, kind=kind, config=config, dims=dims, pipeline=pipeline, intervals=intervals)
+
+    @classmethod
+    def of(cls, model: nn.Module, *, name: str, kind: str, config: Any, dims: ModelDims, pipeline: Pipeline,
+           intervals: Calibration | None = None) -> Checkpoint:
+        """A checkpoint of the trained ``model`` and the ``pipeline`` it was trained through, its weights copied to the
+        CPU (later training does not change it)."""
+        weights = {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
         return cls(name=name, kind=kind, config=config, dims=dims, pipeline=pipeline, state_dict=weights, intervals=intervals)
 
     def model(self) -> nn.Module:

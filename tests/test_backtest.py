@@ -67,7 +67,7 @@ def test_each_fold_is_scaled_and_scored_on_its_own_spans(small_prices, tiny_back
         span = result.folds[fold]
         assert run.data.bounds == span
         frames = run.data.series.frames[span.train_start : span.train_end]
-        np.testing.assert_allclose(run.data.scaler.scale_, frames.std(axis=0))  # this fold's training span alone
+        np.testing.assert_allclose(run.data.pipeline.scale, frames.std(axis=0))  # this fold's training span alone
         test = run.data.windows["test"]
         # The first test target is the first step of the fold's test span; the last is the span's last step.
         assert test.origins[0] + 1 == span.val_end and test.origins[-1] + test.horizon == span.length - 1

@@ -38,7 +38,7 @@ def test_forecast_uses_the_last_window_and_the_checkpoints_scaling(saved_run, sm
     table = forecast_future(model, checkpoint, small_prices)
     # By hand: the last 8 log-returns, scaled with the training span's statistics, through the model.
     returns = np.diff(np.log(small_prices["Adj Close"].to_numpy()))[-8:]
-    scale = result.data.scaler.scale_[0]
+    scale = result.data.pipeline.scale[0]
     scaled = result.runs["linear"].model(torch.tensor(returns / scale, dtype=torch.float32)[None, :, None])
     expected = small_prices["Adj Close"].iloc[-1] * np.exp(np.cumsum(scaled.detach().double().numpy()[0] * scale))
     np.testing.assert_allclose(table["forecast"], expected, rtol=1e-6)
@@ -57,7 +57,7 @@ def test_the_pipeline_reads_and_scales_as_in_training_or_by_the_frames_own(saved
     checkpoint = load_checkpoint(folder / "checkpoints" / "linear.pt")
     pipeline, context = checkpoint.pipeline, checkpoint.dims.context
     inputs = pipeline.read(small_prices, context=context)  # the checkpoint's transform: the training span's scaler
-    np.testing.assert_allclose(inputs.frames, result.data.scaler.transform(inputs.series.frames), rtol=1e-15)
+    np.testing.assert_allclose(inputs.frames, result.data.pipeline.scale_frames(inputs.series.frames), rtol=1e-15)
     assert inputs.unscale_target(inputs.frames[:, 0]) == pytest.approx(inputs.series.frames[:, 0])
     other = pipeline.read(small_prices, context=context, transform="diff")  # another transform: the frames' own scale
     assert other.series.transform.name == "diff" and not other.offset.any()  # differences are not centred

@@ -83,7 +83,7 @@ def test_each_series_is_split_and_scaled_on_its_own_training_span(two_csvs):
         alone = prepare_data(pd.read_csv(path, index_col=0, parse_dates=True).rename_axis("date"),
                              dataclasses.replace(config.data, source=str(path)), config.windows)
         assert data.bounds == alone.bounds
-        np.testing.assert_array_equal(data.scaler.scale_, alone.scaler.scale_)
+        assert data.pipeline.scale == alone.pipeline.scale
 
 
 def test_global_run_scores_each_series_as_that_series_alone_and_pools_scale_free(two_csvs):
@@ -249,11 +249,11 @@ def test_a_global_checkpoint_scales_each_series_by_its_own_statistics(two_csvs, 
     checkpoint = load_checkpoint(out / "checkpoints" / "linear.pt")
     assert checkpoint == result.checkpoint("linear")  # the file holds what the run built in memory
     for label, path in zip(["alpha", "beta"], two_csvs):
-        expected = result.parts[label].data.scaler
+        expected = result.parts[label].data.pipeline
         for source in (str(path), label):  # found by its source or its label
             offset, scale = checkpoint.pipeline.scaling(np.zeros((5, 1)), source=source)
-            np.testing.assert_allclose(offset, expected.mean_)
-            np.testing.assert_allclose(scale, expected.scale_)
+            np.testing.assert_allclose(offset, expected.offset)
+            np.testing.assert_allclose(scale, expected.scale)
     # A series the model never saw is scaled by its own statistics, centred as levels are in training.
     frames = np.array([[1.0], [3.0], [5.0]])
     offset, scale = checkpoint.pipeline.scaling(frames, source="data/unseen.csv")

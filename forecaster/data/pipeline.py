@@ -24,6 +24,7 @@ import pandas as pd
 from forecaster.data.calendar import FutureSpec, known_values
 from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
 from forecaster.data.transforms import transform_named
+from forecaster.data.windows import SplitBounds, fit_scaler, scaler_statistics
 from forecaster.errors import ForecasterError
 
 
@@ -95,6 +96,35 @@ class Pipeline:
         if future_widths != {self.future.channels}:
             raise ValueError(f"the future inputs {self.future} give {self.future.channels} channel(s), but their scaling "
                              f"has {sorted(future_widths)}")
+
+    @classmethod
+    def fit(cls, series: PreparedSeries, bounds: SplitBounds) -> Pipeline:
+        """The pipeline of ``series`` fitted on its training span alone (``bounds``): each channel's scaling, centred for
+        level transforms only (so that a change of zero stays exactly zero), and that of its inputs known ahead
+        (levels, never differenced: always centred)."""
+        offset, scale = scaler_statistics(fit_scaler(series.frames, bounds, center=series.transform.centred))
+        future_offset, future_scale = (), ()
+        if series.future is not None:
+            future_offset, future_scale = scaler_statistics(fit_scaler(series.future, bounds))
+        return cls(columns=series.columns, transform=series.transform.name, offset=floats(offset), scale=floats(scale),
+                   targets=series.targets, calendar=series.calendar, future=series.future_spec,
+                   future_offset=floats(future_offset), future_scale=floats(future_scale))
+
+    def scale_frames(self, frames: np.ndarray) -> np.ndarray:
+        """Frames (L, C) as the model reads them: (x - offset) / scale, the training span's scaling."""
+        return (frames - np.asarray(self.offset)) / np.asarray(self.scale)
+
+    def scale_future(self, future: np.ndarray) -> np.ndarray:
+        """Inputs known ahead (L, F) scaled by the training span's statistics."""
+        return (future - np.asarray(self.future_offset)) / np.asarray(self.future_scale)
+
+    def with_identity(self, labels: tuple[str, ...]) -> Pipeline:
+        """This pipeline as one series' of a global run with series identities: a one-hot of the series among
+        ``labels`` appended to its inputs known ahead, read as it is (offset 0, scale 1: each series' own scaling
+        would centre its constant identity to zero)."""
+        return dataclasses.replace(self, future=dataclasses.replace(self.future, series=tuple(labels)),
+                                   future_offset=(*self.future_offset, *(0.0,) * len(labels)),
+                                   future_scale=(*self.future_scale, *(1.0,) * len(labels)))
 
     @property
     def channels(self) -> int:

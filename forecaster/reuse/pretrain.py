@@ -32,7 +32,7 @@ from forecaster.data.features import DEFAULT_TARGETS, DataConfig, choose_target,
 from forecaster.data.masking import MaskedWindows
 from forecaster.data.pipeline import Pipeline
 from forecaster.data.transforms import Level, LogReturn, transform_named
-from forecaster.data.windows import PooledWindows, WindowSet, fit_scaler, make_windows, pool_windows, split_bounds
+from forecaster.data.windows import PooledWindows, WindowSet, make_windows, pool_windows, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, count_parameters
 from forecaster.models.transformer import PatchReconstruction, TransformerForecaster
@@ -64,8 +64,8 @@ def channel_windows(frame: pd.DataFrame, *, source: str, column: str, transform:
                               f"{error}") from None
     kept = frame.iloc[: bounds.val_end + lost]  # the training and validation rows: the test rows are never read
     series = prepare_series(kept, DataConfig(column=column, transform=transform))
-    scaler = fit_scaler(series.frames, bounds, center=series.transform.centred)  # the training span alone
-    scaled = torch.tensor(scaler.transform(series.frames), dtype=torch.float32)  # (L, 1)
+    pipeline = Pipeline.fit(series, bounds)  # the training span alone, as a run's
+    scaled = torch.tensor(pipeline.scale_frames(series.frames), dtype=torch.float32)  # (L, 1)
     windows = config.windows
     spans = {"train": (0, bounds.train_end), "val": (bounds.train_end, bounds.val_end)}
     return {name: make_windows(scaled, context=windows.context, horizon=windows.horizon, target_start=start, target_end=end)

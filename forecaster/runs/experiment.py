@@ -22,7 +22,7 @@ from torch import nn
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.sources import load_prices
-from forecaster.data.windows import SplitBounds, scaler_statistics
+from forecaster.data.windows import SplitBounds
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import CALIBRATED_METHODS, check_calibration_size
 from forecaster.models import ModelDims, count_parameters, model_kind, output_head
@@ -82,14 +82,10 @@ class ExperimentResult:
     def checkpoint(self, name: str) -> Checkpoint:
         """Model ``name``'s checkpoint, in memory: what rebuilds it and feeds it new data (save it with ``save_checkpoint``)."""
         run = self.runs[name]
-        offset, scale = scaler_statistics(self.data.scaler)
-        series = self.data.series
-        return Checkpoint.from_model(
+        return Checkpoint.of(
             run.model, name=name, kind=run.spec.kind, config=run.spec.config,
-            dims=dataclasses.replace(self.data.dims, head=output_head(run.model)), columns=series.columns,
-            transform=series.transform.name, offset=offset, scale=scale, calendar=series.calendar,
+            dims=dataclasses.replace(self.data.dims, head=output_head(run.model)), pipeline=self.data.pipeline,
             intervals=run.intervals.calibration if run.intervals is not None else None,
-            future=series.future_spec, **self.data.future_scaling,
         )
 
     @property

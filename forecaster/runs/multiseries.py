@@ -28,9 +28,9 @@ import pandas as pd
 
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
-from forecaster.data.pipeline import SeriesScaling, floats
+from forecaster.data.pipeline import SeriesScaling
 from forecaster.data.sources import load_prices
-from forecaster.data.windows import SplitBounds, pool_windows, scaler_statistics
+from forecaster.data.windows import SplitBounds, pool_windows
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
 from forecaster.models import model_kind
@@ -113,11 +113,10 @@ class GlobalResult:
     def checkpoint(self, name: str) -> Checkpoint:
         """Model ``name``'s checkpoint: the first series' scaling, and a record of every series with its own."""
         records = tuple(
-            SeriesScaling(label=label, source=part.config.data.source, columns=part.data.series.columns,
-                          offset=floats(offset), scale=floats(scale),
-                          **{key: floats(value) for key, value in part.data.future_scaling.items()})
+            SeriesScaling(label=label, source=part.config.data.source, columns=pipeline.columns, offset=pipeline.offset,
+                          scale=pipeline.scale, future_offset=pipeline.future_offset, future_scale=pipeline.future_scale)
             for label, part in self.parts.items()
-            for offset, scale in [scaler_statistics(part.data.scaler)]
+            for pipeline in [part.data.pipeline]
         )
         first = self.first.checkpoint(name)
         return dataclasses.replace(first, pipeline=first.pipeline.with_series(records))

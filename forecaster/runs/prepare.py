@@ -1,8 +1,9 @@
 """The one set of windows every model of an experiment trains and is scored on: transform, split, scale, window.
 
-``prepare_data`` is the only place where a series meets its scaler: the scaler is fit on the training
-span alone, and the split's windows are views of the scaled series (see ``data/windows.py``). Inputs
-known ahead (``data.future`` and co.) get their own scaler, fit on the same training span.
+``prepare_data`` is the only place where a series meets its scaling: its pipeline (``data/pipeline.py``) is fit on
+the training span alone, and the split's windows are views of the scaled series (see ``data/windows.py``). Inputs
+known ahead (``data.future`` and co.) get their own scaling, fit on the same training span. The pipeline is what a
+checkpoint keeps to read new data the same way.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.preprocessing import StandardScaler
 
 from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
-from forecaster.data.windows import SplitBounds, WindowConfig, WindowSet, fit_scaler, scaler_statistics, split_bounds, split_windows
+from forecaster.data.pipeline import Pipeline
+from forecaster.data.windows import SplitBounds, WindowConfig, WindowSet, split_bounds, split_windows
 from forecaster.models import ModelDims
 
 SPLITS = ("train", "val", "test")
@@ -35,11 +36,10 @@ class PreparedData:
 
     series: PreparedSeries
     bounds: SplitBounds
-    scaler: StandardScaler
+    pipeline: Pipeline  # fitted on the training span: columns, transform, scaling (and that of the inputs known ahead)
     windows: dict[str, WindowSet]
     dims: ModelDims
     target_channel: int | None = None  # set on one target's view of several (``channel``)
-    future_scaler: StandardScaler | None = None  # the inputs known ahead's own scaler (training span), when F > 0
 
     @property
     def _targets(self) -> slice:
@@ -50,19 +50,17 @@ class PreparedData:
 
     @property
     def target_offset(self) -> np.ndarray:
-        return scaler_statistics(self.scaler)[0][self._targets]
+        return np.asarray(self.pipeline.offset)[self._targets]
 
     @property
     def target_scale(self) -> np.ndarray:
-        return scaler_statistics(self.scaler)[1][self._targets]
+        return np.asarray(self.pipeline.scale)[self._targets]
 
     @property
     def future_scaling(self) -> dict[str, np.ndarray]:
         """``future_offset`` and ``future_scale`` (F,) of the inputs known ahead (empty when there are none)."""
-        offset, scale = (np.zeros(0), np.zeros(0)) if self.future_scaler is None else scaler_statistics(self.future_scaler)
-        identity = len(self.series.future_spec.series)  # a series' identity channels are read as they are
-        return {"future_offset": np.concatenate([offset, np.zeros(identity)]),
-                "future_scale": np.concatenate([scale, np.ones(identity)])}
+        return {"future_offset": np.asarray(self.pipeline.future_offset, dtype=np.float64),
+                "future_scale": np.asarray(self.pipeline.future_scale, dtype=np.float64)}
 
     def with_identity(self, labels: tuple[str, ...], label: str) -> PreparedData:
         """This series as one of a global run's ``labels``: a one-hot of ``label`` appended to its inputs known
@@ -76,7 +74,7 @@ class PreparedData:
         future = torch.cat([scaled if scaled is not None else torch.zeros(steps, 0), torch.tensor(identity, dtype=torch.float32)], dim=1)
         windows = {name: dataclasses.replace(split, future=future) for name, split in self.windows.items()}
         dims = dataclasses.replace(self.dims, future_channels=future.shape[1])
-        return dataclasses.replace(self, series=series, windows=windows, dims=dims)
+        return dataclasses.replace(self, series=series, pipeline=self.pipeline.with_identity(labels), windows=windows, dims=dims)
 
     def channel(self, index: int) -> PreparedData:
         """Target ``index`` alone: its levels (L,), offset and scale; the windows are shared (they hold every target)."""
@@ -115,9 +113,9 @@ def prepare_data(
     if bounds is None:
         bounds = split_bounds(len(series.frames), windows, lost_rows=series.lost_rows)
     differenced = series.transform.differenced
-    scaler = fit_scaler(series.frames, bounds, center=series.transform.centred)
-    scaled = torch.tensor(scaler.transform(series.frames), dtype=torch.float32)  # (L, C)
-    offset, scale = scaler_statistics(scaler)
+    pipeline = Pipeline.fit(series, bounds)  # the training span alone
+    scaled = torch.tensor(pipeline.scale_frames(series.frames), dtype=torch.float32)  # (L, C)
+    offset, scale = pipeline.offset, pipeline.scale
     dims = ModelDims(
         context=windows.context,
         horizon=windows.horizon,
@@ -128,12 +126,11 @@ def prepare_data(
         no_change=float((0.0 - offset[0]) / scale[0]),
         targets=series.targets,
     )
-    future, future_scaler = None, None
+    future = None
     if series.future is not None:
         # Inputs known ahead are levels (never differenced), so they are centred whatever the target transform;
-        # their scaler, too, sees the training span alone.
-        future_scaler = fit_scaler(series.future, bounds)
-        future = torch.tensor(future_scaler.transform(series.future), dtype=torch.float32)  # (L, F)
+        # their scaling, too, comes from the training span alone.
+        future = torch.tensor(pipeline.scale_future(series.future), dtype=torch.float32)  # (L, F)
         dims = dataclasses.replace(dims, future_channels=future.shape[1])
     split = split_windows(scaled, bounds, windows, target_channels=series.targets, future=future)
-    return PreparedData(series, bounds, scaler, split, dims, future_scaler=future_scaler)
+    return PreparedData(series, bounds, pipeline, split, dims)
