@@ -3,12 +3,14 @@
 from forecaster.checkpoint import Checkpoint, load_checkpoint, load_encoder, load_model, save_checkpoint
 from forecaster.config import ExperimentConfig, ModelSpec, config_from_dict, read_config
 from forecaster.data.features import DataConfig
+from forecaster.data.pipeline import Pipeline
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import DataSourceError, ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics
 from forecaster.models import MODEL_KINDS, ModelDims, TransformerConfig, TransformerEncoder, TransformerForecaster, build_model, freeze
 from forecaster.reuse.estimator import ForecastEstimator
+from forecaster.reuse.forecast import Forecaster
 from forecaster.reuse.transfer import run_transfer, transfer_config
 from forecaster.runs.backtest import BacktestResult, run_backtest, save_backtest
 from forecaster.runs.experiment import ExperimentResult, run_experiment, save_run
@@ -27,10 +29,12 @@ __all__ = [
     "ExperimentConfig",
     "ExperimentResult",
     "ForecastEstimator",
+    "Forecaster",
     "ForecasterError",
     "GlobalResult",
     "ModelDims",
     "ModelSpec",
+    "Pipeline",
     "RecordedRun",
     "RunInterrupted",
     "TrainConfig",

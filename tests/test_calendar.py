@@ -16,7 +16,7 @@ from forecaster.data.features import DataConfig, prepare_series
 from forecaster.data.synthetic import two_period_series
 from forecaster.errors import ForecasterError
 from forecaster.models import LinearConfig, ModelDims, build_model
-from forecaster.reuse.forecast import forecast_future
+from forecaster.reuse.forecast import Forecaster
 from forecaster.runs.experiment import run_experiment
 
 ALL = ("hour", "day_of_week", "day_of_year")
@@ -95,7 +95,7 @@ def test_a_run_with_calendar_channels_saves_them_in_the_checkpoint_and_forecasts
     assert checkpoint.pipeline.calendar == ("hour", "day_of_week")
     assert checkpoint.pipeline.data_config().calendar == ("hour", "day_of_week")
     model = checkpoint.model()
-    future = forecast_future(model, checkpoint, frame)
+    future = Forecaster.from_checkpoint(checkpoint).forecast(frame)
     assert len(future) == 4 and future["date"].iloc[0] == frame.index[-1] + pd.Timedelta(hours=1)
     # The forecast reads the calendar of the input window (known), never of the future dates.
     offset, scale = np.asarray(checkpoint.pipeline.offset), np.asarray(checkpoint.pipeline.scale)

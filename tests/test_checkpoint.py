@@ -184,14 +184,14 @@ AS_WRITTEN = {"check_exact": False, "rtol": 1e-12, "atol": 0.0}
 def test_a_quantile_checkpoint_written_before_output_heads_loads_and_forecasts_as_it_did(small_prices, tmp_path):
     """tests/checkpoints/: a quantile run's linear model (H 2, levels 80 and 95) and its forecast, both written by
     the code before output heads (commit 166ae34), whose dims held the head's taus as ``quantiles``."""
-    from forecaster.reuse.forecast import forecast_future
+    from forecaster.reuse.forecast import Forecaster
 
     folder = Path(__file__).resolve().parent / "checkpoints"
     payload = torch.load(folder / "quantile_linear_before_heads.pt", weights_only=True)
     assert tuple(payload["dims"]["quantiles"]) == (0.025, 0.1, 0.5, 0.9, 0.975) and "head" not in payload["dims"]
     checkpoint = load_checkpoint(folder / "quantile_linear_before_heads.pt")
     assert checkpoint.dims.head == QuantileHead((0.025, 0.1, 0.5, 0.9, 0.975)) and checkpoint.intervals.method == "quantile"
-    table = forecast_future(checkpoint.model(), checkpoint, small_prices)
+    table = Forecaster.from_checkpoint(checkpoint).forecast(small_prices)
     expected = pd.read_csv(folder / "quantile_linear_before_heads.csv", parse_dates=["date"])
     pd.testing.assert_frame_equal(table, expected, **AS_WRITTEN)
     saved = save_checkpoint(checkpoint, tmp_path / "linear.pt")  # written again: the head described, read back equal
@@ -204,13 +204,13 @@ def test_a_global_checkpoint_of_format_version_3_loads_and_forecasts_each_series
     """tests/checkpoints/global_identity_v3*: a global linear model of two series with series identities and a calendar
     input known ahead, written in format version 3 by main before the fitted pipeline (``make_global_identity_v3.py``
     at commit 83868f8), with its forecast of each series; read by the label of the series."""
-    from forecaster.reuse.forecast import forecast_future
+    from forecaster.reuse.forecast import Forecaster
 
     folder = Path(__file__).resolve().parent / "checkpoints"
     assert torch.load(folder / "global_identity_v3.pt", weights_only=True)["format_version"] == 3
     checkpoint = load_checkpoint(folder / "global_identity_v3.pt")
     frame = pd.read_csv(folder / f"global_identity_v3_{label}_data.csv", index_col="Date", parse_dates=True)
-    table = forecast_future(checkpoint.model(), checkpoint, frame, source=label, exchange="none")
+    table = Forecaster.from_checkpoint(checkpoint).forecast(frame, source=label, exchange="none")
     expected = pd.read_csv(folder / f"global_identity_v3_{label}.csv", parse_dates=["date"])
     pd.testing.assert_frame_equal(table, expected, **AS_WRITTEN)
 

@@ -11,7 +11,7 @@ from forecaster.checkpoint import load_checkpoint, load_model
 from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.errors import ForecasterError
-from forecaster.reuse.forecast import forecast_future, future_dates
+from forecaster.reuse.forecast import Forecaster, future_dates
 from forecaster.runs.experiment import run_experiment, save_run
 
 
@@ -35,7 +35,7 @@ def saved_run(small_prices, tiny_config, tmp_path):
 def test_forecast_uses_the_last_window_and_the_checkpoints_scaling(saved_run, small_prices):
     result, folder = saved_run
     model, checkpoint = load_model(folder / "checkpoints" / "linear.pt")
-    table = forecast_future(model, checkpoint, small_prices)
+    table = Forecaster.from_checkpoint(checkpoint).forecast(small_prices)
     # By hand: the last 8 log-returns, scaled with the training span's statistics, through the model.
     returns = np.diff(np.log(small_prices["Adj Close"].to_numpy()))[-8:]
     scale = result.data.pipeline.scale[0]
@@ -49,7 +49,7 @@ def test_forecast_needs_a_full_window(saved_run, small_prices):
     _, folder = saved_run
     model, checkpoint = load_model(folder / "checkpoints" / "linear.pt")
     with pytest.raises(ForecasterError, match="needs at least 9"):
-        forecast_future(model, checkpoint, small_prices.iloc[:5])
+        Forecaster.from_checkpoint(checkpoint).forecast(small_prices.iloc[:5])
 
 
 def test_the_pipeline_reads_and_scales_as_in_training_or_by_the_frames_own(saved_run, small_prices):

@@ -220,13 +220,13 @@ def test_the_calibration_is_kept_in_the_checkpoint(interval_run):
 # --- reuse: forecast, the estimator, checkpoints --------------------------------------------------------------------
 
 def test_forecast_gives_the_calibrated_bounds_of_the_next_values(small_prices, tiny_config):
-    from forecaster.reuse.forecast import forecast_future
+    from forecaster.reuse.forecast import Forecaster
 
     tiny_config["windows"]["horizon"] = 3
     tiny_config["models"] = [{"kind": "naive"}, {"kind": "linear"}]
     result = run_experiment(config_from_dict(tiny_config), frame=small_prices)
     checkpoint = result.checkpoint("linear")
-    table = forecast_future(checkpoint.model(), checkpoint, small_prices)
+    table = Forecaster.from_checkpoint(checkpoint).forecast(small_prices)
     assert list(table.columns) == ["date", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"] and table.attrs["intervals"] == "conformal"
     assert (table["lo_95"] < table["lo_80"]).all() and (table["lo_80"] < table["forecast"]).all()
     assert (table["forecast"] < table["hi_80"]).all() and (table["hi_80"] < table["hi_95"]).all()
@@ -234,19 +234,19 @@ def test_forecast_gives_the_calibrated_bounds_of_the_next_values(small_prices, t
     last = small_prices["Adj Close"].iloc[-1]
     radii = np.array(checkpoint.intervals.radii[0])
     np.testing.assert_allclose(table["hi_80"], last * np.exp(np.log(table["forecast"] / last) + radii))
-    assert list(forecast_future(checkpoint.model(), checkpoint, small_prices, levels=()).columns) == ["date", "forecast"]
+    assert list(Forecaster.from_checkpoint(checkpoint).forecast(small_prices, levels=()).columns) == ["date", "forecast"]
     with pytest.raises(ForecasterError, match=r"levels=\[50.0\] were not calibrated for this model; it has levels \[80.0, 95.0\]"):
-        forecast_future(checkpoint.model(), checkpoint, small_prices, levels=(50,))
+        Forecaster.from_checkpoint(checkpoint).forecast(small_prices, levels=(50,))
 
 
 def test_a_quantile_heads_forecast_is_its_sorted_quantiles(small_prices, tiny_config):
-    from forecaster.reuse.forecast import forecast_future
+    from forecaster.reuse.forecast import Forecaster
 
     tiny_config["windows"]["horizon"] = 2
     tiny_config["models"] = [{"kind": "naive"}, {"kind": "linear"}]
     tiny_config["intervals"] = {"method": "quantile", "levels": [80]}
     checkpoint = run_experiment(config_from_dict(tiny_config), frame=small_prices).checkpoint("linear")
-    table = forecast_future(checkpoint.model(), checkpoint, small_prices)
+    table = Forecaster.from_checkpoint(checkpoint).forecast(small_prices)
     assert table.attrs["intervals"] == "quantile" and (table["lo_80"] <= table["forecast"]).all()
     assert (table["forecast"] <= table["hi_80"]).all()
 

@@ -19,7 +19,7 @@ from forecaster.data.windows import WindowConfig, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import pool_channels
 from forecaster.reuse.embed import embed_series
-from forecaster.reuse.forecast import forecast_future
+from forecaster.reuse.forecast import Forecaster
 from forecaster.runs.experiment import run_experiment, save_run
 
 COLUMNS = ["load", "temperature", "price"]
@@ -179,7 +179,7 @@ def test_forecast_and_embed_read_a_checkpoint_of_several_targets(hourly, tmp_pat
     checkpoint: Checkpoint = result.checkpoint("transformer")
     pipeline = checkpoint.pipeline
     assert pipeline.data_config().targets == tuple(COLUMNS) and pipeline.data_config(column="demand").targets[0] == "demand"
-    table = forecast_future(checkpoint.model(), checkpoint, hourly)
+    table = Forecaster.from_checkpoint(checkpoint).forecast(hourly)
     assert list(table.columns) == ["date", "target", "forecast"] and list(table["target"].unique()) == COLUMNS
     model = checkpoint.model()  # by hand: the last window scaled as in training, each target unscaled by its own statistics
     window = (hourly[COLUMNS].to_numpy()[-24:] - np.array(checkpoint.pipeline.offset)) / np.array(checkpoint.pipeline.scale)
@@ -188,7 +188,7 @@ def test_forecast_and_embed_read_a_checkpoint_of_several_targets(hourly, tmp_pat
     for k, name in enumerate(COLUMNS):
         expected = scaled[:, k] * checkpoint.pipeline.scale[k] + checkpoint.pipeline.offset[k]
         np.testing.assert_allclose(table.loc[table["target"] == name, "forecast"], expected, rtol=1e-6)
-    embeddings = embed_series(checkpoint.encoder(), checkpoint, hourly)
+    embeddings = embed_series(checkpoint.encoder(), checkpoint.pipeline, hourly, context=checkpoint.dims.context)
     assert len(embeddings) == len(hourly) - 24 + 1
     np.testing.assert_allclose(embeddings["next_change"].iloc[:-1], hourly["load"].shift(-1).iloc[23:-1])  # the first target's
     path = save_checkpoint(checkpoint, tmp_path / "transformer.pt")

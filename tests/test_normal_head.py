@@ -92,7 +92,7 @@ def test_quantiles_are_the_normal_distributions_ascending_and_the_median_is_the_
 
 def test_a_normal_run_end_to_end_through_the_cli_and_its_checkpoint_forecasts(tiny_config_file, small_csv, small_prices,
                                                                                tmp_path, capsys):
-    from forecaster.reuse.forecast import forecast_future
+    from forecaster.reuse.forecast import Forecaster
 
     out = tmp_path / "normal"
     assert main(["run", str(tiny_config_file), "--out", str(out), "--quiet", "--set", "intervals.method=normal",
@@ -115,7 +115,7 @@ def test_a_normal_run_end_to_end_through_the_cli_and_its_checkpoint_forecasts(ti
     assert list(written.columns) == ["date", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"] and len(written) == 2
     assert (written["lo_95"] < written["lo_80"]).all() and (written["lo_80"] < written["forecast"]).all()
     assert (written["forecast"] < written["hi_80"]).all() and (written["hi_80"] < written["hi_95"]).all()
-    table = forecast_future(checkpoint.model(), checkpoint, small_prices)
+    table = Forecaster.from_checkpoint(checkpoint).forecast(small_prices)
     pd.testing.assert_frame_equal(table, written, check_exact=False, rtol=1e-12)
     assert table.attrs["intervals"] == "normal"
     capsys.readouterr()

@@ -189,7 +189,7 @@ def test_a_patched_checkpoint_embeds_every_date_and_rebuilds_exactly(small_price
     model = checkpoint.model()
     x = result.data.windows["test"].inputs[:4]
     assert torch.equal(model(x), result.runs["transformer"].model.eval()(x))
-    table = embed_series(model.encoder, checkpoint, small_prices)
+    table = embed_series(model.encoder, checkpoint.pipeline, small_prices, context=checkpoint.dims.context)
     assert len(table) == len(small_prices) - 1 - 12 + 1  # one row per window end (log-returns lose a row)
     assert table.filter(regex=r"^e\d+$").shape[1] == 8
 

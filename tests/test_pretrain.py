@@ -125,7 +125,7 @@ def test_pretrain_command_writes_an_encoder_that_transfer_and_embed_read(encoder
     probe = result.runs["linear_probe"].model.encoder
     assert all(torch.equal(probe.state_dict()[key], value) for key, value in encoder.state_dict().items())
     assert not torch.equal(result.runs["fine_tune"].model.encoder.embedding.projection.weight, encoder.embedding.projection.weight)
-    table = embed_series(encoder, checkpoint, frame)
+    table = embed_series(encoder, checkpoint.pipeline, frame, context=checkpoint.dims.context)
     assert table.shape[1] == 8 + 2 and len(table) == len(frame) - 16 + 1
 
 

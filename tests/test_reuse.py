@@ -79,7 +79,7 @@ def test_embed_series_gives_each_date_its_newest_frame_embedding_without_look_ah
     result, folder = saved_run
     checkpoint = load_checkpoint(folder / "checkpoints" / "transformer.pt")
     encoder = checkpoint.encoder()
-    table = embed_series(encoder, checkpoint, small_prices)
+    table = embed_series(encoder, checkpoint.pipeline, small_prices, context=checkpoint.dims.context)
     assert len(table) == len(small_prices) - 1 - 8 + 1 and table.index[-1] == small_prices.index[-1]
     # The row of a date is the newest frame's embedding of the window ending on that date.
     test = result.data.windows["test"]
@@ -88,7 +88,7 @@ def test_embed_series_gives_each_date_its_newest_frame_embedding_without_look_ah
     embedding_columns = [f"e{i}" for i in range(8)]
     np.testing.assert_allclose(table.loc[date, embedding_columns].to_numpy(dtype=float), expected, rtol=1e-5, atol=1e-6)
     # Data after a window changes nothing about its embedding.
-    shorter = embed_series(encoder, checkpoint, small_prices.iloc[:300])
+    shorter = embed_series(encoder, checkpoint.pipeline, small_prices.iloc[:300], context=checkpoint.dims.context)
     pd.testing.assert_frame_equal(shorter[embedding_columns], table.loc[shorter.index, embedding_columns])
     assert project(table).shape == (len(table), 2)
     assert table["next_change"].iloc[:-1].notna().all() and np.isnan(table["next_change"].iloc[-1])

@@ -13,7 +13,7 @@ from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.data.exchanges import calendar_name, exchange_of
 from forecaster.errors import ForecasterError
-from forecaster.reuse.forecast import forecast_future, future_dates
+from forecaster.reuse.forecast import Forecaster, future_dates
 from forecaster.runs.experiment import run_experiment, save_run
 
 needs_calendars = pytest.mark.skipif(importlib.util.find_spec("exchange_calendars") is None,
@@ -144,10 +144,10 @@ def test_forecast_table_records_the_calendar(checkpoint_path, small_prices, monk
     from forecaster.checkpoint import load_model
 
     model, checkpoint = load_model(checkpoint_path)
-    assert forecast_future(model, checkpoint, small_prices).attrs["calendar"] == "business days"  # no source: as before
-    assert forecast_future(model, checkpoint, small_prices, exchange="24/7").attrs["calendar"] == "every day (24/7)"
+    assert Forecaster.from_checkpoint(checkpoint).forecast(small_prices).attrs["calendar"] == "business days"  # no source: as before
+    assert Forecaster.from_checkpoint(checkpoint).forecast(small_prices, exchange="24/7").attrs["calendar"] == "every day (24/7)"
     monkeypatch.setitem(sys.modules, "exchange_calendars", None)
     with pytest.warns(UserWarning, match="not installed"):
-        table = forecast_future(model, checkpoint, small_prices, source="sp500")
+        table = Forecaster.from_checkpoint(checkpoint).forecast(small_prices, source="sp500")
     assert table.attrs["calendar"] == "business days"
     assert list(table["date"]) == list(pd.bdate_range(small_prices.index[-1], periods=4)[1:])

@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = check_out_dir(args.out or timestamped_out_dir("embed"))
     checkpoint = load_checkpoint(args.checkpoint)
-    table = embed_series(checkpoint.encoder(), checkpoint, load_prices(args.data), column=args.column,
-                         transform=args.transform, source=args.data)
+    table = embed_series(checkpoint.encoder(), checkpoint.pipeline, load_prices(args.data), context=checkpoint.dims.context,
+                         column=args.column, transform=args.transform, source=args.data)
     folder = save_embeddings(table, out, title=f"{checkpoint.name} embeddings of {args.data} (PCA)")
     print(f"{len(table)} frames embedded in {table.shape[1] - 2} dimensions")
     print(f"results: {folder}")

@@ -28,15 +28,15 @@ def run(args: argparse.Namespace) -> int:
     from forecaster.data.exchanges import calendar_name
     from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir
-    from forecaster.reuse.forecast import forecast_future, save_forecast
+    from forecaster.reuse.forecast import Forecaster, save_forecast
 
     if args.exchange is not None:
         calendar_name(args.exchange)  # an unknown calendar fails here, before any work
     out = check_out_dir(args.out) if args.out else None
     checkpoint = load_checkpoint(args.checkpoint)
     future = load_prices(args.future) if args.future else None
-    table = forecast_future(checkpoint.model(), checkpoint, load_prices(args.data), column=args.column, source=args.data,
-                            exchange=args.exchange, future=future)
+    table = Forecaster.from_checkpoint(checkpoint).forecast(load_prices(args.data), column=args.column, source=args.data,
+                                                            exchange=args.exchange, future=future)
     print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
     daily = bool((table["date"] == table["date"].dt.normalize()).all())  # hourly dates keep their time
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}" if daily else f"{d:%Y-%m-%d %H:%M}"},

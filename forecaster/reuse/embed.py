@@ -17,19 +17,22 @@ import pandas as pd
 import torch
 from torch import nn
 
-from forecaster.checkpoint import Checkpoint
+from forecaster.data.pipeline import Pipeline
 from forecaster.output.folders import write_folder
 
 VOLATILITY_WINDOW = 21  # about one trading month of changes
 
 
 def embed_series(
-    encoder: nn.Module, checkpoint: Checkpoint, frame: pd.DataFrame, *, column: str | None = None,
+    encoder: nn.Module, pipeline: Pipeline, frame: pd.DataFrame, *, context: int, column: str | None = None,
     transform: str | None = None, batch_size: int = 512, source: str | None = None,
 ) -> pd.DataFrame:
-    """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility."""
-    inputs = checkpoint.pipeline.read(frame, context=checkpoint.dims.context, column=column, transform=transform, source=source)
-    series, context = inputs.series, checkpoint.dims.context
+    """A DataFrame indexed by date: the embedding (columns e0..e{D-1}), the next change and the volatility.
+
+    ``frame`` is read through the encoder's ``pipeline`` (a checkpoint's), in windows of ``context`` frames.
+    """
+    inputs = pipeline.read(frame, context=context, column=column, transform=transform, source=source)
+    series = inputs.series
     values = torch.tensor(inputs.frames, dtype=torch.float32)  # (L, C)
     windows = values.unfold(0, context, 1).transpose(1, 2)  # (L-T+1, T, C), a view
     newest = [encoder.encode(windows[start : start + batch_size])[:, -1] for start in range(0, len(windows), batch_size)]

@@ -2,8 +2,8 @@
 
 For people who want one model on one series without writing a config; it runs the same pipeline as
 ``forecaster run`` (chronological split, training-span scaling, early stopping, naive comparison).
-The fitted model stays in memory: ``predict`` reads new data through the ``Checkpoint`` built at ``fit``
-(no file involved); ``save_checkpoint(estimator.checkpoint_, path)`` keeps it.
+The fitted model stays in memory: ``predict`` reads new data through its ``Forecaster`` (the model and the
+pipeline fitted at ``fit``, no file involved); ``save_checkpoint(estimator.checkpoint_, path)`` keeps it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import IntervalConfig
 from forecaster.mappings import from_mapping
 from forecaster.models import MODEL_KINDS
-from forecaster.reuse.forecast import forecast_future
+from forecaster.reuse.forecast import Forecaster
 from forecaster.runs.experiment import ExperimentResult, run_experiment
 from forecaster.training.loop import TrainConfig
 
@@ -53,12 +53,15 @@ class ForecastEstimator:
         )
         self.kind = kind
         self.result_: ExperimentResult | None = None
-        self.checkpoint_: Checkpoint | None = None  # the fitted model's columns, transform, scaling and weights
+        self.checkpoint_: Checkpoint | None = None  # the fitted model's pipeline and weights, to save
+        self.forecaster_: Forecaster | None = None  # the fitted model and its pipeline
 
     def fit(self, frame: pd.DataFrame, *, progress: bool = False) -> ForecastEstimator:
         """Train on ``frame`` (a DataFrame with a DatetimeIndex) and score on its test span; returns self."""
         self.result_ = run_experiment(self.config, frame=frame, progress=progress)
-        self.checkpoint_ = self.result_.checkpoint(self.kind)
+        self.checkpoint_ = checkpoint = self.result_.checkpoint(self.kind)
+        self.forecaster_ = Forecaster(model=self.result_.runs[self.kind].model, pipeline=checkpoint.pipeline, dims=checkpoint.dims,
+                                      intervals=checkpoint.intervals, name=self.kind)
         self.frame_ = frame
         return self
 
@@ -68,9 +71,9 @@ class ForecastEstimator:
         ``levels`` (e.g. ``[80, 95]``, among those calibrated at ``fit``) adds each central interval's lower
         and upper bounds as the columns ``lo_80`` and ``hi_80``.
         """
-        result = self._fitted()
-        table = forecast_future(result.runs[self.kind].model, self.checkpoint_, self.frame_ if frame is None else frame,
-                                column=self.config.data.column, levels=tuple(levels or ()))
+        self._fitted()
+        table = self.forecaster_.forecast(self.frame_ if frame is None else frame, column=self.config.data.column,
+                                          levels=tuple(levels or ()))
         return table.set_index("date")
 
     def score(self) -> pd.DataFrame:

@@ -1,7 +1,8 @@
-"""Forecast the future: the next ``horizon`` values after the last observation, from a saved model."""
+"""Forecast the future: the next ``horizon`` values after the last observation, from a trained model and its pipeline."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from forecaster.checkpoint import Checkpoint
+from forecaster.checkpoint import Checkpoint, load_checkpoint
 from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
+from forecaster.data.pipeline import Pipeline, ScaledSeries
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import quantile_bounds, quantile_levels
+from forecaster.evaluation.conformal import Calibration, quantile_bounds, quantile_levels
+from forecaster.models import ModelDims
 from forecaster.output.folders import write_folder
 
 
@@ -68,73 +71,95 @@ def _infer_freq(dates: pd.DatetimeIndex):
         return pd.infer_freq(dates)
 
 
-def forecast_future(
-    model: nn.Module, checkpoint: Checkpoint, frame: pd.DataFrame, *, column: str | None = None, source: str | None = None,
-    levels: tuple[float, ...] | None = None, exchange: str | None = None, future: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """The model's forecast of the next ``horizon`` values of ``frame``, in the series' units, with their intervals.
+@dataclass(frozen=True, eq=False)
+class Forecaster:
+    """A trained model and the fitted pipeline that feeds it: ``forecast(frame)`` gives the next values in the frame's units.
 
-    The checkpoint fixes the input columns, the target transform and the scaling (from its training
-    span; a global model's own series by ``source``, others by their own statistics, see
-    ``Pipeline.read``); ``column`` renames the target when the new data calls it something else.
-    ``levels`` picks intervals among those the checkpoint was calibrated for (None: all of them, ``()``:
-    none); each adds the columns ``lo_<level>`` and ``hi_<level>``, made as in the run (the method is in
-    ``table.attrs["intervals"]``).
-    The dates follow the trading calendar ``exchange`` (default: ``exchange_of(source)``; ``"none"``:
-    business days), see :func:`future_dates`; ``table.attrs["calendar"]`` says which calendar made them.
-    A model that reads inputs known ahead gets its calendar and holiday channels from those dates, and its
-    future columns from ``future`` (a frame indexed by date holding them on every forecast date; see
-    ``Pipeline.future_inputs``).
+    The pipeline fixes the input columns, the target transform and the scaling (from the training span; a global
+    model's own series by ``source``, others by their own statistics, see ``Pipeline.read``); ``intervals`` is how
+    the run calibrated the model's intervals (None: points only, unless its head is distributional).
     """
-    calibration = checkpoint.intervals
-    levels = (calibration.levels if calibration else ()) if levels is None else tuple(float(level) for level in levels)
-    missing = [level for level in levels if calibration is None or level not in calibration.levels]
-    if missing:
-        known = (f"levels {[float(level) for level in calibration.levels]}" if calibration
-                 else "no intervals (a run with intervals.levels=[])")
-        raise ForecasterError(f"levels={missing} were not calibrated for this model; it has {known}")
-    inputs = checkpoint.pipeline.read(frame, context=checkpoint.dims.context, column=column, source=source)
-    series = inputs.series
-    dates, calendar = _future_dates(series.dates, checkpoint.dims.horizon, exchange if exchange is not None else exchange_of(source))
-    window = torch.tensor(inputs.frames[-checkpoint.dims.context :], dtype=torch.float32)[None]  # (1, T, C)
-    known = ()
-    if checkpoint.dims.future_channels:
-        known = (torch.tensor(checkpoint.pipeline.future_inputs(series.dates, dates, future, source=source), dtype=torch.float32)[None],)
-    with torch.no_grad():
-        outputs = model.eval()(window, *known).double().numpy()  # (1, H, K, *head.shape)
-    names = series.target_names
-    if len(names) == 1:
-        values, bounds = _target_forecast(outputs[:, :, 0], inputs, 0, series.levels[-1:], checkpoint, levels)
-        table = pd.DataFrame({"date": dates, "forecast": values})
-        for level in levels:
-            table[f"lo_{level:g}"], table[f"hi_{level:g}"] = bounds[level]
-    else:  # several targets: a row per date and target (intervals are calibrated for one target's runs alone)
-        table = pd.concat([
-            pd.DataFrame({"date": dates, "target": name,
-                          "forecast": _target_forecast(outputs[:, :, k], inputs, k, series.levels[-1:, k], checkpoint, ())[0]})
-            for k, name in enumerate(names)], ignore_index=True)
-    table.attrs["target"] = ", ".join(names)  # the column(s) forecast (a global model's differ by series)
-    table.attrs["intervals"] = calibration.method if levels else None
-    table.attrs["calendar"] = calendar  # which calendar made the dates, e.g. "XNYS (exchange_calendars)"
-    return table
 
+    model: nn.Module
+    pipeline: Pipeline
+    dims: ModelDims
+    intervals: Calibration | None = None
+    name: str = "model"
 
-def _target_forecast(scaled: np.ndarray, inputs, target: int, anchors: np.ndarray, checkpoint: Checkpoint,
-                     levels: tuple[float, ...]) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
-    """One target's forecast (H,) in the series' units from its scaled outputs (1, H, *head.shape), and its bounds
-    per level: a distributional head's quantiles, or the checkpoint's calibration around the point forecast."""
-    head, taus, transform = checkpoint.dims.head, quantile_levels(levels), inputs.series.transform
-    quantiles = head.quantiles(scaled, taus)  # a distributional head's, of the cumulative change (or of the level)
-    if quantiles is not None:
-        quantiles = transform.cumulative_to_series(inputs.unscale_target(quantiles, target), anchors)[0]
-        lower, upper, values = quantile_bounds(quantiles, taus, levels)  # (H, L), (H, L), (H,)
-        return values, {level: (lower[:, i], upper[:, i]) for i, level in enumerate(levels)}
-    values = transform.invert(inputs.unscale_target(head.point(scaled), target), anchors)  # (1, H)
-    bounds = {}
-    if levels:
-        lower, upper = checkpoint.intervals.bounds(values, anchors, transform)  # (1, H, L)
-        bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(checkpoint.intervals.levels) if level in levels}
-    return values[0], bounds
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> Forecaster:
+        """The model a checkpoint holds (rebuilt in eval mode) with its pipeline and intervals."""
+        return cls(model=checkpoint.model(), pipeline=checkpoint.pipeline, dims=checkpoint.dims, intervals=checkpoint.intervals,
+                   name=checkpoint.name)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        """The forecaster saved at ``path`` (a checkpoint written by a run)."""
+        return cls.from_checkpoint(load_checkpoint(path))
+
+    def forecast(self, frame: pd.DataFrame, *, column: str | None = None, source: str | None = None,
+                 levels: tuple[float, ...] | None = None, exchange: str | None = None,
+                 future: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The forecast of the next ``horizon`` values of ``frame``, in the series' units, with their intervals.
+
+        ``column`` renames the target when the new data calls it something else; ``source`` names the series (a
+        global model's own is read with its own columns and scaling). ``levels`` picks intervals among those the
+        model was calibrated for (None: all of them, ``()``: none); each adds the columns ``lo_<level>`` and
+        ``hi_<level>``, made as in the run (the method is in ``table.attrs["intervals"]``). The dates follow the
+        trading calendar ``exchange`` (default: ``exchange_of(source)``; ``"none"``: business days), see
+        :func:`future_dates`; ``table.attrs["calendar"]`` says which calendar made them. A model that reads inputs
+        known ahead gets its calendar and holiday channels from those dates, and its future columns from ``future``
+        (a frame indexed by date holding them on every forecast date; see ``Pipeline.future_inputs``). With several
+        targets the table has a row per date and target (points only: a run calibrates intervals per target).
+        """
+        calibration = self.intervals
+        levels = (calibration.levels if calibration else ()) if levels is None else tuple(float(level) for level in levels)
+        missing = [level for level in levels if calibration is None or level not in calibration.levels]
+        if missing:
+            known = (f"levels {[float(level) for level in calibration.levels]}" if calibration
+                     else "no intervals (a run with intervals.levels=[])")
+            raise ForecasterError(f"levels={missing} were not calibrated for this model; it has {known}")
+        inputs = self.pipeline.read(frame, context=self.dims.context, column=column, source=source)
+        series = inputs.series
+        dates, calendar = _future_dates(series.dates, self.dims.horizon, exchange if exchange is not None else exchange_of(source))
+        window = torch.tensor(inputs.frames[-self.dims.context :], dtype=torch.float32)[None]  # (1, T, C)
+        known = ()
+        if self.dims.future_channels:
+            known = (torch.tensor(self.pipeline.future_inputs(series.dates, dates, future, source=source), dtype=torch.float32)[None],)
+        with torch.no_grad():
+            outputs = self.model.eval()(window, *known).double().numpy()  # (1, H, K, *head.shape)
+        names = series.target_names
+        if len(names) == 1:
+            values, bounds = self._target_forecast(outputs[:, :, 0], inputs, 0, series.levels[-1:], levels)
+            table = pd.DataFrame({"date": dates, "forecast": values})
+            for level in levels:
+                table[f"lo_{level:g}"], table[f"hi_{level:g}"] = bounds[level]
+        else:  # several targets: a row per date and target (intervals are calibrated for one target's runs alone)
+            table = pd.concat([
+                pd.DataFrame({"date": dates, "target": name,
+                              "forecast": self._target_forecast(outputs[:, :, k], inputs, k, series.levels[-1:, k], ())[0]})
+                for k, name in enumerate(names)], ignore_index=True)
+        table.attrs["target"] = ", ".join(names)  # the column(s) forecast (a global model's differ by series)
+        table.attrs["intervals"] = calibration.method if levels else None
+        table.attrs["calendar"] = calendar  # which calendar made the dates, e.g. "XNYS (exchange_calendars)"
+        return table
+
+    def _target_forecast(self, scaled: np.ndarray, inputs: ScaledSeries, target: int, anchors: np.ndarray,
+                         levels: tuple[float, ...]) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+        """One target's forecast (H,) in the series' units from its scaled outputs (1, H, *head.shape), and its bounds
+        per level: a distributional head's quantiles, or the run's calibration around the point forecast."""
+        head, taus, transform = self.dims.head, quantile_levels(levels), inputs.series.transform
+        quantiles = head.quantiles(scaled, taus)  # a distributional head's, of the cumulative change (or of the level)
+        if quantiles is not None:
+            quantiles = transform.cumulative_to_series(inputs.unscale_target(quantiles, target), anchors)[0]
+            lower, upper, values = quantile_bounds(quantiles, taus, levels)  # (H, L), (H, L), (H,)
+            return values, {level: (lower[:, i], upper[:, i]) for i, level in enumerate(levels)}
+        values = transform.invert(inputs.unscale_target(head.point(scaled), target), anchors)  # (1, H)
+        bounds = {}
+        if levels:
+            lower, upper = self.intervals.bounds(values, anchors, transform)  # (1, H, L)
+            bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(self.intervals.levels) if level in levels}
+        return values[0], bounds
 
 
 def save_forecast(table: pd.DataFrame, out: str | Path) -> Path:
