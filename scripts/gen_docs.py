@@ -95,7 +95,8 @@ CONFIG_INTRO = """# Configuration reference
 
 An experiment is a YAML file (see `experiments/` in the repository for examples) whose sections map onto
 the config dataclasses below. Unknown keys and wrong types are errors that name the key and list the valid
-ones. Any value can be overridden on the command line: `--set section.key=value` sets a section's key,
+ones. Any value can be overridden on the command line: `--set section.key=value` sets a section's key
+(`--set section.part.key=value` a key of a section's part, such as `pretrain.windows.context`),
 `--set models.NAME.key=value` one model's, and `--set models=naive,linear,transformer` chooses the models.
 `forecaster run DIR/config.yaml` repeats any run from the resolved config written into its results folder.
 

@@ -620,3 +620,10 @@ def test_an_old_key_reads_as_its_new_path_and_both_given_are_an_error():
     assert is_key_path(Outer, ["inner", "size"]) and is_key_path(Outer, ["size"])
     assert not is_key_path(Outer, ["name", "x"]) and not is_key_path(Outer, [])
 
+
+def test_overrides_reach_a_nested_section_and_no_deeper():
+    config = read_config(None, ["pretrain.windows.context=32", "pretrain.encoder.patch=4"])
+    assert (config.pretrain.windows.context, config.pretrain.encoder.patch) == (32, 4)
+    for override in ("pretrain.windows.context.x=1", "pretrain.objective.x=1", "windows.context.x=1", "pretrain=1"):
+        with pytest.raises(ForecasterError, match=r"the key should be section\.key \(or section\.part\.key\)"):
+            read_config(None, [override])
