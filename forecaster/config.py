@@ -39,7 +39,7 @@ from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import CALIBRATED_METHODS, IntervalConfig
-from forecaster.mappings import convert, from_mapping, plain_dict
+from forecaster.mappings import convert, from_mapping, is_key_path, nested_sections, plain_dict, set_key
 from forecaster.models import MODEL_KINDS, distributional_heads
 from forecaster.tracking.tracker import TrackingConfig
 from forecaster.training.loop import TrainConfig
@@ -288,12 +288,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         path = key.strip().split(".")
         if path[0] == "models":
             raw["models"] = _override_models(raw.get("models") or DEFAULT_MODELS, path[1:], value, override)
-        elif len(path) == 2 and path[0] in (*SECTIONS, *REPEATS):
-            section = raw.get(path[0]) or {}
-            raw[path[0]] = {**section, path[1]: value}
+        elif path[0] in (sections := {**SECTIONS, **REPEATS}) and is_key_path(sections[path[0]], path[1:]):
+            raw[path[0]] = set_key(sections[path[0]], raw.get(path[0]), path[1:], value, path[0])
         else:
             raise ForecasterError(
-                f"--set {override!r}: the key should be section.key with a section among "
+                f"--set {override!r}: the key should be section.key (or section.part.key) with a section among "
                 f"{', '.join([*SECTIONS, *REPEATS])}, or models.NAME.key, or models=KIND,KIND"
             )
     return raw
@@ -339,8 +338,8 @@ def write_config(config: ExperimentConfig, path: Path) -> None:
 
 
 def config_sections() -> dict[str, type]:
-    """Every section an experiment YAML may hold and its dataclass: the top level (``ExperimentConfig``: its
-    ``seeds`` and ``search`` are plain values), the sections, and each model kind's keys as ``models.<kind>``."""
+    """Every section an experiment YAML may hold and its dataclass: the top level (``ExperimentConfig``: its ``seeds``
+    and ``search`` are plain values), the sections and their parts (``pretrain.windows``), each model kind's keys."""
     kinds = {f"models.{kind}": entry.config_class for kind, entry in MODEL_KINDS.items()}
-    return {"": ExperimentConfig, **SECTIONS, **REPEATS, **kinds}
+    return {"": ExperimentConfig, **SECTIONS, **REPEATS, **nested_sections(REPEATS), **kinds}
 

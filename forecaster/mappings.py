@@ -2,7 +2,10 @@
 hints, and the descriptions written under their fields.
 
 ``from_mapping`` builds a config dataclass from a mapping: an unknown key or a value of the wrong type is a
-``ForecasterError`` naming the key and what is valid. ``plain_dict`` is the way back (lists, not tuples).
+``ForecasterError`` naming the key and what is valid; a field typed as a dataclass is a nested section, read
+from a nested mapping. A class may keep reading its old keys: its ``RENAMED`` table (old key -> new dotted
+path) moves them to where they live now (``upgrade``), and a mapping giving both is an error.
+``plain_dict`` is the way back (lists, not tuples).
 ``field_docs`` reads the attribute docstring under each field, the source of the generated configuration
 reference.
 """
@@ -10,9 +13,11 @@ reference.
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import datetime
 import inspect
+import re
 import textwrap
 import types
 import typing
@@ -54,6 +59,13 @@ def convert(value: Any, hint: Any, where: str) -> Any:
             for m in members
         ]
         raise ForecasterError(f"{where}={value!r} should be {' or '.join(described)}")
+    if dataclasses.is_dataclass(hint):  # a nested section
+        try:
+            return from_mapping(hint, value, where)
+        except ForecasterError as error:  # its own checks name its keys by its field alone (windows.context): give the path
+            parent, _, name = where.rpartition(".")
+            text = re.sub(rf"(?<![\w.]){name}\.(?=\w)", f"{where}.", str(error)) if parent else str(error)
+            raise ForecasterError(text) from None
     if origin is Literal:
         if value not in args:
             raise ForecasterError(f"{where}={value!r} is not valid; choose one of: {', '.join(map(str, args))}")
@@ -84,6 +96,7 @@ def from_mapping(cls: type, mapping: Any, where: str) -> Any:
         mapping = {}
     if not isinstance(mapping, dict):
         raise ForecasterError(f"{where} should be a mapping of keys to values, got {mapping!r}")
+    mapping = upgrade(cls, mapping, where)
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in dataclasses.fields(cls)]
     unknown = [key for key in mapping if key not in valid]
@@ -91,8 +104,83 @@ def from_mapping(cls: type, mapping: Any, where: str) -> Any:
         raise ForecasterError(
             f"unknown key {where}.{unknown[0]}; valid keys in {where}: {', '.join(valid) or '(none)'}"
         )
-    values = {key: convert(value, hints[key], f"{where}.{key}") for key, value in mapping.items()}
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    values = {}
+    for key, value in mapping.items():
+        default = _default(fields[key]) if dataclasses.is_dataclass(hints[key]) else None
+        if dataclasses.is_dataclass(default) and (value is None or isinstance(value, dict)):
+            # A nested section's keys left out keep the owner's default section (pretrain.encoder: pretraining's encoder).
+            value = _merge(dataclasses.asdict(default), upgrade(hints[key], value or {}, f"{where}.{key}"))
+        values[key] = convert(value, hints[key], f"{where}.{key}")
     return cls(**values)
+
+
+def _default(field: dataclasses.Field) -> Any:
+    return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+
+
+def upgrade(cls: type, mapping: Any, where: str) -> Any:
+    """``mapping`` (a section of ``cls``) with the old keys of ``cls.RENAMED`` (old key -> new dotted path) moved to
+    their new paths; an old key and its new path both given is an error. Anything but a mapping is returned as is."""
+    renamed = getattr(cls, "RENAMED", {})
+    if not isinstance(mapping, dict) or not renamed.keys() & mapping.keys():
+        return mapping
+    upgraded = copy.deepcopy({key: value for key, value in mapping.items() if key not in renamed})
+    for old, value in mapping.items():
+        if old not in renamed:
+            continue
+        *sections, key = renamed[old].split(".")
+        section = upgraded
+        for name in sections:
+            if section.get(name) is None:
+                section[name] = {}
+            section = section[name]
+            if not isinstance(section, dict):
+                raise ForecasterError(f"{where}.{name} should be a mapping of keys to values, got {section!r}")
+        if key in section:
+            raise ForecasterError(f"{where}.{old} and {where}.{renamed[old]} both set one value; keep {where}.{renamed[old]} "
+                                  f"({where}.{old} is its old name)")
+        section[key] = value
+    return upgraded
+
+
+def is_key_path(cls: type, keys: list[str]) -> bool:
+    """Whether ``keys`` can name a key of the dataclass ``cls``: every key before the last a nested section's field."""
+    for key in keys[:-1]:
+        hint = typing.get_type_hints(cls).get(key)
+        if not dataclasses.is_dataclass(hint):
+            return False
+        cls = hint
+    return bool(keys)
+
+
+def set_key(cls: type, mapping: Any, keys: list[str], value: Any, where: str) -> dict[str, Any]:
+    """The section ``mapping`` of ``cls`` with the key at path ``keys`` set to ``value`` (a ``--set``); an old key of
+    ``cls.RENAMED`` sets its new path, and so does the mapping's own old layout (the ``--set`` wins)."""
+    change: Any = value
+    for key in reversed(keys):
+        change = {key: change}
+    return _merge(upgrade(cls, mapping if isinstance(mapping, dict) else {}, where), upgrade(cls, change, where))
+
+
+def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in change.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if both else value
+    return merged
+
+
+def nested_sections(sections: dict[str, type]) -> dict[str, type]:
+    """The nested sections (fields typed as a dataclass, at any depth) of the dataclasses ``sections`` (path -> class),
+    by dotted path: ``{"pretrain": PretrainConfig}`` gives ``pretrain.windows``, ``pretrain.encoder``, ``pretrain.train``."""
+    found = {}
+    for where, cls in sections.items():
+        hints = typing.get_type_hints(cls)
+        nested = {f"{where}.{field.name}": hints[field.name] for field in dataclasses.fields(cls)
+                  if dataclasses.is_dataclass(hints[field.name])}
+        found.update({**nested, **nested_sections(nested)})
+    return found
 
 
 def field_docs(cls: type) -> dict[str, str]:

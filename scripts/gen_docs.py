@@ -48,9 +48,24 @@ def type_name(hint: Any) -> str:
     return "section" if dataclasses.is_dataclass(hint) else hint.__name__
 
 
-def default_text(field: dataclasses.Field) -> str:
-    """A field's default as YAML would write it (``null``, ``[80.0, 95.0]``); every config field has one."""
-    value = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+def part_default(section: str) -> Any:
+    """The default of a section's part (``pretrain.windows``: pretraining's windows, not ``WindowConfig()``), else None."""
+    head, _, path = section.partition(".")
+    if not path or head == "models":
+        return None
+    value = config_sections()[head]()
+    for name in path.split("."):
+        value = getattr(value, name)
+    return value
+
+
+def default_text(field: dataclasses.Field, owner: Any = None) -> str:
+    """A field's default as YAML would write it (``null``, ``[80.0, 95.0]``); every config field has one. ``owner``: the
+    default of the part the field is in, where the part's defaults are its section's own (see ``part_default``)."""
+    if owner is not None:
+        value = getattr(owner, field.name)
+    else:
+        value = field.default if field.default is not dataclasses.MISSING else field.default_factory()
     if dataclasses.is_dataclass(value):
         return "(its keys' defaults)"
     if isinstance(value, tuple):
@@ -62,7 +77,7 @@ def config_rows() -> list[tuple[str, str, str, str]]:
     """(key, type, default, description) of every key an experiment YAML takes, in the order of the reference."""
     rows = []
     for section, cls in config_sections().items():
-        hints, docs = typing.get_type_hints(cls), field_docs(cls)
+        hints, docs, owner = typing.get_type_hints(cls), field_docs(cls), part_default(section)
         for field in dataclasses.fields(cls):
             key = f"{section}.{field.name}" if section else field.name
             hint = hints[field.name]
@@ -71,7 +86,7 @@ def config_rows() -> list[tuple[str, str, str, str]]:
             elif key == "models":
                 kind, default = "list of models", "[" + ", ".join(DEFAULT_MODELS) + "]"
             else:
-                kind, default = type_name(hint), default_text(field)
+                kind, default = type_name(hint), default_text(field, owner)
             rows.append((key, kind, default, docs[field.name]))
     return rows
 
@@ -80,7 +95,8 @@ CONFIG_INTRO = """# Configuration reference
 
 An experiment is a YAML file (see `experiments/` in the repository for examples) whose sections map onto
 the config dataclasses below. Unknown keys and wrong types are errors that name the key and list the valid
-ones. Any value can be overridden on the command line: `--set section.key=value` sets a section's key,
+ones. Any value can be overridden on the command line: `--set section.key=value` sets a section's key
+(`--set section.part.key=value` a key of a section's part, such as `pretrain.windows.context`),
 `--set models.NAME.key=value` one model's, and `--set models=naive,linear,transformer` chooses the models.
 `forecaster run DIR/config.yaml` repeats any run from the resolved config written into its results folder.
 
@@ -104,7 +120,8 @@ def config_reference() -> str:
     for row in config_rows():
         section = row[0].rpartition(".")[0]
         by_section.setdefault(section, []).append(row)
-    for section, cls in config_sections().items():
+    sections = config_sections()
+    for section, cls in sections.items():
         if section in SECTION_TITLES:
             lines.append(f"## {SECTION_TITLES[section]}\n")
         if section == "models.naive":
@@ -115,7 +132,11 @@ def config_reference() -> str:
             lines.append(f"### `kind: {section.removeprefix('models.')}`\n")
         elif section:
             lines.append(f"## `{section}:`\n")
-        doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+        parent, _, name = section.rpartition(".")
+        if part_default(section) is not None:  # a section's part: what its field says of it
+            doc = field_docs(sections[parent])[name]
+        else:
+            doc = (cls.__doc__ or "").strip().split("\n\n")[0]
         lines.append(" ".join(doc.split()) + "\n")
         rows = by_section.get(section, [])
         if not rows:

@@ -2,7 +2,9 @@
 
 import copy
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -18,6 +20,7 @@ from forecaster.config import (
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
+from forecaster.mappings import from_mapping, is_key_path, nested_sections, set_key
 from forecaster.models import MODEL_KINDS
 from forecaster.models.mlp import MLPConfig
 from forecaster.models.rnn import RNNConfig
@@ -562,3 +565,65 @@ def test_unquoted_dates_are_read_as_date_text():
 
     config = read_config(None, ["data.start=2024-01-01", "data.end=2024-03-01"])
     assert (config.data.start, config.data.end) == ("2024-01-01", "2024-03-01")
+
+
+# --- nested sections and renamed keys (forecaster.mappings) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Inner:
+    size: int = 1
+    shape: str = "flat"
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ForecasterError(f"inner.size={self.size} must be at least 1, as inner.shape={self.shape!r} says")
+
+
+def big_inner() -> Inner:
+    return Inner(size=5, shape="tall")
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str = "a"
+    inner: Inner = field(default_factory=big_inner)
+    RENAMED: ClassVar[dict[str, str]] = {"size": "inner.size"}
+
+
+def test_a_nested_section_reads_a_nested_mapping_its_keys_left_out_the_owners_defaults():
+    assert from_mapping(Outer, {}, "outer") == Outer() and from_mapping(Outer, {"inner": None}, "outer") == Outer()
+    assert from_mapping(Outer, {"inner": {}}, "outer").inner == Inner(size=5, shape="tall")  # not Inner()
+    assert from_mapping(Outer, {"inner": {"size": 2}}, "outer").inner == Inner(size=2, shape="tall")
+    assert nested_sections({"outer": Outer}) == {"outer.inner": Inner}
+    for mapping, expected in [
+        ({"inner": {"other": 1}}, "unknown key outer.inner.other; valid keys in outer.inner: size, shape"),
+        ({"inner": {"size": "x"}}, "outer.inner.size='x' should be of type int"),
+        ({"inner": {"size": 0}}, "outer.inner.size=0 must be at least 1, as outer.inner.shape='tall' says"),  # its path
+        ({"inner": 3}, "outer.inner should be a mapping of keys to values, got 3"),
+    ]:
+        with pytest.raises(ForecasterError) as caught:
+            from_mapping(Outer, mapping, "outer")
+        assert str(caught.value) == expected
+    with pytest.raises(ForecasterError, match=r"^inner\.size=0"):  # a section read on its own keeps its own name
+        from_mapping(Inner, {"size": 0}, "inner")
+
+
+def test_an_old_key_reads_as_its_new_path_and_both_given_are_an_error():
+    assert from_mapping(Outer, {"size": 3}, "outer") == from_mapping(Outer, {"inner": {"size": 3}}, "outer")
+    with pytest.raises(ForecasterError, match=r"^outer\.size and outer\.inner\.size both set one value; keep outer\.inner\.size"):
+        from_mapping(Outer, {"size": 3, "inner": {"size": 3}}, "outer")
+    # A --set of either layout sets the new path, over a mapping of either layout.
+    assert set_key(Outer, {"size": 3}, ["inner", "size"], 4, "outer") == {"inner": {"size": 4}}
+    assert set_key(Outer, {"inner": {"size": 3, "shape": "x"}}, ["size"], 4, "outer") == {"inner": {"size": 4, "shape": "x"}}
+    assert set_key(Outer, None, ["name"], "b", "outer") == {"name": "b"}
+    assert is_key_path(Outer, ["inner", "size"]) and is_key_path(Outer, ["size"])
+    assert not is_key_path(Outer, ["name", "x"]) and not is_key_path(Outer, [])
+
+
+def test_overrides_reach_a_nested_section_and_no_deeper():
+    config = read_config(None, ["pretrain.windows.context=32", "pretrain.encoder.patch=4"])
+    assert (config.pretrain.windows.context, config.pretrain.encoder.patch) == (32, 4)
+    for override in ("pretrain.windows.context.x=1", "pretrain.objective.x=1", "windows.context.x=1", "pretrain=1"):
+        with pytest.raises(ForecasterError, match=r"the key should be section\.key \(or section\.part\.key\)"):
+            read_config(None, [override])

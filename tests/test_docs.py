@@ -19,7 +19,8 @@ import pytest
 
 from forecaster.cli import build_parser
 from forecaster.commands.arguments import config_from_arguments
-from forecaster.config import TOP_LEVEL_KEYS, config_sections
+from forecaster.commands.pretrain import check_overrides
+from forecaster.config import TOP_LEVEL_KEYS, config_sections, read_config
 from forecaster.errors import ForecasterError
 from forecaster.mappings import field_docs
 
@@ -112,11 +113,15 @@ def test_every_documented_command_parses_and_its_settings_exist(page, command):
         args = build_parser().parse_args(words)
     except SystemExit:
         pytest.fail(f"{page}: the parser refuses `{command}`")
-    if args.command in ("run", "backtest", "tune") and (args.config is None or (ROOT / args.config).is_file()):
+    if args.command in ("run", "backtest", "tune", "pretrain") and (args.config is None or (ROOT / args.config).is_file()):
         if args.config is not None:
             args.config = str(ROOT / args.config)
         try:
-            config_from_arguments(args)
+            if args.command == "pretrain":  # its --set keys: those it reads, and each one that exists
+                check_overrides(args.overrides)
+                read_config(args.config, args.overrides)
+            else:
+                config_from_arguments(args)
         except ForecasterError as error:
             pytest.fail(f"{page}: `{command}`: {error}")
 

@@ -13,18 +13,26 @@ import yaml
 
 from forecaster.checkpoint import load_checkpoint
 from forecaster.cli import main
+from forecaster.commands.pretrain import check_overrides
+from forecaster.config import config_from_dict, read_config
 from forecaster.data.masking import MaskedWindows, choose_patches, hidden_count, mask_windows, visible_statistics
 from forecaster.data.synthetic import two_period_series
+from forecaster.data.windows import WindowConfig
+from forecaster.errors import ForecasterError
+from forecaster.models.transformer import TransformerConfig
 from forecaster.reuse.embed import embed_series
 from forecaster.reuse.pretrain import build_pool, pretrain
 from forecaster.reuse.transfer import run_transfer, target_transform, transfer_config
 from forecaster.training.loop import TrainConfig
 from forecaster.training.losses import masked_mse
-from forecaster.training.pretraining import PretrainConfig
+from forecaster.training.pretraining import PretrainConfig, default_encoder, default_train
 
-TINY = PretrainConfig(context=16, patch=4, d_model=8, n_heads=2, n_layers=1, d_ff=16, epochs=2, batch_size=64)
-TINY_SET = ["--set", "pretrain.context=16", "--set", "pretrain.patch=4", "--set", "pretrain.d_model=8", "--set", "pretrain.n_heads=2",
-            "--set", "pretrain.n_layers=1", "--set", "pretrain.d_ff=16", "--set", "pretrain.epochs=1", "--set", "train.device=cpu"]
+TINY = PretrainConfig(windows=WindowConfig(context=16),
+                      encoder=dataclasses.replace(default_encoder(), patch=4, d_model=8, n_heads=2, n_layers=1, d_ff=16),
+                      train=dataclasses.replace(default_train(), epochs=2, batch_size=64))
+TINY_SET = ["--set", "pretrain.windows.context=16", "--set", "pretrain.encoder.patch=4", "--set", "pretrain.encoder.d_model=8",
+            "--set", "pretrain.encoder.n_heads=2", "--set", "pretrain.encoder.n_layers=1", "--set", "pretrain.encoder.d_ff=16",
+            "--set", "pretrain.train.epochs=1", "--set", "train.device=cpu"]
 
 
 def two_channels(length: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -105,14 +113,16 @@ def encoder_folder(tmp_path_factory):
 def test_pretrain_is_seeded():
     weights = [pretrain(frames(), TINY, device="cpu").model.encoder.state_dict() for _ in range(2)]
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
-    forecast = pretrain(frames(), PretrainConfig(**{**TINY.__dict__, "objective": "forecast", "horizon": 2}), device="cpu")
+    forecast = pretrain(frames(), dataclasses.replace(TINY, objective="forecast", windows=WindowConfig(context=16, horizon=2)),
+                        device="cpu")
     assert forecast.training.best_epoch >= 1
 
 
 def test_pretrain_command_writes_an_encoder_that_transfer_and_embed_read(encoder_folder, tmp_path):
     assert {"history.csv", "pool.csv", "reconstruction.png", "config.yaml", "summary.yaml"} <= {p.name for p in encoder_folder.iterdir()}
     assert len(pd.read_csv(encoder_folder / "pool.csv")) == 3  # two columns of the CSV, one of synthetic
-    assert yaml.safe_load((encoder_folder / "config.yaml").read_text())["pretrain"]["epochs"] == 1
+    record = yaml.safe_load((encoder_folder / "config.yaml").read_text())["pretrain"]  # the nested layout, device included
+    assert record["train"]["epochs"] == 1 and record["train"]["device"] == "cpu" and record["encoder"]["patch"] == 4
     checkpoint = load_checkpoint(encoder_folder / "checkpoints" / "encoder.pt")
     assert not checkpoint.head and checkpoint.config.channels == "independent" and checkpoint.config.patch == 4
     frame = two_period_series(600, periods=(12, 48), seed=5)
@@ -164,8 +174,8 @@ def test_bad_inputs_are_one_line_and_leave_no_folder(encoder_folder, tmp_path, c
     assert main(["pretrain", "--data", "synthetic", str(short), "--out", str(out), *TINY_SET]) == 1
     error = capsys.readouterr().err
     assert f"pretrain source {str(short)!r} (column 'a') is too short" in error and "rows are needed" in error
-    assert main(["pretrain", "--data", "synthetic", "--out", str(out), *TINY_SET, "--set", "pretrain.patch=5"]) == 1
-    assert "pretrain.patch=5 does not cut pretrain.context=16" in capsys.readouterr().err
+    assert main(["pretrain", "--data", "synthetic", "--out", str(out), *TINY_SET, "--set", "pretrain.encoder.patch=5"]) == 1
+    assert "pretrain.encoder.patch=5 does not cut pretrain.windows.context=16" in capsys.readouterr().err
     assert main(["forecast", str(encoder_folder / "checkpoints" / "encoder.pt"), "--data", "synthetic"]) == 1
     error = capsys.readouterr().err
     assert "no head" in error and "forecaster transfer" in error and len(error.strip().splitlines()) == 1
@@ -173,7 +183,119 @@ def test_bad_inputs_are_one_line_and_leave_no_folder(encoder_folder, tmp_path, c
     assert "unknown key pretrain.masking; valid keys in pretrain: objective" in capsys.readouterr().err
     assert main(["pretrain", "--set", "train.epochs=2", "--out", str(out)]) == 1  # read by run, not by pretrain: refused
     assert ("--set 'train.epochs=2': forecaster pretrain reads pretrain.KEY, data.source and train.device and would ignore "
-            "train.epochs; set pretrain.epochs instead") in capsys.readouterr().err
+            "train.epochs; set pretrain.train.epochs instead") in capsys.readouterr().err
     assert main(["pretrain", "--set", "intervals.season=12", "--out", str(out)]) == 1
     assert capsys.readouterr().err.strip().endswith("would ignore intervals.season")
     assert not out.exists() and not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+
+
+# --- the pretrain: section: nested sections, the old flat keys ------------------------------------------------------
+
+NESTED = """pretrain:
+  objective: forecast
+  windows: {context: 32, horizon: 3}
+  encoder: {patch: 8, d_model: 16}
+  train: {epochs: 2, seed: 4}
+"""
+FLAT = """pretrain: {objective: forecast, context: 32, horizon: 3, patch: 8, d_model: 16, epochs: 2, seed: 4}
+"""
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_nested_keys_read_from_yaml_and_set_and_the_rest_keep_pretrainings_defaults(tmp_path):
+    config = read_config(write(tmp_path, "nested.yaml", NESTED)).pretrain
+    assert (config.objective, config.windows.context, config.windows.horizon) == ("forecast", 32, 3)
+    assert (config.encoder.patch, config.encoder.d_model, config.train.epochs, config.train.seed) == (8, 16, 2, 4)
+    # Keys left out are pretraining's defaults, not the sections' own (a run's transformer, a run's training).
+    assert config.encoder == dataclasses.replace(default_encoder(), d_model=16)
+    assert config.train == dataclasses.replace(default_train(), epochs=2, seed=4)
+    assert config.windows == WindowConfig(context=32, horizon=3)
+    overrides = ["pretrain.objective=forecast", "pretrain.windows.context=32", "pretrain.windows.horizon=3",
+                 "pretrain.encoder.d_model=16", "pretrain.train.epochs=2", "pretrain.train.seed=4"]
+    assert read_config(None, overrides).pretrain == config
+    assert config_from_dict(read_config(None, overrides).to_dict()).pretrain == config  # what config.yaml records
+
+
+def test_the_defaults_are_those_of_the_flat_layout():
+    config = PretrainConfig()
+    assert config.windows == WindowConfig(context=64, horizon=1, train_fraction=0.7, val_fraction=0.15)
+    assert config.encoder == TransformerConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, dropout=0.1, readout="flatten",
+                                               instance_norm=True, patch=8, channels="independent")
+    assert config.train == TrainConfig(epochs=10, batch_size=256, learning_rate=1e-3, patience=3, seed=0)  # constant rate
+    assert config.objective_windows.horizon == 1  # the masked objective's split reads windows alone
+    forecast = dataclasses.replace(config, objective="forecast", windows=WindowConfig(horizon=4))
+    assert forecast.objective_windows.horizon == 4 and dataclasses.replace(forecast, objective="masked").objective_windows.horizon == 1
+
+
+def test_the_old_flat_keys_read_as_the_nested_ones(tmp_path):
+    nested = read_config(write(tmp_path, "nested.yaml", NESTED)).pretrain
+    assert read_config(write(tmp_path, "flat.yaml", FLAT)).pretrain == nested
+    flat = ["pretrain.objective=forecast", "pretrain.context=32", "pretrain.horizon=3", "pretrain.patch=8", "pretrain.d_model=16",
+            "pretrain.epochs=2", "pretrain.seed=4"]
+    assert read_config(None, flat).pretrain == nested
+    values = {  # every old key lands on its own new path
+        "context": 48, "horizon": 2, "train_fraction": 0.6, "val_fraction": 0.2, "patch": 6, "d_model": 12, "n_heads": 3,
+              "n_layers": 3, "d_ff": 24, "dropout": 0.3, "readout": "mean", "epochs": 7, "batch_size": 32, "learning_rate": 0.01,
+              "patience": 4, "seed": 9}
+    assert set(PretrainConfig.RENAMED) == set(values)
+    config = config_from_dict({"pretrain": values}).pretrain
+    for old, new in PretrainConfig.RENAMED.items():
+        section, key = new.split(".")
+        assert getattr(getattr(config, section), key) == values[old], old
+    # A --set of either layout wins over a file of the other.
+    assert read_config(write(tmp_path, "flat.yaml", FLAT), ["pretrain.train.epochs=5"]).pretrain.train.epochs == 5
+    assert read_config(write(tmp_path, "nested.yaml", NESTED), ["pretrain.epochs=5"]).pretrain.train.epochs == 5
+    # A results folder's config.yaml written before the sections (the flat record) reads, and is written nested.
+    before = ("data:\n  source:\n  - sunspots\npretrain:\n  objective: masked\n  context: 32\n  horizon: 1\n  patch: 8\n"
+              "  mask_ratio: 0.3\n  d_model: 16\n  n_heads: 2\n  n_layers: 1\n  d_ff: 32\n  dropout: 0.2\n  readout: mean\n"
+              "  epochs: 2\n  batch_size: 128\n  learning_rate: 0.002\n  patience: 2\n  seed: 3\n  window_stride: 2\n"
+              "  train_fraction: 0.6\n  val_fraction: 0.15\n")
+    config = read_config(write(tmp_path, "config.yaml", before))
+    assert config.pretrain.windows == WindowConfig(context=32, train_fraction=0.6)
+    assert config.pretrain.train == dataclasses.replace(default_train(), epochs=2, batch_size=128, learning_rate=0.002,
+                                                        patience=2, seed=3)
+    assert config.to_dict()["pretrain"]["encoder"]["readout"] == "mean" and "readout" not in config.to_dict()["pretrain"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("pretrain: {epochs: 2, train: {epochs: 3}}", "pretrain.epochs and pretrain.train.epochs both set one value; keep "
+                                                  "pretrain.train.epochs (pretrain.epochs is its old name)"),
+    ("pretrain: {d_model: 8, encoder: {d_model: 8}}", "pretrain.d_model and pretrain.encoder.d_model both set one value"),
+    ("pretrain: {masking: 1}", "unknown key pretrain.masking; valid keys in pretrain: objective, mask_ratio, window_stride, "
+                               "windows, encoder, train"),
+    ("pretrain: {windows: {contxt: 8}}", "unknown key pretrain.windows.contxt; valid keys in pretrain.windows: context, horizon"),
+    ("pretrain: {instance_norm: false}", "unknown key pretrain.instance_norm; valid keys in pretrain: objective"),
+    ("pretrain: {windows: 3}", "pretrain.windows should be a mapping of keys to values, got 3"),
+    ("pretrain: {context: 0}", "pretrain.windows.context=0 must be a positive number of steps"),
+    ("pretrain: {train: {epochs: 0}}", "pretrain.train.epochs=0 must be at least 1"),
+    ("pretrain: {window_stride: 0}", "pretrain.window_stride=0 must be at least 1"),
+    ("pretrain: {windows: {train_fraction: 0.9}}", "pretrain.windows.train_fraction + pretrain.windows.val_fraction = 1.05"),
+    ("pretrain: {encoder: {channels: mixed}}", "pretrain.encoder.channels='mixed': pretraining trains a channel-independent"),
+    ("pretrain: {encoder: {patch_stride: 4}}", "pretrain.encoder.patch_stride=4: pretraining's patches do not overlap"),
+    ("pretrain: {mask_ratio: 1}", "pretrain.mask_ratio=1.0 must lie strictly between 0 and 1"),
+])
+def test_a_bad_pretrain_section_is_one_line_naming_the_key(tmp_path, text, expected):
+    with pytest.raises(ForecasterError) as caught:
+        read_config(write(tmp_path, "bad.yaml", text))
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_pretrain_refuses_a_set_it_would_ignore_naming_the_nested_key():
+    check_overrides(["pretrain.train.epochs=2", "pretrain.epochs=2", "data.source=sunspots", "train.device=cpu"])
+    for override, instead in [("train.epochs=2", "pretrain.train.epochs"), ("windows.context=32", "pretrain.windows.context"),
+                              ("models.transformer.d_model=8", "pretrain.encoder.d_model"), ("train.schedule=cosine",
+                                                                                               "pretrain.train.schedule")]:
+        with pytest.raises(ForecasterError, match=f"would ignore {override.partition('=')[0]}; set {instead} instead"):
+            check_overrides([override])
+
+
+def test_the_device_is_read_from_either_train_section_and_two_devices_are_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["pretrain", "--data", "synthetic", "--out", str(out), *TINY_SET, "--set", "pretrain.train.device=cuda"]) == 1
+    assert "pretrain.train.device='cuda' and train.device='cpu' name two devices" in capsys.readouterr().err
+    assert not out.exists()

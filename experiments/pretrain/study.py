@@ -40,7 +40,7 @@ RUNS = HERE.parent.parent / "results" / "pretrain-study"
 ENCODERS = {"all4": ("etth2", "sunspots", "synthetic", "sp500"), "no_sunspots": ("etth2", "synthetic", "sp500")}
 # The pretraining that fits the budget of a 2-core machine shared with another job: 20 epochs at most over
 # every second training window (neighbours share 63 of 64 frames), early stopping after 3 without progress.
-PRETRAIN = ["pretrain.epochs=20", "pretrain.window_stride=2", "pretrain.patience=3", "train.device=cpu"]
+PRETRAIN = ["pretrain.train.epochs=20", "pretrain.window_stride=2", "pretrain.train.patience=3", "train.device=cpu"]
 TRANSFER = ["train.batch_size=32", "train.device=cpu"]  # 100 windows: 4 steps an epoch, not 1
 SIZES, SEEDS = "100,300,1000,all", "0,1,2"
 

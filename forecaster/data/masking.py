@@ -37,7 +37,7 @@ def check_masking(context: int, patch: int, ratio: float, where: str = "pretrain
     if patch < 1 or context % patch or context // patch < 2:
         divisors = [size for size in range(1, context // 2 + 1) if context % size == 0]
         raise ForecasterError(
-            f"{where}.patch={patch} does not cut {where}.context={context} into at least two non-overlapping patches; "
+            f"{where}.encoder.patch={patch} does not cut {where}.windows.context={context} into at least two non-overlapping patches; "
             f"valid patch sizes for this context: {', '.join(map(str, divisors))}")
     if not 0 < ratio < 1:
         raise ForecasterError(f"{where}.mask_ratio={ratio} must lie strictly between 0 and 1 (PatchTST uses 0.4)")

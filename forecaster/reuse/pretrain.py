@@ -58,7 +58,7 @@ def channel_windows(frame: pd.DataFrame, *, source: str, column: str, transform:
     """One channel's training and validation windows over its own scaled series (L, 1), its test span never read."""
     lost = transform_named(transform).rows_lost
     try:
-        bounds = split_bounds(len(frame) - lost, config.windows, lost_rows=lost)
+        bounds = split_bounds(len(frame) - lost, config.objective_windows, lost_rows=lost)
     except ForecasterError as error:
         raise ForecasterError(f"pretrain source {source!r} (column {column!r}) is too short for one training window: "
                               f"{error}") from None
@@ -66,7 +66,7 @@ def channel_windows(frame: pd.DataFrame, *, source: str, column: str, transform:
     series = prepare_series(kept, DataConfig(column=column, transform=transform))
     pipeline = Pipeline.fit(series, bounds)  # the training span alone, as a run's
     scaled = torch.tensor(pipeline.scale_frames(series.frames), dtype=torch.float32)  # (L, 1)
-    windows = config.windows
+    windows = config.objective_windows
     spans = {"train": (0, bounds.train_end), "val": (bounds.train_end, bounds.val_end)}
     return {name: make_windows(scaled, context=windows.context, horizon=windows.horizon, target_start=start, target_end=end)
             for name, (start, end) in spans.items()}
@@ -114,9 +114,10 @@ class PretrainResult:
         """The encoder alone, with no head: what ``transfer`` and ``embed`` read (see ``Checkpoint.head``)."""
         config = self.config
         weights = {f"encoder.{key}": value.detach().to("cpu", copy=True) for key, value in self.model.encoder.state_dict().items()}
-        dims = ModelDims(context=config.context, horizon=config.horizon, channels=1, differenced=False, no_change=0.0)
+        dims = ModelDims(context=config.windows.context, horizon=config.windows.horizon, channels=1, differenced=False,
+                         no_change=0.0)
         pipeline = Pipeline(columns=("value",), transform=Level.name, offset=(0.0,), scale=(1.0,), pooled=True)
-        return Checkpoint(name="encoder", kind="transformer", config=config.transformer, dims=dims, pipeline=pipeline,
+        return Checkpoint(name="encoder", kind="transformer", config=config.encoder, dims=dims, pipeline=pipeline,
                           state_dict=weights, head=False)
 
     def summary(self) -> dict:
@@ -129,21 +130,24 @@ class PretrainResult:
                 "threads": torch.get_num_threads(), "failure": self.training.failure}
 
 
-def pretrain(frames: dict[str, pd.DataFrame], config: PretrainConfig, *, device: str = "auto",
+def pretrain(frames: dict[str, pd.DataFrame], config: PretrainConfig, *, device: str | None = None,
              progress: bool = False) -> PretrainResult:
-    """Pool the sources ``frames`` and train the encoder on ``config.objective`` (masked patches or next values)."""
+    """Pool the sources ``frames`` and train the encoder on ``config.objective`` (masked patches or next values), on
+    ``device`` (default: ``config.train.device``)."""
     started = time.perf_counter()
     pool = build_pool(frames, config)
-    seed_everything(config.seed)  # the initial weights
+    seed, patch, context = config.train.seed, config.encoder.patch, config.windows.context
+    train_config = dataclasses.replace(config.train, device=device or config.train.device)
+    seed_everything(seed)  # the initial weights
     if config.objective == "masked":
-        model: nn.Module = PatchReconstruction(config.transformer, context=config.context)
-        train = MaskedWindows.create(pool.train, patch=config.patch, ratio=config.mask_ratio, seed=config.seed)
-        val = MaskedWindows.create(pool.val, patch=config.patch, ratio=config.mask_ratio, seed=config.seed, fixed=True)
+        model: nn.Module = PatchReconstruction(config.encoder, context=context)
+        train = MaskedWindows.create(pool.train, patch=patch, ratio=config.mask_ratio, seed=seed)
+        val = MaskedWindows.create(pool.val, patch=patch, ratio=config.mask_ratio, seed=seed, fixed=True)
         loss = masked_mse
     else:
-        model = TransformerForecaster(config.transformer, context=config.context, horizon=config.horizon, channels=1)
+        model = TransformerForecaster(config.encoder, context=context, horizon=config.windows.horizon, channels=1)
         train, val, loss = pool.train, pool.val, mse
-    training = fit(model, train, val, config.train(device), device=resolve_device(device), loss=loss, progress=progress,
+    training = fit(model, train, val, train_config, device=resolve_device(train_config.device), loss=loss, progress=progress,
                    description=f"pretrain ({config.objective}, {len(pool.train)} windows)")
     if training.failure and not training.best_epoch:
         raise ForecasterError(f"pretraining failed: {training.failure}")
@@ -164,14 +168,15 @@ def figure_windows(result: PretrainResult) -> tuple[np.ndarray, np.ndarray, np.n
     labels = [" ".join(result.pool.channels.iloc[int(np.searchsorted(ends, row, side="right"))][["source", "column"]])
               for row in rows.tolist()]
     if config.objective == "masked":
-        batch = MaskedWindows.create(val, patch=config.patch, ratio=config.mask_ratio, seed=config.seed, fixed=True).batch(rows)
+        batch = MaskedWindows.create(val, patch=config.encoder.patch, ratio=config.mask_ratio, seed=config.train.seed,
+                                     fixed=True).batch(rows)
         hidden = torch.isfinite(batch.targets)[..., 0]
         truth = torch.where(hidden, batch.targets[..., 0], batch.past[..., 0])
         predicted = torch.where(hidden, result.model(batch.past)[..., 0], torch.tensor(float("nan")))
     else:
         batch = val.batch(rows)
         truth = torch.cat([batch.past[..., 0], batch.targets[..., 0]], dim=1)  # (n, T + H)
-        hidden = torch.arange(truth.shape[1]) >= config.context
+        hidden = torch.arange(truth.shape[1]) >= config.windows.context
         hidden = hidden.expand_as(truth)
         predicted = torch.cat([torch.full_like(batch.past[..., 0], float("nan")), result.model(batch.past)[..., 0]], dim=1)
     return truth.numpy(), predicted.numpy(), hidden.numpy(), labels

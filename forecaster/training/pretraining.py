@@ -1,8 +1,17 @@
-"""What ``forecaster pretrain`` is configured by: the objective, the windows, the encoder's size, the training.
+"""What ``forecaster pretrain`` is configured by: the objective, and the windows, encoder and training sections.
 
-The ``pretrain:`` section of an experiment config (``--set pretrain.epochs=2`` as for any section)::
+The ``pretrain:`` section of an experiment config (``--set pretrain.train.epochs=2`` as for any section)::
 
-    pretrain: {objective: masked, context: 64, patch: 8, mask_ratio: 0.4, epochs: 10}
+    pretrain:
+      objective: masked
+      mask_ratio: 0.4
+      windows: {context: 64}
+      encoder: {patch: 8, d_model: 32}
+      train: {epochs: 10}
+
+Its sections are the dataclasses that configure the same parts of a run (``WindowConfig``, ``TransformerConfig``,
+``TrainConfig``), with pretraining's own defaults. The keys of the flat layout written before the sections
+(``pretrain.epochs``, ``pretrain.d_model``, ...) are still read, as their new paths (``RENAMED``).
 
 ``masked`` (PatchTST's self-supervised objective): hide ``mask_ratio`` of each window's non-overlapping
 patches and reconstruct them (``data/masking.py``); ``forecast``: the same pool, supervised, the next
@@ -12,8 +21,9 @@ every source, and it is the encoder that is kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import dataclasses
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 from forecaster.data.masking import check_masking
 from forecaster.data.windows import WindowConfig
@@ -24,73 +34,61 @@ from forecaster.training.loop import TrainConfig
 OBJECTIVES = ("masked", "forecast")
 
 
+def default_encoder() -> TransformerConfig:
+    """Pretraining's encoder: PatchTST's channel-independent patches of 8 frames under instance norm, a flatten head."""
+    return TransformerConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64, dropout=0.1, readout="flatten", instance_norm=True,
+                             patch=8, channels="independent")
+
+
+def default_train() -> TrainConfig:
+    """Pretraining's loop: at most 10 epochs of 256 windows at a constant learning rate, patience 3."""
+    return TrainConfig(epochs=10, batch_size=256, learning_rate=1e-3, patience=3, seed=0, schedule="constant")
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
-    """The objective, window (``context`` frames in ``patch``-frame tokens), encoder size and training of pretraining."""
+    """The objective, windows (`context` frames in `patch`-frame tokens), encoder and training of pretraining."""
 
     objective: Literal["masked", "forecast"] = "masked"
     """`masked` (hide `mask_ratio` of each window's patches and reconstruct them) or `forecast` (the next `horizon` values)."""
-    context: int = 64
-    """Frames per window, at least 1."""
-    horizon: int = 1
-    """The `forecast` objective's steps, at least 1; also the horizon a transfer forecasts unless told another (`--horizon`)."""
-    patch: int = 8
-    """Frames per token: non-overlapping patches that cut `context` into at least two."""
     mask_ratio: float = 0.4
     """The share of each window's patches the `masked` objective hides, in (0, 1)."""
-    d_model: int = 32
-    """The encoder's token width."""
-    n_heads: int = 4
-    """Attention heads per encoder block; must divide `d_model`."""
-    n_layers: int = 2
-    """Encoder blocks."""
-    d_ff: int = 64
-    """The width of each block's feed-forward layer."""
-    dropout: float = 0.1
-    """Dropout probability in the encoder."""
-    readout: Literal["last", "mean", "flatten"] = "flatten"
-    """The head a transfer puts on the encoder: `last` (the newest token), `mean` (of the tokens) or `flatten` (PatchTST's)."""
-    epochs: int = 10
-    """At most this many epochs, at least 1."""
-    batch_size: int = 256
-    """Windows per optimiser step, at least 1."""
-    learning_rate: float = 1e-3
-    """AdamW's learning rate, constant over pretraining."""
-    patience: int = 3
-    """Stop after this many epochs without a better loss on the validation spans' windows, at least 1."""
-    seed: int = 0
-    """Seeds the initial weights, the masks and the shuffling."""
     window_stride: int = 1
     """Keep every Nth training window of each channel, at least 1 (`1`: all); neighbouring windows share all but N frames,
     so a stride of a few frames loses little and makes an epoch N times shorter."""
-    train_fraction: float = 0.7
-    """Each channel's share of time steps in the training span, in (0, 1); the training spans of all channels are pooled."""
-    val_fraction: float = 0.15
-    """Each channel's share in the validation span, in (0, 1), which stops training early; the test span after it is never read."""
+    windows: WindowConfig = field(default_factory=WindowConfig)
+    """Each channel's windows and split (`pretrain.windows.context`, ...): its training spans are pooled, its validation
+    spans stop training early and its test span is never read. `horizon` is the `forecast` objective's steps (the `masked`
+    one reads windows alone, its split cut as for horizon 1) and the horizon a transfer forecasts unless told another."""
+    encoder: TransformerConfig = field(default_factory=default_encoder)
+    """The encoder (`pretrain.encoder.d_model`, ...): `patch`-frame tokens that cut `windows.context` into at least two
+    non-overlapping patches, one channel at a time (`channels: independent`); `readout` is the head a transfer puts on it."""
+    train: TrainConfig = field(default_factory=default_train)
+    """The training loop (`pretrain.train.epochs`, ...): early stopping on the validation spans' windows, `seed` for the
+    initial weights, the masks and the shuffling; `device` `auto` reads the experiment's `train.device` (the two set to
+    different devices is an error)."""
+
+    # The flat layout's keys, read as their paths in the sections (an old key and its new path both given: an error).
+    RENAMED: ClassVar[dict[str, str]] = {
+        **{key: f"windows.{key}" for key in ("context", "horizon", "train_fraction", "val_fraction")},
+        **{key: f"encoder.{key}" for key in ("patch", "d_model", "n_heads", "n_layers", "d_ff", "dropout", "readout")},
+        **{key: f"train.{key}" for key in ("epochs", "batch_size", "learning_rate", "patience", "seed")},
+    }
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ForecasterError(f"pretrain.objective={self.objective!r} is not valid; choose one of: {', '.join(OBJECTIVES)}")
-        for name in ("context", "horizon", "epochs", "batch_size", "patience", "window_stride"):
-            if getattr(self, name) < 1:
-                raise ForecasterError(f"pretrain.{name}={getattr(self, name)} must be at least 1")
-        check_masking(self.context, self.patch, self.mask_ratio)
-        _ = self.windows  # WindowConfig checks the split fractions
+        if self.window_stride < 1:
+            raise ForecasterError(f"pretrain.window_stride={self.window_stride} must be at least 1")
+        if self.encoder.channels != "independent":
+            raise ForecasterError(f"pretrain.encoder.channels={self.encoder.channels!r}: pretraining trains a channel-independent "
+                                  "encoder on every channel, one at a time; leave it independent")
+        if self.encoder.patch_stride not in (None, self.encoder.patch):
+            raise ForecasterError(f"pretrain.encoder.patch_stride={self.encoder.patch_stride}: pretraining's patches do not "
+                                  f"overlap; leave it null (or pretrain.encoder.patch={self.encoder.patch})")
+        check_masking(self.windows.context, self.encoder.patch, self.mask_ratio)
 
     @property
-    def windows(self) -> WindowConfig:
-        """Each channel's windows and split: the masked objective reads windows alone (horizon 1 for the split)."""
-        return WindowConfig(context=self.context, horizon=self.horizon if self.objective == "forecast" else 1,
-                            train_fraction=self.train_fraction, val_fraction=self.val_fraction)
-
-    @property
-    def transformer(self) -> TransformerConfig:
-        """The encoder (and the architecture of every transfer row): channel-independent patches, instance norm."""
-        return TransformerConfig(d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers, d_ff=self.d_ff,
-                                 dropout=self.dropout, readout=self.readout, instance_norm=True, patch=self.patch,
-                                 channels="independent")
-
-    def train(self, device: str = "auto") -> TrainConfig:
-        """The training loop's settings (constant learning rate, early stopping on the validation windows)."""
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                           patience=self.patience, seed=self.seed, device=device)
+    def objective_windows(self) -> WindowConfig:
+        """The windows the objective reads: ``windows``, but the masked objective reads windows alone (horizon 1 for the split)."""
+        return self.windows if self.objective == "forecast" else dataclasses.replace(self.windows, horizon=1)
