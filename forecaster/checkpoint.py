@@ -13,12 +13,12 @@ and from the file's plain payload, so no other module reads string keys.
 
 On disk it is plain tensors and Python containers, written to a temporary file and renamed (never half
 written), and loaded with ``torch.load(..., weights_only=True)`` so that a checkpoint cannot run code.
-Format version 3 is written (the output head as ``dims.head``, so that a forecaster before it says the file
-is newer instead of failing on the key); version 1 files (their scaler offset called ``mean``; written before
-calendars, global models or patches, they lack those keys) still load, and so do version 2 files written
-before intervals (no ``intervals`` key: the model forecasts points only), before inputs known ahead (no
-``future`` key: the model reads the past alone), before pretraining (no ``head`` key: a whole model) or
-before output heads (``dims`` has ``quantiles``, a quantile head's taus or none, instead of ``head``).
+Format version 4 is written (the fitted pipeline as one ``pipeline`` mapping, ``Pipeline.state``). Earlier files
+still load: version 3 (the pipeline's parts at the payload's top level, the output head as ``dims.head``); version 1
+(the scaler offset called ``mean``; written before calendars, global models or patches, it lacks those keys); and
+version 2 files written before intervals (no ``intervals`` key: the model forecasts points only), before inputs
+known ahead (no ``future`` key: the model reads the past alone), before pretraining (no ``head`` key: a whole model)
+or before output heads (``dims`` has ``quantiles``, a quantile head's taus or none, instead of ``head``).
 
 A pretrained encoder (``forecaster pretrain``) is a transformer checkpoint with ``head: false``: its weights
 are the encoder's alone (under ``encoder.``), it cannot forecast (``model()`` says to transfer it), and it
@@ -46,8 +46,8 @@ from forecaster.mappings import from_mapping, plain_dict
 from forecaster.models import ModelDims, TransformerEncoder, build_model, head_from_description, model_kind
 from forecaster.version import __version__
 
-FORMAT_VERSION = 3  # 3: dims.head (the output head) in place of dims.quantiles
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4  # 4: the fitted pipeline as one "pipeline" mapping; 3: dims.head (the output head)
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 
 def _one_line(error: Exception) -> str:
@@ -141,8 +141,7 @@ class Checkpoint:
 
 
 def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
-    """The file's plain payload of ``checkpoint`` (format version 3): tensors, strings, numbers, lists, dicts."""
-    pipeline = checkpoint.pipeline
+    """The file's plain payload of ``checkpoint`` (format version 4): tensors, strings, numbers, lists, dicts."""
     return {
         "format_version": FORMAT_VERSION,
         "forecaster_version": checkpoint.forecaster_version,
@@ -150,63 +149,34 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "kind": checkpoint.kind,
         "config": plain_dict(dataclasses.asdict(checkpoint.config)),
         "dims": {**dataclasses.asdict(checkpoint.dims), "head": checkpoint.dims.head.describe()},  # the head: plain
-        "columns": list(pipeline.columns),
-        "calendar": list(pipeline.calendar),
-        "transform": pipeline.transform,
-        "scaler": {"offset": list(pipeline.offset), "scale": list(pipeline.scale)},
-        "series": [
-            {"label": record.label, "source": record.source, "columns": list(record.columns),
-             "offset": list(record.offset), "scale": list(record.scale),
-             "future_offset": list(record.future_offset), "future_scale": list(record.future_scale)}
-            for record in pipeline.series
-        ],
+        "pipeline": checkpoint.pipeline.state(),
         "intervals": None if checkpoint.intervals is None else {
             "method": checkpoint.intervals.method, "levels": list(checkpoint.intervals.levels),
             "radii": [list(row) for row in checkpoint.intervals.radii],
         },
-        "future": {"columns": list(pipeline.future.columns), "calendar": list(pipeline.future.calendar),
-                   "holidays": pipeline.future.holidays, "series": list(pipeline.future.series),
-                   "offset": list(pipeline.future_offset), "scale": list(pipeline.future_scale)},
         "state_dict": dict(checkpoint.state_dict),
         "head": checkpoint.head,
     }
 
 
 def from_payload(payload: Any, where: str) -> Checkpoint:
-    """The ``Checkpoint`` of a file's payload (format version 1 or 2); ``where`` names the file in errors."""
+    """The ``Checkpoint`` of a file's payload (any readable format version); ``where`` names the file in errors."""
     version = payload.get("format_version") if isinstance(payload, dict) else None
     if version not in READABLE_VERSIONS:
         if isinstance(version, int) and version > FORMAT_VERSION:
             raise ForecasterError(f"{where} has checkpoint format version {version}; this forecaster ({__version__}) "
                                   f"reads versions {READABLE_VERSIONS[0]} to {FORMAT_VERSION}, so update forecaster")
         raise ForecasterError(f"{where} is not a forecaster checkpoint of format version {' or '.join(map(str, READABLE_VERSIONS))}")
-    offset_key = "mean" if version == 1 else "offset"  # version 1 called the scaler's offset its mean
     try:
         kind = payload["kind"]
         dims = _dims(payload["dims"])
         head = bool(payload.get("head", True))  # absent before pretraining: a whole model
-        pipeline = Pipeline(
-            columns=tuple(payload["columns"]),
-            transform=payload["transform"],
-            offset=floats(payload["scaler"][offset_key]),
-            scale=floats(payload["scaler"]["scale"]),
-            targets=dims.targets,
-            calendar=tuple(payload.get("calendar", ())),  # checkpoints from before calendars have none
-            series=tuple(
-                SeriesScaling(label=str(entry["label"]), source=str(entry["source"]), columns=tuple(entry["columns"]),
-                              offset=floats(entry[offset_key]), scale=floats(entry["scale"]),
-                              future_offset=floats(entry.get("future_offset", ())), future_scale=floats(entry.get("future_scale", ())))
-                for entry in payload.get("series") or ()
-            ),
-            pooled=not head,  # a pretrained encoder read a pool of series, each scaled by its own statistics
-            **_future(payload.get("future")),  # absent before inputs known ahead: none
-        )
         return Checkpoint(
             name=str(payload["name"]),
             kind=kind,
             config=from_mapping(model_kind(kind).config_class, payload["config"], "config"),  # missing keys: defaults
             dims=dims,
-            pipeline=pipeline,
+            pipeline=Pipeline.from_state(payload["pipeline"]) if version >= 4 else _pipeline_before_4(payload, version, dims, head),
             state_dict=dict(payload["state_dict"]),
             intervals=_calibration(payload.get("intervals")),  # absent before intervals: points only
             forecaster_version=str(payload.get("forecaster_version", "unknown")),
@@ -218,6 +188,27 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
         # The kind's config class refused the stored config (unknown key, wrong type or value, its own
         # __post_init__), or the parts disagree: one line, not a traceback. ForecasterError is a ValueError.
         raise ForecasterError(f"checkpoint {where}: {_one_line(error)}") from None
+
+
+def _pipeline_before_4(payload: dict[str, Any], version: int, dims: ModelDims, head: bool) -> Pipeline:
+    """The pipeline of a file written before format version 4, whose parts lie at the payload's top level."""
+    offset_key = "mean" if version == 1 else "offset"  # version 1 called the scaler's offset its mean
+    return Pipeline(
+        columns=tuple(payload["columns"]),
+        transform=payload["transform"],
+        offset=floats(payload["scaler"][offset_key]),
+        scale=floats(payload["scaler"]["scale"]),
+        targets=dims.targets,
+        calendar=tuple(payload.get("calendar", ())),  # checkpoints from before calendars have none
+        series=tuple(
+            SeriesScaling(label=str(entry["label"]), source=str(entry["source"]), columns=tuple(entry["columns"]),
+                          offset=floats(entry[offset_key]), scale=floats(entry["scale"]),
+                          future_offset=floats(entry.get("future_offset", ())), future_scale=floats(entry.get("future_scale", ())))
+            for entry in payload.get("series") or ()
+        ),
+        pooled=not head,  # a pretrained encoder read a pool of series, each scaled by its own statistics
+        **_future(payload.get("future")),  # absent before inputs known ahead: none
+    )
 
 
 def _dims(stored: dict[str, Any]) -> ModelDims:
@@ -278,12 +269,12 @@ def read_payload(path: str | Path) -> Any:
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write ``checkpoint`` to ``path`` (format version 2), atomically."""
+    """Write ``checkpoint`` to ``path`` (format version 4), atomically."""
     return write_payload(to_payload(checkpoint), path)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read the checkpoint at ``path`` (format version 1 or 2)."""
+    """Read the checkpoint at ``path`` (any readable format version)."""
     return from_payload(read_payload(path), str(path))
 
 

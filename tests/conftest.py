@@ -68,3 +68,22 @@ def file_reads(monkeypatch) -> list[Path]:
 
     monkeypatch.setattr(torch, "load", counting_load)
     return reads
+
+
+@pytest.fixture
+def as_version_3():
+    """A function turning a checkpoint payload (format version 4) into the layout of format version 3, in place: the
+    pipeline's parts at the payload's top level, as files written before the fitted pipeline hold them."""
+
+    def convert(payload: dict) -> dict:
+        state = payload.pop("pipeline")
+        future = state["future"]
+        payload.update(
+            format_version=3, columns=state["columns"], calendar=state["calendar"], transform=state["transform"],
+            scaler={"offset": state["offset"], "scale": state["scale"]}, series=state["series"],
+            future={"columns": future["columns"], "calendar": future["calendar"], "holidays": future["holidays"],
+                    "series": future["series"], "offset": future["offset"], "scale": future["scale"]},
+        )
+        return payload
+
+    return convert

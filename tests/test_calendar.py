@@ -106,11 +106,11 @@ def test_a_run_with_calendar_channels_saves_them_in_the_checkpoint_and_forecasts
     np.testing.assert_allclose(future["forecast"], expected, rtol=1e-6)
 
 
-def test_checkpoints_without_a_calendar_read_no_calendar():
+def test_checkpoints_without_a_calendar_read_no_calendar(as_version_3):
     dims = ModelDims(context=4, horizon=1, channels=1, differenced=True, no_change=0.0)
     model = build_model("linear", LinearConfig(), dims)
-    payload = to_payload(Checkpoint.from_model(model, name="linear", kind="linear", config=LinearConfig(), dims=dims,
-                                               columns=("Close",), transform="log_return", offset=[0.0], scale=[1.0]))
+    payload = as_version_3(to_payload(Checkpoint.from_model(model, name="linear", kind="linear", config=LinearConfig(), dims=dims,
+                                                            columns=("Close",), transform="log_return", offset=[0.0], scale=[1.0])))
     payload.update(format_version=1, scaler={"mean": [0.0], "scale": [1.0]})
     del payload["calendar"], payload["series"]  # as version 1 wrote it before calendar channels existed
     assert from_payload(payload, "old.pt").pipeline.data_config().calendar == ()

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecaster.checkpoint import FORMAT_VERSION, Checkpoint, load_checkpoint, load_model, save_checkpoint, to_payload
+from forecaster.checkpoint import FORMAT_VERSION, Checkpoint, from_payload, load_checkpoint, load_model, save_checkpoint, to_payload
 from forecaster.data.pipeline import SeriesScaling
 from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims, QuantileHead, RNNConfig, TransformerConfig, build_model
@@ -150,7 +150,7 @@ def test_version_1_files_without_calendar_or_patches_and_with_series_load(tmp_pa
     assert torch.equal(checkpoint.model()(x), model(x))
 
 
-def test_a_version_2_round_trip_keeps_every_field_typed_and_equal(tmp_path):
+def test_a_round_trip_keeps_every_field_typed_and_equal_and_the_version_3_layout_reads_the_same(tmp_path, as_version_3):
     dims = ModelDims(context=8, horizon=3, channels=4, differenced=False, no_change=-0.25)
     config = TransformerConfig(d_model=8, n_heads=2, n_layers=1, d_ff=16, patch=2, readout="mean")
     torch.manual_seed(0)
@@ -162,7 +162,7 @@ def test_a_version_2_round_trip_keeps_every_field_typed_and_equal(tmp_path):
                                   scale=np.array([2.0, 3.0, 0.7, 0.7]), calendar=("hour",))
     checkpoint = dataclasses.replace(first, pipeline=first.pipeline.with_series(records))
     path = save_checkpoint(checkpoint, tmp_path / "v2.pt")
-    assert torch.load(path, weights_only=True)["format_version"] == FORMAT_VERSION == 3
+    assert torch.load(path, weights_only=True)["format_version"] == FORMAT_VERSION == 4
     loaded = load_checkpoint(path)
     assert loaded == checkpoint  # every field but the weights, which tensors compare below
     for field in dataclasses.fields(Checkpoint):
@@ -171,6 +171,7 @@ def test_a_version_2_round_trip_keeps_every_field_typed_and_equal(tmp_path):
         if field.name == "state_dict":
             assert list(read) == list(saved) and all(torch.equal(read[key], saved[key]) for key in saved)
     assert all(type(value) is float for value in (*loaded.pipeline.offset, *loaded.pipeline.series[1].scale))
+    assert from_payload(as_version_3(to_payload(checkpoint)), "v3.pt") == checkpoint  # the pipeline's parts at the top
     x = torch.randn(2, 8, 4)
     with torch.no_grad():
         assert torch.equal(loaded.model()(x), model.eval()(x))
@@ -234,7 +235,7 @@ def test_inconsistent_checkpoints_and_newer_formats_are_refused(tmp_path):
         dataclasses.replace(checkpoint, config=TransformerConfig())
     newer = tmp_path / "newer.pt"
     torch.save({"format_version": FORMAT_VERSION + 1}, newer)
-    with pytest.raises(ForecasterError, match="format version 4; .* so update forecaster"):
+    with pytest.raises(ForecasterError, match="format version 5; .* so update forecaster"):
         load_checkpoint(newer)
 
 

@@ -143,7 +143,7 @@ def test_bad_future_settings_are_one_line_errors(monkeypatch):
         config_from_dict({"data": {"future_calendar": ["minute"]}})
 
 
-def test_the_future_settings_round_trip_through_the_config_and_the_checkpoint(tmp_path):
+def test_the_future_settings_round_trip_through_the_config_and_the_checkpoint(tmp_path, as_version_3):
     raw = {"data": {"column": "load", "future": ["event"], "future_calendar": ["hour", "day_of_week"], "holidays": "DE"},
            "models": ["linear"]}
     config = config_from_dict(raw)
@@ -163,9 +163,10 @@ def test_the_future_settings_round_trip_through_the_config_and_the_checkpoint(tm
                               dims=dims, columns=("load",), transform="level", offset=np.zeros(1), scale=np.ones(1),
                               future=config.data.future_spec, future_offset=np.zeros(5), future_scale=np.ones(5))
     plain = ModelDims(context=4, horizon=2, channels=1, differenced=False, no_change=0.0)
-    older = to_payload(Checkpoint.from_model(build_model("linear", LinearConfig(), plain), name="linear", kind="linear",
-                                             config=LinearConfig(), dims=plain, columns=("load",), transform="level",
-                                             offset=np.zeros(1), scale=np.ones(1)))
+    older = as_version_3(to_payload(Checkpoint.from_model(build_model("linear", LinearConfig(), plain), name="linear",
+                                                          kind="linear", config=LinearConfig(), dims=plain, columns=("load",),
+                                                          transform="level", offset=np.zeros(1), scale=np.ones(1))))
+    older["format_version"] = 2
     del older["future"], older["dims"]["future_channels"]  # as written before inputs known ahead
     assert from_payload(older, "old file").pipeline.future == FutureSpec()
 

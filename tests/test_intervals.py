@@ -262,12 +262,13 @@ def test_the_estimator_predicts_lower_and_upper_columns(small_prices):
     assert {"coverage_80", "rel_crps"} <= set(estimator.score().columns)
 
 
-def test_a_checkpoint_keeps_its_calibration_and_one_written_before_intervals_loads(interval_run, tmp_path):
+def test_a_checkpoint_keeps_its_calibration_and_one_written_before_intervals_loads(interval_run, tmp_path, as_version_3):
     from forecaster.checkpoint import from_payload, load_checkpoint, save_checkpoint, to_payload
 
     checkpoint = interval_run.checkpoint("linear")
     assert load_checkpoint(save_checkpoint(checkpoint, tmp_path / "linear.pt")) == checkpoint
-    older = to_payload(checkpoint)
+    older = as_version_3(to_payload(checkpoint))
+    older["format_version"] = 2
     del older["intervals"], older["dims"]["head"]  # what format version 2 wrote before intervals (and heads)
     assert from_payload(older, "older.pt").intervals is None
 

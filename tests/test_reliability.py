@@ -203,7 +203,7 @@ def test_interrupted_run_leaves_only_a_marked_incomplete_folder_and_resume_finis
     assert "already complete" in capsys.readouterr().err
 
 
-def test_a_run_interrupted_before_typed_checkpoints_still_resumes(small_prices, tiny_config, tmp_path):
+def test_a_run_interrupted_before_typed_checkpoints_still_resumes(small_prices, tiny_config, tmp_path, as_version_3):
     """Records written with a format-version-1 checkpoint inside (scaler ``mean``, no ``series``) load as before."""
     import torch
 
@@ -215,7 +215,7 @@ def test_a_run_interrupted_before_typed_checkpoints_still_resumes(small_prices, 
     result = run_experiment(config, frame=small_prices, on_model_done=lambda result, name: progress.record(out, result, name))
     for path in (progress.progress_dir(out) / "models").iterdir():
         record = torch.load(path, weights_only=True)
-        nested = record["checkpoint"]
+        nested = as_version_3(record["checkpoint"])
         nested.update(format_version=1, scaler={"mean": nested["scaler"]["offset"], "scale": nested["scaler"]["scale"]})
         del nested["series"]
         torch.save(record, path)  # as the code before the typed checkpoint wrote it

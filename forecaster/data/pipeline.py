@@ -212,6 +212,38 @@ class Pipeline:
         scaled_by = record if record is not None else self  # a series' own training statistics, or the first's
         return (values - np.asarray(scaled_by.future_offset)) / np.asarray(scaled_by.future_scale)
 
+    def state(self) -> dict[str, Any]:
+        """The pipeline as plain values (strings, numbers, lists, dicts): what a checkpoint file stores."""
+        future = self.future
+        return {
+            "columns": list(self.columns), "transform": self.transform, "targets": self.targets,
+            "calendar": list(self.calendar), "offset": list(self.offset), "scale": list(self.scale),
+            "future": {"columns": list(future.columns), "calendar": list(future.calendar), "holidays": future.holidays,
+                       "series": list(future.series), "offset": list(self.future_offset), "scale": list(self.future_scale)},
+            "series": [{"label": record.label, "source": record.source, "columns": list(record.columns),
+                        "offset": list(record.offset), "scale": list(record.scale),
+                        "future_offset": list(record.future_offset), "future_scale": list(record.future_scale)}
+                       for record in self.series],
+            "pooled": self.pooled,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Pipeline:
+        """The pipeline of ``state()``'s plain values (a KeyError names a missing key; a bad width is a ValueError)."""
+        future = state["future"]
+        spec = FutureSpec(columns=tuple(future["columns"]), calendar=tuple(future["calendar"]), holidays=future["holidays"],
+                          series=tuple(future["series"]))
+        return cls(
+            columns=tuple(state["columns"]), transform=str(state["transform"]), offset=floats(state["offset"]),
+            scale=floats(state["scale"]), targets=int(state["targets"]), calendar=tuple(state["calendar"]), future=spec,
+            future_offset=floats(future["offset"]), future_scale=floats(future["scale"]),
+            series=tuple(SeriesScaling(label=str(entry["label"]), source=str(entry["source"]), columns=tuple(entry["columns"]),
+                                       offset=floats(entry["offset"]), scale=floats(entry["scale"]),
+                                       future_offset=floats(entry["future_offset"]), future_scale=floats(entry["future_scale"]))
+                         for entry in state["series"]),
+            pooled=bool(state["pooled"]),
+        )
+
     def with_series(self, records: tuple[SeriesScaling, ...]) -> Pipeline:
         """This pipeline as a global model's: a record of each of its series."""
         return dataclasses.replace(self, series=tuple(records))
