@@ -153,6 +153,7 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "intervals": None if checkpoint.intervals is None else {
             "method": checkpoint.intervals.method, "levels": list(checkpoint.intervals.levels),
             "radii": [list(row) for row in checkpoint.intervals.radii],
+            "targets": [[list(row) for row in radii] for radii in checkpoint.intervals.targets],
         },
         "state_dict": dict(checkpoint.state_dict),
         "head": checkpoint.head,
@@ -229,7 +230,8 @@ def _calibration(stored: dict[str, Any] | None) -> Calibration | None:
     if stored is None:
         return None
     return Calibration(method=str(stored["method"]), levels=floats(stored["levels"]),
-                       radii=tuple(floats(row) for row in stored["radii"]))
+                       radii=tuple(floats(row) for row in stored["radii"]),
+                       targets=tuple(tuple(floats(row) for row in radii) for radii in stored.get("targets", ())))  # one target before
 
 
 def write_payload(payload: dict[str, Any], path: str | Path) -> Path:

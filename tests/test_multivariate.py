@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from forecaster.checkpoint import Checkpoint, save_checkpoint
+from forecaster.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from forecaster.cli import main
 from forecaster.config import config_from_dict
 from forecaster.data.features import DataConfig, prepare_series
@@ -180,7 +180,15 @@ def test_forecast_and_embed_read_a_checkpoint_of_several_targets(hourly, tmp_pat
     pipeline = checkpoint.pipeline
     assert pipeline.data_config().targets == tuple(COLUMNS) and pipeline.data_config(column="demand").targets[0] == "demand"
     table = Forecaster.from_checkpoint(checkpoint).forecast(hourly)
-    assert list(table.columns) == ["date", "target", "forecast"] and list(table["target"].unique()) == COLUMNS
+    assert list(table.columns) == ["date", "target", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
+    assert list(table["target"].unique()) == COLUMNS
+    for k, name in enumerate(COLUMNS):  # each target's bounds from its own run's calibration, around its own forecast
+        own = result.runs["transformer"].channels[name].intervals.calibration
+        assert checkpoint.intervals.of_target(k) == own
+        rows = table[table["target"] == name]
+        change = rows["forecast"].to_numpy() - hourly[name].iloc[-1]  # level targets: the change is a difference
+        np.testing.assert_allclose(rows["hi_80"] - hourly[name].iloc[-1], change + np.asarray(own.radii[0]), rtol=1e-9)
+    assert load_checkpoint(save_checkpoint(checkpoint, tmp_path / "calibrated.pt")).intervals == checkpoint.intervals
     model = checkpoint.model()  # by hand: the last window scaled as in training, each target unscaled by its own statistics
     window = (hourly[COLUMNS].to_numpy()[-24:] - np.array(checkpoint.pipeline.offset)) / np.array(checkpoint.pipeline.scale)
     with torch.no_grad():

@@ -74,12 +74,26 @@ class Calibration:
     ``radii`` (L, H): for ``conformal`` the validation radius of each level and horizon step, for
     ``adaptive`` the radius reached after the test span; the interval is the point forecast's change
     +- radius in the change space. A distributional head (``quantile``) needs no radii: the model
-    forecasts the bounds.
+    forecasts the bounds. A model of K targets has each target's own radii in ``targets`` (K, L, H), each
+    calibrated on that target's validation forecasts alone (``of_target``); ``radii`` is then empty.
     """
 
     method: str
     levels: tuple[float, ...]
     radii: tuple[tuple[float, ...], ...] = ()
+    targets: tuple[tuple[tuple[float, ...], ...], ...] = ()
+
+    def of_target(self, target: int) -> Calibration:
+        """Target ``target``'s calibration (itself for a model of one target)."""
+        if not self.targets:
+            return self
+        return Calibration(self.method, self.levels, self.targets[target])
+
+    @classmethod
+    def per_target(cls, calibrations: list[Calibration]) -> Calibration:
+        """One calibration holding each target's (all of one method and levels), for a model of several targets."""
+        first = calibrations[0]
+        return cls(first.method, first.levels, targets=tuple(calibration.radii for calibration in calibrations))
 
     def bounds(self, forecast: np.ndarray, anchors: np.ndarray, transform: Transform) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds (N, H, L) in the series' units around point forecasts (N, H) from ``anchors`` (N,)."""

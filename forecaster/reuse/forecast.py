@@ -110,7 +110,8 @@ class Forecaster:
         :func:`future_dates`; ``table.attrs["calendar"]`` says which calendar made them. A model that reads inputs
         known ahead gets its calendar and holiday channels from those dates, and its future columns from ``future``
         (a frame indexed by date holding them on every forecast date; see ``Pipeline.future_inputs``). With several
-        targets the table has a row per date and target (points only: a run calibrates intervals per target).
+        targets the table has a row per date and target (a ``target`` column), each target's bounds calibrated on
+        its own validation forecasts.
         """
         calibration = self.intervals
         levels = (calibration.levels if calibration else ()) if levels is None else tuple(float(level) for level in levels)
@@ -128,17 +129,15 @@ class Forecaster:
             known = (torch.tensor(self.pipeline.future_inputs(series.dates, dates, future, source=source), dtype=torch.float32)[None],)
         with torch.no_grad():
             outputs = self.model.eval()(window, *known).double().numpy()  # (1, H, K, *head.shape)
-        names = series.target_names
-        if len(names) == 1:
-            values, bounds = self._target_forecast(outputs[:, :, 0], inputs, 0, series.levels[-1:], levels)
-            table = pd.DataFrame({"date": dates, "forecast": values})
+        names, tables = series.target_names, []
+        for k, name in enumerate(names):  # each target's rows, its bounds from its own calibration
+            anchors = series.levels[-1:] if len(names) == 1 else series.levels[-1:, k]
+            values, bounds = self._target_forecast(outputs[:, :, k], inputs, k, anchors, levels)
+            part = pd.DataFrame({"date": dates, "target": name, "forecast": values})
             for level in levels:
-                table[f"lo_{level:g}"], table[f"hi_{level:g}"] = bounds[level]
-        else:  # several targets: a row per date and target (intervals are calibrated for one target's runs alone)
-            table = pd.concat([
-                pd.DataFrame({"date": dates, "target": name,
-                              "forecast": self._target_forecast(outputs[:, :, k], inputs, k, series.levels[-1:, k], ())[0]})
-                for k, name in enumerate(names)], ignore_index=True)
+                part[f"lo_{level:g}"], part[f"hi_{level:g}"] = bounds[level]
+            tables.append(part)
+        table = pd.concat(tables, ignore_index=True) if len(names) > 1 else tables[0].drop(columns="target")
         table.attrs["target"] = ", ".join(names)  # the column(s) forecast (a global model's differ by series)
         table.attrs["intervals"] = calibration.method if levels else None
         table.attrs["calendar"] = calendar  # which calendar made the dates, e.g. "XNYS (exchange_calendars)"
@@ -157,7 +156,7 @@ class Forecaster:
         values = transform.invert(inputs.unscale_target(head.point(scaled), target), anchors)  # (1, H)
         bounds = {}
         if levels:
-            lower, upper = self.intervals.bounds(values, anchors, transform)  # (1, H, L)
+            lower, upper = self.intervals.of_target(target).bounds(values, anchors, transform)  # (1, H, L)
             bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(self.intervals.levels) if level in levels}
         return values[0], bounds
 

@@ -24,7 +24,7 @@ from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import CALIBRATED_METHODS, check_calibration_size
+from forecaster.evaluation.conformal import CALIBRATED_METHODS, Calibration, check_calibration_size
 from forecaster.models import ModelDims, count_parameters, model_kind, output_head
 from forecaster.output.folders import write_folder
 from forecaster.output.tables import seasonal_beside_naive
@@ -82,10 +82,14 @@ class ExperimentResult:
     def checkpoint(self, name: str) -> Checkpoint:
         """Model ``name``'s checkpoint, in memory: what rebuilds it and feeds it new data (save it with ``save_checkpoint``)."""
         run = self.runs[name]
+        calibration = run.intervals.calibration if run.intervals is not None else None
+        targets = [own.intervals.calibration for own in (run.channels or {}).values() if own.intervals is not None]
+        if targets:  # several targets: each calibrated on its own validation forecasts
+            calibration = Calibration.per_target(targets)
         return Checkpoint.of(
             run.model, name=name, kind=run.spec.kind, config=run.spec.config,
             dims=dataclasses.replace(self.data.dims, head=output_head(run.model)), pipeline=self.data.pipeline,
-            intervals=run.intervals.calibration if run.intervals is not None else None,
+            intervals=calibration,
         )
 
     @property
