@@ -73,6 +73,7 @@ class Checkpoint:
     pipeline: Pipeline  # how new data becomes the model's inputs: columns, transform, scaling (data/pipeline.py)
     state_dict: dict[str, torch.Tensor] = field(compare=False, repr=False)
     intervals: Calibration | None = None  # how the model's intervals are made; None: points only
+    series_intervals: tuple[Calibration | None, ...] = ()  # a global model's: each series' own, as pipeline.series
     forecaster_version: str = __version__  # the version that made the checkpoint
     head: bool = True  # False: a pretrained encoder alone (forecaster pretrain), with no head to forecast with
 
@@ -150,11 +151,8 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "config": plain_dict(dataclasses.asdict(checkpoint.config)),
         "dims": {**dataclasses.asdict(checkpoint.dims), "head": checkpoint.dims.head.describe()},  # the head: plain
         "pipeline": checkpoint.pipeline.state(),
-        "intervals": None if checkpoint.intervals is None else {
-            "method": checkpoint.intervals.method, "levels": list(checkpoint.intervals.levels),
-            "radii": [list(row) for row in checkpoint.intervals.radii],
-            "targets": [[list(row) for row in radii] for radii in checkpoint.intervals.targets],
-        },
+        "intervals": _plain_calibration(checkpoint.intervals),
+        "series_intervals": [_plain_calibration(calibration) for calibration in checkpoint.series_intervals],
         "state_dict": dict(checkpoint.state_dict),
         "head": checkpoint.head,
     }
@@ -180,6 +178,7 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
             pipeline=Pipeline.from_state(payload["pipeline"]) if version >= 4 else _pipeline_before_4(payload, version, dims, head),
             state_dict=dict(payload["state_dict"]),
             intervals=_calibration(payload.get("intervals")),  # absent before intervals: points only
+            series_intervals=tuple(_calibration(stored) for stored in payload.get("series_intervals", ())),  # before 4: none
             forecaster_version=str(payload.get("forecaster_version", "unknown")),
             head=head,
         )
@@ -224,6 +223,13 @@ def _future(stored: dict[str, Any] | None) -> dict[str, Any]:
     spec = FutureSpec(columns=tuple(stored["columns"]), calendar=tuple(stored["calendar"]), holidays=stored["holidays"],
                       series=tuple(stored.get("series", ())))
     return {"future": spec, "future_offset": floats(stored["offset"]), "future_scale": floats(stored["scale"])}
+
+
+def _plain_calibration(calibration: Calibration | None) -> dict[str, Any] | None:
+    if calibration is None:
+        return None
+    return {"method": calibration.method, "levels": list(calibration.levels), "radii": [list(row) for row in calibration.radii],
+            "targets": [[list(row) for row in radii] for radii in calibration.targets]}
 
 
 def _calibration(stored: dict[str, Any] | None) -> Calibration | None:

@@ -12,12 +12,13 @@ import pytest
 import torch
 import yaml
 
-from forecaster.checkpoint import load_checkpoint, load_model
+from forecaster.checkpoint import load_checkpoint, load_model, save_checkpoint
 from forecaster.cli import main
 from forecaster.config import config_from_dict, read_config
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig, pool_windows
 from forecaster.errors import ForecasterError
+from forecaster.reuse.forecast import Forecaster
 from forecaster.runs import multiseries, progress
 from forecaster.runs.fitting import score_model
 from forecaster.runs.multiseries import POOLED, figure_series, prepare_all, run_global, save_global, series_labels
@@ -277,6 +278,26 @@ def test_the_global_vs_alone_example_runs_and_prints_both_columns():
     assert lines[0].split() == ["series", "model", "rel_mae_alone", "rel_mae_global", "global_minus_alone"]
     naive = [line.split() for line in lines[1:5] if line.split()[1] == "naive"]
     assert [row[0] for row in naive] == ["sunspots", "sp500"] and all(row[2:4] == ["1.0000", "1.0000"] for row in naive)
+
+
+def test_a_global_checkpoint_bounds_each_series_by_its_own_calibration_and_an_unseen_one_by_none(two_csvs, tmp_path):
+    """Conformal radii are in a series' own units: each series' forecast takes its own run's, and a series the model
+    never saw gets no intervals (none of the radii is in its units)."""
+    raw = global_config(two_csvs)
+    raw["data"]["transform"] = "diff"  # radii in each series' price units (alpha near 100, beta near 5000)
+    raw["models"] = [{"kind": "naive"}, {"kind": "linear"}]
+    result = run_global(config_from_dict(raw))
+    forecaster_ = Forecaster.from_checkpoint(load_checkpoint(save_checkpoint(result.checkpoint("linear"), tmp_path / "l.pt")))
+    for path, label in zip(two_csvs, ("alpha", "beta")):
+        own = result.parts[label].runs["linear"].intervals.calibration
+        frame = pd.read_csv(path, index_col="Date", parse_dates=True)
+        table = forecaster_.forecast(frame, source=label, exchange="none")
+        np.testing.assert_allclose((table["hi_80"] - table["forecast"]).to_numpy(), np.asarray(own.radii[0]), rtol=1e-9)
+    unseen = random_walk(120, level=7.0, seed=9)
+    table = forecaster_.forecast(unseen, source="gamma.csv", exchange="none")
+    assert list(table.columns) == ["date", "forecast"]
+    with pytest.raises(ForecasterError, match="none for a series it never saw"):
+        forecaster_.forecast(unseen, source="gamma.csv", levels=(80,))
 
 
 def test_a_global_checkpoint_forecasts_each_of_its_series_by_its_own_column(two_csvs, tmp_path, capsys):

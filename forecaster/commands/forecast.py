@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}" if daily else f"{d:%Y-%m-%d %H:%M}"},
                           float_format="{:.4f}".format))
     print(f"dates: {table.attrs['calendar']}")
+    if checkpoint.intervals and not table.attrs["intervals"] and checkpoint.pipeline.series:
+        print(f"no intervals: {args.data} is not one of the model's series, and each series' were calibrated in its own units")
     if table.attrs["intervals"]:
         print(f"lo_L, hi_L: the central L % prediction interval ({table.attrs['intervals']}, as calibrated in the run)")
     if out is not None:

@@ -61,7 +61,8 @@ class ForecastEstimator:
         self.result_ = run_experiment(self.config, frame=frame, progress=progress)
         self.checkpoint_ = checkpoint = self.result_.checkpoint(self.kind)
         self.forecaster_ = Forecaster(model=self.result_.runs[self.kind].model, pipeline=checkpoint.pipeline, dims=checkpoint.dims,
-                                      intervals=checkpoint.intervals, name=self.kind)
+                                      intervals=checkpoint.intervals, name=self.kind,
+                                      series_intervals=checkpoint.series_intervals)
         self.frame_ = frame
         return self
 

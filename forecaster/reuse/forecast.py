@@ -14,7 +14,7 @@ from forecaster.checkpoint import Checkpoint, load_checkpoint
 from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
 from forecaster.data.pipeline import Pipeline, ScaledSeries
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.conformal import Calibration, quantile_bounds, quantile_levels
+from forecaster.evaluation.conformal import CALIBRATED_METHODS, Calibration, quantile_bounds, quantile_levels
 from forecaster.models import ModelDims
 from forecaster.output.folders import write_folder
 
@@ -85,12 +85,24 @@ class Forecaster:
     dims: ModelDims
     intervals: Calibration | None = None
     name: str = "model"
+    series_intervals: tuple[Calibration | None, ...] = ()  # a global model's: each series' own, as pipeline.series
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint) -> Forecaster:
         """The model a checkpoint holds (rebuilt in eval mode) with its pipeline and intervals."""
         return cls(model=checkpoint.model(), pipeline=checkpoint.pipeline, dims=checkpoint.dims, intervals=checkpoint.intervals,
-                   name=checkpoint.name)
+                   name=checkpoint.name, series_intervals=checkpoint.series_intervals)
+
+    def calibration(self, source: str | None = None) -> Calibration | None:
+        """How the intervals of series ``source`` are made: a global model's own series' calibration (in that series'
+        units); for a series it never saw, a distributional head's (the model forecasts the bounds) and no radii,
+        which are in another series' units; else the model's."""
+        if not self.pipeline.series or not self.series_intervals:
+            return self.intervals
+        record = self.pipeline.series_record(source)
+        if record is not None:
+            return self.series_intervals[self.pipeline.series.index(record)]
+        return None if self.intervals is None or self.intervals.method in CALIBRATED_METHODS else self.intervals
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
@@ -113,11 +125,12 @@ class Forecaster:
         targets the table has a row per date and target (a ``target`` column), each target's bounds calibrated on
         its own validation forecasts.
         """
-        calibration = self.intervals
+        calibration = self.calibration(source)
         levels = (calibration.levels if calibration else ()) if levels is None else tuple(float(level) for level in levels)
         missing = [level for level in levels if calibration is None or level not in calibration.levels]
         if missing:
             known = (f"levels {[float(level) for level in calibration.levels]}" if calibration
+                     else "none for a series it never saw (each series' are in its own units)" if self.intervals
                      else "no intervals (a run with intervals.levels=[])")
             raise ForecasterError(f"levels={missing} were not calibrated for this model; it has {known}")
         inputs = self.pipeline.read(frame, context=self.dims.context, column=column, source=source)
@@ -132,7 +145,7 @@ class Forecaster:
         names, tables = series.target_names, []
         for k, name in enumerate(names):  # each target's rows, its bounds from its own calibration
             anchors = series.levels[-1:] if len(names) == 1 else series.levels[-1:, k]
-            values, bounds = self._target_forecast(outputs[:, :, k], inputs, k, anchors, levels)
+            values, bounds = self._target_forecast(outputs[:, :, k], inputs, k, anchors, levels, calibration)
             part = pd.DataFrame({"date": dates, "target": name, "forecast": values})
             for level in levels:
                 part[f"lo_{level:g}"], part[f"hi_{level:g}"] = bounds[level]
@@ -144,7 +157,8 @@ class Forecaster:
         return table
 
     def _target_forecast(self, scaled: np.ndarray, inputs: ScaledSeries, target: int, anchors: np.ndarray,
-                         levels: tuple[float, ...]) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
+                         levels: tuple[float, ...], calibration: Calibration | None
+                         ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
         """One target's forecast (H,) in the series' units from its scaled outputs (1, H, *head.shape), and its bounds
         per level: a distributional head's quantiles, or the run's calibration around the point forecast."""
         head, taus, transform = self.dims.head, quantile_levels(levels), inputs.series.transform
@@ -156,8 +170,8 @@ class Forecaster:
         values = transform.invert(inputs.unscale_target(head.point(scaled), target), anchors)  # (1, H)
         bounds = {}
         if levels:
-            lower, upper = self.intervals.of_target(target).bounds(values, anchors, transform)  # (1, H, L)
-            bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(self.intervals.levels) if level in levels}
+            lower, upper = calibration.of_target(target).bounds(values, anchors, transform)  # (1, H, L)
+            bounds = {level: (lower[0, :, i], upper[0, :, i]) for i, level in enumerate(calibration.levels) if level in levels}
         return values[0], bounds
 
 

@@ -119,7 +119,9 @@ class GlobalResult:
             for pipeline in [part.data.pipeline]
         )
         first = self.first.checkpoint(name)
-        return dataclasses.replace(first, pipeline=first.pipeline.with_series(records))
+        # Each series' intervals were calibrated on its own validation forecasts, in its own units.
+        intervals = tuple(part.checkpoint(name).intervals for part in self.parts.values())
+        return dataclasses.replace(first, pipeline=first.pipeline.with_series(records), series_intervals=intervals)
 
     @property
     def metrics(self) -> pd.DataFrame:
