@@ -18,7 +18,9 @@ is newer instead of failing on the key); version 1 files (their scaler offset ca
 calendars, global models or patches, they lack those keys) still load, and so do version 2 files written
 before intervals (no ``intervals`` key: the model forecasts points only), before inputs known ahead (no
 ``future`` key: the model reads the past alone), before pretraining (no ``head`` key: a whole model) or
-before output heads (``dims`` has ``quantiles``, a quantile head's taus or none, instead of ``head``).
+before output heads (``dims`` has ``quantiles``, a quantile head's taus or none, instead of ``head``). A global
+model's series identity is written as one channel, the series' index (``dims.series`` N, an embedding of N + 1 rows);
+files that hold it as a one-hot of N channels (format version 3 and before) are converted as they are read.
 
 A pretrained encoder (``forecaster pretrain``) is a transformer checkpoint with ``head: false``: its weights
 are the encoder's alone (under ``encoder.``), it cannot forecast (``model()`` says to transfer it), and it
@@ -44,6 +46,7 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
 from forecaster.mappings import from_mapping, plain_dict
 from forecaster.models import ModelDims, TransformerEncoder, build_model, head_from_description, model_kind
+from forecaster.models.future import identity_from_one_hot
 from forecaster.version import __version__
 
 FORMAT_VERSION = 3  # 3: dims.head (the output head) in place of dims.quantiles
@@ -149,7 +152,7 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "name": checkpoint.name,
         "kind": checkpoint.kind,
         "config": plain_dict(dataclasses.asdict(checkpoint.config)),
-        "dims": {**dataclasses.asdict(checkpoint.dims), "head": checkpoint.dims.head.describe()},  # the head: plain
+        "dims": _stored_dims(checkpoint.dims),
         "columns": list(pipeline.columns),
         "calendar": list(pipeline.calendar),
         "transform": pipeline.transform,
@@ -182,6 +185,7 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
         raise ForecasterError(f"{where} is not a forecaster checkpoint of format version {' or '.join(map(str, READABLE_VERSIONS))}")
     offset_key = "mean" if version == 1 else "offset"  # version 1 called the scaler's offset its mean
     try:
+        payload = _index_identity(payload)  # a one-hot series identity (version 3 and before) as the index form
         kind = payload["kind"]
         dims = _dims(payload["dims"])
         head = bool(payload.get("head", True))  # absent before pretraining: a whole model
@@ -218,6 +222,37 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
         # The kind's config class refused the stored config (unknown key, wrong type or value, its own
         # __post_init__), or the parts disagree: one line, not a traceback. ForecasterError is a ValueError.
         raise ForecasterError(f"checkpoint {where}: {_one_line(error)}") from None
+
+
+def _stored_dims(dims: ModelDims) -> dict[str, Any]:
+    """``dims`` as the payload holds them: the head described (plain), ``series`` only when there are identities (so that
+    the payload of a model without them is as it was before ``series``)."""
+    stored = {**dataclasses.asdict(dims), "head": dims.head.describe()}
+    if not dims.series:
+        del stored["series"]
+    return stored
+
+
+def _index_identity(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with its series identity in the index form (one channel, an embedding: ``identity_from_one_hot``) where
+    it holds a one-hot of its N series (format version 3 and before: ``dims.future_channels`` counts N identity channels
+    after the known ones, and ``dims`` has no ``series``); else ``payload`` itself."""
+    future, stored = payload.get("future") or {}, payload["dims"]
+    count = len(future.get("series") or ())
+    known = count and FutureSpec(tuple(future["columns"]), tuple(future["calendar"]), future["holidays"]).channels
+    if not count or stored.get("future_channels", 0) - known != count or "series" in stored:
+        return payload  # no identity, or the index form (one identity channel, dims.series written)
+
+    def index_form(offset: list[float]) -> list[float]:  # the known inputs' scaling, then the identity's: read unscaled
+        return [*list(offset)[:known], float(offset[known])] if len(offset) else []
+
+    series = [{**entry, **{key: index_form(entry.get(key, ())) for key in ("future_offset", "future_scale")}}
+              for entry in payload.get("series") or ()]
+    state_dict = payload["state_dict"]
+    if model_kind(payload["kind"]).trainable:  # a FutureForecaster's head (naive kinds read no inputs known ahead)
+        state_dict = identity_from_one_hot(state_dict, series=count)
+    return {**payload, "dims": {**stored, "future_channels": known + 1, "series": count}, "series": series, "state_dict": state_dict,
+            "future": {**future, "offset": index_form(future["offset"]), "scale": index_form(future["scale"])}}
 
 
 def _dims(stored: dict[str, Any]) -> ModelDims:
