@@ -19,6 +19,8 @@ still load: version 3 (the pipeline's parts at the payload's top level, the outp
 version 2 files written before intervals (no ``intervals`` key: the model forecasts points only), before inputs
 known ahead (no ``future`` key: the model reads the past alone), before pretraining (no ``head`` key: a whole model)
 or before output heads (``dims`` has ``quantiles``, a quantile head's taus or none, instead of ``head``).
+A global model's series identity is one channel, the series' index (``dims.series`` N, an embedding of N + 1 rows); files
+that hold it as a one-hot of N channels (format version 3 and before) are converted as they are read.
 
 A pretrained encoder (``forecaster pretrain``) is a transformer checkpoint with ``head: false``: its weights
 are the encoder's alone (under ``encoder.``), it cannot forecast (``model()`` says to transfer it), and it
@@ -39,11 +41,12 @@ import torch
 from torch import nn
 
 from forecaster.data.calendar import FutureSpec
-from forecaster.data.pipeline import Pipeline, SeriesScaling, floats
+from forecaster.data.pipeline import Pipeline, floats
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import Calibration
 from forecaster.mappings import from_mapping, plain_dict
 from forecaster.models import ModelDims, TransformerEncoder, build_model, head_from_description, model_kind
+from forecaster.older_checkpoints import index_identity, pipeline_before_4
 from forecaster.version import __version__
 
 FORMAT_VERSION = 4  # 4: the fitted pipeline as one "pipeline" mapping; 3: dims.head (the output head)
@@ -149,7 +152,7 @@ def to_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "name": checkpoint.name,
         "kind": checkpoint.kind,
         "config": plain_dict(dataclasses.asdict(checkpoint.config)),
-        "dims": {**dataclasses.asdict(checkpoint.dims), "head": checkpoint.dims.head.describe()},  # the head: plain
+        "dims": _stored_dims(checkpoint.dims),
         "pipeline": checkpoint.pipeline.state(),
         "intervals": _plain_calibration(checkpoint.intervals),
         "series_intervals": [_plain_calibration(calibration) for calibration in checkpoint.series_intervals],
@@ -167,6 +170,8 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
                                   f"reads versions {READABLE_VERSIONS[0]} to {FORMAT_VERSION}, so update forecaster")
         raise ForecasterError(f"{where} is not a forecaster checkpoint of format version {' or '.join(map(str, READABLE_VERSIONS))}")
     try:
+        if version < 4:
+            payload = index_identity(payload)  # a one-hot series identity (version 3 and before) as the index form
         kind = payload["kind"]
         dims = _dims(payload["dims"])
         head = bool(payload.get("head", True))  # absent before pretraining: a whole model
@@ -175,7 +180,7 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
             kind=kind,
             config=from_mapping(model_kind(kind).config_class, payload["config"], "config"),  # missing keys: defaults
             dims=dims,
-            pipeline=Pipeline.from_state(payload["pipeline"]) if version >= 4 else _pipeline_before_4(payload, version, dims, head),
+            pipeline=Pipeline.from_state(payload["pipeline"]) if version >= 4 else pipeline_before_4(payload, version, dims.targets, head),
             state_dict=dict(payload["state_dict"]),
             intervals=_calibration(payload.get("intervals")),  # absent before intervals: points only
             series_intervals=tuple(_calibration(stored) for stored in payload.get("series_intervals", ())),  # before 4: none
@@ -190,39 +195,19 @@ def from_payload(payload: Any, where: str) -> Checkpoint:
         raise ForecasterError(f"checkpoint {where}: {_one_line(error)}") from None
 
 
-def _pipeline_before_4(payload: dict[str, Any], version: int, dims: ModelDims, head: bool) -> Pipeline:
-    """The pipeline of a file written before format version 4, whose parts lie at the payload's top level."""
-    offset_key = "mean" if version == 1 else "offset"  # version 1 called the scaler's offset its mean
-    return Pipeline(
-        columns=tuple(payload["columns"]),
-        transform=payload["transform"],
-        offset=floats(payload["scaler"][offset_key]),
-        scale=floats(payload["scaler"]["scale"]),
-        targets=dims.targets,
-        calendar=tuple(payload.get("calendar", ())),  # checkpoints from before calendars have none
-        series=tuple(
-            SeriesScaling(label=str(entry["label"]), source=str(entry["source"]), columns=tuple(entry["columns"]),
-                          offset=floats(entry[offset_key]), scale=floats(entry["scale"]),
-                          future_offset=floats(entry.get("future_offset", ())), future_scale=floats(entry.get("future_scale", ())))
-            for entry in payload.get("series") or ()
-        ),
-        pooled=not head,  # a pretrained encoder read a pool of series, each scaled by its own statistics
-        **_future(payload.get("future")),  # absent before inputs known ahead: none
-    )
+def _stored_dims(dims: ModelDims) -> dict[str, Any]:
+    """``dims`` as the payload holds them: the head described (plain), ``series`` only when there are identities (so that
+    the payload of a model without them is as it was before ``series``)."""
+    stored = {**dataclasses.asdict(dims), "head": dims.head.describe()}
+    if not dims.series:
+        del stored["series"]
+    return stored
 
 
 def _dims(stored: dict[str, Any]) -> ModelDims:
     taus = floats(stored.get("quantiles", ()))  # before output heads: a quantile head's taus, () for points
     head = stored.get("head", {"name": "quantile", "taus": list(taus)} if taus else {"name": "point"})
     return ModelDims(**{key: value for key, value in stored.items() if key not in ("quantiles", "head")}, head=head_from_description(head))
-
-
-def _future(stored: dict[str, Any] | None) -> dict[str, Any]:
-    if not stored:
-        return {}
-    spec = FutureSpec(columns=tuple(stored["columns"]), calendar=tuple(stored["calendar"]), holidays=stored["holidays"],
-                      series=tuple(stored.get("series", ())))
-    return {"future": spec, "future_offset": floats(stored["offset"]), "future_scale": floats(stored["scale"])}
 
 
 def _plain_calibration(calibration: Calibration | None) -> dict[str, Any] | None:

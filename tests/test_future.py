@@ -242,6 +242,7 @@ def test_a_global_model_reads_each_series_inputs_known_ahead_scaled_by_its_own_t
 
 
 def test_a_series_embedding_gives_each_series_of_a_global_run_its_own_learned_identity(tmp_path):
+    from forecaster.reuse.forecast import Forecaster
     from forecaster.runs.experiment import run_experiment
     from forecaster.runs.multiseries import run_global
 
@@ -252,25 +253,54 @@ def test_a_series_embedding_gives_each_series_of_a_global_run_its_own_learned_id
     assert read_config(tmp_path / "c.yaml") == config and config.data.series_embedding
     frames = {"a": hourly_load(300, seed=1), "b": hourly_load(300, seed=2).assign(load=lambda f: 30 - f["load"])}
     result = run_global(config, frames=frames)
-    for index, part in enumerate(result.parts.values()):  # one-hot, the same at every step, not scaled
+    for index, part in enumerate(result.parts.values()):  # one column: the series' index, the same at every step, not scaled
         future = part.data.windows["test"].future_inputs.numpy()
-        assert future.shape[2] == 2 and (future[:, :, index] == 1).all() and (future[:, :, 1 - index] == 0).all()
+        assert future.shape[2] == 1 and (future == index).all() and part.data.dims.series == 2
+        assert (part.data.series.future == index).all()  # the unscaled inputs known ahead, too
     checkpoint = result.checkpoint("linear")
-    assert checkpoint.pipeline.future == FutureSpec(series=("a", "b")) and checkpoint.pipeline.future_scale == (1.0, 1.0)
-    assert from_payload(to_payload(checkpoint), "file") == checkpoint
+    assert checkpoint.pipeline.future == FutureSpec(series=("a", "b")) and checkpoint.pipeline.future_scale == (1.0,)
+    assert checkpoint.dims.series == 2 and checkpoint.dims.future_channels == 1
+    assert from_payload(to_payload(checkpoint), "file") == checkpoint and to_payload(checkpoint)["dims"]["series"] == 2
     dates = pd.date_range(frames["a"].index[-1], periods=3, freq="h")[1:]
-    np.testing.assert_array_equal(checkpoint.pipeline.future_inputs(frames["a"].index, dates, source="b"), [[0, 1], [0, 1]])
-    np.testing.assert_array_equal(checkpoint.pipeline.future_inputs(frames["a"].index, dates, source="c"), np.zeros((2, 2)))
-    # The model learnt something per series: the same window forecast as a's and as b's differs.
+    np.testing.assert_array_equal(checkpoint.pipeline.future_inputs(frames["a"].index, dates, source="b"), [[1], [1]])
+    np.testing.assert_array_equal(checkpoint.pipeline.future_inputs(frames["a"].index, dates, source="c"), [[2], [2]])
+    # The model learnt something per series: the same window forecast as a's and as b's differs; an unseen series
+    # (index 2) reads the embedding's padding row, zero and untrained, so its identity term is zero.
     model = result.runs["linear"].model
-    assert isinstance(model, FutureForecaster)
+    assert isinstance(model, FutureForecaster) and model.identity.weight.shape == (3, 32)
+    assert not model.identity.weight[2].any() and model.identity.weight[:2].abs().sum() > 0
     past = torch.zeros(1, 12, 1)
     with torch.no_grad():
-        as_a, as_b = (model(past, torch.tensor([[row, row]], dtype=torch.float32)) for row in ([1.0, 0.0], [0.0, 1.0]))
-    assert not torch.allclose(as_a, as_b)
+        as_a, as_b, unseen = (model(past, torch.full((1, 2, 1), float(index))) for index in range(3))
+        no_identity = model.head[2](model.head[1](model.head[0](torch.zeros(1, 2, 0))))  # the first layer's bias alone
+        assert torch.equal(model.correction(torch.full((1, 2, 1), 2.0)), no_identity)
+    assert not torch.allclose(as_a, as_b) and not torch.allclose(as_a, unseen)
+    forecaster = Forecaster.from_checkpoint(checkpoint)
+    b, c = (forecaster.forecast(frames["b"], source=source, column="load")["forecast"] for source in ("b", "c"))
+    assert len(b) == len(c) == 2 and np.isfinite(c).all()  # an unknown source (index 2) forecasts, by its own scaling
+    with pytest.raises(ValueError, match="the series' index, a whole number from 0 to 2 .*; got 0.5, 3"):
+        model(torch.zeros(2, 12, 1), torch.tensor([[[0.5], [1.0]], [[3.0], [0.0]]]))
     single = config_from_dict({**raw, "data": {**raw["data"], "source": "a"}})
     with pytest.raises(ForecasterError, match="data.series_embedding learns an identity per series of a global run"):
         run_experiment(single, frame=frames["a"])
+
+
+def test_a_thousand_series_identity_is_an_embedding_of_1001_rows_not_an_input_a_thousand_wide():
+    labels = tuple(f"s{index}" for index in range(1000))
+    spec = FutureSpec(calendar=("hour",), series=labels)
+    assert spec.channels == 3 and spec.identity("s7", 2).tolist() == [[7.0], [7.0]] and (spec.identity("new", 1) == 1000).all()
+    dims = ModelDims(context=8, horizon=3, channels=1, differenced=False, no_change=0.0, future_channels=3, series=1000)
+    model = build_model("linear", LinearConfig(), dims)
+    assert isinstance(model, FutureForecaster) and model.identity.weight.shape == (1001, 32)
+    assert model.head[0].weight.shape == (32, 2) and not model.identity.weight[1000].any()  # the unknown series' row: zero
+    index = torch.tensor([0.0, 999.0, 1000.0, 5.0])[:, None, None].expand(4, 3, 1)
+    with torch.no_grad():
+        model.head[-1].weight.fill_(1.0)  # past the zero start, so that gradients reach the embedding
+    model(torch.randn(4, 8, 1), torch.cat([torch.randn(4, 3, 2), index], dim=-1)).sum().backward()
+    grad = model.identity.weight.grad
+    assert grad[[0, 999, 5]].abs().sum(dim=1).gt(0).all() and not grad[1000].any() and not grad[1:5].any()  # padding: untrained
+    with pytest.raises(ValueError, match="reads 3 future input channel"):
+        model(torch.randn(1, 8, 1), torch.zeros(1, 3, 1000))
 
 
 def test_transfer_refuses_a_model_with_inputs_known_ahead_and_says_why(future_run):

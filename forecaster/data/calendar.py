@@ -30,8 +30,9 @@ HOLIDAYS_HINT = "pip install 'forecaster[calendars]'"
 class FutureSpec:
     """The inputs known ahead of each forecast step, in channel order: ``columns``, then a sine and a cosine
     per ``calendar`` feature of the step's date, then one 0/1 channel "a public holiday in ``holidays``",
-    then, for a global model with ``data.series_embedding``, a one-hot of the series among ``series`` (its
-    labels): a static covariate, the same at every step, from which the model learns an identity per series."""
+    then, for a global model with ``data.series_embedding``, one channel holding the series' index among ``series``
+    (its labels; ``len(series)`` for a series not among them): a static covariate, the same at every step, that the
+    model reads as a row of a learned embedding per series (``models/future.py``), not as a number."""
 
     columns: tuple[str, ...] = ()
     calendar: tuple[str, ...] = ()
@@ -41,14 +42,20 @@ class FutureSpec:
     @property
     def channels(self) -> int:
         """F: the number of future input channels."""
-        return len(self.columns) + 2 * len(self.calendar) + (self.holidays is not None) + len(self.series)
+        return self.known_channels + bool(self.series)
+
+    @property
+    def known_channels(self) -> int:
+        """The channels before the series identity: columns, calendar, holidays."""
+        return len(self.columns) + 2 * len(self.calendar) + (self.holidays is not None)
 
     def identity(self, label: str | None, steps: int) -> np.ndarray:
-        """The series-identity channels (steps, len(series)): 1 in ``label``'s, all 0 for a series not among them."""
-        channels = np.zeros((steps, len(self.series)))
-        if label in self.series:
-            channels[:, self.series.index(label)] = 1.0
-        return channels
+        """The series-identity channel (steps, 1): ``label``'s index among ``series``, ``len(series)`` (the unknown
+        series) for one not among them; (steps, 0) without series identities."""
+        if not self.series:
+            return np.zeros((steps, 0))
+        index = self.series.index(label) if label in self.series else len(self.series)
+        return np.full((steps, 1), float(index))
 
     def from_dates(self, dates: pd.DatetimeIndex) -> np.ndarray:
         """The channels computed from the dates alone (calendar, then holidays): (L, F - len(columns))."""

@@ -62,7 +62,7 @@ class DataConfig:
     holidays: str | None = None
     """A country code (`US`, `DE`, ...): a 0/1 input "the forecast date is a public holiday" (`holidays` package); `None`: no flag."""
     series_embedding: bool = False
-    """A global run (several sources): a learned identity per series, a one-hot read like an input known ahead."""
+    """A global run (several sources): a learned identity per series, its index read like an input known ahead into an embedding."""
 
     def __post_init__(self) -> None:
         if self.rows is not None and self.rows < 2:

@@ -119,12 +119,11 @@ class Pipeline:
         return (future - np.asarray(self.future_offset)) / np.asarray(self.future_scale)
 
     def with_identity(self, labels: tuple[str, ...]) -> Pipeline:
-        """This pipeline as one series' of a global run with series identities: a one-hot of the series among
-        ``labels`` appended to its inputs known ahead, read as it is (offset 0, scale 1: each series' own scaling
-        would centre its constant identity to zero)."""
+        """This pipeline as one series' of a global run with series identities: the series' index among ``labels``
+        appended to its inputs known ahead as one channel, read as it is (offset 0, scale 1: the model reads the index
+        exactly, as a row of its embedding; each series' own scaling would centre its constant identity to zero)."""
         return dataclasses.replace(self, future=dataclasses.replace(self.future, series=tuple(labels)),
-                                   future_offset=(*self.future_offset, *(0.0,) * len(labels)),
-                                   future_scale=(*self.future_scale, *(1.0,) * len(labels)))
+                                   future_offset=(*self.future_offset, 0.0), future_scale=(*self.future_scale, 1.0))
 
     @property
     def channels(self) -> int:
@@ -198,8 +197,8 @@ class Pipeline:
         feature's spacing check sees the series); the future columns are read from ``known`` (a frame indexed by
         date), which must hold every one of them on every forecast date: a one-line error names the columns and
         dates that are missing. Scaled by the training span's statistics of the series ``source`` for a global
-        pipeline that knows it, else its own (its first series'). Series identities: ``source``'s, or none (all
-        zeros) for a series it never saw.
+        pipeline that knows it, else its own (its first series'). The series identity: ``source``'s index among the
+        model's series, or their count (the unknown series, whose embedding is zero) for a series it never saw.
         """
         spec = self.future
         columns = np.empty((len(forecast_dates), 0))

@@ -45,7 +45,9 @@ class ModelDims:
     ``differenced`` and ``no_change`` (the scaled value of a zero change) tell the naive forecasts what
     "repeat the last value" means in the target space; neural models do not use them. ``targets`` (K) are
     the first K input channels; ``future_channels`` (F) the inputs known ahead for the forecast steps;
-    ``head``: what the outputs per step and target are (``models/heads.py``): one value by default.
+    ``series`` (N) the series of a global model with series identities, the last of the F being the series'
+    index (0..N-1, N for a series it never saw; 0: no identity); ``head``: what the outputs per step and
+    target are (``models/heads.py``): one value by default.
     """
 
     context: int
@@ -56,6 +58,7 @@ class ModelDims:
     targets: int = 1
     future_channels: int = 0
     head: Head = POINT
+    series: int = 0
 
 
 # What a kind may return when it has attention to show: each layer's weights (B, N, P, P) on the windows
@@ -161,7 +164,8 @@ def build_model(kind: str, config: Any, dims: ModelDims) -> nn.Module:
     entry = model_kind(kind)
     model = _with_head(kind, entry, config, dims)
     if dims.future_channels and entry.trainable:
-        return FutureForecaster(model, future_channels=dims.future_channels, targets=dims.targets, head=dims.head)
+        return FutureForecaster(model, future_channels=dims.future_channels, targets=dims.targets, head=dims.head,
+                                series=dims.series)
     return model
 
 

@@ -63,8 +63,9 @@ class PreparedData:
                 "future_scale": np.asarray(self.pipeline.future_scale, dtype=np.float64)}
 
     def with_identity(self, labels: tuple[str, ...], label: str) -> PreparedData:
-        """This series as one of a global run's ``labels``: a one-hot of ``label`` appended to its inputs known
-        ahead (not scaled: each series' own scaler would centre its constant identity to zero)."""
+        """This series as one of a global run's ``labels``: ``label``'s index among them appended to its inputs known
+        ahead as one channel (not scaled: the model reads it as an index, a row of its series embedding), and the
+        model dims' ``series`` (N) set to how many there are."""
         steps = len(self.series.dates)
         spec = dataclasses.replace(self.series.future_spec, series=labels)
         identity = spec.identity(label, steps)
@@ -73,7 +74,7 @@ class PreparedData:
         scaled = self.windows["train"].future
         future = torch.cat([scaled if scaled is not None else torch.zeros(steps, 0), torch.tensor(identity, dtype=torch.float32)], dim=1)
         windows = {name: dataclasses.replace(split, future=future) for name, split in self.windows.items()}
-        dims = dataclasses.replace(self.dims, future_channels=future.shape[1])
+        dims = dataclasses.replace(self.dims, future_channels=future.shape[1], series=len(labels))
         return dataclasses.replace(self, series=series, pipeline=self.pipeline.with_identity(labels), windows=windows, dims=dims)
 
     def channel(self, index: int) -> PreparedData:
