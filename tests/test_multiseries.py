@@ -20,6 +20,7 @@ from forecaster.data.windows import WindowConfig, pool_windows
 from forecaster.errors import ForecasterError
 from forecaster.reuse.forecast import Forecaster
 from forecaster.runs import multiseries, progress
+from forecaster.runs.experiment import run_experiment, save_run
 from forecaster.runs.fitting import score_model
 from forecaster.runs.multiseries import POOLED, figure_series, prepare_all, run_global, save_global, series_labels
 from forecaster.runs.prepare import prepare_data
@@ -278,6 +279,16 @@ def test_the_global_vs_alone_example_runs_and_prints_both_columns():
     assert lines[0].split() == ["series", "model", "rel_mae_alone", "rel_mae_global", "global_minus_alone"]
     naive = [line.split() for line in lines[1:5] if line.split()[1] == "naive"]
     assert [row[0] for row in naive] == ["sunspots", "sp500"] and all(row[2:4] == ["1.0000", "1.0000"] for row in naive)
+
+
+def test_run_experiment_and_save_run_take_several_series_as_a_global_run(two_csvs, tmp_path):
+    """One entry point for every number of series: run_experiment is run_global on several, save_run save_global."""
+    config = config_from_dict(global_config(two_csvs))
+    result = run_experiment(config)
+    assert isinstance(result, multiseries.GlobalResult) and list(result.parts) == ["alpha", "beta"]
+    pd.testing.assert_frame_equal(result.metrics, run_global(config).metrics.assign(train_seconds=result.metrics["train_seconds"]))
+    save_run(result, tmp_path / "run")
+    assert set(pd.read_csv(tmp_path / "run" / "metrics.csv")["series"]) == {"alpha", "beta", POOLED}
 
 
 def test_a_global_checkpoint_bounds_each_series_by_its_own_calibration_and_an_unseen_one_by_none(two_csvs, tmp_path):

@@ -84,15 +84,6 @@ class DataConfig:
             raise ForecasterError("data.source lists no series; name one (e.g. sp500) or several ([sp500, data/other.csv])")
         return sources
 
-    def single_source(self, what: str) -> str:
-        """The one series ``what`` (a command) works on; a clear error when the config lists several."""
-        if len(self.sources) > 1:
-            raise ForecasterError(
-                f"{what} works on one series, and data.source lists {len(self.sources)}; "
-                "train one global model on several with `forecaster run`, or name one source"
-            )
-        return self.sources[0]
-
 
 @dataclass(frozen=True)
 class PreparedSeries:

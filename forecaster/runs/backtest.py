@@ -27,10 +27,10 @@ from forecaster.evaluation.conformal import alpha_of
 from forecaster.evaluation.metrics import no_move_tolerance
 from forecaster.evaluation.stats import christoffersen_test, diebold_mariano_differential, direction_tests, kupiec_test, summarise
 from forecaster.output.tables import seasonal_beside_naive
-from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult
+from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
 from forecaster.runs.folds import series_folds
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import POOLED, Frames, GlobalResult, load_data, run_any
+from forecaster.runs.multiseries import POOLED, Frames, GlobalResult, load_data
 from forecaster.runs.units import Unit, unit_results, units_first
 
 LOSSES = ("squared", "absolute")
@@ -276,12 +276,12 @@ def run_backtest(
         last_fit = None
         for fold, fold_span in enumerate(bounds):
             if last_fit is None or fold % backtest.refit_every == 0:
-                run = run_any(seeded, data, bounds=fold_span)
+                run = run_experiment(seeded, frame=data, bounds=fold_span)
                 last_fit = (fold_span, run)
             else:
                 # Models and scaler of the last refit, scored on this fold's test span.
                 fitted_span, fitted = last_fit
-                run = run_any(seeded, data, bounds=_scored_span(fitted_span, fold_span), pretrained=fitted.runs)
+                run = run_experiment(seeded, frame=data, bounds=_scored_span(fitted_span, fold_span), pretrained=fitted.runs)
             result.runs[(fold, seed)] = run
             bar.update()
     bar.close()

@@ -36,6 +36,8 @@ from forecaster.training.loop import EpochEnd, resolve_device
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when figures are written
     from matplotlib.figure import Figure
 
+    from forecaster.runs.multiseries import GlobalResult
+
 log = logging.getLogger(__name__)
 
 METRIC_COLUMNS = ["mae", "rmse", "mape", "rel_mae", "mase", "directional_accuracy", "mse_scaled", "mae_scaled"]
@@ -230,9 +232,12 @@ def run_experiment(
     pretrained: dict[str, ModelRun] | None = None,
     on_model_done: Callable[[ExperimentResult, str], None] | None = None,
     on_epoch_end: Callable[[str, EpochEnd], bool | None] | None = None,
-) -> ExperimentResult:
+) -> ExperimentResult | GlobalResult:
     """Train and evaluate every model of ``config`` on the same windows; the test span is used once.
 
+    With several series (``data.source`` a list, or ``frame`` several series' frames by label) this is a global run,
+    one model trained on every series' windows and scored on each and pooled (``runs/multiseries.run_global``; its
+    ``bounds`` are each series' own split, by label), and the result a ``GlobalResult``.
     ``bounds`` fixes the split (a backtest fold) instead of the config's fractions.
     ``finished`` holds models of an interrupted run to keep as they are (see ``forecaster.runs.progress``);
     ``pretrained`` holds models trained earlier (a backtest that does not refit every fold): they are
@@ -240,14 +245,19 @@ def run_experiment(
     ``on_model_done(result, name)`` is called after each model that this call trains and scores;
     ``on_epoch_end(name, end)`` after each epoch of model ``name`` (``train_model``'s hook: True stops it).
     """
+    if len(config.data.sources) > 1 or isinstance(frame, dict):
+        # The global path builds on this module's pieces (runs/multiseries.py imports them), so it is imported here.
+        from forecaster.runs.multiseries import run_global
+
+        return run_global(config, frames=frame, bounds=bounds, progress=progress, finished=finished, pretrained=pretrained,
+                          on_model_done=on_model_done, on_epoch_end=on_epoch_end)
     if not config.models:
         raise ForecasterError("the config lists no models; add some under 'models:' (e.g. kind: naive)")
     if config.data.series_embedding:
         raise ForecasterError("data.series_embedding learns an identity per series of a global run, and this run has one "
                               "series; list several in data.source, or leave data.series_embedding out")
     if frame is None:
-        source = config.data.single_source("run_experiment (see forecaster.runs.multiseries.run_global)")
-        frame = load_prices(source, start=config.data.start, end=config.data.end)
+        frame = load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
     data = prepare_data(frame, config.data, config.windows, bounds=bounds)
     config, notes = resolve_settings(config, data)  # the resolved config is what the results folder records
     device = resolve_device(config.train.device)
@@ -328,6 +338,11 @@ def attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure
     )
 
 
-def save_run(result: ExperimentResult, out: str | Path) -> Path:
-    """Write the results folder ``out`` (config, metrics, predictions, history, checkpoints, figures) atomically."""
+def save_run(result: ExperimentResult | GlobalResult, out: str | Path) -> Path:
+    """Write the results folder ``out`` (config, metrics, predictions, history, checkpoints, figures) atomically; a
+    global run's folder (``runs/multiseries.save_global``) for a ``GlobalResult``."""
+    if not isinstance(result, ExperimentResult):
+        from forecaster.runs.multiseries import save_global  # the global path builds on this module (see run_experiment)
+
+        return save_global(result, out)
     return write_folder(out, lambda folder: _write_files(result, folder))

@@ -42,8 +42,6 @@ from forecaster.runs.experiment import (
     check_intervals,
     model_hook,
     one_target,
-    run_experiment,
-    save_run,
 )
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.prepare import PreparedData, prepare_data
@@ -228,20 +226,6 @@ def load_data(config: ExperimentConfig) -> Frames:
     if is_global(config):
         return load_frames(config)
     return load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
-
-
-def run_any(config: ExperimentConfig, data: Frames, *, bounds: SplitBounds | dict[str, SplitBounds] | None = None,
-            **options) -> ExperimentResult | GlobalResult:
-    """``run_global`` on several series' frames, ``run_experiment`` on one's (``options`` go to either): what a backtest,
-    a seeds run and a search call, so that each takes one series or several."""
-    if isinstance(data, dict):
-        return run_global(config, frames=data, bounds=bounds, **options)
-    return run_experiment(config, frame=data, bounds=bounds, **options)
-
-
-def save_any(result: ExperimentResult | GlobalResult, out: str | Path) -> Path:
-    """``save_global`` or ``save_run``, as the result is."""
-    return (save_global if isinstance(result, GlobalResult) else save_run)(result, out)
 
 
 def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None, *,

@@ -16,7 +16,7 @@ from pathlib import Path
 from forecaster.config import ExperimentConfig
 from forecaster.errors import ForecasterError
 from forecaster.output.folders import check_out_dir, timestamped_out_dir
-from forecaster.runs import multiseries, progress
+from forecaster.runs import progress
 from forecaster.runs.experiment import ExperimentResult, run_experiment, save_run
 from forecaster.runs.fitting import ModelRun
 from forecaster.runs.multiseries import GlobalResult
@@ -71,17 +71,15 @@ def _recorded(config: ExperimentConfig, out: Path, finished: dict[str, ModelRun]
         if config.seeds is not None:
             return _seeds(config, out, progress_bar=progress_bar)
         main_process = distributed.is_main_process()
-        several = multiseries.is_global(config)
-        run, save = (multiseries.run_global, multiseries.save_global) if several else (run_experiment, save_run)
         tracker = open_tracker(config.tracking, out)  # before training: a missing package stops the run here
         try:
             with tracker.run(out.name) as tracked:
-                result = run(
+                result = run_experiment(  # one series, or a global run of several
                     config, progress=progress_bar, finished=finished, on_epoch_end=tracked.log_epoch,
                     on_model_done=(lambda result, name: progress.record(out, result, name)) if main_process else None,
                 )
                 if main_process:
-                    save(result, out)
+                    save_run(result, out)
                     log_results(tracked, result.config.to_dict(), result.metrics, out)
         except KeyboardInterrupt:
             raise RunInterrupted(out, progress.interrupted(out), len(config.models)) from None

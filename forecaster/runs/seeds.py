@@ -20,9 +20,9 @@ import pandas as pd
 from forecaster.config import ExperimentConfig, write_config
 from forecaster.errors import ForecasterError
 from forecaster.output.folders import write_folder
-from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult
+from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment, save_run
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import Frames, GlobalResult, load_data, run_any, save_any
+from forecaster.runs.multiseries import Frames, GlobalResult, load_data
 from forecaster.training.loop import EpochEnd
 
 SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]
@@ -48,7 +48,7 @@ def run_seeds(
     for seed in config.seeds:
         seeded = dataclasses.replace(config, seeds=None, train=dataclasses.replace(config.train, seed=seed))
         hook = None if on_epoch_end is None else (lambda name, end, seed=seed: on_epoch_end(f"{name}.seed-{seed}", end))
-        results[seed] = run_any(seeded, data, progress=progress, on_epoch_end=hook)
+        results[seed] = run_experiment(seeded, frame=data, progress=progress, on_epoch_end=hook)
     return results
 
 
@@ -94,7 +94,7 @@ def save_seeds(results: dict[int, ExperimentResult | GlobalResult], out: str | P
     def write_files(folder: Path) -> None:
         write_config(dataclasses.replace(first.config, seeds=tuple(results)), folder / "config.yaml")
         for seed, result in results.items():
-            save_any(result, folder / f"seed-{seed}")
+            save_run(result, folder / f"seed-{seed}")
         seed_summary(results).to_csv(folder / "summary.csv", index=False)
         seed_metrics(results).to_csv(folder / "metrics.csv", index=False)
         if first.config.windows.horizon > 1:

@@ -41,8 +41,8 @@ from forecaster.config import ExperimentConfig, read_config, write_config
 from forecaster.errors import ForecasterError
 from forecaster.models import MODEL_KINDS
 from forecaster.output.folders import check_out_dir, write_folder
-from forecaster.runs.experiment import ExperimentResult
-from forecaster.runs.multiseries import Frames, GlobalResult, load_data, run_any, save_any
+from forecaster.runs.experiment import ExperimentResult, run_experiment, save_run
+from forecaster.runs.multiseries import Frames, GlobalResult, load_data
 from forecaster.runs.progress import MARKER, progress_dir
 from forecaster.runs.seeds import run_seeds, seed_metrics, seed_summary
 from forecaster.runs.trials import (
@@ -227,7 +227,7 @@ def close(config: ExperimentConfig, study, frame: Frames, *, progress: bool = Fa
         closing[arm] = run_seeds(arm_config, seeds, frame=frame, progress=progress, on_epoch_end=hook)
     final = closing.get("tuned", {}).get(best.train.seed)
     if final is None:
-        final = run_any(best, frame, progress=progress, on_epoch_end=None if tracked is None else tracked.log_epoch)
+        final = run_experiment(best, frame=frame, progress=progress, on_epoch_end=None if tracked is None else tracked.log_epoch)
     return TuneResult(config=config, study=study, best=final.config, final=final, closing=closing, notes=notes)
 
 
@@ -245,7 +245,7 @@ def save_tune(result: TuneResult, out: Path, *, tracked: TrackedRun | None = Non
         shutil.copy2(folder / STUDY, staging / STUDY)
         history_figure(result.study, staging / "optimization_history.png")
         importance_figure(result.study, staging / "param_importances.png", seed=result.config.train.seed)
-        save_any(result.final, staging / "best")
+        save_run(result.final, staging / "best")
         if result.closing:
             result.closing_metrics.to_csv(staging / "closing.csv", index=False)
             result.closing_summary.to_csv(staging / "closing_summary.csv", index=False)
