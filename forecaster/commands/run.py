@@ -92,7 +92,7 @@ def _print_run(result) -> None:
     for row in result.metrics.itertuples():
         if row.status != "ok":
             print(f"warning: model {row.model!r} {row.status}", file=sys.stderr)
-    note = multiseries.figures_note(result.config) if multiseries.is_global(result.config) else None
+    note = multiseries.figures_note(result.config, list(result.parts)) if multiseries.is_global(result.config) else None
     if note is not None:
         print(note)
 

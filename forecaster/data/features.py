@@ -36,6 +36,16 @@ class DataConfig:
 
     source: str | tuple[str, ...] = "sp500"
     """A bundled series name, a CSV path or a Yahoo ticker; a list trains one global model on all of them."""
+    format: Literal["wide", "long"] = "wide"
+    """`wide`: one series per source, a date column and one column per variable. `long`: `source` is one CSV or Parquet file
+    of every series, a row per (series, time) as NeuralForecast takes it; one global model on its series. A single file with
+    the id, time and value columns is read as long without this."""
+    id_column: str = "unique_id"
+    """A long table's series id column; each series' label (in the tables, `series`) is its id."""
+    time_column: str = "ds"
+    """A long table's date column."""
+    value_column: str = "y"
+    """A long table's value column: each series' target unless `column` or `targets` name another column."""
     column: str | None = None
     """The one target column, not set with `targets`; `None` (and no `targets`): Adj Close, else Close, else the only column."""
     targets: str | tuple[str, ...] | None = None

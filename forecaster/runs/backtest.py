@@ -30,7 +30,7 @@ from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
 from forecaster.runs.folds import series_folds
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import POOLED, Frames, GlobalResult, load_data
+from forecaster.runs.multiseries import POOLED, Frames, GlobalResult, load_data, series_configs
 from forecaster.runs.units import Unit, unit_results, units_first
 
 LOSSES = ("squared", "absolute")
@@ -261,11 +261,9 @@ def run_backtest(
     backtest = dataclasses.replace(config.backtest or BacktestConfig(),
                                    **{key: value for key, value in given.items() if value is not None})
     config = dataclasses.replace(config, backtest=backtest)
-    data = load_data(config) if frame is None else frame
+    data = load_data(config, frame)
     if isinstance(data, dict):  # several series: each cut into folds over its own length
-        per_series = {label: series_folds(frame, dataclasses.replace(config, data=dataclasses.replace(config.data, source=source)),
-                                          label=label)
-                      for (label, frame), source in zip(data.items(), config.data.sources)}
+        per_series = {label: series_folds(data[label], own, label=label) for label, own in series_configs(config, data).items()}
         bounds: list = [{label: folds[fold] for label, folds in per_series.items()} for fold in range(backtest.folds)]
     else:
         bounds = series_folds(data, config)

@@ -21,6 +21,7 @@ from torch import nn
 
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
+from forecaster.data.panel import is_long_frame, long_columns, long_source, read_long
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds
 from forecaster.errors import ForecasterError
@@ -235,7 +236,8 @@ def run_experiment(
 ) -> ExperimentResult | GlobalResult:
     """Train and evaluate every model of ``config`` on the same windows; the test span is used once.
 
-    With several series (``data.source`` a list, or ``frame`` several series' frames by label) this is a global run,
+    With several series (``data.source`` a list or a long table, ``frame`` several series' frames by label or a long
+    DataFrame: ``data/panel.py``) this is a global run,
     one model trained on every series' windows and scored on each and pooled (``runs/multiseries.run_global``; its
     ``bounds`` are each series' own split, by label), and the result a ``GlobalResult``.
     ``bounds`` fixes the split (a backtest fold) instead of the config's fractions.
@@ -245,7 +247,9 @@ def run_experiment(
     ``on_model_done(result, name)`` is called after each model that this call trains and scores;
     ``on_epoch_end(name, end)`` after each epoch of model ``name`` (``train_model``'s hook: True stops it).
     """
-    if len(config.data.sources) > 1 or isinstance(frame, dict):
+    if is_long_frame(frame, config.data):  # a long table of many series: split by its id column
+        frame = read_long(frame, **long_columns(config.data))
+    if isinstance(frame, dict) or len(config.data.sources) > 1 or (frame is None and long_source(config.data)):
         # The global path builds on this module's pieces (runs/multiseries.py imports them), so it is imported here.
         from forecaster.runs.multiseries import run_global
 

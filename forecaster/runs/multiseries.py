@@ -1,6 +1,7 @@
 """Global training: one model trained on the windows of several series, scored on each and pooled.
 
-``data.source`` may list several series (bundled names, CSV paths, tickers). Each is transformed,
+``data.source`` may list several series (bundled names, CSV paths, tickers), or name one long-format table of many
+(``data/panel.py``: a row per series and time; each series labelled by its id). Each is transformed,
 split chronologically and scaled on its own training span exactly as a single-series run would do it
 (``experiment.prepare_data``); the training and validation windows of all of them are pooled
 (``windows.pool_windows``) so that no window crosses from one series into another; every model is
@@ -29,7 +30,6 @@ import pandas as pd
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
 from forecaster.data.pipeline import SeriesScaling
-from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds, pool_windows
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
@@ -45,51 +45,19 @@ from forecaster.runs.experiment import (
 )
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.prepare import PreparedData, prepare_data
+from forecaster.runs.series import (  # noqa: F401  (is_global, few, figures_note, Frames, load_data: read from here too)
+    POOLED,
+    Frames,
+    few,
+    figure_series,
+    figures_note,
+    is_global,
+    load_data,
+    load_frames,
+    series_configs,
+    series_labels,
+)
 from forecaster.training.loop import EpochEnd, resolve_device
-
-POOLED = "all"  # the series label of the pooled rows
-
-
-def is_global(config: ExperimentConfig) -> bool:
-    """Whether ``config`` trains one model on several series."""
-    return len(config.data.sources) > 1
-
-
-def series_labels(sources: tuple[str, ...]) -> list[str]:
-    """Short unique names for the series: the bundled name or ticker, or a CSV file's stem."""
-    labels = []
-    for source in sources:
-        label = Path(source).stem if source.lower().endswith(".csv") else source
-        label = "".join(c if c.isalnum() or c in "_.-^" else "_" for c in label) or "series"
-        while label in labels or label == POOLED:
-            label += "_2"
-        labels.append(label)
-    return labels
-
-
-def few(labels: list[str], limit: int = 20) -> str:
-    """``labels`` comma-separated, the first ``limit`` of them where there are more (a run may have thousands)."""
-    return ", ".join(labels) if len(labels) <= limit else f"{', '.join(labels[:limit])}, ... ({len(labels)} in all)"
-
-
-def figure_series(config: ExperimentConfig) -> list[str]:
-    """The series that get figures of their own (``figures.series``): the first N, or those named, in the order given."""
-    labels, wanted = series_labels(config.data.sources), config.figures.series
-    if isinstance(wanted, int):
-        return labels[:wanted]
-    unknown = [label for label in wanted if label not in labels]
-    if unknown:
-        raise ForecasterError(f"figures.series names {unknown[0]!r}, which is not a series of this run; its series: {few(labels)}")
-    return list(wanted)
-
-
-def figures_note(config: ExperimentConfig) -> str | None:
-    """One line saying which series got figures of their own, where some were left out (None where none was)."""
-    drawn, labels = figure_series(config), series_labels(config.data.sources)
-    if len(drawn) == len(labels):
-        return None
-    return (f"figures of {len(drawn)} of {len(labels)} series: {few(drawn) if drawn else 'none'} "
-            "(figures.series chooses them: a count, or labels)")
 
 
 @dataclass
@@ -207,36 +175,15 @@ def pooled_interval_metrics(result: GlobalResult, name: str) -> dict[str, float]
     return {**pooled, "crps": float("nan"), "pinball": float("nan")}
 
 
-def load_frames(config: ExperimentConfig) -> dict[str, pd.DataFrame]:
-    """Each series of ``data.source`` read once (``start``/``end`` applied), by label; errors name the series."""
-    frames = {}
-    for label, source in zip(series_labels(config.data.sources), config.data.sources):
-        try:
-            frames[label] = load_prices(source, start=config.data.start, end=config.data.end)
-        except ForecasterError as error:
-            raise ForecasterError(f"series {label!r}: {error}") from None
-    return frames
-
-
-Frames = pd.DataFrame | dict[str, pd.DataFrame]  # one series' frame, or several series' frames by label
-
-
-def load_data(config: ExperimentConfig) -> Frames:
-    """The config's series read once: one frame, or several by label (``load_frames``) for a global run."""
-    if is_global(config):
-        return load_frames(config)
-    return load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
-
-
 def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None, *,
                 bounds: dict[str, SplitBounds] | None = None) -> dict[str, PreparedData]:
     """Each series prepared on its own (transform, split, scaler), with errors naming the series; ``bounds`` (series
     label -> its split) fixes the splits, as a backtest's folds do."""
     frames = frames or load_frames(config)
     prepared = {}
-    for label, source in zip(series_labels(config.data.sources), config.data.sources):
+    for label, own in series_configs(config, frames).items():
         try:
-            prepared[label] = prepare_data(frames[label], dataclasses.replace(config.data, source=source), config.windows,
+            prepared[label] = prepare_data(frames[label], own.data, config.windows,
                                            bounds=None if bounds is None else bounds[label])
         except ForecasterError as error:
             raise ForecasterError(f"series {label!r}: {error}") from None
@@ -279,7 +226,9 @@ def run_global(
         reason = model_kind(spec.kind).needs_one_series(spec.config)
         if reason is not None:
             raise ForecasterError(f"model {spec.name!r}: {reason}")
-    figure_series(config)  # an unknown label in figures.series stops the run before any training
+    frames = frames or load_frames(config)
+    configs = series_configs(config, frames)
+    figure_series(config, list(configs))  # an unknown label in figures.series stops the run before any training
     prepared = prepare_all(config, frames, bounds=bounds)
     pooled = pool_windows([data.windows for data in prepared.values()])
     # Differenced transforms are not centred, so "no change" is 0 in every series and one set of
@@ -289,10 +238,8 @@ def run_global(
     models = build_models(config, dims)
     for data in prepared.values():
         check_intervals(config, models, data)
-    result = GlobalResult(config=config, parts={
-        label: ExperimentResult(config=dataclasses.replace(config, data=dataclasses.replace(config.data, source=source)), data=data)
-        for (label, data), source in zip(prepared.items(), config.data.sources)
-    })
+    result = GlobalResult(config=config, parts={label: ExperimentResult(config=configs[label], data=data)
+                                                for label, data in prepared.items()})
     for spec in config.models:
         model, training = models[spec.name], None
         kept = {**(pretrained or {}), **(finished or {})}
@@ -334,16 +281,21 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
         ),
         "training_curves.png": plots.training_curves_figure(result.history),
     }
-    for label in figure_series(result.config):  # per series, a bounded selection: a run may have thousands
+    for label in figure_series(result.config, list(result.parts)):  # per series, a bounded selection: a run may have thousands
         part = result.parts[label]
         first = part.data.series.target_names[0]  # with several targets the figures show the first
-        figures[f"forecasts_{label}.png"] = plots.forecast_figure(one_target(part.predictions, first),
+        figures[f"forecasts_{_file_name(label)}.png"] = plots.forecast_figure(one_target(part.predictions, first),
                                                                    band=plots.sharpest_model(part.metrics))
         for name, run in part.runs.items():
             if model_kind(run.spec.kind).attention is not None:
-                figures[f"attention_{name}_{label}.png"] = attention_of_last_test_window(part, name)
+                figures[f"attention_{name}_{_file_name(label)}.png"] = attention_of_last_test_window(part, name)
     for filename, figure in figures.items():
         figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
+
+
+def _file_name(label: str) -> str:
+    """``label`` fit for a file name: a long table's ids may hold any character."""
+    return "".join(c if c.isalnum() or c in "_.-^" else "_" for c in label) or "series"
 
 
 def save_global(result: GlobalResult, out: str | Path) -> Path:

@@ -43,7 +43,7 @@ def run_seeds(
         config = dataclasses.replace(config, seeds=tuple(seeds))  # checked there: some seeds, none twice
     if config.seeds is None:
         raise ForecasterError("run_seeds needs seeds: pass seeds=(0, 1, 2) or give the config a seeds list")
-    data = load_data(config) if frame is None else frame
+    data = load_data(config, frame)
     results = {}
     for seed in config.seeds:
         seeded = dataclasses.replace(config, seeds=None, train=dataclasses.replace(config.train, seed=seed))

@@ -24,7 +24,7 @@ from forecaster.data.windows import SplitBounds, pool_windows, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.runs.fitting import build, fit, model_dims, score_model, training_loss
 from forecaster.runs.folds import fold_bounds
-from forecaster.runs.multiseries import Frames, prepare_all
+from forecaster.runs.multiseries import Frames, prepare_all, series_configs
 from forecaster.runs.prepare import PreparedData, prepare_data
 from forecaster.tracking.tracker import TrackedRun, Tracker
 from forecaster.training.loop import evaluate_loss, resolve_device
@@ -50,18 +50,14 @@ def search_folds(data: Frames, config: ExperimentConfig, contexts: tuple[int, ..
     Checked with the longest context a trial may use, so that a search that cannot fit fails before its first trial.
     """
     if isinstance(data, dict):
-        per_series = {label: _named(label, search_folds, frame, _series_config(config, source), contexts)
-                      for (label, frame), source in zip(data.items(), config.data.sources)}
+        per_series = {label: _named(label, search_folds, data[label], own, contexts)
+                      for label, own in series_configs(config, data).items()}
         return [{label: folds[fold] for label, folds in per_series.items()} for fold in range(config.tune.folds)]
     longest = dataclasses.replace(config.windows, context=max(contexts))
     try:
         return fold_bounds(first_test_step(data, config), longest, BacktestConfig(folds=config.tune.folds))
     except ForecasterError as error:
         raise ForecasterError(f"tune.folds={config.tune.folds} with windows.context up to {max(contexts)}: {error}") from None
-
-
-def _series_config(config: ExperimentConfig, source: str) -> ExperimentConfig:
-    return dataclasses.replace(config, data=dataclasses.replace(config.data, source=source))
 
 
 def _named(label: str, function, *args):
@@ -75,8 +71,7 @@ def _named(label: str, function, *args):
 def shortest_training(data: Frames, config: ExperimentConfig) -> int:
     """The training steps of the oldest fold (of the series with the fewest, for several): what bounds a context."""
     if isinstance(data, dict):
-        return min(_named(label, shortest_training, frame, _series_config(config, source))
-                   for (label, frame), source in zip(data.items(), config.data.sources))
+        return min(_named(label, shortest_training, data[label], own) for label, own in series_configs(config, data).items())
     oldest = fold_bounds(first_test_step(data, config), config.windows, BacktestConfig(folds=config.tune.folds))[0]
     return oldest.train_end - oldest.train_start
 

@@ -165,8 +165,7 @@ def run_search(
         raise ForecasterError("tune.model is not set; name the model to tune, one of: "
                               + ", ".join(s.name for s in config.models if MODEL_KINDS[s.kind].trainable))
     out = check_out_dir(out)
-    if frame is None:
-        frame = load_data(config)
+    frame = load_data(config, frame)
     config, folds = search_space(config, frame)
     study = open_study(optuna, start_study(config, out), config.train.seed, pruner)
     done = sum(trial.state.name in ("COMPLETE", "PRUNED") for trial in study.get_trials(deepcopy=False))
@@ -195,8 +194,7 @@ def run_tune(
 ) -> TuneResult:
     """``run_search``, then the close (``close``): the tuned and the hand-set config on the config's split, scored on its
     test span, and the results folder ``out`` written (``save_tune``). ``tracker`` gets the close as a run too."""
-    if frame is None:
-        frame = load_data(config)
+    frame = load_data(config, frame)
     config, study = run_search(config, out, frame=frame, progress=progress, tracker=tracker, pruner=pruner)
     if not any(trial.state.name == "COMPLETE" for trial in study.get_trials(deepcopy=False)):
         notes = [t.user_attrs["note"] for t in study.get_trials(deepcopy=False) if t.user_attrs.get("note")]

@@ -1,0 +1,246 @@
+"""Long-format panels: many series in one table, one row per (series, time), as NeuralForecast and StatsForecast
+take them: an id column (``unique_id``), a time column (``ds``), a value column (``y``) and covariate columns.
+
+``read_long`` splits such a table (a CSV or Parquet file, or a pandas DataFrame) into one wide frame per series,
+each the frame a single-series source gives (``data/sources.py``): a ``DatetimeIndex`` named ``date``, sorted,
+the value column under its own name and the other numeric columns kept as inputs (``data.features``,
+``data.future``). Series come in the order of their first row, labelled by their ids as text. Every way the table
+can be unusable is one line naming the series and the rows: a missing column, a repeated (id, time), a gap in a
+series' dates at its own frequency, series of different frequencies, a series of fewer than two rows, text in the
+value column.
+
+``long_source`` says whether a config's ``data.source`` is such a file: ``data.format: long``, or one file path (not a
+bundled name) whose columns include the id, time and value columns; bundled names and wide CSVs read as before.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import pandas as pd
+
+from forecaster.data.features import DataConfig
+from forecaster.data.sources import BUNDLED, MISSING_MARKERS, SYNTHETIC
+from forecaster.errors import DataSourceError, ForecasterError
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+PARQUET_HINT = "pip install 'forecaster[parquet]' (or pip install pyarrow)"
+
+
+def long_columns(config: DataConfig) -> dict[str, str]:
+    """The id, time and value column names ``config`` gives, as ``read_long`` takes them."""
+    return {"id_column": config.id_column, "time_column": config.time_column, "value_column": config.value_column}
+
+
+def has_long_columns(columns, config: DataConfig) -> bool:
+    """Whether ``columns`` include the id, time and value columns of ``config``."""
+    return set(long_columns(config).values()) <= {str(column) for column in columns}
+
+
+def long_source(config: DataConfig) -> bool:
+    """Whether ``config.source`` is one long-format file: ``format: long``, or a file path (not a bundled name) whose
+    header holds the id, time and value columns (a Parquet file always is one); an error for several sources with
+    ``format: long``."""
+    sources = config.sources
+    if config.format == "long":
+        if len(sources) > 1:
+            raise ForecasterError(f"data.format=long reads one file holding every series, and data.source lists "
+                                  f"{len(sources)}; name one file (or set data.format=wide for one file per series)")
+        return True
+    if len(sources) > 1 or not isinstance(sources[0], str) or sources[0].lower() in (*BUNDLED, SYNTHETIC):
+        return False
+    path = Path(sources[0]).expanduser()
+    if not path.is_file():
+        return False
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return True
+    try:
+        header = pd.read_csv(path, nrows=0, skipinitialspace=True).columns
+    except (ValueError, UnicodeDecodeError, OSError):
+        return False  # not a CSV with a header: the single-series reader says what is wrong with it
+    return has_long_columns(header, config)
+
+
+def is_long_frame(frame, config: DataConfig) -> bool:
+    """Whether ``frame`` is a long table (a DataFrame without a date index, with the id, time and value columns, or any
+    such DataFrame with ``format: long``) rather than one series' frame."""
+    if not isinstance(frame, pd.DataFrame) or isinstance(frame.index, pd.DatetimeIndex):
+        return False
+    return config.format == "long" or has_long_columns(frame.columns, config)
+
+
+def load_long(config: DataConfig) -> dict[str, pd.DataFrame]:
+    """The series of the long file ``config.source`` by id, the dates from ``data.start`` to before ``data.end``."""
+    return read_long(read_table(Path(config.sources[0]).expanduser(), id_column=config.id_column),
+                     start=config.start, end=config.end, name=repr(str(config.sources[0])), **long_columns(config))
+
+
+def read_table(path: Path, *, id_column: str = "unique_id") -> pd.DataFrame:
+    """A CSV or Parquet file as a table, its ids read as text ("007" stays "007")."""
+    name = repr(str(path))
+    if not path.is_file():
+        raise DataSourceError(f"no such file: {name} (data.format=long reads one CSV or Parquet file of every series)")
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        try:
+            import pyarrow  # noqa: F401  (pandas reads Parquet through it)
+        except ImportError:
+            raise ForecasterError(f"{name} is a Parquet file, and reading Parquet needs pyarrow: {PARQUET_HINT}") from None
+        try:
+            return pd.read_parquet(path)
+        except Exception as error:  # pyarrow raises its own kinds for a file that is not Parquet
+            raise DataSourceError(f"cannot read {name} as a Parquet file: {str(error).strip().splitlines()[0]}") from error
+    try:
+        return pd.read_csv(path, skipinitialspace=True, na_values=MISSING_MARKERS, dtype={id_column: str})
+    except pd.errors.EmptyDataError as error:
+        raise DataSourceError(f"{name} is empty; a long table needs a header line and data rows") from error
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataSourceError(f"cannot read {name} as a CSV file: {reason}") from error
+
+
+def read_long(
+    path_or_frame: str | Path | pd.DataFrame, *, id_column: str = "unique_id", time_column: str = "ds",
+    value_column: str = "y", start: str | None = None, end: str | None = None, name: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Each series of a long table (a CSV or Parquet path, or a DataFrame) as its own wide frame, by id (see the module
+    docstring); ``start``/``end`` keep the dates from ``start`` to before ``end``; ``name`` is the table in errors."""
+    if isinstance(path_or_frame, pd.DataFrame):
+        table, name = path_or_frame.reset_index(drop=True), name or "the long table"
+    else:
+        path = Path(path_or_frame).expanduser()
+        table, name = read_table(path, id_column=id_column), name or repr(str(path))
+    missing = [column for column in (id_column, time_column, value_column) if column not in table.columns]
+    if missing:
+        raise ForecasterError(
+            f"{name} has no column {', '.join(map(repr, missing))} (data.id_column, data.time_column, data.value_column name "
+            f"the series id, time and value columns of a long table); found columns: {', '.join(map(str, table.columns))}")
+    if len(table) == 0:
+        raise DataSourceError(f"{name} has a header but no data rows")
+    ids = table[id_column]
+    if ids.isna().any():
+        raise ForecasterError(f"{name}: data row {int(ids.isna().to_numpy().argmax()) + 1} has no {id_column}")
+    table = table.assign(**{id_column: ids.astype(str), time_column: _dates(table[time_column], time_column, name)})
+    table = _numeric_values(table, id_column, time_column, value_column)
+    if start is not None or end is not None:
+        times = table[time_column]
+        first, last = _bound("data.start", start), _bound("data.end", end)
+        table = table[(times >= (first if first is not None else times.min())) & ((times < last) if last is not None else True)]
+        if len(table) == 0:
+            raise DataSourceError(f"no rows in {name} from {start or 'the start'} to before {end or 'the end'}")
+    repeated = table.duplicated([id_column, time_column], keep=False).to_numpy()
+    if repeated.any():
+        first = table[repeated].iloc[0]
+        rows = table.index[repeated & (table[id_column] == first[id_column]).to_numpy()
+                           & (table[time_column] == first[time_column]).to_numpy()]
+        raise ForecasterError(f"series {first[id_column]!r} has {len(rows)} rows for {_date(first[time_column])} "
+                              f"(data rows {', '.join(str(row + 1) for row in rows)}); each ({id_column}, {time_column}) must "
+                              "appear once")
+    inputs = [value_column, *[column for column in table.columns if column not in (id_column, time_column, value_column)
+                              and pd.api.types.is_numeric_dtype(table[column])]]
+    frames, frequencies = {}, {}
+    for label, rows in table.groupby(id_column, sort=False):
+        rows = rows.sort_values(time_column, kind="stable")
+        if len(rows) < 2:
+            raise ForecasterError(f"series {label!r} has {len(rows)} row (data row {rows.index[0] + 1}); each series needs at "
+                                  "least 2 dates (more than a window: context + horizon)")
+        dates = pd.DatetimeIndex(rows[time_column]).as_unit("us").rename("date")
+        frequencies[label] = _frequency(dates, label)
+        frames[label] = pd.DataFrame(rows[inputs].to_numpy(dtype="float64"), index=dates, columns=inputs)
+    known = {label: frequency for label, frequency in frequencies.items() if frequency is not None}
+    first = next(iter(known), None)
+    other = next((label for label in known if known[label] != known[first]), None)
+    if other is not None:
+        raise ForecasterError(f"series {first!r} has frequency {known[first]} and series {other!r} {known[other]}; one model "
+                              "reads one frequency: resample the series to a common one, or train them apart")
+    return frames
+
+
+def _bound(which: str, value: str | None) -> pd.Timestamp | None:
+    try:
+        return None if value is None else pd.Timestamp(value)
+    except (ValueError, TypeError) as error:
+        raise ForecasterError(f"{which} {value!r} is not a date; use YYYY-MM-DD") from error
+
+
+def _dates(values: pd.Series, column: str, name: str) -> pd.Series:
+    """The time column as tz-naive dates; an error naming the first row that is not a date."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values)
+    else:
+        text = values.astype("string") if pd.api.types.is_numeric_dtype(values) else values
+        parsed = None
+        for layout in ("ISO8601", "mixed"):
+            try:
+                parsed = pd.to_datetime(text, format=layout, utc=True)
+                break
+            except (ValueError, TypeError, OverflowError):
+                continue
+        if parsed is None:
+            parsed = pd.to_datetime(text, format="mixed", errors="coerce", utc=True)
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            row = int(bad.argmax())
+            raise ForecasterError(f"{name}: {column} {values.iloc[row]!r} in data row {row + 1} does not parse as a date; "
+                                  "use e.g. YYYY-MM-DD")
+    if parsed.dt.tz is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
+
+
+def _numeric_values(table: pd.DataFrame, id_column: str, time_column: str, value_column: str) -> pd.DataFrame:
+    """The value column as numbers (an error naming the series and row of the first text), other columns that are all
+    numbers as float64 (text columns stay text and are not read)."""
+    for column in table.columns:
+        if column in (id_column, time_column):
+            continue
+        values = table[column]
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = (numbers.isna() & values.notna()).to_numpy()
+        if column == value_column and bad.any():
+            row = int(bad.argmax())
+            raise ForecasterError(f"series {table[id_column].iloc[row]!r} has a non-numeric {value_column} "
+                                  f"{values.iloc[row]!r} in data row {row + 1} ({bad.sum()} such row(s)); {value_column} must "
+                                  "hold numbers")
+        if not bad.any():
+            table[column] = numbers.astype("float64")
+    return table
+
+
+def _frequency(dates: pd.DatetimeIndex, label: str) -> str | None:
+    """The series' frequency as pandas infers it (from runs of three dates where a gap hides it), None for two dates;
+    an error naming the first date missing, or the first off the frequency's grid."""
+    if len(dates) < 3:
+        return None
+    frequency = _infer_freq(dates)
+    if frequency is None:
+        steps = [_infer_freq(dates[index:index + 3]) for index in range(min(len(dates) - 2, 500))]
+        common = collections.Counter(step for step in steps if step is not None).most_common(1)
+        if not common:
+            raise ForecasterError(f"series {label!r} has no regular frequency pandas can infer from its dates "
+                                  f"({_date(dates[0])}, {_date(dates[1])}, {_date(dates[2])}, ...)")
+        frequency = common[0][0]
+        grid = pd.date_range(dates[0], dates[-1], freq=frequency)
+        absent = grid.difference(dates)
+        if len(absent) and dates.isin(grid).all():
+            raise ForecasterError(f"series {label!r} misses {len(absent)} date(s) of its frequency {frequency}, the first "
+                                  f"{_date(absent[0])}; add the rows (empty values are read by data.missing) or fill "
+                                  "the gaps")
+        off = dates[~dates.isin(grid)]
+        raise ForecasterError(f"series {label!r} has dates off its frequency {frequency}, the first {_date(off[0])}")
+    return frequency
+
+
+def _infer_freq(dates: pd.DatetimeIndex) -> str | None:
+    """``pd.infer_freq`` as text, the same in pandas 2 (text) and 3 (an offset, where asked for)."""
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            found = pd.infer_freq(dates)
+    except (KeyError, pd.errors.OptionError):  # pandas before 3.1 has no such option and returns text
+        found = pd.infer_freq(dates)
+    return None if found is None else getattr(found, "freqstr", found)
+
+
+def _date(date: pd.Timestamp) -> str:
+    """A date as YYYY-MM-DD, with the time when it has one."""
+    return date.strftime("%Y-%m-%d" if date == date.normalize() else "%Y-%m-%d %H:%M:%S")
