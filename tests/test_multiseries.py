@@ -22,8 +22,9 @@ from forecaster.reuse.forecast import Forecaster
 from forecaster.runs import multiseries, progress
 from forecaster.runs.experiment import run_experiment, save_run
 from forecaster.runs.fitting import score_model
-from forecaster.runs.multiseries import POOLED, figure_series, prepare_all, run_global, save_global, series_labels
+from forecaster.runs.multiseries import prepare_all, run_global, save_global
 from forecaster.runs.prepare import prepare_data
+from forecaster.runs.series import POOLED, figure_series, series_labels
 
 
 def random_walk(length: int, *, level: float, seed: int, start: str = "2001-01-01") -> pd.DataFrame:

@@ -18,8 +18,9 @@ from forecaster.data.panel import long_source, read_long
 from forecaster.errors import ForecasterError
 from forecaster.runs.backtest import run_backtest
 from forecaster.runs.experiment import run_experiment
-from forecaster.runs.multiseries import POOLED, GlobalResult, is_global, load_data, series_labels
+from forecaster.runs.multiseries import GlobalResult
 from forecaster.runs.seeds import run_seeds
+from forecaster.runs.series import POOLED, is_global, load_data, series_labels
 
 # Three daily series of different lengths and starts, in the order they first appear in the file.
 SERIES = [("A", "2020-01-01", 200), ("B", "2020-02-15", 160), ("C", "2019-12-01", 240)]

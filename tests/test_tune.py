@@ -18,8 +18,8 @@ from forecaster.errors import ForecasterError
 from forecaster.models import MODEL_KINDS
 from forecaster.runs import prepare, tune
 from forecaster.runs import trials as tune_trials
-from forecaster.runs.multiseries import POOLED, load_frames
 from forecaster.runs.progress import progress_dir
+from forecaster.runs.series import POOLED, load_frames
 from forecaster.tuning.space import default_space
 
 optuna = pytest.importorskip("optuna")

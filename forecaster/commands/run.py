@@ -74,10 +74,10 @@ def _print_interruption(stop) -> None:
 
 
 def _print_run(result) -> None:
-    from forecaster.runs import multiseries
+    from forecaster.runs import series
 
-    if multiseries.is_global(result.config):
-        print(format_series_metrics(result.metrics, pooled=multiseries.POOLED))
+    if series.is_global(result.config):
+        print(format_series_metrics(result.metrics, pooled=series.POOLED))
     else:
         print(format_metrics(result.metrics))
         _print_notes(result.notes)
@@ -92,7 +92,7 @@ def _print_run(result) -> None:
     for row in result.metrics.itertuples():
         if row.status != "ok":
             print(f"warning: model {row.model!r} {row.status}", file=sys.stderr)
-    note = multiseries.figures_note(result.config, list(result.parts)) if multiseries.is_global(result.config) else None
+    note = series.figures_note(result.config, list(result.parts)) if series.is_global(result.config) else None
     if note is not None:
         print(note)
 

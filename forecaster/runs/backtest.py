@@ -30,7 +30,8 @@ from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment
 from forecaster.runs.folds import series_folds
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import POOLED, Frames, GlobalResult, load_data, series_configs
+from forecaster.runs.multiseries import GlobalResult
+from forecaster.runs.series import POOLED, Frames, load_data, series_configs
 from forecaster.runs.units import Unit, unit_results, units_first
 
 LOSSES = ("squared", "absolute")

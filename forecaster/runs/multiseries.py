@@ -45,18 +45,7 @@ from forecaster.runs.experiment import (
 )
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.prepare import PreparedData, prepare_data
-from forecaster.runs.series import (  # noqa: F401  (is_global, few, figures_note, Frames, load_data: read from here too)
-    POOLED,
-    Frames,
-    few,
-    figure_series,
-    figures_note,
-    is_global,
-    load_data,
-    load_frames,
-    series_configs,
-    series_labels,
-)
+from forecaster.runs.series import POOLED, figure_series, load_frames, series_configs
 from forecaster.training.loop import EpochEnd, resolve_device
 
 

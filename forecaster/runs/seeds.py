@@ -22,7 +22,8 @@ from forecaster.errors import ForecasterError
 from forecaster.output.folders import write_folder
 from forecaster.runs.experiment import METRIC_COLUMNS, ExperimentResult, run_experiment, save_run
 from forecaster.runs.intervals import summarised_scores
-from forecaster.runs.multiseries import Frames, GlobalResult, load_data
+from forecaster.runs.multiseries import GlobalResult
+from forecaster.runs.series import Frames, load_data
 from forecaster.training.loop import EpochEnd
 
 SUMMARY_METRICS = [*METRIC_COLUMNS, "train_seconds"]

@@ -24,8 +24,9 @@ from forecaster.data.windows import SplitBounds, pool_windows, split_bounds
 from forecaster.errors import ForecasterError
 from forecaster.runs.fitting import build, fit, model_dims, score_model, training_loss
 from forecaster.runs.folds import fold_bounds
-from forecaster.runs.multiseries import Frames, prepare_all, series_configs
+from forecaster.runs.multiseries import prepare_all
 from forecaster.runs.prepare import PreparedData, prepare_data
+from forecaster.runs.series import Frames, series_configs
 from forecaster.tracking.tracker import TrackedRun, Tracker
 from forecaster.training.loop import evaluate_loss, resolve_device
 from forecaster.tuning.space import SearchSpace, default_space

@@ -42,9 +42,10 @@ from forecaster.errors import ForecasterError
 from forecaster.models import MODEL_KINDS
 from forecaster.output.folders import check_out_dir, write_folder
 from forecaster.runs.experiment import ExperimentResult, run_experiment, save_run
-from forecaster.runs.multiseries import Frames, GlobalResult, load_data
+from forecaster.runs.multiseries import GlobalResult
 from forecaster.runs.progress import MARKER, progress_dir
 from forecaster.runs.seeds import run_seeds, seed_metrics, seed_summary
+from forecaster.runs.series import Frames, load_data
 from forecaster.runs.trials import (
     FoldMedianPruner,
     Objective,
