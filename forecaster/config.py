@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from forecaster.data.competitions import competition_defaults
 from forecaster.data.features import DataConfig
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
@@ -248,13 +249,13 @@ REPEATS = {"backtest": BacktestConfig, "tune": TuneConfig, "pretrain": PretrainC
 
 def config_from_dict(raw: Any) -> ExperimentConfig:
     """An ``ExperimentConfig`` from a plain mapping (as read from YAML)."""
-    if raw is None:
-        raw = {}
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ForecasterError(f"a config should be a mapping with sections {', '.join([*SECTIONS, 'models'])}")
     unknown = [key for key in raw if key not in TOP_LEVEL_KEYS]
     if unknown:
         raise ForecasterError(f"unknown key {unknown[0]!r}; valid top-level keys: {', '.join(TOP_LEVEL_KEYS)}")
+    raw = competition_defaults(raw)
     sections = {key: from_mapping(cls, raw.get(key), key) for key, cls in SECTIONS.items()}
     repeats: dict[str, Any] = {}  # absent (None) unless the config says how to repeat the experiment
     if raw.get("seeds") is not None:

@@ -92,5 +92,20 @@ def config_from_arguments(args: argparse.Namespace):
         overrides.insert(0, f"data.source={sources[0] if len(sources) == 1 else json.dumps(sources)}")
     if args.column is not None:
         overrides.insert(0, f"data.column={args.column}")
+    if args.config is None and args.data is not None:
+        overrides[:0] = competition_overrides(args.data)
     config_path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     return read_config(config_path, overrides)
+
+
+def competition_overrides(data) -> list[str]:
+    """For ``--data`` naming one competition subset (``m3:monthly``) without a CONFIG: the default config's
+    ``windows.horizon``, ``data.transform`` and ``intervals.levels`` replaced by the subset's official h, ``level`` and
+    none (one validation window per series calibrates no interval), before the user's ``--set`` (which wins); empty for
+    any other source."""
+    from forecaster.data.competitions import competition_subset
+
+    sources = [data] if isinstance(data, str) else list(data)
+    subset = competition_subset(sources[0]) if len(sources) == 1 else None
+    return [] if subset is None else [f"windows.horizon={subset.horizon}", "data.transform=level",
+                                          "intervals.levels=[]"]

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the options, run and write the folder (``runs/recorded.py``: tracking, resume, torchrun), print."""
+    from forecaster.data.competitions import competition_note
     from forecaster.runs.recorded import RunInterrupted, resume_run, run_to_folder
 
     try:
@@ -42,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
             recorded = resume_run(args.resume, progress_bar=not args.quiet)
         else:
             config = arguments.config_from_arguments(args)
+            note = competition_note(config)
+            if note is not None:
+                print(f"note: {note}", file=sys.stderr)
             if args.seeds is not None:
                 config = dataclasses.replace(config, seeds=arguments.parse_seeds(args.seeds))
             recorded = run_to_folder(config, args.out, progress_bar=not args.quiet)

@@ -73,8 +73,13 @@ class DataConfig:
     """A country code (`US`, `DE`, ...): a 0/1 input "the forecast date is a public holiday" (`holidays` package); `None`: no flag."""
     series_embedding: bool = False
     """A global run (several sources): a learned identity per series, its index read like an input known ahead into an embedding."""
+    season: int | None = None
+    """The seasonal period of the global run's `mase_seasonal` (in-sample seasonal naive's MAE as scale) and `gmean_rel_mase`;
+    `None`: from the series' frequency (monthly 12, quarterly 4, weekly 52, daily 7, hourly 24, yearly and others 1)."""
 
     def __post_init__(self) -> None:
+        if self.season is not None and self.season < 1:
+            raise ForecasterError(f"data.season={self.season} must be a positive number of steps (or left out)")
         if self.rows is not None and self.rows < 2:
             raise ForecasterError(f"data.rows={self.rows} must be at least 2 (or left out to read every row)")
         if self.column is not None and self.targets is not None:

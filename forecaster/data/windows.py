@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -42,8 +43,15 @@ class WindowConfig:
     """Rows in the training span, a positive count (with `val_rows`); `None`: split by the fractions."""
     val_rows: int | None = None
     """Rows in the validation span after the training rows (with `train_rows`); `None`: split by the fractions."""
+    split: Literal["fraction", "holdout"] = "fraction"
+    """`fraction`: the spans by `train_fraction`/`val_fraction` (or `train_rows`/`val_rows`). `holdout`: each series' last
+    `horizon` steps are its test span, the `horizon` before them its validation span, the rest its training span (the
+    forecasting competitions' protocol: one forecast of the last h points per series)."""
 
     def __post_init__(self) -> None:
+        if self.split == "holdout" and self.train_rows is not None:
+            raise ForecasterError("windows.split=holdout takes its spans from windows.horizon; leave windows.train_rows "
+                                  "and windows.val_rows out")
         if (self.train_rows is None) != (self.val_rows is None):
             raise ForecasterError(
                 f"windows.train_rows={self.train_rows} and windows.val_rows={self.val_rows}: set both to split by "
@@ -81,6 +89,8 @@ class SplitBounds:
 
 
 def _bounds_for(length: int, config: WindowConfig, lost_rows: int = 0) -> SplitBounds:
+    if config.split == "holdout":  # the last H steps test, the H before them validate
+        return SplitBounds(train_end=length - 2 * config.horizon, val_end=length - config.horizon, length=length)
     if config.train_rows is not None:  # row counts include the rows the transform consumed
         train_end = config.train_rows - lost_rows
         return SplitBounds(train_end=train_end, val_end=train_end + config.val_rows, length=length)
@@ -105,6 +115,8 @@ def rows_needed(config: WindowConfig) -> int:
     the threshold from which every length fits: found by walking down from a length that provably fits.
     """
     context, horizon = config.context, config.horizon
+    if config.split == "holdout":
+        return context + 3 * horizon
     test_fraction = 1 - config.train_fraction - config.val_fraction
     # round(x) >= x - 0.5 for each span, so from this length on every span is long enough.
     always = math.ceil(max(
@@ -132,6 +144,11 @@ def split_bounds(length: int, config: WindowConfig, *, lost_rows: int = 0) -> Sp
             f"context + horizon = {config.context + config.horizon + lost_rows} needed), windows.val_rows="
             f"{config.val_rows} (at least horizon = {config.horizon}) and a test span of at least {config.horizon} "
             f"rows: at least {needed} rows are needed")
+    if config.split == "holdout" and not _bounds_fit(bounds, config):
+        raise ForecasterError(
+            f"{length + lost_rows} rows are too few for a holdout split at context={config.context}, horizon="
+            f"{config.horizon} (test and validation spans of {config.horizon} steps each, a training span of at least "
+            f"context + horizon): at least {rows_needed(config) + lost_rows} rows are needed (or lower windows.context)")
     if not _bounds_fit(bounds, config):
         raise ForecasterError(
             f"{length + lost_rows} rows are too few for context={config.context}, horizon={config.horizon} and a "

@@ -118,3 +118,36 @@ def pool_channels(per_channel: list[dict]) -> dict:
         else:
             pooled[key] = float("nan")
     return pooled
+
+
+def seasonal_naive_mae(levels: np.ndarray, season: int) -> float:
+    """Mean absolute change over ``season`` steps of ``levels``: the in-sample seasonal naive's MAE, the scale of
+    ``mase_seasonal`` (MASE as the M4 and GIFT-Eval define it); NaN where ``levels`` is not longer than ``season``."""
+    levels = np.asarray(levels, dtype=np.float64)
+    if len(levels) <= season:
+        return float("nan")
+    return float(np.mean(np.abs(levels[season:] - levels[:-season])))
+
+
+def seasonal_naive_forecast(levels: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """The seasonal naive forecast (N, H) from each origin t: step k repeats ``levels[t + k - season * ceil(k / season)]``."""
+    steps = np.arange(1, horizon + 1)
+    back = steps - season * ((steps + season - 1) // season)  # k - m * ceil(k / m), at most 0
+    return np.asarray(levels)[np.asarray(origins)[:, None] + back]
+
+
+def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Symmetric MAPE in percent (0 to 200): the mean of 200 |F - A| / (|A| + |F|), skipping points where both are 0."""
+    actual, forecast = np.asarray(actual, dtype=np.float64), np.asarray(forecast, dtype=np.float64)
+    denominator = np.abs(actual) + np.abs(forecast)
+    kept = denominator > 0
+    if not kept.any():
+        return float("nan")
+    return float(np.mean(200 * np.abs(forecast - actual)[kept] / denominator[kept]))
+
+
+def geometric_mean(values) -> float:
+    """The geometric mean of the finite positive ``values`` (NaN where there are none)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(np.exp(np.mean(np.log(values)))) if len(values) else float("nan")

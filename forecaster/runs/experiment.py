@@ -21,6 +21,7 @@ from torch import nn
 
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
+from forecaster.data.competitions import config_subset
 from forecaster.data.panel import is_long_frame, long_columns, long_source, read_long
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds
@@ -249,7 +250,8 @@ def run_experiment(
     """
     if is_long_frame(frame, config.data):  # a long table of many series: split by its id column
         frame = read_long(frame, **long_columns(config.data))
-    if isinstance(frame, dict) or len(config.data.sources) > 1 or (frame is None and long_source(config.data)):
+    subset = config_subset(config.data.sources)
+    if isinstance(frame, dict) or len(config.data.sources) > 1 or (frame is None and (long_source(config.data) or subset)):
         # The global path builds on this module's pieces (runs/multiseries.py imports them), so it is imported here.
         from forecaster.runs.multiseries import run_global
 

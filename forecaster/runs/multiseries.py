@@ -44,6 +44,7 @@ from forecaster.runs.experiment import (
     one_target,
 )
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
+from forecaster.runs.panel_scores import pooled_scores, series_scores
 from forecaster.runs.prepare import PreparedData, prepare_data
 from forecaster.runs.series import POOLED, figure_series, load_frames, series_configs
 from forecaster.training.loop import EpochEnd, resolve_device
@@ -83,11 +84,26 @@ class GlobalResult:
         """One row per (series, model), then the pooled rows (series ``all``)."""
         tables = [part.metrics.assign(series=label) for label, part in self.parts.items()]
         pooled = self.first.metrics.assign(series=POOLED)
+        by_series = self.metrics_by_series
         for name in self.runs:
             for key, value in pooled_metrics(self, name).items():
                 pooled.loc[pooled["model"] == name, key] = value
         table = pd.concat([*tables, pooled], ignore_index=True)
-        return table[["series", *[c for c in table.columns if c != "series"]]]
+        table = table[["series", *[c for c in table.columns if c != "series"]]]
+        # The panel scores come after every other column (runs/panel_scores.py): per series, then pooled.
+        table = table.merge(by_series[["series", "model", "mase_seasonal", "smape"]], on=["series", "model"], how="left")
+        table["gmean_rel_mase"] = np.nan
+        for name in self.runs:
+            rows = (table["series"] == POOLED) & (table["model"] == name)
+            for key, value in pooled_scores(by_series, name).items():
+                table.loc[rows, key] = value
+        return table
+
+    @property
+    def metrics_by_series(self) -> pd.DataFrame:
+        """The panel scores: one row per (series, model), ``mase_seasonal``, ``smape`` and ``rel_mase`` (pooled in
+        ``metrics``: ``panel_scores.POOLED_COLUMNS``)."""
+        return series_scores(self.parts, list(self.runs), self.config.data.season)
 
     @property
     def metrics_by_channel(self) -> pd.DataFrame:
@@ -251,6 +267,7 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
     write_config(result.config, folder / "config.yaml")
     metrics = result.metrics
     metrics.to_csv(folder / "metrics.csv", index=False)
+    result.metrics_by_series.to_csv(folder / "metrics_by_series.csv", index=False)
     result.predictions.to_csv(folder / "predictions.csv", index=False)
     result.history.to_csv(folder / "history.csv", index=False)
     if result.first.data.dims.horizon > 1:

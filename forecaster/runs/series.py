@@ -1,7 +1,8 @@
 """The series of a run: their labels and own configs, which get figures, and reading them once.
 
 One run's series are the entries of ``data.source`` (bundled names, CSV paths, tickers), each labelled by its name or
-file stem, or the series of one long-format table (``data/panel.py``), each labelled by its id. Each series is
+file stem, or the series of one long-format table (``data/panel.py``), or of one competition subset (``m3:monthly``,
+``data/competitions.py``), each labelled by its id. Each series is
 prepared with its own config (``series_configs``): ``data.source`` its source, or a long table's id.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.config import ExperimentConfig
+from forecaster.data.competitions import config_subset, load_competition
 from forecaster.data.panel import is_long_frame, load_long, long_columns, long_source, read_long
 from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
@@ -22,7 +24,7 @@ POOLED = "all"  # the series label of the pooled rows
 
 def is_global(config: ExperimentConfig) -> bool:
     """Whether ``config`` trains one model on several series: several sources, or one long-format table."""
-    return len(config.data.sources) > 1 or long_source(config.data)
+    return len(config.data.sources) > 1 or long_source(config.data) or config_subset(config.data.sources) is not None
 
 
 def series_labels(sources: tuple[str, ...]) -> list[str]:
@@ -88,6 +90,13 @@ def load_frames(config: ExperimentConfig) -> dict[str, pd.DataFrame]:
     the series."""
     if long_source(config.data):
         return load_long(config.data)
+    subset = config_subset(config.data.sources)
+    if subset is not None:
+        if config.windows.split == "holdout" and config.windows.horizon != subset.horizon:
+            raise ForecasterError(f"{subset.name} with windows.split=holdout tests on each series' official last "
+                                  f"{subset.horizon} values: set windows.horizon={subset.horizon} (it is "
+                                  f"{config.windows.horizon})")
+        return load_competition(subset)
     frames = {}
     for label, source in zip(series_labels(config.data.sources), config.data.sources):
         try:
