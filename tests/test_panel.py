@@ -16,6 +16,7 @@ from forecaster.config import read_config
 from forecaster.data.features import DataConfig
 from forecaster.data.panel import long_source, read_long
 from forecaster.errors import ForecasterError
+from forecaster.reuse.forecast import Forecaster
 from forecaster.runs.backtest import run_backtest
 from forecaster.runs.experiment import run_experiment
 from forecaster.runs.multiseries import GlobalResult
@@ -189,3 +190,21 @@ def test_a_parquet_file_without_pyarrow_is_one_line_naming_the_extra(tmp_path, m
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
     with pytest.raises(ForecasterError, match=r"Parquet file, and reading Parquet needs pyarrow: pip install 'forecaster\[parquet\]'"):
         read_long(path)
+
+
+def test_forecast_of_a_long_table_forecasts_every_series_as_each_alone(panel, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(panel), *RUN, "--out", str(out)]) == 0
+    capsys.readouterr()
+    checkpoint = out / "checkpoints" / "linear.pt"
+    assert main(["forecast", str(checkpoint), "--data", str(panel), "--out", str(tmp_path / "next")]) == 0
+    assert "forecast of the 3 series" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "next" / "forecast.csv", parse_dates=["date"])
+    assert list(table["unique_id"].unique()) == ["A", "B", "C"] and table.columns[0] == "unique_id"
+    forecaster_ = Forecaster.load(checkpoint)
+    for uid, frame in read_long(panel).items():  # each series read as trained: its own scaling and calibration
+        alone = forecaster_.forecast(frame, source=uid)
+        own = table[table["unique_id"] == uid].drop(columns="unique_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(own, alone, check_exact=False, rtol=1e-12, check_freq=False)
+    assert main(["forecast", str(checkpoint), "--data", str(panel), "--future", str(panel)]) == 1
+    assert "forecast each series from its own file" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from forecaster.commands import arguments
+from forecaster.errors import ForecasterError
 
 NAME = "forecast"
 HELP = "forecast the next values of a series with a saved model"
@@ -12,7 +13,8 @@ HELP = "forecast the next values of a series with a saved model"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
-    arguments.add_data(parser, f"{arguments.SOURCES} (default: sp500)", default="sp500")
+    arguments.add_data(parser, f"{arguments.SOURCES}, or a long-format table of several series (unique_id, ds, y: every "
+                       "series forecast, forecast.csv with a unique_id column) (default: sp500)", default="sp500")
     arguments.add_column(parser, checkpoint=True)
     arguments.add_out(parser, NAME, writes="forecast.csv")
     arguments.add_verbose(parser, shown=False)
@@ -23,9 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "data.future columns) holding a row for every forecast date; needed when the model reads data.future")
 
 
+SHOWN = 20  # rows of a long table's forecast printed (forecast.csv has them all)
+
+
 def run(args: argparse.Namespace) -> int:
     from forecaster.checkpoint import load_checkpoint
     from forecaster.data.exchanges import calendar_name
+    from forecaster.data.features import DataConfig
+    from forecaster.data.panel import load_long, long_source
     from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir
     from forecaster.reuse.forecast import Forecaster, save_forecast
@@ -34,9 +41,23 @@ def run(args: argparse.Namespace) -> int:
         calendar_name(args.exchange)  # an unknown calendar fails here, before any work
     out = check_out_dir(args.out) if args.out else None
     checkpoint = load_checkpoint(args.checkpoint)
+    long = long_source(DataConfig(source=args.data))
+    if long and args.future:
+        raise ForecasterError("--future holds one series' inputs known ahead, and --data is a long table of several "
+                              "series: forecast each series from its own file with its own --future")
     future = load_prices(args.future) if args.future else None
-    table = Forecaster.from_checkpoint(checkpoint).forecast(load_prices(args.data), column=args.column, source=args.data,
-                                                            exchange=args.exchange, future=future)
+    forecaster = Forecaster.from_checkpoint(checkpoint)
+    if long:  # a long-format table: every series' forecast, a unique_id column first
+        frames = load_long(DataConfig(source=args.data))
+        table = forecaster.forecast_panel(frames, column=args.column, exchange=args.exchange)
+        print(f"{checkpoint.name} ({checkpoint.kind}) forecast of the {len(frames)} series of {args.data} (the first "
+              f"{min(len(table), SHOWN)} of {len(table)} rows):")
+        print(table.head(SHOWN).to_string(index=False, float_format="{:.4f}".format))
+        if out is not None:
+            print(f"results: {save_forecast(table, out)}")
+        return 0
+    table = forecaster.forecast(load_prices(args.data), column=args.column, source=args.data, exchange=args.exchange,
+                                future=future)
     print(f"{checkpoint.name} ({checkpoint.kind}) forecast of {table.attrs['target']}:")
     daily = bool((table["date"] == table["date"].dt.normalize()).all())  # hourly dates keep their time
     print(table.to_string(index=False, formatters={"date": lambda d: f"{d:%Y-%m-%d}" if daily else f"{d:%Y-%m-%d %H:%M}"},

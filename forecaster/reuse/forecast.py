@@ -156,6 +156,16 @@ class Forecaster:
         table.attrs["calendar"] = calendar  # which calendar made the dates, e.g. "XNYS (exchange_calendars)"
         return table
 
+    def forecast_panel(self, frames: dict[str, pd.DataFrame], *, column: str | None = None, exchange: str | None = None
+                       ) -> pd.DataFrame:
+        """Each series' ``forecast`` (its id as its source: a global model's own series read as trained, others as new),
+        in the long format: a ``unique_id`` column, then each series' rows in turn (``data/panel.read_long``'s frames)."""
+        tables = [self.forecast(frame, column=column, source=label, exchange=exchange).assign(unique_id=label)
+                  for label, frame in frames.items()]
+        table = pd.concat(tables, ignore_index=True)
+        table.attrs = tables[0].attrs  # the first series' target, calendar and interval method
+        return table[["unique_id", *[name for name in table.columns if name != "unique_id"]]]
+
     def _target_forecast(self, scaled: np.ndarray, inputs: ScaledSeries, target: int, anchors: np.ndarray,
                          levels: tuple[float, ...], calibration: Calibration | None
                          ) -> tuple[np.ndarray, dict[float, tuple[np.ndarray, np.ndarray]]]:
