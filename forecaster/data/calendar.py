@@ -141,3 +141,17 @@ def calendar_features(dates: pd.DatetimeIndex, names: tuple[str, ...], *, settin
             )
         channels += [np.sin(2 * np.pi * cycle), np.cos(2 * np.pi * cycle)]
     return np.stack(channels, axis=1)  # (L, 2K)
+
+
+def inferred_frequency(dates: pd.DatetimeIndex) -> str | None:
+    """The frequency pandas infers from ``dates`` as an alias (``"MS"``, ``"h"``, ``"B"``), None where it finds none or
+    there are fewer than three dates; the same with pandas before 3.1 (which returns text) and after (an offset, asked
+    for so that pandas does not warn)."""
+    if len(dates) < 3:
+        return None
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            found = pd.infer_freq(dates)
+    except (KeyError, pd.errors.OptionError):  # pandas before 3.1 has no such option (OptionError is a KeyError)
+        found = pd.infer_freq(dates)
+    return None if found is None else getattr(found, "freqstr", found)

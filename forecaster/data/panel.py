@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecaster.data.calendar import inferred_frequency
 from forecaster.data.features import DataConfig
 from forecaster.data.sources import BUNDLED, MISSING_MARKERS, SYNTHETIC
 from forecaster.errors import DataSourceError, ForecasterError
@@ -212,9 +213,9 @@ def _frequency(dates: pd.DatetimeIndex, label: str) -> str | None:
     an error naming the first date missing, or the first off the frequency's grid."""
     if len(dates) < 3:
         return None
-    frequency = _infer_freq(dates)
+    frequency = inferred_frequency(dates)
     if frequency is None:
-        steps = [_infer_freq(dates[index:index + 3]) for index in range(min(len(dates) - 2, 500))]
+        steps = [inferred_frequency(dates[index:index + 3]) for index in range(min(len(dates) - 2, 500))]
         common = collections.Counter(step for step in steps if step is not None).most_common(1)
         if not common:
             raise ForecasterError(f"series {label!r} has no regular frequency pandas can infer from its dates "
@@ -229,16 +230,6 @@ def _frequency(dates: pd.DatetimeIndex, label: str) -> str | None:
         off = dates[~dates.isin(grid)]
         raise ForecasterError(f"series {label!r} has dates off its frequency {frequency}, the first {_date(off[0])}")
     return frequency
-
-
-def _infer_freq(dates: pd.DatetimeIndex) -> str | None:
-    """``pd.infer_freq`` as text, the same in pandas 2 (text) and 3 (an offset, where asked for)."""
-    try:
-        with pd.option_context("future.infer_freq_returns_offset", True):
-            found = pd.infer_freq(dates)
-    except (KeyError, pd.errors.OptionError):  # pandas before 3.1 has no such option and returns text
-        found = pd.infer_freq(dates)
-    return None if found is None else getattr(found, "freqstr", found)
 
 
 def _date(date: pd.Timestamp) -> str:

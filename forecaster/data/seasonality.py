@@ -10,6 +10,7 @@ import numpy as np
 from scipy.signal import find_peaks
 from scipy.stats import norm
 
+from forecaster.data.calendar import inferred_frequency
 from forecaster.errors import ForecasterError
 
 
@@ -103,8 +104,6 @@ def _near_multiple(lag: int, period: int) -> bool:
     return whole >= 2 and abs(lag - whole * period) <= _radius(lag)
 
 
-
-
 # The season of a frequency, by the start of its pandas alias: month (start or end) 12, quarter 4, week 52, day 7,
 # hour 24; years and any other frequency 1 (the seasonal naive is then the naive forecast).
 _SEASONS = (("MS", 12), ("ME", 12), ("M", 12), ("QS", 4), ("QE", 4), ("Q", 4), ("BQ", 4), ("W", 52), ("D", 7), ("h", 24),
@@ -114,18 +113,10 @@ _SEASONS = (("MS", 12), ("ME", 12), ("M", 12), ("QS", 4), ("QE", 4), ("Q", 4), (
 def season_of_dates(dates) -> int:
     """The seasonal period of a series' dates (a ``DatetimeIndex``) by their frequency: monthly 12, quarterly 4, weekly
     52, daily 7, hourly 24, yearly (and any other, or none pandas can infer) 1."""
-    import pandas as pd
-
-    if len(dates) < 3:
-        return 1
     try:
-        with pd.option_context("future.infer_freq_returns_offset", True):
-            frequency = pd.infer_freq(dates)
-    except (KeyError, pd.errors.OptionError):  # pandas before 3.1 has no such option and returns text
-        frequency = pd.infer_freq(dates)
-    except (TypeError, ValueError):
+        frequency = inferred_frequency(dates)
+    except (TypeError, ValueError):  # dates pandas cannot read a frequency from
         frequency = None
-    frequency = getattr(frequency, "freqstr", frequency)
     if not frequency:
         return 1
     for prefix, season in _SEASONS:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from forecaster.checkpoint import Checkpoint, load_checkpoint
+from forecaster.data.calendar import inferred_frequency
 from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
 from forecaster.data.pipeline import Pipeline, ScaledSeries
 from forecaster.errors import ForecasterError
@@ -51,7 +52,7 @@ def _future_dates(index: pd.DatetimeIndex, horizon: int, exchange: str | None) -
 
 def _frequency(recent: pd.DatetimeIndex, spacing: pd.Timedelta):
     """The frequency of the last dates: pandas' inference, business days for prices, else the median spacing."""
-    frequency = _infer_freq(recent) if len(recent) >= 3 else None
+    frequency = inferred_frequency(recent)
     if frequency is None:
         weekdays_only = (recent.day_of_week < 5).all()
         if spacing <= pd.Timedelta(days=1) * 1.5 and weekdays_only:
@@ -59,16 +60,6 @@ def _frequency(recent: pd.DatetimeIndex, spacing: pd.Timedelta):
         else:
             frequency = pd.tseries.frequencies.to_offset(spacing)
     return frequency
-
-
-def _infer_freq(dates: pd.DatetimeIndex):
-    """``pd.infer_freq`` as pandas 4 will give it: an offset, or None (pandas 3.1+ warns unless asked for that)."""
-    try:
-        pd.get_option("future.infer_freq_returns_offset")
-    except KeyError:  # pandas before 3.1 has no such option (OptionError is a KeyError) and returns a string
-        return pd.infer_freq(dates)
-    with pd.option_context("future.infer_freq_returns_offset", True):
-        return pd.infer_freq(dates)
 
 
 @dataclass(frozen=True, eq=False)
