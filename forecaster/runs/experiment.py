@@ -86,15 +86,20 @@ class ExperimentResult:
     def checkpoint(self, name: str) -> Checkpoint:
         """Model ``name``'s checkpoint, in memory: what rebuilds it and feeds it new data (save it with ``save_checkpoint``)."""
         run = self.runs[name]
-        calibration = run.intervals.calibration if run.intervals is not None else None
-        targets = [own.intervals.calibration for own in (run.channels or {}).values() if own.intervals is not None]
-        if targets:  # several targets: each calibrated on its own validation forecasts
-            calibration = Calibration.per_target(targets)
         return Checkpoint.of(
             run.model, name=name, kind=run.spec.kind, config=run.spec.config,
             dims=dataclasses.replace(self.data.dims, head=output_head(run.model)), pipeline=self.data.pipeline,
-            intervals=calibration,
+            intervals=self.calibration(name),
         )
+
+    def calibration(self, name: str) -> Calibration | None:
+        """What model ``name``'s intervals for new windows are made from (None: points only); with several targets,
+        each target's, calibrated on its own validation forecasts."""
+        run = self.runs[name]
+        targets = [own.intervals.calibration for own in (run.channels or {}).values() if own.intervals is not None]
+        if targets:
+            return Calibration.per_target(targets)
+        return run.intervals.calibration if run.intervals is not None else None
 
     @property
     def step_metrics(self) -> pd.DataFrame:

@@ -76,7 +76,7 @@ class GlobalResult:
         )
         first = self.first.checkpoint(name)
         # Each series' intervals were calibrated on its own validation forecasts, in its own units.
-        intervals = tuple(part.checkpoint(name).intervals for part in self.parts.values())
+        intervals = tuple(part.calibration(name) for part in self.parts.values())
         return dataclasses.replace(first, pipeline=first.pipeline.with_series(records), series_intervals=intervals)
 
     @property
