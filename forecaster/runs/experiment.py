@@ -21,8 +21,6 @@ from torch import nn
 
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
-from forecaster.data.competitions import config_subset
-from forecaster.data.panel import is_long_frame, long_columns, long_source, read_long
 from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds
 from forecaster.errors import ForecasterError
@@ -33,6 +31,7 @@ from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.fitting import ModelRun, build, fit, interval_method, model_dims, score_model, training_loss
 from forecaster.runs.intervals import RANDOM_WALK, interval_rows, level_name, msis_scale, random_walk_intervals
 from forecaster.runs.prepare import PreparedData, prepare_data
+from forecaster.runs.series import is_global, load_data
 from forecaster.training.loop import EpochEnd, resolve_device
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when figures are written
@@ -86,15 +85,11 @@ class ExperimentResult:
     def checkpoint(self, name: str) -> Checkpoint:
         """Model ``name``'s checkpoint, in memory: what rebuilds it and feeds it new data (save it with ``save_checkpoint``)."""
         run = self.runs[name]
-        return Checkpoint.of(
-            run.model, name=name, kind=run.spec.kind, config=run.spec.config,
-            dims=dataclasses.replace(self.data.dims, head=output_head(run.model)), pipeline=self.data.pipeline,
-            intervals=self.calibration(name),
-        )
+        return Checkpoint.of(run.model, name=name, kind=run.spec.kind, config=run.spec.config, pipeline=self.data.pipeline,
+                             dims=dataclasses.replace(self.data.dims, head=output_head(run.model)), intervals=self.calibration(name))
 
     def calibration(self, name: str) -> Calibration | None:
-        """What model ``name``'s intervals for new windows are made from (None: points only); with several targets,
-        each target's, calibrated on its own validation forecasts."""
+        """How model ``name``'s intervals for new windows are made (None: points only); several targets: each its own."""
         run = self.runs[name]
         targets = [own.intervals.calibration for own in (run.channels or {}).values() if own.intervals is not None]
         if targets:
@@ -253,10 +248,9 @@ def run_experiment(
     ``on_model_done(result, name)`` is called after each model that this call trains and scores;
     ``on_epoch_end(name, end)`` after each epoch of model ``name`` (``train_model``'s hook: True stops it).
     """
-    if is_long_frame(frame, config.data):  # a long table of many series: split by its id column
-        frame = read_long(frame, **long_columns(config.data))
-    subset = config_subset(config.data.sources)
-    if isinstance(frame, dict) or len(config.data.sources) > 1 or (frame is None and (long_source(config.data) or subset)):
+    if frame is not None:
+        frame = load_data(config, frame)  # a long table of many series is split by its id column
+    if isinstance(frame, dict) or len(config.data.sources) > 1 or (frame is None and is_global(config)):
         # The global path builds on this module's pieces (runs/multiseries.py imports them), so it is imported here.
         from forecaster.runs.multiseries import run_global
 
