@@ -140,7 +140,8 @@ def units(result: GlobalResult, name: str) -> list[tuple[PreparedData, ModelRun]
 def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
     """Model ``name``'s metrics over every series' (and target's) test points, each in units of its own MASE scale."""
     actual, forecast, anchors, no_move = [], [], [], []
-    for data, run in units(result, name):
+    scored = units(result, name)
+    for data, run in scored:
         part_actual, part_anchors = data.actual_and_anchors("test")
         train_levels = data.training_levels
         scale = insample_naive_mae(train_levels)
@@ -155,7 +156,7 @@ def pooled_metrics(result: GlobalResult, name: str) -> dict[str, float]:
         scale_mae=1.0, no_move=np.concatenate(no_move),
     )
     # Each series' errors in its own training standard deviations, every point weighted alike.
-    runs = [run for _data, run in units(result, name)]
+    runs = [run for _data, run in scored]
     points = np.array([run.forecast.size for run in runs], dtype=float)
     standardised = {key: float(np.average([run.metrics[key] for run in runs], weights=points))
                     for key in ("mse_scaled", "mae_scaled")}
