@@ -84,7 +84,9 @@ class ForecastEstimator:
         adds each central interval's lower and upper bounds as the columns ``lo_80`` and ``hi_80``. A long frame (or,
         by default, the long frame fitted): each of its series' next values in NeuralForecast's layout, one row per
         series and step: the id and time columns, the model's column (named by its kind), and ``<kind>-lo-80``,
-        ``<kind>-hi-80`` per level. A series the model never saw is read as new (scaled by its own statistics).
+        ``<kind>-hi-80`` per level; each series' dates continue at its own frequency (no trading calendar: the ids are
+        not tickers), integer steps as integers. A series the model never saw is read as new (scaled by its own
+        statistics).
         """
         self._fitted()
         frames = self.frames_ if frame is None else self._series(frame)
