@@ -14,7 +14,7 @@ from forecaster.checkpoint import load_checkpoint
 from forecaster.cli import main
 from forecaster.config import read_config
 from forecaster.data.features import DataConfig
-from forecaster.data.panel import long_source, read_long
+from forecaster.data.panel import is_step_frame, long_source, read_long, steps_of
 from forecaster.errors import ForecasterError
 from forecaster.reuse.forecast import Forecaster
 from forecaster.runs.backtest import run_backtest
@@ -208,3 +208,45 @@ def test_forecast_of_a_long_table_forecasts_every_series_as_each_alone(panel, tm
         pd.testing.assert_frame_equal(own, alone, check_exact=False, rtol=1e-12, check_freq=False)
     assert main(["forecast", str(checkpoint), "--data", str(panel), "--future", str(panel)]) == 1
     assert "forecast each series from its own file" in capsys.readouterr().err
+
+
+def step_table() -> pd.DataFrame:
+    """``long_table``'s series at integer time steps (NeuralForecast's integer ds): A from 0, B from 40, C from -5."""
+    table = long_table()
+    starts = {"A": 0, "B": 40, "C": -5}
+    table["ds"] = [starts[uid] + k for uid, k in zip(table["unique_id"], table.groupby("unique_id").cumcount())]
+    return table
+
+
+def test_integer_ds_are_time_steps_and_a_missing_step_is_a_gap():
+    frames = read_long(step_table())
+    assert [is_step_frame(frame) for frame in frames.values()] == [True] * 3
+    assert list(steps_of(frames["B"].index)) == list(range(40, 200))
+    assert list(frames["C"].columns) == ["y", "price"] and len(frames["C"]) == 240
+    with pytest.raises(ForecasterError, match=r"series 'B' misses ds 45 \(it jumps from 44 to 46\)"):
+        read_long(step_table().drop(index=205))
+    with pytest.raises(ForecasterError, match="series 'A' has 2 rows for step 3"):
+        read_long(pd.concat([step_table(), step_table().iloc[[3]]], ignore_index=True))
+    # Eight-digit integers that are all dates (20240131) read as dates, as they did.
+    dated = pd.DataFrame({"unique_id": "a", "ds": [20240130, 20240131, 20240201], "y": [1.0, 2.0, 3.0]})
+    assert list(read_long(dated)["a"].index) == list(pd.date_range("2024-01-30", periods=3))
+
+
+@pytest.mark.parametrize("setting", ["data.calendar=[day_of_week]", "data.holidays=US", "data.start=2020-01-01"])
+def test_integer_ds_refuse_a_setting_that_reads_dates_in_one_line(setting, tmp_path, capsys):
+    path = tmp_path / "steps.csv"
+    step_table().to_csv(path, index=False)
+    assert main(["run", "--data", str(path), "--set", setting, *RUN, "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    key = setting.split("=")[0]
+    assert len(error.splitlines()) == 1 and f"{key}=" in error and "integer time steps" in error and f"leave {key} out" in error
+
+
+def test_a_run_and_a_forecast_of_integer_ds_continue_the_steps(tmp_path, capsys):
+    path = tmp_path / "steps.csv"
+    step_table().to_csv(path, index=False)
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(path), *RUN, "--out", str(out)]) == 0
+    assert main(["forecast", str(out / "checkpoints" / "linear.pt"), "--data", str(path), "--out", str(tmp_path / "next")]) == 0
+    table = pd.read_csv(tmp_path / "next" / "forecast.csv")
+    assert list(table["date"]) == [200, 200, 235]  # each series' next step (horizon 1): A 0..199, B 40..199, C -5..234

@@ -299,3 +299,19 @@ def test_the_device_is_read_from_either_train_section_and_two_devices_are_refuse
     assert main(["pretrain", "--data", "synthetic", "--out", str(out), *TINY_SET, "--set", "pretrain.train.device=cuda"]) == 1
     assert "pretrain.train.device='cuda' and train.device='cpu' name two devices" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_pretrain_pools_each_series_of_a_long_table_and_transfer_reads_a_table_of_one(tmp_path, capsys):
+    parts = [two_period_series(300, periods=(6, 30), seed=seed)["value"].rename("y").rename_axis("ds").reset_index()
+             .assign(unique_id=uid) for seed, uid in ((1, "s1"), (2, "s2"))]
+    table = pd.concat(parts, ignore_index=True)[["unique_id", "ds", "y"]]
+    table.to_csv(tmp_path / "panel.csv", index=False)
+    out = tmp_path / "pre"
+    assert main(["pretrain", "--data", str(tmp_path / "panel.csv"), *TINY_SET, "--threads", "1", "--quiet", "--out", str(out)]) == 0
+    pool = pd.read_csv(out / "pool.csv")
+    assert list(pool["source"]) == ["s1", "s2"] and list(pool["column"]) == ["y", "y"]
+    assert "2 channels of 2 series" in capsys.readouterr().out
+    table[table["unique_id"] == "s2"].to_csv(tmp_path / "one.csv", index=False)
+    assert main(["transfer", str(out / "checkpoints" / "encoder.pt"), "--data", str(tmp_path / "one.csv"), "--set",
+                 "train.epochs=1", "--threads", "1", "--quiet", "--out", str(tmp_path / "transfer")]) == 0
+    assert yaml.safe_load((tmp_path / "transfer" / "transfer.yaml").read_text())["column"] == "y"

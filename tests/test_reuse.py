@@ -108,3 +108,50 @@ def test_embed_command(saved_run, tmp_path, capsys, file_reads):
     assert main(["embed", str(folder / "checkpoints" / "transformer.pt"), "--data", "sunspots", "--column", "sunspots",
                  "--out", str(tmp_path / "other")]) == 1
     assert "choose the diff or level transform" in capsys.readouterr().err
+
+
+def price_panel(prices: pd.DataFrame, path) -> pd.DataFrame:
+    """``prices``' close cut into three series, on business days from their first dates (a long table's series are
+    regular: no exchange holidays), as a long CSV at ``path`` (unique_id, ds, y)."""
+    parts = [pd.DataFrame({"unique_id": uid, "ds": pd.bdate_range(rows.index[0], periods=len(rows)), "y": rows["Adj Close"].to_numpy()})
+             for uid, rows in (("early", prices.iloc[:130]), ("middle", prices.iloc[130:260]), ("late", prices.iloc[260:]))]
+    table = pd.concat(parts, ignore_index=True)
+    table.to_csv(path, index=False, date_format="%Y-%m-%d")
+    return table
+
+
+def test_embed_of_a_long_table_gives_one_embedding_per_series(saved_run, small_prices, tmp_path, capsys):
+    from forecaster.cli import main
+    from forecaster.data.panel import read_long
+    from forecaster.reuse.embed import embed_panel, embed_series
+
+    _, folder = saved_run
+    table = price_panel(small_prices, tmp_path / "panel.csv")
+    checkpoint = load_checkpoint(folder / "checkpoints" / "transformer.pt")
+    frames = read_long(table)
+    panel = embed_panel(checkpoint.encoder(), checkpoint.pipeline, frames, context=8, column="y")
+    assert list(panel.index) == ["early", "middle", "late"] and panel.index.name == "unique_id"
+    columns = [f"e{i}" for i in range(8)]
+    alone = embed_series(checkpoint.encoder(), checkpoint.pipeline, frames["middle"], context=8, column="y")
+    np.testing.assert_allclose(panel.loc["middle", columns].to_numpy(dtype=float), alone[columns].mean().to_numpy(), rtol=1e-6)
+    assert panel.loc["late", "frames"] == 140 - 1 - 8 + 1  # the series' windows (one row lost to the log-return)
+    out = tmp_path / "emb"
+    assert main(["embed", str(folder / "checkpoints" / "transformer.pt"), "--data", str(tmp_path / "panel.csv"),
+                 "--out", str(out)]) == 0
+    assert "3 series embedded in 8 dimensions" in capsys.readouterr().out
+    written = pd.read_csv(out / "embeddings.csv")
+    assert list(written["unique_id"]) == ["early", "middle", "late"] and {"mean_change", "volatility"} <= set(written.columns)
+    assert (out / "embedding_pca.png").exists()
+
+
+def test_transfer_of_a_long_table_of_several_series_is_one_line(saved_run, small_prices, tmp_path, capsys):
+    from forecaster.cli import main
+
+    _, folder = saved_run
+    price_panel(small_prices, tmp_path / "panel.csv")
+    out = tmp_path / "transfer"
+    assert main(["transfer", str(folder / "checkpoints" / "transformer.pt"), "--data", str(tmp_path / "panel.csv"),
+                 "--out", str(out), "--threads", "1", "--quiet"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "long table of 3 series (early, middle, late)" in error
+    assert "forecaster run --data" in error and not out.exists()

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="YAML config whose pretrain: section sets the objective, mask ratio, "
                         "windows, encoder and training (default: the built-in defaults)")
     arguments.add_data(parser, f"{arguments.SOURCES}; every channel of each is pooled (a price series: its close as "
-                       "log-returns); sets data.source", several=True)
+                       "log-returns), a long-format table each of its series (unique_id, ds, y); sets data.source", several=True)
     arguments.add_set(parser, examples="pretrain.train.epochs=2, pretrain.objective=forecast, train.device=cpu")
     arguments.add_out(parser, NAME)
     arguments.add_threads(parser)
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from forecaster.config import read_config
+    from forecaster.data.panel import load_long, long_source
     from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.reuse.pretrain import pretrain, save_pretrain
@@ -69,12 +70,18 @@ def run(args: argparse.Namespace) -> int:
                               "name two devices; set one of them (auto: the other)")
     settings = dataclasses.replace(settings, train=dataclasses.replace(settings.train, device=next(iter(devices), "auto")))
     out = check_out_dir(args.out or timestamped_out_dir("pretrain"))  # fail before training, not after
-    frames = {source: load_prices(source) for source in config.data.sources}
+    frames = {}
+    for source in config.data.sources:  # a long-format table gives each of its series, by id
+        data = dataclasses.replace(config.data, source=source)
+        if long_source(data):
+            frames.update({label if label not in frames else f"{source}:{label}": frame for label, frame in load_long(data).items()})
+        else:
+            frames[source] = load_prices(source)
     result = pretrain(frames, settings, progress=not args.quiet)
     folder = save_pretrain(result, out)
     summary = result.summary()
     print(result.pool.channels.to_string(index=False))
-    print(f"\n{summary['channels']} channels of {len(frames)} sources, {summary['train_windows']} training windows of "
+    print(f"\n{summary['channels']} channels of {len(frames)} series, {summary['train_windows']} training windows of "
           f"{settings.windows.context} frames in {settings.windows.context // settings.encoder.patch} patches; "
           f"{settings.objective} objective, "
           f"{summary['parameters']} encoder parameters; best validation loss {summary['best_val_loss']:.4f} at epoch "

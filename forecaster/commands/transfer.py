@@ -37,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     """``forecaster transfer``: one table (as before), or with several ``--last`` sizes or ``--seeds`` a study."""
     from forecaster.checkpoint import load_checkpoint
     from forecaster.config import read_config
-    from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.reuse.study import parse_sizes
     from forecaster.reuse.transfer import target_transform, transfer_config
@@ -52,13 +51,36 @@ def run(args: argparse.Namespace) -> int:
     seeds = arguments.parse_seeds(args.seeds) if args.seeds is not None else (train.seed,)
     out = check_out_dir(args.out or timestamped_out_dir("transfer"))
     checkpoint = load_checkpoint(args.checkpoint)
-    frame = load_prices(args.data)
+    frame = _target_frame(args)
     args.transform = target_transform(checkpoint, frame, args.transform)  # recorded as resolved in transfer.yaml
     config = transfer_config(checkpoint, source=args.data, column=args.column, transform=args.transform, train=train,
                              horizon=args.horizon)
     if study:
         return _transfer_study(args, checkpoint, frame, config, out, sizes=sizes, seeds=seeds)
     return _transfer_table(args, checkpoint, frame, config, out, last=None if args.last is None else int(args.last))
+
+
+def _target_frame(args: argparse.Namespace):
+    """The target series of ``--data``: a source's frame; a long-format table of one series, that series (its value
+    column the target unless ``--column`` names another); a long table of several, one error line.
+
+    A transfer scores its rows on one series' split (``reuse/transfer.py``); tuning one model over several series is a
+    global run (``runs/multiseries.py``), which starts from fresh weights, not from a checkpoint's."""
+    from forecaster.data.features import DataConfig
+    from forecaster.data.panel import load_long, long_source
+    from forecaster.data.sources import load_prices
+    from forecaster.runs.series import few
+
+    data = DataConfig(source=args.data)
+    if not long_source(data):
+        return load_prices(args.data)
+    frames = load_long(data)
+    if len(frames) > 1:
+        raise ForecasterError(f"transfer reuses the encoder on one target series, and {args.data} is a long table of "
+                              f"{len(frames)} series ({few(list(frames), 5)}): pass one series (its rows alone, a long table "
+                              f"of one {data.id_column}), or train one model on them all with forecaster run --data {args.data}")
+    args.column = args.column or data.value_column
+    return next(iter(frames.values()))
 
 
 def _transfer_table(args: argparse.Namespace, checkpoint, frame, config, out, *, last: int | None) -> int:

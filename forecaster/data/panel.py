@@ -9,6 +9,14 @@ can be unusable is one line naming the series and the rows: a missing column, a 
 series' dates at its own frequency, series of different frequencies, a series of fewer than two rows, text in the
 value column.
 
+An integer time column (NeuralForecast's integer ``ds``) holds time steps, not dates: a series is its rows at steps
+``k, k+1, k+2, ...`` (a missing step is a gap, refused like a missing date), its forecasts continue the integers. The
+pipeline reads dates, so step ``k`` becomes the instant ``k`` seconds after 1970-01-01 (a frequency with no season and
+no calendar meaning), and the frame's index is named ``step`` (``STEP_INDEX``) so that a forecast gives the integers
+back (``steps_of``). The settings that read calendar dates (``data.calendar``, ``data.future_calendar``,
+``data.holidays``, ``data.start``, ``data.end``) are refused with integer steps. An integer column whose every value is
+an eight-digit date (``20240131``) is read as dates, as before.
+
 ``long_source`` says whether a config's ``data.source`` is such a file: ``data.format: long``, or one file path (not a
 bundled name) whose columns include the id, time and value columns; bundled names and wide CSVs read as before.
 """
@@ -27,11 +35,46 @@ from forecaster.errors import DataSourceError, ForecasterError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_HINT = "pip install 'forecaster[parquet]' (or pip install pyarrow)"
+STEP_INDEX = "step"  # the index name of a series whose time column held integer steps
+STEP = pd.Timedelta(seconds=1)  # what one integer step becomes on the pipeline's time axis, from 1970-01-01
 
 
 def long_columns(config: DataConfig) -> dict[str, str]:
     """The id, time and value column names ``config`` gives, as ``read_long`` takes them."""
     return {"id_column": config.id_column, "time_column": config.time_column, "value_column": config.value_column}
+
+
+def long_options(config: DataConfig) -> dict[str, str | None]:
+    """``long_columns`` and the first setting of ``config`` that reads calendar dates: what ``read_long`` takes."""
+    return {**long_columns(config), "dated": dated_setting(config)}
+
+
+def dated_setting(config: DataConfig) -> str | None:
+    """The first setting of ``config`` that reads calendar dates (refused for integer time steps), as ``key=value``."""
+    for key in ("calendar", "future_calendar", "holidays", "start", "end"):
+        value = getattr(config, key)
+        if value:
+            return f"data.{key}={list(value) if isinstance(value, tuple) else value}"
+    return None
+
+
+def integer_times(values: pd.Series) -> bool:
+    """Whether a time column holds integer steps: integers, unless every one is an eight-digit date (YYYYMMDD)."""
+    if not pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return False
+    text = values.dropna().astype("string")
+    dated = text.str.fullmatch(r"\d{8}").all() and pd.to_datetime(text, format="%Y%m%d", errors="coerce").notna().all()
+    return not dated
+
+
+def is_step_frame(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` is a series of integer time steps (``read_long``'s, its index named ``step``)."""
+    return frame.index.name == STEP_INDEX
+
+
+def steps_of(dates) -> pd.Series | pd.Index:
+    """The integer steps of a step series' dates (``read_long``'s time axis back to the integers)."""
+    return (pd.to_datetime(dates) - pd.Timestamp(0)) // STEP
 
 
 def has_long_columns(columns, config: DataConfig) -> bool:
@@ -74,7 +117,7 @@ def is_long_frame(frame, config: DataConfig) -> bool:
 def load_long(config: DataConfig) -> dict[str, pd.DataFrame]:
     """The series of the long file ``config.source`` by id, the dates from ``data.start`` to before ``data.end``."""
     return read_long(read_table(Path(config.sources[0]).expanduser(), id_column=config.id_column),
-                     start=config.start, end=config.end, name=repr(str(config.sources[0])), **long_columns(config))
+                     start=config.start, end=config.end, name=repr(str(config.sources[0])), **long_options(config))
 
 
 def read_table(path: Path, *, id_column: str = "unique_id") -> pd.DataFrame:
@@ -103,9 +146,11 @@ def read_table(path: Path, *, id_column: str = "unique_id") -> pd.DataFrame:
 def read_long(
     path_or_frame: str | Path | pd.DataFrame, *, id_column: str = "unique_id", time_column: str = "ds",
     value_column: str = "y", start: str | None = None, end: str | None = None, name: str | None = None,
+    dated: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Each series of a long table (a CSV or Parquet path, or a DataFrame) as its own wide frame, by id (see the module
-    docstring); ``start``/``end`` keep the dates from ``start`` to before ``end``; ``name`` is the table in errors."""
+    docstring); ``start``/``end`` keep the dates from ``start`` to before ``end``; ``name`` is the table in errors;
+    ``dated`` a setting that reads calendar dates (``dated_setting``), refused where the time column holds integer steps."""
     if isinstance(path_or_frame, pd.DataFrame):
         table, name = path_or_frame.reset_index(drop=True), name or "the long table"
     else:
@@ -121,7 +166,11 @@ def read_long(
     ids = table[id_column]
     if ids.isna().any():
         raise ForecasterError(f"{name}: data row {int(ids.isna().to_numpy().argmax()) + 1} has no {id_column}")
-    table = table.assign(**{id_column: ids.astype(str), time_column: _dates(table[time_column], time_column, name)})
+    steps = integer_times(table[time_column])
+    if steps:
+        _check_steps(table[time_column], time_column, name, dated or (start and "data.start") or (end and "data.end"))
+    times = table[time_column].astype("int64") if steps else _dates(table[time_column], time_column, name)
+    table = table.assign(**{id_column: ids.astype(str), time_column: times})
     table = _numeric_values(table, id_column, time_column, value_column)
     if start is not None or end is not None:
         times = table[time_column]
@@ -145,8 +194,11 @@ def read_long(
         if len(rows) < 2:
             raise ForecasterError(f"series {label!r} has {len(rows)} row (data row {rows.index[0] + 1}); each series needs at "
                                   "least 2 dates (more than a window: context + horizon)")
-        dates = pd.DatetimeIndex(rows[time_column]).as_unit("us").rename("date")
-        frequencies[label] = _frequency(dates, label)
+        if steps:
+            dates = _step_dates(rows[time_column].to_numpy(), label, time_column)
+        else:
+            dates = pd.DatetimeIndex(rows[time_column]).as_unit("us").rename("date")
+            frequencies[label] = _frequency(dates, label)
         frames[label] = pd.DataFrame(rows[inputs].to_numpy(dtype="float64"), index=dates, columns=inputs)
     known = {label: frequency for label, frequency in frequencies.items() if frequency is not None}
     first = next(iter(known), None)
@@ -155,6 +207,27 @@ def read_long(
         raise ForecasterError(f"series {first!r} has frequency {known[first]} and series {other!r} {known[other]}; one model "
                               "reads one frequency: resample the series to a common one, or train them apart")
     return frames
+
+
+def _check_steps(values: pd.Series, column: str, name: str, dated: str | None) -> None:
+    """An integer time column: no missing step, and no setting that reads calendar dates."""
+    if values.isna().any():
+        raise ForecasterError(f"{name}: data row {int(values.isna().to_numpy().argmax()) + 1} has no {column}")
+    if dated:
+        raise ForecasterError(f"{dated} reads calendar dates, and {name}'s {column} holds integer time steps, which have "
+                              f"none: leave {dated.split('=')[0]} out, or give {column} as dates (e.g. YYYY-MM-DD)")
+
+
+def _step_dates(steps, label: str, column: str) -> pd.DatetimeIndex:
+    """A series' sorted integer steps as the pipeline's time axis (``STEP`` apart, from 1970-01-01); an error naming
+    the first missing step."""
+    jumps = (steps[1:] - steps[:-1]) != 1
+    if jumps.any():
+        before = int(steps[:-1][jumps][0])
+        raise ForecasterError(f"series {label!r} misses {column} {before + 1} (it jumps from {before} to "
+                              f"{int(steps[1:][jumps][0])}); integer {column} must count every step: add the rows "
+                              "(empty values are read by data.missing)")
+    return pd.DatetimeIndex(pd.Timestamp(0) + pd.to_timedelta(steps, unit="s")).as_unit("us").rename(STEP_INDEX)
 
 
 def _bound(which: str, value: str | None) -> pd.Timestamp | None:
@@ -232,6 +305,8 @@ def _frequency(dates: pd.DatetimeIndex, label: str) -> str | None:
     return frequency
 
 
-def _date(date: pd.Timestamp) -> str:
-    """A date as YYYY-MM-DD, with the time when it has one."""
+def _date(date: pd.Timestamp | int) -> str:
+    """A date as YYYY-MM-DD, with the time when it has one (an integer step as itself)."""
+    if not isinstance(date, pd.Timestamp):
+        return f"step {date}"
     return date.strftime("%Y-%m-%d" if date == date.normalize() else "%Y-%m-%d %H:%M:%S")

@@ -262,14 +262,14 @@ def _token_labels(frame_dates: pd.DatetimeIndex, spans: list | None) -> list[str
     return [f"{frame_dates[start]:{layout}} to {frame_dates[end - 1]:{layout}}" for start, end in spans]
 
 
-def embedding_figure(points, next_change, volatility, *, title: str) -> Figure:
-    """Two views of the same 2-D projection of the embeddings: coloured by the next change and by volatility."""
+def embedding_figure(points, next_change, volatility, *, title: str,
+                     labels: tuple[str, str] = ("next change", "rolling volatility")) -> Figure:
+    """Two views of the same 2-D projection of the embeddings: coloured by the next change and by volatility
+    (``labels`` name the two colourings: a panel's series are coloured by their mean change and volatility)."""
     figure = Figure(figsize=(12, 5), layout="constrained")
-    for axes, colour, label, cmap in zip(
-        figure.subplots(1, 2), (next_change, volatility), ("next change", "rolling volatility"), ("coolwarm", "viridis")
-    ):
-        limit = float(pd.Series(colour).abs().quantile(0.98)) if label == "next change" else None
-        image = axes.scatter(points[:, 0], points[:, 1], c=colour, s=4, cmap=cmap,
+    for axes, colour, label, cmap in zip(figure.subplots(1, 2), (next_change, volatility), labels, ("coolwarm", "viridis")):
+        limit = float(pd.Series(colour).abs().quantile(0.98)) if cmap == "coolwarm" else None
+        image = axes.scatter(points[:, 0], points[:, 1], c=colour, s=4 if len(points) > 100 else 30, cmap=cmap,
                              vmin=-limit if limit else None, vmax=limit)
         figure.colorbar(image, ax=axes, label=label)
         axes.set(xlabel="principal component 1", ylabel="principal component 2", title=f"coloured by {label}")

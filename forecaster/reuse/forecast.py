@@ -13,6 +13,7 @@ from torch import nn
 from forecaster.checkpoint import Checkpoint, load_checkpoint
 from forecaster.data.calendar import inferred_frequency
 from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
+from forecaster.data.panel import is_step_frame, steps_of
 from forecaster.data.pipeline import Pipeline, ScaledSeries
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import CALIBRATED_METHODS, Calibration, quantile_bounds, quantile_levels
@@ -147,12 +148,17 @@ class Forecaster:
         table.attrs["calendar"] = calendar  # which calendar made the dates, e.g. "XNYS (exchange_calendars)"
         return table
 
-    def forecast_panel(self, frames: dict[str, pd.DataFrame], *, column: str | None = None, exchange: str | None = None
-                       ) -> pd.DataFrame:
+    def forecast_panel(self, frames: dict[str, pd.DataFrame], *, column: str | None = None, exchange: str | None = None,
+                       levels: tuple[float, ...] | None = None) -> pd.DataFrame:
         """Each series' ``forecast`` (its id as its source: a global model's own series read as trained, others as new),
-        in the long format: a ``unique_id`` column, then each series' rows in turn (``data/panel.read_long``'s frames)."""
-        tables = [self.forecast(frame, column=column, source=label, exchange=exchange).assign(unique_id=label)
-                  for label, frame in frames.items()]
+        in the long format: a ``unique_id`` column, then each series' rows in turn (``data/panel.read_long``'s frames).
+        A series of integer time steps (``data/panel.is_step_frame``) has its forecast steps, integers, in ``date``."""
+        tables = []
+        for label, frame in frames.items():
+            table = self.forecast(frame, column=column, source=label, exchange=exchange, levels=levels).assign(unique_id=label)
+            if is_step_frame(frame):
+                table["date"] = steps_of(table["date"])
+            tables.append(table)
         table = pd.concat(tables, ignore_index=True)
         table.attrs = tables[0].attrs  # the first series' target, calendar and interval method
         return table[["unique_id", *[name for name in table.columns if name != "unique_id"]]]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from forecaster.config import ExperimentConfig
 from forecaster.data.competitions import config_subset, load_competition
-from forecaster.data.panel import is_long_frame, load_long, long_columns, long_source, read_long
+from forecaster.data.panel import is_long_frame, load_long, long_options, long_source, read_long
 from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
 
@@ -113,7 +113,7 @@ def load_data(config: ExperimentConfig, frame: Frames | None = None) -> Frames:
     """The config's series read once: one frame, or several by label (``load_frames``) for a global run; ``frame``, where
     given, instead (a long DataFrame split into its series by ``data/panel.read_long``)."""
     if frame is not None:
-        return read_long(frame, **long_columns(config.data)) if is_long_frame(frame, config.data) else frame
+        return read_long(frame, **long_options(config.data)) if is_long_frame(frame, config.data) else frame
     if is_global(config):
         return load_frames(config)
     return load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
