@@ -29,9 +29,9 @@ import pandas as pd
 
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
-from forecaster.data.pipeline import SeriesScaling
 from forecaster.data.features import prepare_series
 from forecaster.data.padding import needs_padding
+from forecaster.data.pipeline import SeriesScaling
 from forecaster.data.windows import SplitBounds, pool_windows
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
