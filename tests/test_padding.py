@@ -43,7 +43,7 @@ def test_a_short_series_is_padded_with_zeros_and_an_observed_channel_and_its_tar
         assert data.dims.observed and data.dims.channels == 2
         levels = data.series.levels
         scaled = (levels - data.pipeline.offset[0]) / data.pipeline.scale[0]
-        for split, windows in data.windows.items():
+        for windows in data.windows.values():
             assert (windows.origins >= 0).all()  # a window ends on a real step ...
             for origin, inputs, targets in zip(windows.origins, windows.inputs, windows.targets):
                 steps = np.arange(origin - CONTEXT + 1, origin + 1)
