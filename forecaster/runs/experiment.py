@@ -336,11 +336,7 @@ def attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure
     windows = result.data.windows["test"]
     run = result.runs[name]
     maps, spans = model_kind(run.spec.kind).attention(run.model, windows.inputs[-1:])  # one (1, N, P, P) per layer
-    origin = int(windows.origins[-1])
-    start = origin - windows.context + 1  # negative where the window reaches into a short series' padding (NaT)
-    dates = result.data.series.dates[max(start, 0) : origin + 1]
-    if start < 0:
-        dates = pd.DatetimeIndex([pd.NaT] * -start).append(dates)
+    dates = result.data.window_dates(int(windows.origins[-1]))
     return plots.attention_figure(
         [weights[0].numpy() for weights in maps], dates, spans=spans,
         title=f"{name}: attention on the window ending {dates[-1]:%Y-%m-%d}",

@@ -93,6 +93,12 @@ class PreparedData:
         """The masked frames placed before the series' first step (``data/padding.py``); 0 for a series not padded."""
         return self.windows["train"].padding
 
+    def window_dates(self, origin: int) -> pd.DatetimeIndex:
+        """The dates of the window ending at step ``origin``: NaT for the frames of padding before the series' start."""
+        start = origin - self.dims.context + 1
+        dates = self.series.dates[max(start, 0) : origin + 1]
+        return pd.DatetimeIndex([pd.NaT] * -start).append(dates) if start < 0 else dates
+
     @property
     def training_levels(self) -> np.ndarray:
         """The target's levels over the training span: what MASE's scale and "no move" are measured on."""
