@@ -201,6 +201,8 @@ def _stored_dims(dims: ModelDims) -> dict[str, Any]:
     stored = {**dataclasses.asdict(dims), "head": dims.head.describe()}
     if not dims.series:
         del stored["series"]
+    if not dims.observed:  # likewise: written only for a model of a run that padded its short series
+        del stored["observed"]
     return stored
 
 

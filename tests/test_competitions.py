@@ -88,13 +88,20 @@ def test_an_unknown_subset_names_the_valid_ones():
 
 
 def test_a_too_short_series_is_one_line_naming_it_and_the_rows_needed():
-    config = read_config(None, [*PROTOCOL, "windows.context=20"])
+    config = read_config(None, [*PROTOCOL, "windows.context=20", "windows.pad=false"])
     frames = dict(list(load_competition(SUBSETS["tourism:quarterly"]).items())[:3])
     frames["short"] = frames[next(iter(frames))].iloc[:30]
     with pytest.raises(ForecasterError, match=r"series 'short': 30 rows are too few for a holdout split at context=20, "
-                                              r"horizon=8 .* at least 44 rows are needed") as error:
+                                              r"horizon=8 .* at least 44 rows are needed .*windows.pad") as error:
         prepare_all(config, frames)
     assert "\n" not in str(error.value)
+    # Padded (windows.pad: auto), 30 rows are enough; 16 are not: a test and a validation span of 8 and one row before.
+    config = read_config(None, [*PROTOCOL, "windows.context=20"])
+    assert prepare_all(config, frames)["short"].padding == 19
+    frames["short"] = frames["short"].iloc[:16]
+    with pytest.raises(ForecasterError, match=r"^series 'short': 16 rows are too few for a holdout split at horizon=8: .* "
+                                              r"at least 17 rows$"):
+        prepare_all(config, frames)
 
 
 def test_a_horizon_other_than_the_official_one_is_refused_with_holdout():

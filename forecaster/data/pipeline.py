@@ -23,6 +23,7 @@ import pandas as pd
 
 from forecaster.data.calendar import FutureSpec, known_values
 from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
+from forecaster.data.padding import with_observed
 from forecaster.data.transforms import transform_named
 from forecaster.data.windows import SplitBounds, fit_scaler, scaler_statistics
 from forecaster.errors import ForecasterError
@@ -55,7 +56,7 @@ class ScaledSeries:
     """New data read through a pipeline: the prepared series and its frames scaled for the model."""
 
     series: PreparedSeries
-    frames: np.ndarray  # (L, C): (series.frames - offset) / scale, what the model reads
+    frames: np.ndarray  # (L, C): (series.frames - offset) / scale, what the model reads (a masked pipeline's: padded)
     offset: np.ndarray  # (C,)
     scale: np.ndarray  # (C,)
 
@@ -84,12 +85,13 @@ class Pipeline:
     future_scale: tuple[float, ...] = ()
     series: tuple[SeriesScaling, ...] = ()
     pooled: bool = False  # fitted on a pool of series it keeps no record of: every series is scaled by its own statistics
+    observed: bool = False  # the model reads an ``observed`` channel last, and a series shorter than its window is padded
 
     def __post_init__(self) -> None:
         widths = {len(self.offset), len(self.scale), *(len(record.offset) for record in self.series),
                   *(len(record.scale) for record in self.series)}
-        if widths != {self.channels}:
-            raise ValueError(f"columns {list(self.columns)} and calendar {list(self.calendar)} give {self.channels} "
+        if widths != {self.data_channels}:
+            raise ValueError(f"columns {list(self.columns)} and calendar {list(self.calendar)} give {self.data_channels} "
                              f"channel(s), but the scaling has {sorted(widths)}")
         future_widths = {len(self.future_offset), len(self.future_scale), *(len(record.future_offset) for record in self.series),
                          *(len(record.future_scale) for record in self.series)}
@@ -98,17 +100,18 @@ class Pipeline:
                              f"has {sorted(future_widths)}")
 
     @classmethod
-    def fit(cls, series: PreparedSeries, bounds: SplitBounds) -> Pipeline:
+    def fit(cls, series: PreparedSeries, bounds: SplitBounds, *, observed: bool = False) -> Pipeline:
         """The pipeline of ``series`` fitted on its training span alone (``bounds``): each channel's scaling, centred for
         level transforms only (so that a change of zero stays exactly zero), and that of its inputs known ahead
-        (levels, never differenced: always centred)."""
+        (levels, never differenced: always centred). ``observed``: the model reads the ``observed`` channel of a run
+        that pads short series (``data/padding.py``); ``series`` is the real frames alone, so no padding is fitted."""
         offset, scale = scaler_statistics(fit_scaler(series.frames, bounds, center=series.transform.centred))
         future_offset, future_scale = (), ()
         if series.future is not None:
             future_offset, future_scale = scaler_statistics(fit_scaler(series.future, bounds))
         return cls(columns=series.columns, transform=series.transform.name, offset=floats(offset), scale=floats(scale),
                    targets=series.targets, calendar=series.calendar, future=series.future_spec,
-                   future_offset=floats(future_offset), future_scale=floats(future_scale))
+                   future_offset=floats(future_offset), future_scale=floats(future_scale), observed=observed)
 
     def scale_frames(self, frames: np.ndarray) -> np.ndarray:
         """Frames (L, C) as the model reads them: (x - offset) / scale, the training span's scaling."""
@@ -126,9 +129,14 @@ class Pipeline:
                                    future_offset=(*self.future_offset, 0.0), future_scale=(*self.future_scale, 1.0))
 
     @property
-    def channels(self) -> int:
-        """C: the columns, then two channels per calendar feature."""
+    def data_channels(self) -> int:
+        """The scaled channels: the columns, then two channels per calendar feature."""
         return len(self.columns) + 2 * len(self.calendar)
+
+    @property
+    def channels(self) -> int:
+        """C: the data channels, then the ``observed`` channel where the model reads one."""
+        return self.data_channels + int(self.observed)
 
     def series_record(self, source: str | None) -> SeriesScaling | None:
         """A global pipeline's record of the series ``source`` (matched by source or label), else None."""
@@ -159,9 +167,14 @@ class Pipeline:
 
         ``column`` renames the target; ``transform`` replaces the pipeline's (then the frames are scaled by their own
         statistics, see ``scaling``); ``source`` names the series, for a global pipeline to find its own. At least
-        one window of ``context`` frames is needed.
+        one window of ``context`` frames is needed, unless the pipeline is ``observed``: then a shorter series is
+        padded at the start, as its run padded its short series, and the ``observed`` channel is appended.
         """
         series = prepare_series(frame, self.data_config(column=column, transform=transform, source=source))
+        if self.observed and len(series.frames):
+            offset, scale = self.scaling(series.frames, source=source, transform=transform)
+            frames = with_observed((series.frames - offset) / scale, max(0, context - len(series.frames)))
+            return ScaledSeries(series=series, frames=frames, offset=offset, scale=scale)
         if len(series.frames) < context:
             raise ForecasterError(
                 f"the data has {len(series.frames) + series.lost_rows} usable rows; this model reads windows of "
@@ -224,6 +237,7 @@ class Pipeline:
                         "future_offset": list(record.future_offset), "future_scale": list(record.future_scale)}
                        for record in self.series],
             "pooled": self.pooled,
+            **({"observed": True} if self.observed else {}),  # written only when set: other payloads are as they were
         }
 
     @classmethod
@@ -241,6 +255,7 @@ class Pipeline:
                                        future_offset=floats(entry["future_offset"]), future_scale=floats(entry["future_scale"]))
                          for entry in state["series"]),
             pooled=bool(state["pooled"]),
+            observed=bool(state.get("observed", False)),
         )
 
     def with_series(self, records: tuple[SeriesScaling, ...]) -> Pipeline:

@@ -47,8 +47,15 @@ class WindowConfig:
     """`fraction`: the spans by `train_fraction`/`val_fraction` (or `train_rows`/`val_rows`). `holdout`: each series' last
     `horizon` steps are its test span, the `horizon` before them its validation span, the rest its training span (the
     forecasting competitions' protocol: one forecast of the last h points per series)."""
+    pad: bool | Literal["auto"] = "auto"
+    """`holdout` only: pad a series too short for a full training window (fewer than `context + 3 * horizon` steps) with
+    `context - 1` masked frames before its first value, so that it is forecast at the configured context instead of
+    refused (`data/padding.py`). `auto`: pad such series only; `true`: pad every series; `false`: refuse them."""
 
     def __post_init__(self) -> None:
+        if self.pad is True and self.split != "holdout":
+            raise ForecasterError("windows.pad=true pads series too short for the holdout split; set windows.split=holdout, "
+                                  "or leave windows.pad at auto")
         if self.split == "holdout" and self.train_rows is not None:
             raise ForecasterError("windows.split=holdout takes its spans from windows.horizon; leave windows.train_rows "
                                   "and windows.val_rows out")
@@ -144,12 +151,20 @@ def split_bounds(length: int, config: WindowConfig, *, lost_rows: int = 0) -> Sp
             f"context + horizon = {config.context + config.horizon + lost_rows} needed), windows.val_rows="
             f"{config.val_rows} (at least horizon = {config.horizon}) and a test span of at least {config.horizon} "
             f"rows: at least {needed} rows are needed")
-    if config.split == "holdout" and not _bounds_fit(bounds, config):
+    if config.split == "holdout" and config.pad is not False and bounds.train_end < 1:
+        # Padding stands in for missing history, not for a missing target: the test and validation spans and one
+        # point before them (the last value every forecast starts from) must be real.
+        raise ForecasterError(
+            f"{length + lost_rows} rows are too few for a holdout split at horizon={config.horizon}: a test and a "
+            f"validation span of {config.horizon} each and one row before them need at least "
+            f"{2 * config.horizon + 1 + lost_rows} rows")
+    if config.split == "holdout" and config.pad is False and not _bounds_fit(bounds, config):
         raise ForecasterError(
             f"{length + lost_rows} rows are too few for a holdout split at context={config.context}, horizon="
             f"{config.horizon} (test and validation spans of {config.horizon} steps each, a training span of at least "
-            f"context + horizon): at least {rows_needed(config) + lost_rows} rows are needed (or lower windows.context)")
-    if not _bounds_fit(bounds, config):
+            f"context + horizon): at least {rows_needed(config) + lost_rows} rows are needed (or lower windows.context, or leave "
+            "windows.pad at auto to pad the short series)")
+    if config.split != "holdout" and not _bounds_fit(bounds, config):
         raise ForecasterError(
             f"{length + lost_rows} rows are too few for context={config.context}, horizon={config.horizon} and a "
             f"{config.train_fraction:g}/{config.val_fraction:g} train/validation split: "
@@ -199,6 +214,10 @@ class WindowSet:
     targets come first in every frame); both share ``series``'s storage, and indexing them with a batch of
     rows gathers just that batch. ``future``, when given, holds the inputs known ahead at every step
     (L, F); a window's future inputs are its H target steps' rows.
+
+    ``padding`` P: ``series`` (and ``future``) begin with P masked frames before the series' step 0
+    (``data/padding.py``); ``origins`` stay the series' own steps (what its dates and levels are indexed by), and a
+    window's row in ``series`` is its origin + P.
     """
 
     series: torch.Tensor  # (L, C) scaled frames, the K target channels first
@@ -208,6 +227,7 @@ class WindowSet:
     horizon: int
     target_channels: int = 1  # K
     future: torch.Tensor | None = None  # (L, F) inputs known ahead, or None (F = 0)
+    padding: int = 0  # P masked frames at the start of series (and future)
 
     def __len__(self) -> int:
         return self.count
@@ -219,13 +239,13 @@ class WindowSet:
 
     @property
     def inputs(self) -> torch.Tensor:
-        start = self.first_origin - self.context + 1
+        start = self.first_origin + self.padding - self.context + 1
         frames = self.series.unfold(0, self.context, 1).transpose(1, 2)  # (L-T+1, T, C), a view
         return frames[start : start + self.count]  # (N, T, C)
 
     @property
     def targets(self) -> torch.Tensor:
-        start = self.first_origin + 1
+        start = self.first_origin + self.padding + 1
         # A slice of the first K channels keeps this a view (an index list would copy the series).
         steps = self.series[:, : self.target_channels].unfold(0, self.horizon, 1).transpose(1, 2)  # (L-H+1, H, K)
         return steps[start : start + self.count]  # (N, H, K)
@@ -235,7 +255,7 @@ class WindowSet:
         """The inputs known ahead for each window's H target steps, (N, H, F); F = 0 without ``future``."""
         if self.future is None:
             return self.series.new_empty((self.count, self.horizon, 0))  # holds no values: nothing is allocated
-        start = self.first_origin + 1
+        start = self.first_origin + self.padding + 1
         steps = self.future.unfold(0, self.horizon, 1).transpose(1, 2)  # (L-H+1, H, F), a view
         return steps[start : start + self.count]
 
@@ -300,7 +320,7 @@ def pool_windows(per_series: list[dict[str, WindowSet]]) -> dict[str, PooledWind
     future = None if first.future is None else torch.cat([splits["train"].future for splits in per_series])
     pooled = {}
     for split in per_series[0]:
-        ends = np.concatenate([start + splits[split].origins for start, splits in zip(starts, per_series)])
+        ends = np.concatenate([start + splits[split].padding + splits[split].origins for start, splits in zip(starts, per_series)])
         pooled[split] = PooledWindows(series, torch.as_tensor(ends, dtype=torch.int64), first.context, first.horizon,
                                       first.target_channels, future)
     return pooled
@@ -308,29 +328,31 @@ def pool_windows(per_series: list[dict[str, WindowSet]]) -> dict[str, PooledWind
 
 def make_windows(
     series: torch.Tensor, *, context: int, horizon: int, target_start: int, target_end: int,
-    target_channels: int = 1, future: torch.Tensor | None = None,
+    target_channels: int = 1, future: torch.Tensor | None = None, padding: int = 0,
 ) -> WindowSet:
     """All windows whose targets lie in steps [target_start, target_end) and whose inputs exist.
 
     ``target_channels``: the first K channels of ``series`` are the targets; ``future`` (L, F): inputs
-    known ahead at every step.
+    known ahead at every step. ``padding`` P: ``series`` begins with P masked frames, so inputs exist from
+    step -P; a window's origin (its newest input) is still a real step, and its targets always are.
     """
-    first_origin = max(target_start - 1, context - 1)
+    first_origin = max(target_start - 1, context - 1 - padding, 0)
     last_origin = target_end - 1 - horizon
     count = last_origin - first_origin + 1
-    assert count >= 1, "split_bounds guarantees at least one window per split"
-    return WindowSet(series, first_origin, count, context, horizon, target_channels, future)
+    # A padded series' training span may be too short for any target window; its validation and test spans are not.
+    assert count >= 1 or padding, "split_bounds guarantees at least one window per split"
+    return WindowSet(series, first_origin, max(count, 0), context, horizon, target_channels, future, padding)
 
 
 def split_windows(
     series: torch.Tensor, bounds: SplitBounds, config: WindowConfig, *,
-    target_channels: int = 1, future: torch.Tensor | None = None,
+    target_channels: int = 1, future: torch.Tensor | None = None, padding: int = 0,
 ) -> dict[str, WindowSet]:
     """Train, validation and test windows over the same scaled series (see ``make_windows``)."""
     spans = {"train": (bounds.train_start, bounds.train_end), "val": (bounds.train_end, bounds.val_end),
              "test": (bounds.val_end, bounds.length)}
     return {
         name: make_windows(series, context=config.context, horizon=config.horizon, target_start=start, target_end=end,
-                           target_channels=target_channels, future=future)
+                           target_channels=target_channels, future=future, padding=padding)
         for name, (start, end) in spans.items()
     }

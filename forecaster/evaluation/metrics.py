@@ -29,7 +29,10 @@ def to_series_units(
 
 
 def insample_naive_mae(train_levels: np.ndarray) -> float:
-    """Mean absolute one-step change over the training span: MASE's denominator (Hyndman & Koehler 2006)."""
+    """Mean absolute one-step change over the training span: MASE's denominator (Hyndman & Koehler 2006); NaN for a
+    span of one step (a padded short series', ``data/padding.py``), which has no change."""
+    if len(train_levels) < 2:
+        return float("nan")
     return float(np.mean(np.abs(np.diff(train_levels))))
 
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from forecaster.models.attention import MultiHeadSelfAttention
+from forecaster.models.channels import OWN_HISTORY
 from forecaster.models.future import FutureForecaster
 from forecaster.models.heads import POINT, Head, HeadForecaster, PointHead, QuantileHead
 from forecaster.models.linear import LinearConfig, LinearForecaster
@@ -48,6 +49,13 @@ class ModelDims:
     ``series`` (N) the series of a global model with series identities, the last of the F being the series'
     index (0..N-1, N for a series it never saw; 0: no identity); ``head``: what the outputs per step and
     target are (``models/heads.py``): one value by default.
+
+    ``observed``: the last of the C channels is the padding mask of a run that pads short series (1 on real frames, 0 on
+    the padding placed before a series' first value, ``data/padding.py``). Who uses it how: the transformer masks the
+    padding out of attention and zeroes the values it reads there (``TransformerForecaster``); linear, MLP and RNN
+    (``channels: mixed``) read it as one more input channel; their per-channel modes read the targets alone and are
+    refused; the naive forecasts read the last frame, always real, and the seasonal naive a season back where that
+    frame is real, else the last frame.
     """
 
     context: int
@@ -59,6 +67,7 @@ class ModelDims:
     future_channels: int = 0
     head: Head = POINT
     series: int = 0
+    observed: bool = False
 
 
 # What a kind may return when it has attention to show: each layer's weights (B, N, P, P) on the windows
@@ -103,12 +112,18 @@ def _neural(forecaster_class: type) -> Callable[[Any, ModelDims], nn.Module]:
     return build
 
 
+def _transformer(config: TransformerConfig, dims: ModelDims) -> nn.Module:
+    return TransformerForecaster(config, context=dims.context, horizon=dims.horizon, channels=dims.channels,
+                                 targets=dims.targets, observed=dims.observed)
+
+
 def _naive(config: NaiveConfig, dims: ModelDims) -> nn.Module:
     return NaiveForecaster(horizon=dims.horizon, differenced=dims.differenced, no_change=dims.no_change, targets=dims.targets)
 
 
 def _seasonal_naive(config: SeasonalNaiveConfig, dims: ModelDims) -> nn.Module:
-    return SeasonalNaiveForecaster(config, context=dims.context, horizon=dims.horizon, targets=dims.targets)
+    return SeasonalNaiveForecaster(config, context=dims.context, horizon=dims.horizon, targets=dims.targets,
+                                   observed=dims.observed)
 
 
 def _linear_space(config: LinearConfig, shortest_context: int) -> dict[str, Any]:
@@ -141,7 +156,7 @@ MODEL_KINDS: dict[str, ModelKind] = {
     "linear": ModelKind(LinearConfig, _neural(LinearForecaster), trainable=True, output_heads=True, search=_linear_space),
     "mlp": ModelKind(MLPConfig, _neural(MLPForecaster), trainable=True, output_heads=True, search=_mlp_space),
     "rnn": ModelKind(RNNConfig, _neural(RNNForecaster), trainable=True, output_heads=True, search=_rnn_space),
-    "transformer": ModelKind(TransformerConfig, _neural(TransformerForecaster), trainable=True, attention=attention_maps,
+    "transformer": ModelKind(TransformerConfig, _transformer, trainable=True, attention=attention_maps,
                              output_heads=True, search=_transformer_space),
 }
 
@@ -162,6 +177,10 @@ def build_model(kind: str, config: Any, dims: ModelDims) -> nn.Module:
     the kind's own (or, with a head of several outputs, the kind's own in a ``HeadForecaster``).
     """
     entry = model_kind(kind)
+    mode = getattr(config, "channels", "mixed")
+    if dims.observed and mode in OWN_HISTORY:
+        raise ValueError(f"model kind {kind!r} with channels={mode!r} reads each target alone and cannot read the padding "
+                         "mask of a run that pads short series (windows.pad); use channels: mixed, or windows.pad=false")
     model = _with_head(kind, entry, config, dims)
     if dims.future_channels and entry.trainable:
         return FutureForecaster(model, future_channels=dims.future_channels, targets=dims.targets, head=dims.head,

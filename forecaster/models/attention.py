@@ -68,9 +68,14 @@ class MultiHeadSelfAttention(nn.Module):
         return x.view(batch, frames, self.n_heads, self.d_head).transpose(1, 2)  # (B, N, T, D/N)
 
     def forward(
-        self, x: torch.Tensor, *, need_weights: bool = False, last_query_only: bool = False
+        self, x: torch.Tensor, *, need_weights: bool = False, last_query_only: bool = False,
+        key_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attention output (B, T, D), or (B, 1, D) for the last frame alone with ``last_query_only``."""
+        """Attention output (B, T, D), or (B, 1, D) for the last frame alone with ``last_query_only``.
+
+        ``key_mask`` (B, T) bool, True on the tokens that hold data: the others (padding placed before a short
+        series, ``data/padding.py``) are never attended to; their weight is exactly 0 in every row.
+        """
         batch, frames, d_model = x.shape  # (B, T, D)
         if self.shared_qkv:
             queries = keys = values = self.qkv(x)  # (B, T, D), one projection in all three roles
@@ -91,6 +96,8 @@ class MultiHeadSelfAttention(nn.Module):
         dropout = self.dropout if self.training else 0.0
         # Query i (of the last q.shape[2] frames) may not see key i: True where attention is forbidden.
         hidden = self._diagonal(q.shape[2], frames, x.device) if self.mask_diagonal else None  # (T|1, T)
+        if key_mask is not None:
+            hidden = self._padding(key_mask, hidden, q.shape[2])  # (B, 1, T|1, T)
         if need_weights:
             scores = q @ k.transpose(-2, -1)  # (B, N, T|1, T)
             if self.scale:
@@ -106,13 +113,28 @@ class MultiHeadSelfAttention(nn.Module):
             # scale=None is SDPA's own 1/sqrt(d_k); its boolean attn_mask is True where attention is allowed,
             # a float attn_mask is added to the scaled scores (ALiBi's bias, -inf where the diagonal is hidden).
             mask = None if hidden is None else ~hidden
-            if bias is not None:
+            if bias is not None and key_mask is not None:  # (B, N, T|1, T): the bias, -inf where attention is forbidden
+                mask = torch.where(hidden, float("-inf"), bias)
+            elif bias is not None:
                 mask = bias if hidden is None else bias.masked_fill(hidden, float("-inf"))
             mixed = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=dropout, scale=None if self.scale else 1.0,
             )  # (B, N, T, D/N)
         mixed = mixed.transpose(1, 2).reshape(batch, q.shape[2], d_model)  # (B, T|1, D)
         return self.output(mixed), weights
+
+    @staticmethod
+    def _padding(key_mask: torch.Tensor, hidden: torch.Tensor | None, queries: int) -> torch.Tensor:
+        """(B, 1, queries, T) bool, True where attention is forbidden: a key that holds no data, or ``hidden``.
+
+        A query left with no key at all (under ``mask_diagonal``, a window whose only real token is the query's own)
+        sees itself alone, rather than a softmax over nothing (NaN) or over the padding.
+        """
+        frames = key_mask.shape[1]
+        forbidden = ~key_mask[:, None, None, :]  # (B, 1, 1, T)
+        forbidden = forbidden | hidden if hidden is not None else forbidden.expand(-1, -1, queries, -1)
+        own = torch.arange(frames - queries, frames, device=key_mask.device)[:, None] == torch.arange(frames, device=key_mask.device)
+        return torch.where(forbidden.all(dim=-1, keepdim=True), ~own, forbidden)
 
     @staticmethod
     def _diagonal(queries: int, frames: int, device: torch.device) -> torch.Tensor:

@@ -45,11 +45,13 @@ class EncoderBlock(nn.Module):
         self.residual_dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, *, need_weights: bool = False, last_frame_only: bool = False
+        self, x: torch.Tensor, *, need_weights: bool = False, last_frame_only: bool = False,
+        key_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(B, T, D) -> (B, T, D), or (B, 1, D) with ``last_frame_only``: the newest frame's output alone."""
+        """(B, T, D) -> (B, T, D), or (B, 1, D) with ``last_frame_only``: the newest frame's output alone. ``key_mask``
+        (B, T): the tokens that may be attended to (see ``MultiHeadSelfAttention``)."""
         attended, weights = self.attention(
-            self.attention_norm(x), need_weights=need_weights, last_query_only=last_frame_only
+            self.attention_norm(x), need_weights=need_weights, last_query_only=last_frame_only, key_mask=key_mask
         )
         if not self.residual:
             x = self.residual_dropout(attended)  # (B, T|1, D)
@@ -111,11 +113,13 @@ class Encoding(nn.Module):
         self.train(was_training)
         return embeddings
 
-    def _attend(self, tokens: torch.Tensor, *, need_weights: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Tokens (B, P, D) through every block and the final norm; each layer's weights (B, N, P, P) if asked."""
+    def _attend(self, tokens: torch.Tensor, *, need_weights: bool, key_mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Tokens (B, P, D) through every block and the final norm; each layer's weights (B, N, P, P) if asked.
+        ``key_mask`` (B, P): the tokens that hold data, the only ones attended to."""
         attention_maps = []
         for block in self.blocks:
-            tokens, weights = block(tokens, need_weights=need_weights)
+            tokens, weights = block(tokens, need_weights=need_weights, key_mask=key_mask)
             if weights is not None:
                 attention_maps.append(weights)
         return self.norm(tokens), attention_maps

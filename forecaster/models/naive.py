@@ -60,10 +60,13 @@ class SeasonalNaiveForecaster(nn.Module):
     """Step k of the horizon repeats the target value one season earlier: y_hat(t+k) = y(t+k-m*ceil(k/m)).
 
     With a ``level`` target this is Hyndman & Athanasopoulos's seasonal naive; with a differenced target it
-    repeats the changes of one season earlier. Needs ``period <= context``.
+    repeats the changes of one season earlier. Needs ``period <= context``. ``observed``: the window's last channel
+    is a padding mask (``ModelDims.observed``); a step whose season-back frame is padding repeats the last frame
+    instead (always real), the naive forecast, rather than a value that was never observed.
     """
 
-    def __init__(self, config: SeasonalNaiveConfig, *, context: int, horizon: int, targets: int = 1) -> None:
+    def __init__(self, config: SeasonalNaiveConfig, *, context: int, horizon: int, targets: int = 1,
+                 observed: bool = False) -> None:
         super().__init__()
         if config.period == "auto":
             raise ValueError("seasonal_naive period='auto' must be replaced by a number of steps before the model "
@@ -75,13 +78,18 @@ class SeasonalNaiveForecaster(nn.Module):
             )
         self.period = config.period
         self.targets = targets
+        self.observed = observed
         steps = torch.arange(1, horizon + 1)
         seasons_back = (steps + config.period - 1) // config.period  # ceil(k / m)
         # Index into the window, whose last frame is t (index context - 1).
         self.register_buffer("source_index", context - 1 + steps - config.period * seasons_back)
 
     def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
-        return past[:, self.source_index, : self.targets]  # (B, T, C) -> (B, H, K)
+        seasonal = past[:, self.source_index, : self.targets]  # (B, T, C) -> (B, H, K)
+        if not self.observed:
+            return seasonal
+        real = past[:, self.source_index, -1:] > 0.5  # (B, H, 1): the season-back frame is data, not padding
+        return torch.where(real, seasonal, past[:, -1:, : self.targets])
 
 
 def resolve_period(config: SeasonalNaiveConfig, training_target: np.ndarray, *, context: int) -> tuple[SeasonalNaiveConfig, str | None]:

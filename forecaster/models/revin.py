@@ -23,7 +23,15 @@ class InstanceNormalization(nn.Module):
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
-    def normalize(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def normalize(self, x: torch.Tensor, observed: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """``observed`` (B, T), 1 on real frames and 0 on padding: the statistics are the real frames' alone, and the
+        padding stays 0 after normalising."""
+        if observed is not None:
+            weights = observed[..., None]  # (B, T, 1)
+            count = weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+            mean = (x * weights).sum(dim=1, keepdim=True) / count  # (B, 1, C)
+            std = torch.sqrt((((x - mean) * weights) ** 2).sum(dim=1, keepdim=True) / count + self.eps)
+            return ((x - mean) / std * self.weight + self.bias) * weights, (mean, std)
         mean = x.mean(dim=1, keepdim=True)  # (B, 1, C)
         std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)  # (B, 1, C)
         return (x - mean) / std * self.weight + self.bias, (mean, std)

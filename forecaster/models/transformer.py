@@ -118,32 +118,42 @@ class TransformerEncoder(Encoding):
         if x.shape[1] < self.patch:
             raise ValueError(f"this encoder's tokens are patches of {self.patch} frames; a window of {x.shape[1]} holds none")
 
-    def last_frame(self, x: torch.Tensor) -> torch.Tensor:
+    def token_mask(self, observed: torch.Tensor) -> torch.Tensor:
+        """(B, P) bool: the tokens that hold at least one real frame, of windows whose frames are ``observed`` (B, T)
+        (1 real, 0 padding); a token, or patch, of padding alone is never attended to."""
+        if self.patch == 1:
+            return observed > 0.5
+        skipped = (observed.shape[1] - self.patch) % self.stride  # as PatchEmbedding.patches lays the tokens out
+        return observed[:, skipped:].unfold(1, self.patch, self.stride).amax(dim=-1) > 0.5
+
+    def last_frame(self, x: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
         """The newest token's contextual embedding (B, D), as ``forward(x)[:, -1]`` but cheaper.
 
         The last block's other outputs are never read by a last-frame readout, so that block computes
         one query against all keys and values (O(T) instead of O(T^2)) and one feed-forward row; with
-        two layers this roughly halves the work at long contexts.
+        two layers this roughly halves the work at long contexts. ``observed`` (B, T): see ``token_mask``.
         """
         self._check_frames(x)
+        key_mask = None if observed is None else self.token_mask(observed)
         tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, P, D)
         for block in self.blocks[:-1]:
-            tokens, _ = block(tokens)
+            tokens, _ = block(tokens, key_mask=key_mask)
         if len(self.blocks):
-            tokens, _ = self.blocks[-1](tokens, last_frame_only=True)  # (B, 1, D)
+            tokens, _ = self.blocks[-1](tokens, last_frame_only=True, key_mask=key_mask)  # (B, 1, D)
         return self.norm(tokens[:, -1])  # (B, D)
 
     def forward_with_attention(
-        self, x: torch.Tensor, *, need_weights: bool = True
+        self, x: torch.Tensor, *, need_weights: bool = True, observed: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Per-token embeddings and, if asked, each layer's attention weights over tokens.
 
         With ``patch=1`` tokens are frames: embeddings (B, T, D), weights (B, N, T, T); with patches
         (B, P, D) and (B, N, P, P), P the number of tokens (``token_spans`` says which frames each covers).
+        ``observed`` (B, T): see ``token_mask``.
         """
         self._check_frames(x)
         tokens = self.embedding_dropout(self.positional(self.embedding(x)))  # (B, T, C) -> (B, P, D)
-        return self._attend(tokens, need_weights=need_weights)
+        return self._attend(tokens, need_weights=need_weights, key_mask=None if observed is None else self.token_mask(observed))
 
 
 class PatchReconstruction(nn.Module):
@@ -189,14 +199,20 @@ class TransformerForecaster(nn.Module):
     With ``instance_norm`` the window is normalised per channel (RevIN) before any of this, and the affine
     map is per channel in every mode (in ``independent`` mode too, so that channel k's forecast still
     depends on channel k alone).
+
+    ``observed``: the last channel is the padding mask of a run that pads short series (``data/padding.py``). The
+    values under it are zeroed whatever they are (so the forecast cannot depend on them), RevIN's statistics are the
+    real frames' alone, and in ``mixed`` mode a token of padding alone is never attended to nor read by a ``mean`` or
+    ``flatten`` readout; ``variates`` reads the mask as one more channel token.
     """
 
     def __init__(
         self, config: TransformerConfig, *, context: int, horizon: int, channels: int, targets: int = 1,
-        encoder: TransformerEncoder | VariateEncoder | None = None,
+        encoder: TransformerEncoder | VariateEncoder | None = None, observed: bool = False,
     ) -> None:
         """``encoder``: reuse a trained encoder (e.g. ``load_encoder``) under a new head for ``horizon``."""
         super().__init__()
+        self.observed = observed
         _check_modes(config, channels=channels, targets=targets)
         self.channel_mode = config.channels
         if encoder is not None:
@@ -216,12 +232,24 @@ class TransformerForecaster(nn.Module):
         # mixed: H x K values from one summary; otherwise H values from each channel's summary or token.
         self.head = nn.Linear(width, horizon * targets if config.channels == "mixed" else horizon)
         self.outputs = (horizon, targets)
-        self.instance_norm = InstanceNormalization(channels=channels) if config.instance_norm else None
+        # The padding mask is passed through as it is: normalising it would erase it.
+        self.instance_norm = InstanceNormalization(channels=channels - observed) if config.instance_norm else None
+
+    def masked(self, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The window with what lies on padding zeroed, and its mask (B, T); ``past`` and None for a model without one."""
+        if not self.observed:
+            return past, None
+        observed = past[..., -1]  # (B, T): 1 on real frames, 0 on padding
+        return torch.cat([past[..., :-1] * observed[..., None], observed[..., None]], dim=-1), observed
 
     def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         """``future`` (B, H, F) inputs known ahead are not read by this model."""
+        past, observed = self.masked(past)
         statistics = None
-        if self.instance_norm is not None:
+        if self.instance_norm is not None and observed is not None:  # the data channels by their real frames
+            data, statistics = self.instance_norm.normalize(past[..., :-1], observed)
+            past = torch.cat([data, observed[..., None]], dim=-1)
+        elif self.instance_norm is not None:
             past, statistics = self.instance_norm.normalize(past)  # per channel, before any reshape
         targets = self.outputs[1]
         if self.channel_mode == "variates":
@@ -230,14 +258,20 @@ class TransformerForecaster(nn.Module):
         elif self.channel_mode == "independent":
             forecast = from_channels(self.head(self._summary(per_channel(past))), targets)  # (B*K, H) -> (B, H, K)
         else:
-            forecast = self.head(self._summary(past)).unflatten(1, self.outputs)  # (B, H*K) -> (B, H, K)
+            forecast = self.head(self._summary(past, observed)).unflatten(1, self.outputs)  # (B, H*K) -> (B, H, K)
         return forecast if statistics is None else self.instance_norm.denormalize(forecast, statistics)
 
-    def _summary(self, past: torch.Tensor) -> torch.Tensor:
-        """The readout: one vector per window (B, D), or (B, P*D) flattened."""
+    def _summary(self, past: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
+        """The readout: one vector per window (B, D), or (B, P*D) flattened; ``observed`` (B, T): the padding mask."""
         # "last": the newest frame has attended to the whole window, and is the one nearest the future.
         if self.readout == "last":
-            return self.encoder.last_frame(past)  # (B, D)
+            return self.encoder.last_frame(past, observed)  # (B, D)
+        if observed is not None:  # the tokens of padding alone are left out of the mean, and zero in a flattened readout
+            embeddings, _ = self.encoder.forward_with_attention(past, need_weights=False, observed=observed)
+            real = self.encoder.token_mask(observed)[..., None].to(embeddings.dtype)  # (B, P, 1)
+            if self.readout == "mean":
+                return (embeddings * real).sum(dim=1) / real.sum(dim=1)  # the last token is always real: never 0
+            return self.head_dropout((embeddings * real).flatten(start_dim=1))
         if self.readout == "mean":
             return self.encoder(past).mean(dim=1)  # (B, T, D) -> (B, D)
         return self.head_dropout(self.encoder(past).flatten(start_dim=1))  # (B, P, D) -> (B, P*D)
@@ -271,8 +305,12 @@ def attention_maps(model: TransformerForecaster, past: torch.Tensor) -> tuple[li
     if isinstance(encoder, VariateEncoder):
         _, maps = encoder.forward_with_attention(past)
         return maps, [(0, past.shape[1])] * past.shape[2]
+    base = model
+    while not isinstance(base, TransformerForecaster) and hasattr(base, "base"):  # under a head or future-input wrapper
+        base = base.base
+    past, observed = base.masked(past) if isinstance(base, TransformerForecaster) else (past, None)  # as forward reads it
     if encoder.channels == 1 and past.shape[-1] > 1:  # a 1-channel encoder on several: channel independence
         past = per_channel(past)  # (B, T, K) -> (B*K, T, 1)
-    _, maps = encoder.forward_with_attention(past)
+    _, maps = encoder.forward_with_attention(past, observed=observed)
     spans = encoder.token_spans(past.shape[1]) if encoder.patch > 1 else None
     return maps, spans

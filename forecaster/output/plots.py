@@ -253,13 +253,16 @@ def attention_figure(maps: list, frame_dates: pd.DatetimeIndex, *, title: str, s
 
 
 def _token_labels(frame_dates: pd.DatetimeIndex, spans: list | None) -> list[str]:
-    """One tick label per token: its date, or its first and last date for a patch (with hours if intraday)."""
-    layout = "%Y-%m-%d" if (frame_dates == frame_dates.normalize()).all() else "%Y-%m-%d %H:%M"
+    """One tick label per token: its date, or its first and last date for a patch (with hours if intraday); a frame of
+    padding (NaT: before a short series' first value) is labelled ``pad``."""
+    real = frame_dates.dropna()
+    layout = "%Y-%m-%d" if (real == real.normalize()).all() else "%Y-%m-%d %H:%M"
+    frame_dates = [f"{date:{layout}}" if date is not pd.NaT else "pad" for date in frame_dates]
     if spans is None:
-        return [f"{date:{layout}}" for date in frame_dates]
+        return frame_dates
     if len(spans) > 1 and len(set(spans)) == 1:  # every token is the whole window: tokens are channels (variates)
         return [f"channel {index}" for index in range(len(spans))]
-    return [f"{frame_dates[start]:{layout}} to {frame_dates[end - 1]:{layout}}" for start, end in spans]
+    return [f"{frame_dates[start]} to {frame_dates[end - 1]}" for start, end in spans]
 
 
 def embedding_figure(points, next_change, volatility, *, title: str,

@@ -37,6 +37,9 @@ def embed_series(
     """
     inputs = pipeline.read(frame, context=context, column=column, transform=transform, source=source)
     series = inputs.series
+    if len(inputs.frames) != len(series.frames):  # a padded run's pipeline pads a short series: no date per window
+        raise ForecasterError(f"the data has {len(series.frames)} usable steps; embeddings are one per window of {context} "
+                              f"steps, so it needs at least {context}")
     values = torch.tensor(inputs.frames, dtype=torch.float32)  # (L, C)
     windows = values.unfold(0, context, 1).transpose(1, 2)  # (L-T+1, T, C), a view
     newest = [encoder.encode(windows[start : start + batch_size])[:, -1] for start in range(0, len(windows), batch_size)]

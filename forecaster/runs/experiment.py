@@ -30,7 +30,7 @@ from forecaster.output.folders import write_folder
 from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.fitting import ModelRun, build, fit, interval_method, model_dims, score_model, training_loss
 from forecaster.runs.intervals import RANDOM_WALK, interval_rows, level_name, msis_scale, random_walk_intervals
-from forecaster.runs.prepare import PreparedData, prepare_data
+from forecaster.runs.prepare import PreparedData, check_training_windows, prepare_data
 from forecaster.runs.series import is_global, load_data
 from forecaster.training.loop import EpochEnd, resolve_device
 
@@ -264,6 +264,7 @@ def run_experiment(
     if frame is None:
         frame = load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
     data = prepare_data(frame, config.data, config.windows, bounds=bounds)
+    check_training_windows(len(data.windows["train"]), config.windows, "the series")
     config, notes = resolve_settings(config, data)  # the resolved config is what the results folder records
     device = resolve_device(config.train.device)
     models = build_models(config, data.dims)
@@ -335,8 +336,7 @@ def attention_of_last_test_window(result: ExperimentResult, name: str) -> Figure
     windows = result.data.windows["test"]
     run = result.runs[name]
     maps, spans = model_kind(run.spec.kind).attention(run.model, windows.inputs[-1:])  # one (1, N, P, P) per layer
-    origin = int(windows.origins[-1])
-    dates = result.data.series.dates[origin - windows.context + 1 : origin + 1]
+    dates = result.data.window_dates(int(windows.origins[-1]))
     return plots.attention_figure(
         [weights[0].numpy() for weights in maps], dates, spans=spans,
         title=f"{name}: attention on the window ending {dates[-1]:%Y-%m-%d}",

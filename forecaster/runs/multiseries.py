@@ -29,6 +29,8 @@ import pandas as pd
 
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
+from forecaster.data.features import prepare_series
+from forecaster.data.padding import needs_padding
 from forecaster.data.pipeline import SeriesScaling
 from forecaster.data.windows import SplitBounds, pool_windows
 from forecaster.errors import ForecasterError
@@ -45,7 +47,7 @@ from forecaster.runs.experiment import (
 )
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.panel_scores import pooled_scores, series_scores
-from forecaster.runs.prepare import PreparedData, prepare_data
+from forecaster.runs.prepare import PreparedData, check_training_windows, series_bounds, window_series
 from forecaster.runs.series import POOLED, figure_series, load_frames, series_configs
 from forecaster.training.loop import EpochEnd, resolve_device
 
@@ -184,15 +186,20 @@ def pooled_interval_metrics(result: GlobalResult, name: str) -> dict[str, float]
 def prepare_all(config: ExperimentConfig, frames: dict[str, pd.DataFrame] | None = None, *,
                 bounds: dict[str, SplitBounds] | None = None) -> dict[str, PreparedData]:
     """Each series prepared on its own (transform, split, scaler), with errors naming the series; ``bounds`` (series
-    label -> its split) fixes the splits, as a backtest's folds do."""
+    label -> its split) fixes the splits, as a backtest's folds do.
+
+    Where any series is padded (too short for the holdout split, ``data/padding.py``), every series reads the
+    ``observed`` channel, so that one model reads the same channels in all of them."""
     frames = frames or load_frames(config)
-    prepared = {}
+    series, splits = {}, {}
     for label, own in series_configs(config, frames).items():
         try:
-            prepared[label] = prepare_data(frames[label], own.data, config.windows,
-                                           bounds=None if bounds is None else bounds[label])
+            series[label] = prepare_series(frames[label], own.data)
+            splits[label] = series_bounds(series[label], config.windows) if bounds is None else bounds[label]
         except ForecasterError as error:
             raise ForecasterError(f"series {label!r}: {error}") from None
+    masked = any(needs_padding(split, config.windows) for split in splits.values())
+    prepared = {label: window_series(series[label], config.windows, bounds=splits[label], masked=masked) for label in series}
     if config.data.series_embedding:  # each series' identity, a static covariate read like an input known ahead
         labels = tuple(prepared)
         prepared = {label: data.with_identity(labels, label) for label, data in prepared.items()}
@@ -237,6 +244,7 @@ def run_global(
     figure_series(config, list(configs))  # an unknown label in figures.series stops the run before any training
     prepared = prepare_all(config, frames, bounds=bounds)
     pooled = pool_windows([data.windows for data in prepared.values()])
+    check_training_windows(len(pooled["train"]), config.windows, "none of the series")
     # Differenced transforms are not centred, so "no change" is 0 in every series and one set of
     # dimensions fits all; level targets do not use it.
     dims = next(iter(prepared.values())).dims

@@ -16,8 +16,10 @@ import pandas as pd
 import torch
 
 from forecaster.data.features import DataConfig, PreparedSeries, prepare_series
+from forecaster.data.padding import pad_rows, padding_of, with_observed
 from forecaster.data.pipeline import Pipeline
 from forecaster.data.windows import SplitBounds, WindowConfig, WindowSet, split_bounds, split_windows
+from forecaster.errors import ForecasterError
 from forecaster.models import ModelDims
 
 SPLITS = ("train", "val", "test")
@@ -66,13 +68,14 @@ class PreparedData:
         """This series as one of a global run's ``labels``: ``label``'s index among them appended to its inputs known
         ahead as one channel (not scaled: the model reads it as an index, a row of its series embedding), and the
         model dims' ``series`` (N) set to how many there are."""
-        steps = len(self.series.dates)
+        steps, padding = len(self.series.dates), self.padding
         spec = dataclasses.replace(self.series.future_spec, series=labels)
         identity = spec.identity(label, steps)
         known = self.series.future if self.series.future is not None else np.zeros((steps, 0))
         series = dataclasses.replace(self.series, future_spec=spec, future=np.hstack([known, identity]))
-        scaled = self.windows["train"].future
-        future = torch.cat([scaled if scaled is not None else torch.zeros(steps, 0), torch.tensor(identity, dtype=torch.float32)], dim=1)
+        scaled = self.windows["train"].future  # (P + L, F): padded as the frames are
+        future = torch.cat([scaled if scaled is not None else torch.zeros(padding + steps, 0),
+                            torch.tensor(pad_rows(identity, padding), dtype=torch.float32)], dim=1)
         windows = {name: dataclasses.replace(split, future=future) for name, split in self.windows.items()}
         dims = dataclasses.replace(self.dims, future_channels=future.shape[1], series=len(labels))
         return dataclasses.replace(self, series=series, pipeline=self.pipeline.with_identity(labels), windows=windows, dims=dims)
@@ -84,6 +87,17 @@ class PreparedData:
         if self.dims.targets == 1:
             return self
         return dataclasses.replace(self, series=self.series.channel(index), target_channel=index)
+
+    @property
+    def padding(self) -> int:
+        """The masked frames placed before the series' first step (``data/padding.py``); 0 for a series not padded."""
+        return self.windows["train"].padding
+
+    def window_dates(self, origin: int) -> pd.DatetimeIndex:
+        """The dates of the window ending at step ``origin``: NaT for the frames of padding before the series' start."""
+        start = origin - self.dims.context + 1
+        dates = self.series.dates[max(start, 0) : origin + 1]
+        return pd.DatetimeIndex([pd.NaT] * -start).append(dates) if start < 0 else dates
 
     @property
     def training_levels(self) -> np.ndarray:
@@ -107,15 +121,45 @@ class PreparedData:
 
 
 def prepare_data(
-    frame: pd.DataFrame, data: DataConfig, windows: WindowConfig, *, bounds: SplitBounds | None = None
+    frame: pd.DataFrame, data: DataConfig, windows: WindowConfig, *, bounds: SplitBounds | None = None,
+    masked: bool | None = None,
 ) -> PreparedData:
-    """Transform, split, scale (training span only) and window ``frame``; ``bounds`` fixes the split."""
-    series = prepare_series(frame, data)
+    """Transform, split, scale (training span only) and window ``frame``; ``bounds`` fixes the split, ``masked``
+    whether the frames carry the ``observed`` channel (see ``window_series``)."""
+    return window_series(prepare_series(frame, data), windows, bounds=bounds, masked=masked)
+
+
+def check_training_windows(count: int, windows: WindowConfig, which: str) -> None:
+    """A one-line error where no training window exists: padded series whose training spans hold no whole horizon."""
+    if count == 0:
+        raise ForecasterError(
+            f"{which} has a training window: a training span needs at least horizon + 1 = {windows.horizon + 1} rows "
+            f"(the whole horizon of targets and one row before them), beside the validation and test spans")
+
+
+def series_bounds(series: PreparedSeries, windows: WindowConfig) -> SplitBounds:
+    """The split of ``series`` (a one-line error when it is too short for one)."""
+    return split_bounds(len(series.frames), windows, lost_rows=series.lost_rows)
+
+
+def window_series(
+    series: PreparedSeries, windows: WindowConfig, *, bounds: SplitBounds | None = None, masked: bool | None = None,
+) -> PreparedData:
+    """Split, scale (training span only) and window a prepared series; ``bounds`` fixes the split.
+
+    A series too short for the holdout split is padded (``data/padding.py``). ``masked``: whether its frames carry
+    the ``observed`` channel, as every series of a global run does where any is padded; None: where it is padded.
+    """
     if bounds is None:
-        bounds = split_bounds(len(series.frames), windows, lost_rows=series.lost_rows)
+        bounds = series_bounds(series, windows)
+    padding = padding_of(bounds, windows)
+    masked = padding > 0 if masked is None else masked
     differenced = series.transform.differenced
-    pipeline = Pipeline.fit(series, bounds)  # the training span alone
-    scaled = torch.tensor(pipeline.scale_frames(series.frames), dtype=torch.float32)  # (L, C)
+    pipeline = Pipeline.fit(series, bounds, observed=masked)  # the real frames of the training span alone
+    frames = pipeline.scale_frames(series.frames)  # (L, C)
+    if masked:  # padded after scaling, so that the padding is 0 in the scaled space and no statistic sees it
+        frames = with_observed(frames, padding)  # (P + L, C + 1)
+    scaled = torch.tensor(frames, dtype=torch.float32)
     offset, scale = pipeline.offset, pipeline.scale
     dims = ModelDims(
         context=windows.context,
@@ -126,12 +170,13 @@ def prepare_data(
         # so it is 0 for every target; level targets do not use it.
         no_change=float((0.0 - offset[0]) / scale[0]),
         targets=series.targets,
+        observed=masked,
     )
     future = None
     if series.future is not None:
         # Inputs known ahead are levels (never differenced), so they are centred whatever the target transform;
         # their scaling, too, comes from the training span alone.
-        future = torch.tensor(pipeline.scale_future(series.future), dtype=torch.float32)  # (L, F)
+        future = torch.tensor(pad_rows(pipeline.scale_future(series.future), padding), dtype=torch.float32)  # (P + L, F)
         dims = dataclasses.replace(dims, future_channels=future.shape[1])
-    split = split_windows(scaled, bounds, windows, target_channels=series.targets, future=future)
+    split = split_windows(scaled, bounds, windows, target_channels=series.targets, future=future, padding=padding)
     return PreparedData(series, bounds, pipeline, split, dims)
