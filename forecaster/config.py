@@ -238,8 +238,8 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
     return ModelSpec(name=name, kind=kind, config=from_mapping(MODEL_KINDS[kind].config_class, entry, f"models.{name}"))
 
 
-# Without a models list: every kind but seasonal_naive, whose period depends on the series.
-DEFAULT_MODELS = [kind for kind in MODEL_KINDS if kind != "seasonal_naive"]
+# No models list: every kind but seasonal_naive (a period per series) and the statistical ones.
+DEFAULT_MODELS = [k for k, e in MODEL_KINDS.items() if k != "seasonal_naive" and not e.statistical]
 SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig, "intervals": IntervalConfig,
             "tracking": TrackingConfig, "figures": FiguresConfig}
 TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "tracking", "figures", "seeds", "backtest", "tune", "search",

@@ -108,3 +108,15 @@ def test_a_horizon_other_than_the_official_one_is_refused_with_holdout():
     config = read_config(None, [*PROTOCOL, "windows.horizon=4"])
     with pytest.raises(ForecasterError, match="set windows.horizon=8"):
         run_global(config)
+
+
+def test_ets_on_a_subset_is_autoets_fitted_on_each_series_history_before_its_test_part():
+    """The competitions' protocol for the statistical kinds: one fit per series on its `x`, forecasting its `xx`."""
+    models = pytest.importorskip("statsforecast.models", reason="statsforecast pins pandas<3 (the stats extra); CI runs "
+                                 "this in .venv-stats")
+    config = read_config(None, [*PROTOCOL[:3], "models=naive,ets", "models.ets.n_jobs=1"])
+    frames = dict(list(load_competition(SUBSETS["tourism:quarterly"]).items())[:4])
+    result = run_global(config, frames=frames)
+    for label, frame in frames.items():
+        direct = models.AutoETS(season_length=4).fit(frame["y"].to_numpy()[:-8]).predict(h=8)
+        np.testing.assert_allclose(result.parts[label].runs["ets"].forecast[0], direct["mean"], rtol=0, atol=1e-9)

@@ -25,6 +25,8 @@ from forecaster.models import (
 B, T, C, H = 4, 12, 2, 3
 D_MODEL = 16
 TRAINABLE_KINDS = [kind for kind, entry in MODEL_KINDS.items() if entry.trainable]
+# The kinds that forecast from windows; the statistical ones forecast from whole histories (tests/test_statistical.py).
+WINDOW_KINDS = [kind for kind, entry in MODEL_KINDS.items() if entry.statistical is None]
 # A fixed permutation of T=12 frames that moves every frame, the last one included.
 PERM = torch.tensor([5, 0, 11, 3, 8, 1, 10, 2, 7, 4, 9, 6])
 
@@ -51,15 +53,16 @@ def small_transformer_config(**overrides) -> TransformerConfig:
 # --- the forward contract of every kind -------------------------------------------------------
 
 
-def test_registry_lists_the_six_kinds():
-    """The registry holds exactly the documented kinds, with naive ones marked untrainable."""
-    assert set(MODEL_KINDS) == {"naive", "seasonal_naive", "linear", "mlp", "rnn", "transformer"}
+def test_registry_lists_the_documented_kinds():
+    """The registry holds exactly the documented kinds, with naive and statistical ones marked untrainable."""
+    assert set(MODEL_KINDS) == {"naive", "seasonal_naive", "linear", "mlp", "rnn", "transformer", "ets", "theta", "arima"}
     assert set(TRAINABLE_KINDS) == {"linear", "mlp", "rnn", "transformer"}
+    assert set(WINDOW_KINDS) == {"naive", "seasonal_naive", "linear", "mlp", "rnn", "transformer"}
 
 
 @pytest.mark.parametrize("channels", [1, 2])
 @pytest.mark.parametrize("horizon", [1, 3])
-@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+@pytest.mark.parametrize("kind", WINDOW_KINDS)
 def test_forward_shape_is_batch_by_horizon_and_finite(kind, horizon, channels):
     """forward((B, T, C)) -> (B, H, K) with finite values, for every kind, horizon and channel count (K = 1)."""
     torch.manual_seed(0)
@@ -89,7 +92,7 @@ def test_every_parameter_gets_a_finite_nonzero_gradient(kind):
         assert table.grad is not None and table.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+@pytest.mark.parametrize("kind", WINDOW_KINDS)
 def test_eval_mode_is_deterministic(kind):
     """Two eval-mode forward passes with default configs (dropout > 0 included) give identical outputs."""
     torch.manual_seed(0)

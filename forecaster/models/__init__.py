@@ -36,6 +36,16 @@ from forecaster.models.naive import (
 )
 from forecaster.models.normal import NormalHead
 from forecaster.models.rnn import RNNConfig, RNNForecaster
+from forecaster.models.statistical import (
+    ARIMA,
+    ETS,
+    THETA,
+    ARIMAConfig,
+    ETSConfig,
+    StatisticalModel,
+    StatisticalPlaceholder,
+    ThetaConfig,
+)
 from forecaster.models.transformer import TransformerConfig, TransformerEncoder, TransformerForecaster, attention_maps
 
 
@@ -91,7 +101,10 @@ class ModelKind:
     - ``search``: for trainable kinds, ``(config, shortest_context) -> {key: range}``: the kind's own settings that
       ``forecaster tune`` searches by default, in the ``search:`` syntax (``[low, high]``, ``{log: [low, high]}``,
       ``{choices: [...]}``), ``shortest_context`` the shortest window searched; None: the kind has no default space
-      and a search of it must be given (``tuning/space.py`` says so in one line).
+      and a search of it must be given (``tuning/space.py`` says so in one line);
+    - ``statistical``: for the statistical kinds (``models/statistical.py``: StatsForecast's models), how they are made
+      and which seasons they fit. They are fitted per series on its whole history, not on windows: a run scores them
+      with ``runs/statistical.py``, and what ``build`` makes is a placeholder without parameters.
     """
 
     config_class: type
@@ -102,6 +115,7 @@ class ModelKind:
     needs_one_series: Callable[[Any], str | None] = lambda config: None  # most configs serve any series
     output_heads: bool = False
     search: Callable[[Any, int], dict[str, Any]] | None = None
+    statistical: StatisticalModel | None = None
 
 
 def _neural(forecaster_class: type) -> Callable[[Any, ModelDims], nn.Module]:
@@ -124,6 +138,10 @@ def _naive(config: NaiveConfig, dims: ModelDims) -> nn.Module:
 def _seasonal_naive(config: SeasonalNaiveConfig, dims: ModelDims) -> nn.Module:
     return SeasonalNaiveForecaster(config, context=dims.context, horizon=dims.horizon, targets=dims.targets,
                                    observed=dims.observed)
+
+
+def _placeholder(kind: str) -> Callable[[Any, ModelDims], nn.Module]:
+    return lambda config, dims: StatisticalPlaceholder(kind)
 
 
 def _linear_space(config: LinearConfig, shortest_context: int) -> dict[str, Any]:
@@ -158,6 +176,9 @@ MODEL_KINDS: dict[str, ModelKind] = {
     "rnn": ModelKind(RNNConfig, _neural(RNNForecaster), trainable=True, output_heads=True, search=_rnn_space),
     "transformer": ModelKind(TransformerConfig, _transformer, trainable=True, attention=attention_maps,
                              output_heads=True, search=_transformer_space),
+    "ets": ModelKind(ETSConfig, _placeholder("ets"), trainable=False, statistical=ETS),
+    "theta": ModelKind(ThetaConfig, _placeholder("theta"), trainable=False, statistical=THETA),
+    "arima": ModelKind(ARIMAConfig, _placeholder("arima"), trainable=False, statistical=ARIMA),
 }
 
 
@@ -239,6 +260,10 @@ def count_parameters(model: nn.Module) -> int:
 
 __all__ = [
     "MODEL_KINDS",
+    "ARIMAConfig",
+    "ETSConfig",
+    "StatisticalModel",
+    "ThetaConfig",
     "LinearConfig",
     "LinearForecaster",
     "MLPConfig",

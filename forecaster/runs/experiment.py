@@ -32,6 +32,7 @@ from forecaster.runs.fitting import ModelRun, build, fit, interval_method, model
 from forecaster.runs.intervals import RANDOM_WALK, interval_rows, level_name, msis_scale, random_walk_intervals
 from forecaster.runs.prepare import PreparedData, check_training_windows, prepare_data
 from forecaster.runs.series import is_global, load_data
+from forecaster.runs.statistical import statistical_run
 from forecaster.training.loop import EpochEnd, resolve_device
 
 if TYPE_CHECKING:  # for annotations only: matplotlib is imported when figures are written
@@ -237,12 +238,12 @@ def run_experiment(
 ) -> ExperimentResult | GlobalResult:
     """Train and evaluate every model of ``config`` on the same windows; the test span is used once.
 
-    With several series (``data.source`` a list or a long table, ``frame`` several series' frames by label or a long
-    DataFrame: ``data/panel.py``) this is a global run,
-    one model trained on every series' windows and scored on each and pooled (``runs/multiseries.run_global``; its
-    ``bounds`` are each series' own split, by label), and the result a ``GlobalResult``.
+    With several series (``data.source`` a list or a long table, ``frame`` several series' frames by
+    label or a long DataFrame: ``data/panel.py``) this is a global run, one model trained on every
+    series' windows and scored on each and pooled (``runs/multiseries.run_global``; its ``bounds``
+    are each series' own split, by label), and the result a ``GlobalResult``.
     ``bounds`` fixes the split (a backtest fold) instead of the config's fractions.
-    ``finished`` holds models of an interrupted run to keep as they are (see ``forecaster.runs.progress``);
+    ``finished`` holds an interrupted run's models, kept as they are (``forecaster.runs.progress``);
     ``pretrained`` holds models trained earlier (a backtest that does not refit every fold): they are
     scored on this call's test windows without training;
     ``on_model_done(result, name)`` is called after each model that this call trains and scores;
@@ -282,7 +283,9 @@ def run_experiment(
             training = fit(model, data.windows["train"], data.windows["val"], config.train, device=device,
                            loss=training_loss(model, data.dims), progress=progress, description=spec.name,
                            on_epoch_end=model_hook(on_epoch_end, spec.name))
-        result.runs[spec.name] = score_model(data, spec, model, training, device=device, intervals=config.intervals)
+        statistical = model_kind(spec.kind).statistical  # fitted on its history: runs/statistical.py
+        result.runs[spec.name] = (statistical_run(config, data, spec, progress) if statistical
+                                  else score_model(data, spec, model, training, device=device, intervals=config.intervals))
         if on_model_done is not None:
             on_model_done(result, spec.name)
     return result

@@ -33,6 +33,7 @@ from forecaster.evaluation.metrics import (
     training_std,
 )
 from forecaster.models import HEADS, Head, ModelDims, build_model, distributional_heads, model_kind, output_head
+from forecaster.models.statistical import StatisticalPlaceholder
 from forecaster.runs.intervals import (
     Intervals,
     adaptive_intervals,
@@ -78,6 +79,8 @@ def model_dims(spec: ModelSpec, dims: ModelDims, intervals: IntervalConfig | Non
 
 def interval_method(model: nn.Module, intervals: IntervalConfig) -> str:
     """The method that makes ``model``'s intervals: its head's name for a distributional head, else conformal or adaptive."""
+    if isinstance(model, StatisticalPlaceholder):
+        return model.kind  # a statistical kind's own intervals (statsforecast's), nothing to calibrate
     head = output_head(model)
     if head.distributional:
         return head.name
@@ -184,8 +187,15 @@ def score_model(
                             lambda name, index=index: forecasts(name)[:, :, index], split=split, intervals=intervals)
         for index, name in enumerate(data.series.target_names)
     }
+    return pooled_targets(spec, model, training, channels, split=split)
+
+
+def pooled_targets(spec: ModelSpec, model: nn.Module, training: TrainResult | None, channels: dict[str, ModelRun], *,
+                   split: str) -> ModelRun:
+    """One run of several targets from each target's own (``channels``, by column name): forecasts (N, H, K), and the
+    scale-free metrics pooled over the targets (``pool_channels``)."""
     runs = list(channels.values())
-    horizon = data.dims.horizon
+    horizon = runs[0].forecast.shape[1]
     return ModelRun(
         spec=spec,
         model=model.cpu(),
@@ -203,13 +213,8 @@ def _score_target(
     split: str, intervals: IntervalConfig | None,
 ) -> ModelRun:
     """``score_model`` for one target: ``data`` holds its levels, ``forecasts(split)`` its scaled forecasts."""
-    actual, anchors = data.actual_and_anchors(split)
-    train_levels = data.training_levels
-    scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels),
-               "scale_std": training_std(train_levels)}
     head = output_head(model)
     forecast = _point_forecast(data, head, forecasts(split), split)
-    metrics = forecast_metrics(actual, forecast, **scoring)
     bands = None
     if intervals is not None and intervals.levels:
         bands = head_intervals(data, split, forecasts(split), head, intervals.levels)  # None: the head has no distribution
@@ -218,6 +223,24 @@ def _score_target(
             method = interval_method(model, intervals)
             bands = (conformal_intervals(data, forecast, val_forecast, intervals.levels) if method == "conformal" else
                      adaptive_intervals(data, forecast, val_forecast, intervals.levels, step_size=intervals.step_size))
+    return scored_run(data, spec, model, training, forecast, bands, split=split, intervals=intervals)
+
+
+def scored_run(
+    data: PreparedData, spec: ModelSpec, model: nn.Module, training: TrainResult | None, forecast: np.ndarray,
+    bands: Intervals | None, *, split: str, intervals: IntervalConfig | None,
+) -> ModelRun:
+    """One target's run from its forecasts (N, H) of ``split`` in the series' units and their intervals (None: none).
+
+    Every point metric, per step too; with intervals their scores, ``rel_crps`` over the random walk's own CRPS on the
+    same points (``intervals.levels``). Window models come here through ``score_model``; the statistical kinds, whose
+    forecasts are made from whole histories, through ``runs/statistical.py``.
+    """
+    actual, anchors = data.actual_and_anchors(split)
+    train_levels = data.training_levels
+    scoring = {"anchors": anchors, "scale_mae": insample_naive_mae(train_levels), "no_move": no_move_tolerance(train_levels),
+               "scale_std": training_std(train_levels)}
+    metrics = forecast_metrics(actual, forecast, **scoring)
     if bands is not None:
         random_walk = random_walk_intervals(data, split, intervals.levels)
         yardstick = interval_metrics(actual, random_walk, random_walk_crps=float("nan"))["crps"]

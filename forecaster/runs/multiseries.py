@@ -49,6 +49,7 @@ from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.panel_scores import pooled_scores, series_scores
 from forecaster.runs.prepare import PreparedData, check_training_windows, series_bounds, window_series
 from forecaster.runs.series import POOLED, figure_series, load_frames, series_configs
+from forecaster.runs.statistical import score_statistical
 from forecaster.training.loop import EpochEnd, resolve_device
 
 
@@ -257,6 +258,14 @@ def run_global(
     for spec in config.models:
         model, training = models[spec.name], None
         kept = {**(pretrained or {}), **(finished or {})}
+        if model_kind(spec.kind).statistical is not None and not (finished and spec.name in finished):
+            # Fitted per series on its own history (in parallel over the series), never kept from an earlier fit.
+            scored = score_statistical(config, {label: part.data for label, part in result.parts.items()}, spec, progress=progress)
+            for label, part in result.parts.items():
+                part.runs[spec.name] = scored[label]
+            if on_model_done is not None:
+                on_model_done(result, spec.name)
+            continue
         if spec.name in kept:
             model, training = kept[spec.name].model, kept[spec.name].training
         elif model_kind(spec.kind).trainable:
