@@ -182,3 +182,25 @@ def test_bad_schedule_settings_are_one_line_errors(changes, message):
     with pytest.raises(ForecasterError) as caught:
         TrainConfig(**changes)
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_train_loss_mae_trains_and_stops_on_the_mean_absolute_error():
+    from forecaster.models import ModelDims, QuantileHead, build_model
+    from forecaster.runs.fitting import training_loss
+    from forecaster.training.losses import mae, mse
+
+    windows = sine_windows()
+    model = linear_model()
+    result = train_model(model, windows["train"], windows["val"], TrainConfig(epochs=5, learning_rate=1e-2), device=CPU,
+                         loss=mae)
+    batch = windows["val"].batch(slice(None))
+    with torch.no_grad():
+        absolute = (model(batch.past) - batch.targets).abs().mean().item()
+    assert result.best_val_loss == pytest.approx(absolute, rel=1e-5)  # the validation loss is the MAE itself
+    dims = ModelDims(context=12, horizon=2, channels=1, differenced=False, no_change=0.0)
+    assert training_loss(model, dims, "mae") is mae and training_loss(model, dims, "mse") is not mae
+    quantile = build_model("linear", LinearConfig(), ModelDims(context=12, horizon=2, channels=1, differenced=False, no_change=0.0,
+                                                                head=QuantileHead.for_levels([80.0])))
+    assert training_loss(quantile, dims, "mae") not in (mae, mse)  # a distributional head keeps its own loss
+    with pytest.raises(ForecasterError, match="train.loss='huber' is not valid; choose one of: mse, mae"):
+        TrainConfig(loss="huber")

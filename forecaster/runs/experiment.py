@@ -281,7 +281,7 @@ def run_experiment(
             model, training = pretrained[spec.name].model, pretrained[spec.name].training
         elif model_kind(spec.kind).trainable:
             training = fit(model, data.windows["train"], data.windows["val"], config.train, device=device,
-                           loss=training_loss(model, data.dims), progress=progress, description=spec.name,
+                           loss=training_loss(model, data.dims, config.train.loss), progress=progress, description=spec.name,
                            on_epoch_end=model_hook(on_epoch_end, spec.name))
         statistical = model_kind(spec.kind).statistical  # fitted on its history: runs/statistical.py
         result.runs[spec.name] = (statistical_run(config, data, spec, progress) if statistical

@@ -44,7 +44,7 @@ from forecaster.runs.intervals import (
 )
 from forecaster.runs.prepare import SPLITS, PreparedData
 from forecaster.training.loop import EpochHook, StepHook, TrainConfig, TrainResult, seed_everything, train_model
-from forecaster.training.losses import Loss, head_loss, mse
+from forecaster.training.losses import Loss, head_loss, mae, mse
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,13 @@ def build(spec: ModelSpec, dims: ModelDims, *, seed: int) -> nn.Module:
         raise ForecasterError(f"model {spec.name!r}: {error}") from None
 
 
-def training_loss(model: nn.Module, dims: ModelDims) -> Loss:
-    """What ``model`` trains on: its head's loss (MSE for points), of the cumulative change when the head asks for it."""
-    return head_loss(output_head(model), differenced=dims.differenced)
+def training_loss(model: nn.Module, dims: ModelDims, loss: str = "mse") -> Loss:
+    """What ``model`` trains on: its head's loss (``loss`` for points: ``train.loss``, MSE or MAE), of the cumulative
+    change when the head asks for it."""
+    head = output_head(model)
+    if loss == "mae" and not head.shape:
+        return mae
+    return head_loss(head, differenced=dims.differenced)
 
 
 def fit(

@@ -270,7 +270,7 @@ def run_global(
             model, training = kept[spec.name].model, kept[spec.name].training
         elif model_kind(spec.kind).trainable:
             training = fit(model, pooled["train"], pooled["val"], config.train, device=device,
-                           loss=training_loss(model, dims), progress=progress, description=spec.name,
+                           loss=training_loss(model, dims, config.train.loss), progress=progress, description=spec.name,
                            on_epoch_end=model_hook(on_epoch_end, spec.name))
         for part in result.parts.values():
             part.runs[spec.name] = score_model(part.data, spec, model, training, device=device, intervals=config.intervals)

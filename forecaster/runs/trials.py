@@ -189,7 +189,7 @@ class Objective:
             windows, parts = fold_data(self.frame, config, bounds)
             dims = parts[0].dims
             model = build(spec, model_dims(spec, dims, config.intervals), seed=config.train.seed)
-            loss = training_loss(model, dims)
+            loss = training_loss(model, dims, config.train.loss)
 
             def report(end, fold=fold):
                 trial.report(end.best_val_loss, fold * FOLD_STEPS + end.epoch)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("constant", "cosine", "one_cycle")
+LOSSES = ("mse", "mae")  # a point forecast's training loss (train.loss)
 ONE_CYCLE_WARMUP = 0.3  # one_cycle's warm-up fraction when train.warmup is 0 (torch's default pct_start)
 
 
@@ -68,6 +69,9 @@ class TrainConfig:
     warmup: float = 0.0
     """The fraction of all planned steps (epochs x batches per epoch) spent raising the learning rate linearly, in [0, 1);
     `one_cycle` takes `0.3` when it is `0`, and `constant` ignores it."""
+    loss: Literal["mse", "mae"] = "mse"
+    """What point forecasts train on and early stopping reads: the scaled targets' `mse` or `mae` (the error MASE scores).
+    A distributional head (`intervals.method: quantile` or `normal`) trains on its own loss."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
@@ -81,8 +85,9 @@ class TrainConfig:
             )
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ForecasterError(f"train.device={self.device!r} is not one of {', '.join(DEVICES)} (or cuda:N)")
-        if self.schedule not in SCHEDULES:
-            raise ForecasterError(f"train.schedule={self.schedule!r} is not valid; choose one of: {', '.join(SCHEDULES)}")
+        for name, valid in (("schedule", SCHEDULES), ("loss", LOSSES)):
+            if getattr(self, name) not in valid:
+                raise ForecasterError(f"train.{name}={getattr(self, name)!r} is not valid; choose one of: {', '.join(valid)}")
         if not (math.isfinite(self.warmup) and 0 <= self.warmup < 1):
             raise ForecasterError(f"train.warmup={self.warmup} must be a fraction of the training steps in [0, 1), e.g. 0.1")
 

@@ -19,6 +19,8 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # The mean squared error of the scaled targets over every window, step and target channel: the loss every
 # point forecaster here trains with, and the validation loss that early stopping reads.
 mse: Loss = nn.MSELoss()
+# Their mean absolute error (``train.loss: mae``): the error MASE and sMAPE score, less swayed by a few large errors.
+mae: Loss = nn.L1Loss()
 
 
 def head_loss(head: Head, *, differenced: bool) -> Loss:
