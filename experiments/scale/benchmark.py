@@ -1,0 +1,143 @@
+"""How a global run scales with the panel: load, prepare, train and predict on generated long tables of many series.
+
+    python experiments/scale/benchmark.py                          # 1,000 and 10,000 series
+    python experiments/scale/benchmark.py --series 1000,10000,100000 --threads 1
+
+For each size N a long Parquet table is generated (``unique_id, ds, y``; N daily series of 100 to 1,000 points drawn
+uniformly, each a level, a trend, a weekly season and noise), then a fresh process (so that its peak memory is its own)
+measures, one stage after the other, on the public pieces a global run uses:
+
+- ``load``: reading the table into its series (``runs/series.load_frames``, through ``data/panel.read_long``);
+- ``prepare``: each series transformed, split (holdout, h 14), scaled and windowed (``runs/multiseries.prepare_all``),
+  and every series' windows pooled into one tensor (``data/windows.pool_windows``);
+- ``linear epoch``: one epoch of the global linear model over every training window (windows per second);
+- ``transformer``: the transformer's training rate, measured over the first ``--transformer-windows`` training windows
+  (an epoch over millions of windows takes hours on a CPU: its time is the windows over this rate, and is labelled so);
+- ``predict+write``: the test forecasts of every series (one window each) written as a Parquet table;
+- ``peak_rss_gib``: the process's peak resident memory after all of them.
+
+Rows are appended to ``--out`` (default ``experiments/scale/results.csv``) with the machine and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+HORIZON, CONTEXT = 14, 28
+
+
+def generate(series: int, path: Path, seed: int = 0) -> int:
+    """Write a long table of ``series`` daily series of 100 to 1,000 points to ``path``; the number of rows."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(100, 1001, size=series)
+    rows = int(lengths.sum())
+    owner = np.repeat(np.arange(series), lengths)
+    step = np.arange(rows) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # 0.. within each series
+    level, trend, season = rng.uniform(10, 1000, series), rng.normal(0, 0.05, series), rng.uniform(0, 5, series)
+    values = (level[owner] + trend[owner] * step + season[owner] * np.sin(2 * np.pi * step / 7)
+              + rng.normal(0, 1, rows) * np.sqrt(level[owner]) / 3)
+    starts = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 365, series), unit="D")
+    dates = starts.values[owner] + step.astype("timedelta64[D]")
+    ids = pd.Categorical.from_codes(owner, categories=[f"s{k:06d}" for k in range(series)])
+    pd.DataFrame({"unique_id": ids, "ds": dates, "y": values}).to_parquet(path, index=False)
+    return rows
+
+
+def measure(path: Path, transformer_windows: int, threads: int) -> dict:
+    """The stages' times and rates on the table at ``path`` (run in its own process)."""
+    import torch
+
+    import forecaster
+    from forecaster.data.windows import PooledWindows, pool_windows
+    from forecaster.models import build_model
+    from forecaster.runs.fitting import predict
+    from forecaster.runs.multiseries import prepare_all
+    from forecaster.runs.series import load_frames
+    from forecaster.training.loop import train_model
+
+    torch.set_num_threads(threads)
+    config = forecaster.read_config(None, [f"data.source={path}", "data.transform=level", f"windows.context={CONTEXT}",
+                                           f"windows.horizon={HORIZON}", "windows.split=holdout", "intervals.levels=[]",
+                                           "train.epochs=1", "train.batch_size=256", "models=naive,linear,transformer"])
+    times = {}
+    start = time.perf_counter()
+    frames = load_frames(config)
+    times["load_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    prepared = prepare_all(config, frames)
+    pooled = pool_windows([data.windows for data in prepared.values()])
+    times["prepare_s"] = time.perf_counter() - start
+    dims = next(iter(prepared.values())).dims
+    device = torch.device("cpu")
+    specs = {spec.kind: spec for spec in config.models}
+    train, val = pooled["train"], pooled["val"]
+    linear = build_model("linear", specs["linear"].config, dims)
+    start = time.perf_counter()
+    train_model(linear, train, val, config.train, device=device)
+    times["linear_epoch_s"] = time.perf_counter() - start
+    times["linear_windows_per_s"] = len(train) / times["linear_epoch_s"]
+    transformer = build_model("transformer", specs["transformer"].config, dims)
+    few = PooledWindows(train.series, train.ends[:transformer_windows], train.context, train.horizon, train.target_channels,
+                        train.future)
+    start = time.perf_counter()
+    train_model(transformer, few, val, config.train, device=device)
+    seconds = time.perf_counter() - start  # the few windows and one pass over the validation windows
+    times["transformer_windows_per_s"] = len(few) / seconds
+    times["transformer_epoch_s_projected"] = len(train) / times["transformer_windows_per_s"]
+    start = time.perf_counter()
+    forecasts = predict(linear, pooled["test"], device=device)[:, :, 0]  # (series, H) in the scaled space
+    table = pd.DataFrame({"unique_id": np.repeat(list(prepared), HORIZON), "step": np.tile(np.arange(1, HORIZON + 1), len(prepared)),
+                          "linear": forecasts.reshape(-1)})
+    table.to_parquet(path.with_name(path.stem + "_forecasts.parquet"), index=False)
+    times["predict_write_s"] = time.perf_counter() - start
+    times["train_windows"] = len(train)
+    times["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+    return times
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=lambda text: [int(n) for n in text.split(",")], default=[1000, 10000])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--transformer-windows", type=int, default=20000)
+    parser.add_argument("--work", default=str(HERE.parents[1] / "results" / "scale"), help="where the tables are generated")
+    parser.add_argument("--out", default=str(HERE / "results.csv"))
+    parser.add_argument("--one", metavar="TABLE", help=argparse.SUPPRESS)  # the child process: measure one table
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(Path(args.one), args.transformer_windows, args.threads)))
+        return 0
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    for series in args.series:
+        path = work / f"panel_{series}.parquet"
+        start = time.perf_counter()
+        rows = generate(series, path)
+        generated = time.perf_counter() - start
+        child = subprocess.run([sys.executable, __file__, "--one", str(path), "--threads", str(args.threads),
+                                "--transformer-windows", str(args.transformer_windows)],
+                               capture_output=True, text=True, check=False)
+        if child.returncode != 0:
+            print(child.stderr[-3000:], file=sys.stderr)
+            return child.returncode
+        row = {"series": series, "rows": rows, "generate_s": generated, **json.loads(child.stdout.strip().splitlines()[-1]),
+               "threads": args.threads, "machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
+        pd.DataFrame([row]).to_csv(args.out, mode="a", header=not Path(args.out).exists(), index=False)
+        print(" ".join(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}" for key, value in row.items()),
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
