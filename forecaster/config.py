@@ -10,10 +10,10 @@ A YAML file is the record of an experiment::
       - kind: transformer
         d_model: 32
 
-Each section maps onto the dataclass next to the code it configures (``DataConfig`` in features.py,
-``WindowConfig`` in windows.py, ``TrainConfig`` in train.py, ``IntervalConfig`` in conformal.py, one
-config class per model kind in models/). Values are checked against the dataclass's type hints; a wrong key or type is a
-``ForecasterError`` naming it and what is valid.
+Each section maps onto the dataclass next to the code it configures (``DataConfig`` in
+features.py, ``WindowConfig`` in windows.py, ``TrainConfig`` in training/config.py, ``IntervalConfig``
+in conformal.py, one per model kind in models/). Values are checked against the dataclass's type
+hints; a wrong key or type is a ``ForecasterError`` naming it and what is valid.
 
 Optional parts say how a command repeats the experiment, so that a results folder's config.yaml
 rebuilds the whole folder: ``seeds: [0, 1, 2]`` (``forecaster run`` trains once per seed), a
@@ -43,7 +43,7 @@ from forecaster.evaluation.conformal import CALIBRATED_METHODS, IntervalConfig
 from forecaster.mappings import convert, from_mapping, is_key_path, nested_sections, plain_dict, set_key
 from forecaster.models import MODEL_KINDS, distributional_heads
 from forecaster.tracking.tracker import TrackingConfig
-from forecaster.training.loop import TrainConfig
+from forecaster.training.config import TrainConfig
 from forecaster.training.pretraining import PretrainConfig
 from forecaster.tuning.space import TUNABLE, SearchSpace, TuneConfig, search_from_mapping
 
