@@ -30,7 +30,7 @@ from forecaster.output.folders import write_folder
 from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.fitting import ModelRun, build, fit, interval_method, model_dims, score_model, training_loss
 from forecaster.runs.intervals import RANDOM_WALK, interval_rows, level_name, msis_scale, random_walk_intervals
-from forecaster.runs.prepare import PreparedData, check_training_windows, prepare_data
+from forecaster.runs.prepare import PreparedData, check_training_windows, in_sample_windows, prepare_data
 from forecaster.runs.series import is_global, load_data
 from forecaster.runs.statistical import statistical_run
 from forecaster.training.loop import EpochEnd, resolve_device
@@ -238,14 +238,10 @@ def run_experiment(
 ) -> ExperimentResult | GlobalResult:
     """Train and evaluate every model of ``config`` on the same windows; the test span is used once.
 
-    With several series (``data.source`` a list or a long table, ``frame`` several series' frames by
-    label or a long DataFrame: ``data/panel.py``) this is a global run, one model trained on every
-    series' windows and scored on each and pooled (``runs/multiseries.run_global``; its ``bounds``
-    are each series' own split, by label), and the result a ``GlobalResult``.
-    ``bounds`` fixes the split (a backtest fold) instead of the config's fractions.
+    Several series (a ``data.source`` list, a long table or ``frame``) make a global run
+    (``runs/multiseries.run_global``), the result a ``GlobalResult``. ``bounds`` fixes the split.
     ``finished`` holds an interrupted run's models, kept as they are (``forecaster.runs.progress``);
-    ``pretrained`` holds models trained earlier (a backtest that does not refit every fold): they are
-    scored on this call's test windows without training;
+    ``pretrained`` models trained earlier (a backtest that does not refit every fold), not trained;
     ``on_model_done(result, name)`` is called after each model that this call trains and scores;
     ``on_epoch_end(name, end)`` after each epoch of model ``name`` (``train_model``'s hook: True stops it).
     """
@@ -282,7 +278,8 @@ def run_experiment(
         elif model_kind(spec.kind).trainable:
             training = fit(model, data.windows["train"], data.windows["val"], config.train, device=device,
                            loss=training_loss(model, data.dims, config.train.loss), progress=progress, description=spec.name,
-                           on_epoch_end=model_hook(on_epoch_end, spec.name))
+                           on_epoch_end=model_hook(on_epoch_end, spec.name),
+                           in_sample=in_sample_windows(data) if config.train.refit else None)
         statistical = model_kind(spec.kind).statistical  # fitted on its history: runs/statistical.py
         result.runs[spec.name] = (statistical_run(config, data, spec, progress) if statistical
                                   else score_model(data, spec, model, training, device=device, intervals=config.intervals))

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -117,11 +118,28 @@ def fit(
     on_epoch_end: EpochHook | None = None,
     progress: bool = False,
     description: str = "train",
+    in_sample: WindowSet | PooledWindows | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place on ``train`` (early stopping on ``val``), seeded with ``config.seed``."""
+    """Train ``model`` in place on ``train`` (early stopping on ``val``), seeded with ``config.seed``.
+
+    With ``config.refit`` and ``in_sample`` (every window before the test span, ``windows.in_sample_windows``) the
+    model is then trained again from its initial weights on ``in_sample`` for the best epoch's number of epochs, and
+    keeps those weights; the record is the first pass's (its validation losses), with both passes' seconds.
+    """
     seed_everything(config.seed)
+    initial = copy.deepcopy(model.state_dict()) if config.refit and in_sample is not None else None
     training = train_model(model, train, val, config, device=device, loss=loss, on_step_end=on_step_end,
                            on_epoch_end=on_epoch_end, progress=progress, description=description)
+    if initial is not None and training.best_epoch and not training.failure:
+        model.load_state_dict(initial)
+        seed_everything(config.seed)
+        # No held-out windows are left: every epoch runs, and the in-sample windows' own loss picks the weights kept.
+        epochs = training.best_epoch
+        again = train_model(model, in_sample, in_sample, dataclasses.replace(config, epochs=epochs, patience=epochs),
+                            device=device, loss=loss, on_step_end=on_step_end, progress=progress,
+                            description=f"{description} refit")
+        training.seconds += again.seconds
+        training.failure = again.failure
     log.info("%s: %.1f s, best epoch %d", description, training.seconds, training.best_epoch)
     return training
 

@@ -47,7 +47,7 @@ from forecaster.runs.experiment import (
 )
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.panel_scores import pooled_scores, series_scores
-from forecaster.runs.prepare import PreparedData, check_training_windows, series_bounds, window_series
+from forecaster.runs.prepare import PreparedData, check_training_windows, in_sample_windows, series_bounds, window_series
 from forecaster.runs.series import POOLED, figure_series, load_frames, series_configs
 from forecaster.runs.statistical import score_statistical
 from forecaster.training.loop import EpochEnd, resolve_device
@@ -245,6 +245,8 @@ def run_global(
     figure_series(config, list(configs))  # an unknown label in figures.series stops the run before any training
     prepared = prepare_all(config, frames, bounds=bounds)
     pooled = pool_windows([data.windows for data in prepared.values()])
+    in_sample = (pool_windows([{"train": in_sample_windows(data)} for data in prepared.values()])["train"]
+                 if config.train.refit else None)
     check_training_windows(len(pooled["train"]), config.windows, "none of the series")
     # Differenced transforms are not centred, so "no change" is 0 in every series and one set of
     # dimensions fits all; level targets do not use it.
@@ -271,7 +273,7 @@ def run_global(
         elif model_kind(spec.kind).trainable:
             training = fit(model, pooled["train"], pooled["val"], config.train, device=device,
                            loss=training_loss(model, dims, config.train.loss), progress=progress, description=spec.name,
-                           on_epoch_end=model_hook(on_epoch_end, spec.name))
+                           on_epoch_end=model_hook(on_epoch_end, spec.name), in_sample=in_sample)
         for part in result.parts.values():
             part.runs[spec.name] = score_model(part.data, spec, model, training, device=device, intervals=config.intervals)
         if on_model_done is not None and not (finished and spec.name in finished):

@@ -120,6 +120,13 @@ class PreparedData:
         return self.series.levels[steps], self.series.levels[origins]
 
 
+def in_sample_windows(data: PreparedData) -> WindowSet:
+    """Every window of the series whose targets lie before its test span: the training and validation windows and those
+    between them (targets across the boundary), over the same tensor; what ``train.refit`` trains on."""
+    train, val = data.windows["train"], data.windows["val"]
+    return dataclasses.replace(train, count=val.first_origin + val.count - train.first_origin)
+
+
 def prepare_data(
     frame: pd.DataFrame, data: DataConfig, windows: WindowConfig, *, bounds: SplitBounds | None = None,
     masked: bool | None = None,

@@ -51,6 +51,11 @@ class TrainConfig:
     loss: Literal["mse", "mae"] = "mse"
     """What point forecasts train on and early stopping reads: the scaled targets' `mse` or `mae` (the error MASE scores).
     A distributional head (`intervals.method: quantile` or `normal`) trains on its own loss."""
+    refit: bool = False
+    """After early stopping, train again from the same initial weights on every window whose targets lie before the test
+    span (training and validation) for the best epoch's number of epochs, and keep those weights: the newest values
+    before the test span teach the model too (the competitions' last h points of history). Runs and backtests refit;
+    `forecaster tune` never does (it scores the validation span)."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
