@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -89,3 +90,25 @@ def test_torchrun_cli_trains_on_two_processes_and_only_rank_0_writes(tiny_config
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["ddp"]
     metrics = pd.read_csv(out / "metrics.csv")
     assert metrics.set_index("model").loc["naive", "rel_mae"] == 1.0
+
+
+@pytest.mark.slow
+def test_torchrun_trains_a_global_model_on_a_long_table_of_series_and_rank_0_writes_each_series(tiny_config_file, tmp_path):
+    # A long table of three series: the pooled windows of all three are shared across the two ranks, batch by batch.
+    rng = np.random.default_rng(0)
+    rows = [pd.DataFrame({"unique_id": label, "ds": pd.date_range("2001-01-01", periods=length, freq="D"),
+                          "y": 100 + np.cumsum(rng.normal(size=length))}) for label, length in (("a", 160), ("b", 130), ("c", 150))]
+    table = tmp_path / "panel.csv"
+    pd.concat(rows).to_csv(table, index=False)
+    out = tmp_path / "results" / "ddp_panel"
+    process = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "forecaster", "run", str(tiny_config_file), "--data", str(table), "--out", str(out), "--quiet",
+         "--set", "models=naive,linear"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout.count("results: ") == 1  # printed by rank 0 alone
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert set(metrics["series"]) == {"a", "b", "c", "all"}
+    assert (metrics[metrics["model"] == "naive"]["rel_mae"] == 1.0).all()
