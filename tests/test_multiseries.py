@@ -365,3 +365,21 @@ def test_a_seeds_run_of_several_series_trains_one_global_model_per_seed(two_csvs
         assert read_config(out / f"seed-{seed}" / "config.yaml").train.seed == seed
     assert read_config(out / "config.yaml").seeds == (0, 1) and "series" in printed.splitlines()[0]
 
+
+
+def test_metrics_by_series_holds_each_series_interval_scores_as_the_series_rows_of_metrics_do():
+    from forecaster.config import read_config
+    from forecaster.runs.experiment import run_experiment
+
+    rng = np.random.default_rng(1)
+    frames = {label: pd.DataFrame({"y": 50 + np.cumsum(rng.normal(size=length))},
+                                  index=pd.date_range("2000-01-01", periods=length, freq="D"))
+              for label, length in (("a", 300), ("b", 260))}
+    config = read_config(None, ["data.transform=diff", "windows.context=8", "train.epochs=1", "train.device=cpu",
+                                "models=naive,linear", "intervals.levels=[80]"])
+    result = run_experiment(config, frame=frames)
+    by_series = result.metrics_by_series.set_index(["series", "model"])
+    metrics = result.metrics.set_index(["series", "model"])
+    for key in ("coverage_80", "crps", "rel_crps"):
+        for label in ("a", "b"):
+            assert by_series.loc[(label, "linear"), key] == pytest.approx(metrics.loc[(label, "linear"), key])

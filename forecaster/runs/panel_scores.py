@@ -5,7 +5,8 @@ seasonal naive with the series' season (``data.season``, else from its frequency
 the in-sample span being everything before the test span (training and validation); ``smape`` (percent, 0 to 200);
 and ``rel_mase``, the model's MAE over the seasonal naive forecast's on the same test points (its MASE over the
 seasonal naive's: the scale cancels). The seasonal naive here is the ``seasonal_naive`` model on levels, computed from
-the series' levels (``evaluation/metrics.seasonal_naive_forecast``), so every run has it whatever its models.
+the series' levels (``evaluation/metrics.seasonal_naive_forecast``), so every run has it whatever its models. Where a
+model made intervals, its interval scores follow: ``coverage_<level>``, ``crps`` and ``rel_crps`` (``runs/intervals.py``).
 
 Pooled (the ``all`` rows of ``metrics.csv``): ``mase_seasonal`` and ``smape`` are means over series, as the published
 competition tables are (a series whose scale is 0 or undefined is left out of the mean), and ``gmean_rel_mase`` is the
@@ -23,6 +24,7 @@ from forecaster.runs.fitting import ModelRun
 from forecaster.runs.prepare import PreparedData
 
 SERIES_COLUMNS = ("mase_seasonal", "smape", "rel_mase")
+INTERVAL_COLUMNS = ("crps", "rel_crps")  # with coverage_<level>: a model's interval scores, where it made intervals
 POOLED_COLUMNS = ("mase_seasonal", "smape", "gmean_rel_mase")
 
 
@@ -38,21 +40,25 @@ def unit_scores(data: PreparedData, run: ModelRun, season: int | None) -> dict[s
         baseline = float(np.mean(np.abs(seasonal_naive_forecast(levels, origins, actual.shape[1], season) - actual)))
     else:
         baseline = float("nan")
+    # The interval scores the run made for this target (coverage per level, CRPS and rel_crps), where it made intervals.
+    intervals = {key: value for key, value in run.metrics.items() if key.startswith("coverage_") or key in INTERVAL_COLUMNS}
     return {"mase_seasonal": mae / scale if scale > 0 else float("nan"), "smape": smape(actual, run.forecast),
-            "rel_mase": mae / baseline if baseline > 0 else float("nan")}
+            "rel_mase": mae / baseline if baseline > 0 else float("nan"), **intervals}
 
 
 def series_scores(parts: dict, models, season: int | None) -> pd.DataFrame:
     """One row per (series, model) of a global run's ``parts`` (label -> ``ExperimentResult``): the scores averaged
     over the series' targets where it has several."""
-    rows = []
+    rows, columns = [], dict.fromkeys(SERIES_COLUMNS)
     for label, part in parts.items():
         targets = part.per_target()
         for name in models:
             scores = [unit_scores(data, runs[name], season) for _channel, data, runs in targets]
+            keys = list(dict.fromkeys(key for score in scores for key in score))
+            columns.update(dict.fromkeys(keys))
             rows.append({"series": label, "model": name,
-                         **{key: float(np.mean([score[key] for score in scores])) for key in SERIES_COLUMNS}})
-    return pd.DataFrame(rows, columns=["series", "model", *SERIES_COLUMNS])
+                         **{key: float(np.mean([score.get(key, np.nan) for score in scores])) for key in keys}})
+    return pd.DataFrame(rows, columns=["series", "model", *columns])
 
 
 def pooled_scores(table: pd.DataFrame, name: str) -> dict[str, float]:
