@@ -14,7 +14,11 @@ measures, one stage after the other, on the public pieces a global run uses:
 - ``transformer``: the transformer's training rate, measured over the first ``--transformer-windows`` training windows
   (an epoch over millions of windows takes hours on a CPU: its time is the windows over this rate, and is labelled so);
 - ``predict+write``: the test forecasts of every series (one window each) written as a Parquet table;
-- ``peak_rss_gib``: the process's peak resident memory after all of them.
+- ``peak_rss_gib``: the process's peak resident memory after all of them;
+- with ``--whole-run``, then, in a second fresh process, what ``forecaster run`` does (``run_s``: ``run_experiment``,
+  loading, preparing, one epoch of the linear model and scoring the naive and linear models on every series; ``save_s``:
+  ``save_run`` writing the results folder, its tables and predictions), and that process's peak memory
+  (``run_peak_rss_gib``).
 
 Rows are appended to ``--out`` (default ``experiments/scale/results.csv``) with the machine and thread count.
 """
@@ -106,6 +110,40 @@ def measure(path: Path, transformer_windows: int, threads: int) -> dict:
     return times
 
 
+def measure_run(path: Path, threads: int) -> dict:
+    """The whole run on the table at ``path`` (run in its own process): ``run_experiment`` and ``save_run``."""
+    import shutil
+
+    import torch
+
+    import forecaster
+    from forecaster.runs.experiment import run_experiment, save_run
+
+    torch.set_num_threads(threads)
+    config = forecaster.read_config(None, [f"data.source={path}", "data.transform=level", f"windows.context={CONTEXT}",
+                                           f"windows.horizon={HORIZON}", "windows.split=holdout", "intervals.levels=[]",
+                                           "train.epochs=1", "train.batch_size=256", "models=naive,linear"])
+    out = path.with_name(path.stem + "_run")
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    result = run_experiment(config)
+    times = {"run_s": time.perf_counter() - start}
+    start = time.perf_counter()
+    save_run(result, out)
+    times["save_s"] = time.perf_counter() - start
+    times["run_peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return times
+
+
+def child(args: list[str]) -> dict:
+    """The last line of a child process of this script, read as JSON."""
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(done.returncode)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=lambda text: [int(n) for n in text.split(",")], default=[1000, 10000])
@@ -113,10 +151,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--transformer-windows", type=int, default=20000)
     parser.add_argument("--work", default=str(HERE.parents[1] / "results" / "scale"), help="where the tables are generated")
     parser.add_argument("--out", default=str(HERE / "results.csv"))
+    parser.add_argument("--whole-run", action="store_true", help="also time run_experiment and save_run (naive, linear)")
+    parser.add_argument("--run-only", action="store_true", help="with --whole-run: the whole run alone, not the stages")
+    parser.add_argument("--label", default="", help="a name for the code measured (e.g. a branch), kept in the rows")
     parser.add_argument("--one", metavar="TABLE", help=argparse.SUPPRESS)  # the child process: measure one table
+    parser.add_argument("--run", metavar="TABLE", help=argparse.SUPPRESS)  # the child process: one whole run
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(measure(Path(args.one), args.transformer_windows, args.threads)))
+        return 0
+    if args.run:
+        print(json.dumps(measure_run(Path(args.run), args.threads)))
         return 0
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -125,15 +170,15 @@ def main(argv: list[str]) -> int:
         start = time.perf_counter()
         rows = generate(series, path)
         generated = time.perf_counter() - start
-        child = subprocess.run([sys.executable, __file__, "--one", str(path), "--threads", str(args.threads),
-                                "--transformer-windows", str(args.transformer_windows)],
-                               capture_output=True, text=True, check=False)
-        if child.returncode != 0:
-            print(child.stderr[-3000:], file=sys.stderr)
-            return child.returncode
-        row = {"series": series, "rows": rows, "generate_s": generated, **json.loads(child.stdout.strip().splitlines()[-1]),
+        stages = {} if args.run_only else child(["--one", str(path), "--threads", str(args.threads),
+                                                     "--transformer-windows", str(args.transformer_windows)])
+        whole = child(["--run", str(path), "--threads", str(args.threads)]) if args.whole_run else {}
+        row = {"code": args.label, "series": series, "rows": rows, "generate_s": generated, **stages, **whole,
                "threads": args.threads, "machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
-        pd.DataFrame([row]).to_csv(args.out, mode="a", header=not Path(args.out).exists(), index=False)
+        table = pd.DataFrame([row])  # rows of other stages may have other columns: the file is rewritten with all
+        if Path(args.out).exists():
+            table = pd.concat([pd.read_csv(args.out), table], ignore_index=True)
+        table.to_csv(args.out, index=False)
         print(" ".join(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}" for key, value in row.items()),
               flush=True)
     return 0
