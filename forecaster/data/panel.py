@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from forecaster.data.calendar import inferred_frequency
@@ -178,6 +179,20 @@ def read_long(
         table = table[(times >= (first if first is not None else times.min())) & ((times < last) if last is not None else True)]
         if len(table) == 0:
             raise DataSourceError(f"no rows in {name} from {start or 'the start'} to before {end or 'the end'}")
+    inputs = [value_column, *[column for column in table.columns if column not in (id_column, time_column, value_column)
+                              and pd.api.types.is_numeric_dtype(table[column])]]
+    frames, frequencies = _split_series(table, id_column, time_column, inputs, steps)
+    known = {label: frequency for label, frequency in frequencies.items() if frequency is not None}
+    first = next(iter(known), None)
+    other = next((label for label in known if known[label] != known[first]), None)
+    if other is not None:
+        raise ForecasterError(f"series {first!r} has frequency {known[first]} and series {other!r} {known[other]}; one model "
+                              "reads one frequency: resample the series to a common one, or train them apart")
+    return frames
+
+
+def _refuse_repeats(table: pd.DataFrame, id_column: str, time_column: str) -> None:
+    """An error naming the first (id, time) that has several rows, and its rows."""
     repeated = table.duplicated([id_column, time_column], keep=False).to_numpy()
     if repeated.any():
         first = table[repeated].iloc[0]
@@ -186,27 +201,75 @@ def read_long(
         raise ForecasterError(f"series {first[id_column]!r} has {len(rows)} rows for {_date(first[time_column])} "
                               f"(data rows {', '.join(str(row + 1) for row in rows)}); each ({id_column}, {time_column}) must "
                               "appear once")
-    inputs = [value_column, *[column for column in table.columns if column not in (id_column, time_column, value_column)
-                              and pd.api.types.is_numeric_dtype(table[column])]]
-    frames, frequencies = {}, {}
-    for label, rows in table.groupby(id_column, sort=False):
-        rows = rows.sort_values(time_column, kind="stable")
-        if len(rows) < 2:
-            raise ForecasterError(f"series {label!r} has {len(rows)} row (data row {rows.index[0] + 1}); each series needs at "
+
+
+def _split_series(table: pd.DataFrame, id_column: str, time_column: str, inputs: list[str], steps: bool):
+    """Each series' frame by label (in the order of their first rows, each sorted by time) and, for dates, its frequency:
+    one stable sort of the whole table, then each series a slice of it.
+
+    A series whose dates step by one constant gap of at most ``ONE_GAP_DAYS`` days has the frequency pandas infers for
+    any series of that gap starting on the same weekday and time of day (no month, quarter or year rule can hold for
+    it), found once per such gap; any other series (months, business days, a gap in its dates) has its own inferred
+    (``_frequency``), with its errors."""
+    codes, labels = pd.factorize(table[id_column], sort=False)  # in the order of their first rows, as groupby's
+    times = table[time_column].to_numpy()
+    if not steps:
+        times = times.astype("datetime64[us]")
+    order = np.lexsort((times, codes))  # stable: by series, then by time (each (id, time) is unique)
+    counts = np.bincount(codes, minlength=len(labels))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    times, rows, values = times[order], table.index.to_numpy()[order], table[inputs].to_numpy(dtype="float64")[order]
+    after = np.ones(len(times), dtype=bool)  # whether a row is its series' first, or later than the row before it
+    after[1:] = (times[1:] > times[:-1]) | (codes[order][1:] != codes[order][:-1])
+    if not after.all():
+        _refuse_repeats(table, id_column, time_column)
+    columns, axis = pd.Index(inputs), pd.DatetimeIndex(times, name="date") if not steps else None  # sliced per series
+    single = np.flatnonzero(counts < 2)
+    gaps = _constant_gaps(times, starts, counts) if not steps else None
+    frames, frequencies, found = {}, {}, {}
+    for code, label in enumerate(labels):
+        start, stop = starts[code], starts[code] + counts[code]
+        if len(single) and code == single[0]:
+            raise ForecasterError(f"series {label!r} has {counts[code]} row (data row {rows[start] + 1}); each series needs at "
                                   "least 2 dates (more than a window: context + horizon)")
         if steps:
-            dates = _step_dates(rows[time_column].to_numpy(), label, time_column)
+            dates = _step_dates(times[start:stop], label, time_column)
         else:
-            dates = pd.DatetimeIndex(rows[time_column]).as_unit("us").rename("date")
-            frequencies[label] = _frequency(dates, label)
-        frames[label] = pd.DataFrame(rows[inputs].to_numpy(dtype="float64"), index=dates, columns=inputs)
-    known = {label: frequency for label, frequency in frequencies.items() if frequency is not None}
-    first = next(iter(known), None)
-    other = next((label for label in known if known[label] != known[first]), None)
-    if other is not None:
-        raise ForecasterError(f"series {first!r} has frequency {known[first]} and series {other!r} {known[other]}; one model "
-                              "reads one frequency: resample the series to a common one, or train them apart")
-    return frames
+            dates = axis[start:stop]
+            key = None if gaps[code] is None else (gaps[code], *_anchor(times[start]))
+            if key is None:
+                frequencies[label] = _frequency(dates, label)
+            else:
+                frequencies[label] = found[key] if key in found else found.setdefault(key, _frequency(dates, label))
+        frames[label] = pd.DataFrame(values[start:stop], index=dates, columns=columns)
+    return frames, frequencies
+
+
+ONE_GAP_DAYS = 25  # two dates of a month rule (its starts, ends, first or last business days) are at least 26 days apart
+
+
+def _constant_gaps(times: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> list[int | None]:
+    """Each series' one gap between its sorted dates (an integer in the dates' unit) where it has at least three dates,
+    all one gap apart, and the gap is at most ``ONE_GAP_DAYS`` days; None for any other series."""
+    gaps: list[int | None] = [None] * len(counts)
+    diffs = np.diff(times.astype("int64"))  # a series' own at starts[k] .. starts[k] + counts[k] - 2; starts[k] - 1 between two
+    spanned = np.flatnonzero(counts >= 2)
+    if len(spanned) == 0:
+        return gaps
+    low, high = diffs.copy(), diffs.copy()
+    low[starts[1:] - 1], high[starts[1:] - 1] = np.iinfo(np.int64).max, np.iinfo(np.int64).min  # between series: no part
+    low, high = np.minimum.reduceat(low, starts[spanned]), np.maximum.reduceat(high, starts[spanned])
+    limit = np.timedelta64(ONE_GAP_DAYS, "D") // np.timedelta64(1, np.datetime_data(times.dtype)[0])
+    for code, one_low, one_high in zip(spanned, low, high):
+        if counts[code] >= 3 and one_low == one_high and 0 < one_low <= limit:
+            gaps[code] = int(one_low)
+    return gaps
+
+
+def _anchor(date: np.datetime64) -> tuple[int, int]:
+    """What pandas' inferred frequency of evenly spaced dates reads of the first one: its weekday and its time of day."""
+    stamp = pd.Timestamp(date)
+    return stamp.weekday(), stamp.value - stamp.normalize().value
 
 
 def _check_steps(values: pd.Series, column: str, name: str, dated: str | None) -> None:
