@@ -5,12 +5,14 @@ table as one small DataFrame per series and concatenating them costs about a mil
 command line reads ``metrics`` several times: with thousands of series that was most of a run's time. Here every table
 gathers its rows (or columns) over all series first and makes one DataFrame, with the same columns, order and values as
 the per-series tables concatenated; ``TableCache`` keeps each table until a model's run of some series is replaced.
+A run of more than ``PARQUET_SERIES`` series writes its predictions as Parquet (``write_predictions``).
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,24 @@ import pandas as pd
 from forecaster.runs.fitting import ModelRun
 from forecaster.runs.intervals import level_name
 from forecaster.runs.prepare import PreparedData
+
+PARQUET_SERIES = 1000  # a run of more series writes predictions.parquet (where pyarrow is installed), not predictions.csv
+
+
+def write_predictions(table: pd.DataFrame, folder: Path, *, series: int) -> Path:
+    """Write a global run's predictions to ``folder``: ``predictions.csv``, or ``predictions.parquet`` for a run of more
+    than ``PARQUET_SERIES`` series where pyarrow is installed (smaller, and written and read many times faster); the
+    file written."""
+    if series > PARQUET_SERIES:
+        try:
+            import pyarrow  # noqa: F401  (pandas writes Parquet through it)
+        except ImportError:
+            pass
+        else:
+            table.to_parquet(folder / "predictions.parquet", index=False)
+            return folder / "predictions.parquet"
+    table.to_csv(folder / "predictions.csv", index=False)
+    return folder / "predictions.csv"
 
 
 class TableCache:

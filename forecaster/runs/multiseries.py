@@ -297,7 +297,7 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
     metrics = result.metrics
     metrics.to_csv(folder / "metrics.csv", index=False)
     result.metrics_by_series.to_csv(folder / "metrics_by_series.csv", index=False)
-    result.predictions.to_csv(folder / "predictions.csv", index=False)
+    global_tables.write_predictions(result.predictions, folder, series=len(result.parts))
     result.history.to_csv(folder / "history.csv", index=False)
     if result.first.data.dims.horizon > 1:
         result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)
