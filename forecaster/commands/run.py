@@ -77,11 +77,22 @@ def _print_interruption(stop) -> None:
         print("interrupted before any model finished: nothing was written", file=sys.stderr)
 
 
+PRINTED_SERIES = 100  # a global run of more series prints the metrics of its first PRINTED_FEW and the pooled rows
+PRINTED_FEW = 10
+
+
 def _print_run(result) -> None:
     from forecaster.runs import series
 
     if series.is_global(result.config):
-        print(format_series_metrics(result.metrics, pooled=series.POOLED))
+        metrics, shown = result.metrics, list(result.parts)
+        if len(shown) > PRINTED_SERIES:  # thousands of blocks say nothing more than the files do
+            shown = shown[:PRINTED_FEW]
+            metrics = metrics[metrics["series"].isin([*shown, series.POOLED])]
+        print(format_series_metrics(metrics, pooled=series.POOLED))
+        if len(shown) < len(result.parts):
+            print(f"metrics of {len(shown)} of {len(result.parts)} series shown, then the pooled rows; metrics.csv has "
+                  "every series")
     else:
         print(format_metrics(result.metrics))
         _print_notes(result.notes)

@@ -194,20 +194,15 @@ def checked_values(frame: pd.DataFrame, columns: list[str], *, missing: str = "e
     value forward (and drops leading rows that have none). Non-numeric text and infinite values are
     always errors: no policy can guess what they meant.
     """
-    for name in columns:
-        if name not in frame.columns:
-            raise ForecasterError(f"column {name!r} not found; available columns: {', '.join(map(str, frame.columns))}")
-        numeric = pd.to_numeric(frame[name], errors="coerce")
-        bad = numeric.isna().to_numpy() & frame[name].notna().to_numpy()
-        if bad.any():
-            first = frame[name][bad].iloc[0]
-            raise ForecasterError(
-                f"column {name!r} has {bad.sum()} non-numeric value(s), first {first!r} on {_first_dates(frame.index, bad, 1)}"
-            )
-        infinite = np.isinf(numeric.to_numpy(dtype=float))
+    numbers = _float_values(frame, columns)
+    if numbers is not None:  # every column float64 already (a long table's series): nothing to parse
+        values, infinite = numbers, np.isinf(numbers.to_numpy())
         if infinite.any():
-            raise ForecasterError(f"column {name!r} has {infinite.sum()} infinite value(s), first on {_first_dates(frame.index, infinite)}")
-    values = frame[columns].apply(pd.to_numeric).astype(np.float64)
+            name = columns[int(infinite.any(axis=0).argmax())]
+            mask = infinite[:, columns.index(name)]
+            raise ForecasterError(f"column {name!r} has {mask.sum()} infinite value(s), first on {_first_dates(frame.index, mask)}")
+    else:
+        values = _parsed_values(frame, columns)
     gaps = values.isna().any(axis=1).to_numpy()
     if not gaps.any():
         return values
@@ -221,6 +216,33 @@ def checked_values(frame: pd.DataFrame, columns: list[str], *, missing: str = "e
         f"column {name!r} has {holes.sum()} missing value(s), first on {_first_dates(frame.index, holes)}; "
         "fill them in the data or set data.missing to drop or ffill"
     )
+
+
+def _float_values(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:
+    """The named columns where each is there, once, and float64 already; None otherwise (``_parsed_values`` reads them)."""
+    if len(set(columns)) != len(columns) or not frame.columns.is_unique or not all(name in frame.columns for name in columns):
+        return None
+    if not all(frame[name].dtype == np.float64 for name in columns):
+        return None
+    return frame[columns].astype(np.float64)
+
+
+def _parsed_values(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The named columns parsed as numbers: an error naming a column that is missing, holds text or infinite values."""
+    for name in columns:
+        if name not in frame.columns:
+            raise ForecasterError(f"column {name!r} not found; available columns: {', '.join(map(str, frame.columns))}")
+        numeric = pd.to_numeric(frame[name], errors="coerce")
+        bad = numeric.isna().to_numpy() & frame[name].notna().to_numpy()
+        if bad.any():
+            first = frame[name][bad].iloc[0]
+            raise ForecasterError(
+                f"column {name!r} has {bad.sum()} non-numeric value(s), first {first!r} on {_first_dates(frame.index, bad, 1)}"
+            )
+        infinite = np.isinf(numeric.to_numpy(dtype=float))
+        if infinite.any():
+            raise ForecasterError(f"column {name!r} has {infinite.sum()} infinite value(s), first on {_first_dates(frame.index, infinite)}")
+    return frame[columns].apply(pd.to_numeric).astype(np.float64)
 
 
 def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:

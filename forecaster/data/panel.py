@@ -23,20 +23,17 @@ bundled name) whose columns include the id, time and value columns; bundled name
 
 from __future__ import annotations
 
-import collections
 from pathlib import Path
 
 import pandas as pd
 
-from forecaster.data.calendar import inferred_frequency
 from forecaster.data.features import DataConfig
+from forecaster.data.panel_series import STEP, STEP_INDEX, split_series
 from forecaster.data.sources import BUNDLED, MISSING_MARKERS, SYNTHETIC
 from forecaster.errors import DataSourceError, ForecasterError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_HINT = "pip install 'forecaster[parquet]' (or pip install pyarrow)"
-STEP_INDEX = "step"  # the index name of a series whose time column held integer steps
-STEP = pd.Timedelta(seconds=1)  # what one integer step becomes on the pipeline's time axis, from 1970-01-01
 
 
 def long_columns(config: DataConfig) -> dict[str, str]:
@@ -178,28 +175,9 @@ def read_long(
         table = table[(times >= (first if first is not None else times.min())) & ((times < last) if last is not None else True)]
         if len(table) == 0:
             raise DataSourceError(f"no rows in {name} from {start or 'the start'} to before {end or 'the end'}")
-    repeated = table.duplicated([id_column, time_column], keep=False).to_numpy()
-    if repeated.any():
-        first = table[repeated].iloc[0]
-        rows = table.index[repeated & (table[id_column] == first[id_column]).to_numpy()
-                           & (table[time_column] == first[time_column]).to_numpy()]
-        raise ForecasterError(f"series {first[id_column]!r} has {len(rows)} rows for {_date(first[time_column])} "
-                              f"(data rows {', '.join(str(row + 1) for row in rows)}); each ({id_column}, {time_column}) must "
-                              "appear once")
     inputs = [value_column, *[column for column in table.columns if column not in (id_column, time_column, value_column)
                               and pd.api.types.is_numeric_dtype(table[column])]]
-    frames, frequencies = {}, {}
-    for label, rows in table.groupby(id_column, sort=False):
-        rows = rows.sort_values(time_column, kind="stable")
-        if len(rows) < 2:
-            raise ForecasterError(f"series {label!r} has {len(rows)} row (data row {rows.index[0] + 1}); each series needs at "
-                                  "least 2 dates (more than a window: context + horizon)")
-        if steps:
-            dates = _step_dates(rows[time_column].to_numpy(), label, time_column)
-        else:
-            dates = pd.DatetimeIndex(rows[time_column]).as_unit("us").rename("date")
-            frequencies[label] = _frequency(dates, label)
-        frames[label] = pd.DataFrame(rows[inputs].to_numpy(dtype="float64"), index=dates, columns=inputs)
+    frames, frequencies = split_series(table, id_column, time_column, inputs, steps)
     known = {label: frequency for label, frequency in frequencies.items() if frequency is not None}
     first = next(iter(known), None)
     other = next((label for label in known if known[label] != known[first]), None)
@@ -216,18 +194,6 @@ def _check_steps(values: pd.Series, column: str, name: str, dated: str | None) -
     if dated:
         raise ForecasterError(f"{dated} reads calendar dates, and {name}'s {column} holds integer time steps, which have "
                               f"none: leave {dated.split('=')[0]} out, or give {column} as dates (e.g. YYYY-MM-DD)")
-
-
-def _step_dates(steps, label: str, column: str) -> pd.DatetimeIndex:
-    """A series' sorted integer steps as the pipeline's time axis (``STEP`` apart, from 1970-01-01); an error naming
-    the first missing step."""
-    jumps = (steps[1:] - steps[:-1]) != 1
-    if jumps.any():
-        before = int(steps[:-1][jumps][0])
-        raise ForecasterError(f"series {label!r} misses {column} {before + 1} (it jumps from {before} to "
-                              f"{int(steps[1:][jumps][0])}); integer {column} must count every step: add the rows "
-                              "(empty values are read by data.missing)")
-    return pd.DatetimeIndex(pd.Timestamp(0) + pd.to_timedelta(steps, unit="s")).as_unit("us").rename(STEP_INDEX)
 
 
 def _bound(which: str, value: str | None) -> pd.Timestamp | None:
@@ -281,32 +247,3 @@ def _numeric_values(table: pd.DataFrame, id_column: str, time_column: str, value
     return table
 
 
-def _frequency(dates: pd.DatetimeIndex, label: str) -> str | None:
-    """The series' frequency as pandas infers it (from runs of three dates where a gap hides it), None for two dates;
-    an error naming the first date missing, or the first off the frequency's grid."""
-    if len(dates) < 3:
-        return None
-    frequency = inferred_frequency(dates)
-    if frequency is None:
-        steps = [inferred_frequency(dates[index:index + 3]) for index in range(min(len(dates) - 2, 500))]
-        common = collections.Counter(step for step in steps if step is not None).most_common(1)
-        if not common:
-            raise ForecasterError(f"series {label!r} has no regular frequency pandas can infer from its dates "
-                                  f"({_date(dates[0])}, {_date(dates[1])}, {_date(dates[2])}, ...)")
-        frequency = common[0][0]
-        grid = pd.date_range(dates[0], dates[-1], freq=frequency)
-        absent = grid.difference(dates)
-        if len(absent) and dates.isin(grid).all():
-            raise ForecasterError(f"series {label!r} misses {len(absent)} date(s) of its frequency {frequency}, the first "
-                                  f"{_date(absent[0])}; add the rows (empty values are read by data.missing) or fill "
-                                  "the gaps")
-        off = dates[~dates.isin(grid)]
-        raise ForecasterError(f"series {label!r} has dates off its frequency {frequency}, the first {_date(off[0])}")
-    return frequency
-
-
-def _date(date: pd.Timestamp | int) -> str:
-    """A date as YYYY-MM-DD, with the time when it has one (an integer step as itself)."""
-    if not isinstance(date, pd.Timestamp):
-        return f"step {date}"
-    return date.strftime("%Y-%m-%d" if date == date.normalize() else "%Y-%m-%d %H:%M:%S")

@@ -87,11 +87,39 @@ def forecast_metrics(
     return metrics
 
 
+def _one_window_by_step(actual: np.ndarray, forecast: np.ndarray, anchor: float, *, scale_mae: float, no_move: float,
+                        scale_std: float | None) -> list[dict[str, float]]:
+    """``metrics_by_step`` of one window (H,): the operations ``forecast_metrics`` does on each step's one point, done on
+    every step at once (the mean of one number is that number), so a run of many series scores them fast."""
+    errors = forecast - actual
+    absolute, naive, squared = np.abs(errors), np.abs(anchor - actual), np.sqrt(errors**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        percent = np.abs(errors / actual) * 100
+        scaled = errors / scale_std if scale_std is not None and scale_std > 0 else np.full_like(errors, np.nan)
+    scaled_squared, scaled_absolute = scaled**2, np.abs(scaled)  # on arrays, as forecast_metrics does (a scalar ** 2 may differ)
+    move = forecast - anchor
+    moved, agreed = np.abs(move) > no_move, np.sign(move) == np.sign(actual - anchor)
+    rows = []
+    for step in range(len(actual)):
+        mae, naive_mae = float(absolute[step]), float(naive[step])
+        row = {"step": step + 1, "mae": mae, "rmse": float(squared[step]),
+               "mape": float(percent[step]) if actual[step] != 0 else float("nan"),
+               "rel_mae": mae / naive_mae if naive_mae > 0 else float("nan"),
+               "mase": mae / scale_mae if scale_mae > 0 else float("nan"),
+               "directional_accuracy": float(agreed[step]) if moved[step] else float("nan")}
+        if scale_std is not None:
+            row.update(mse_scaled=float(scaled_squared[step]), mae_scaled=float(scaled_absolute[step]))
+        rows.append(row)
+    return rows
+
+
 def metrics_by_step(
     actual: np.ndarray, forecast: np.ndarray, *, anchors: np.ndarray, scale_mae: float, no_move: float = 0.0,
     scale_std: float | None = None,
 ) -> list[dict[str, float]]:
     """``forecast_metrics`` for each horizon step k = 1..H separately."""
+    if actual.shape[0] == 1:  # one window (a holdout split): each step's metrics of its one point, the same numbers
+        return _one_window_by_step(actual[0], forecast[0], anchors[0], scale_mae=scale_mae, no_move=no_move, scale_std=scale_std)
     return [
         {"step": step + 1, **forecast_metrics(actual[:, step : step + 1], forecast[:, step : step + 1],
                                                anchors=anchors, scale_mae=scale_mae, no_move=no_move, scale_std=scale_std)}

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 from torch import nn
 
@@ -29,7 +28,8 @@ from forecaster.models import ModelDims, count_parameters, model_kind, output_he
 from forecaster.output.folders import write_folder
 from forecaster.output.tables import seasonal_beside_naive
 from forecaster.runs.fitting import ModelRun, build, fit, interval_method, model_dims, score_model, training_loss
-from forecaster.runs.intervals import RANDOM_WALK, interval_rows, level_name, msis_scale, random_walk_intervals
+from forecaster.runs.global_tables import prediction_columns
+from forecaster.runs.intervals import RANDOM_WALK, interval_rows, msis_scale, random_walk_intervals
 from forecaster.runs.prepare import PreparedData, check_training_windows, in_sample_windows, prepare_data
 from forecaster.runs.series import is_global, load_data
 from forecaster.runs.statistical import statistical_run
@@ -128,25 +128,7 @@ class ExperimentResult:
                          ignore_index=True)
 
     def _target_predictions(self, channel: str | None, data: PreparedData, runs: dict[str, ModelRun]) -> pd.DataFrame:
-        actual, _ = data.actual_and_anchors(self.split)
-        origins = data.windows[self.split].origins
-        horizon = actual.shape[1]
-        dates = data.series.dates
-        columns = {
-            "date": dates[(origins[:, None] + np.arange(1, horizon + 1)).ravel()],
-            "origin": dates[np.repeat(origins, horizon)],
-            "step": np.tile(np.arange(1, horizon + 1), len(origins)),
-            **({} if channel is None else {"channel": channel}),
-            "actual": actual.ravel(),
-        }
-        columns.update({name: run.forecast.ravel() for name, run in runs.items()})
-        for name, run in runs.items():
-            if run.intervals is None:
-                continue
-            for index, level in enumerate(run.intervals.levels):
-                columns[f"{name}_lo_{level_name(level)}"] = run.intervals.lower[..., index].ravel()
-                columns[f"{name}_hi_{level_name(level)}"] = run.intervals.upper[..., index].ravel()
-        return pd.DataFrame(columns)
+        return pd.DataFrame(prediction_columns(self.split, channel, data, runs))
 
     @property
     def intervals(self) -> pd.DataFrame:

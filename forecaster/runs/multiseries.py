@@ -37,6 +37,7 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluation.metrics import forecast_metrics, insample_naive_mae, no_move_tolerance
 from forecaster.models import model_kind
 from forecaster.output.folders import write_folder
+from forecaster.runs import global_tables
 from forecaster.runs.experiment import (
     ExperimentResult,
     attention_of_last_test_window,
@@ -46,6 +47,7 @@ from forecaster.runs.experiment import (
     one_target,
 )
 from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
+from forecaster.runs.global_tables import TableCache
 from forecaster.runs.panel_scores import pooled_scores, series_scores
 from forecaster.runs.prepare import PreparedData, check_training_windows, in_sample_windows, series_bounds, window_series
 from forecaster.runs.series import POOLED, figure_series, load_frames, series_configs
@@ -59,6 +61,7 @@ class GlobalResult:
 
     config: ExperimentConfig
     parts: dict[str, ExperimentResult] = field(default_factory=dict)  # series label -> its result
+    _tables: TableCache = field(default_factory=TableCache, init=False, repr=False, compare=False)  # built once
 
     @property
     def first(self) -> ExperimentResult:
@@ -85,13 +88,15 @@ class GlobalResult:
     @property
     def metrics(self) -> pd.DataFrame:
         """One row per (series, model), then the pooled rows (series ``all``)."""
-        tables = [part.metrics.assign(series=label) for label, part in self.parts.items()]
+        return self._tables.get("metrics", self.parts, self._metrics)
+
+    def _metrics(self) -> pd.DataFrame:
         pooled = self.first.metrics.assign(series=POOLED)
         by_series = self.metrics_by_series
         for name in self.runs:
             for key, value in pooled_metrics(self, name).items():
                 pooled.loc[pooled["model"] == name, key] = value
-        table = pd.concat([*tables, pooled], ignore_index=True)
+        table = pd.concat([global_tables.metrics_rows(self.parts, list(pooled["model"])), pooled], ignore_index=True)
         table = table[["series", *[c for c in table.columns if c != "series"]]]
         # The panel scores come after every other column (runs/panel_scores.py): per series, then pooled.
         table = table.merge(by_series[["series", "model", "mase_seasonal", "smape"]], on=["series", "model"], how="left")
@@ -106,7 +111,8 @@ class GlobalResult:
     def metrics_by_series(self) -> pd.DataFrame:
         """The panel scores: one row per (series, model), ``mase_seasonal``, ``smape`` and ``rel_mase`` (pooled in
         ``metrics``: ``panel_scores.POOLED_COLUMNS``)."""
-        return series_scores(self.parts, list(self.runs), self.config.data.season)
+        return self._tables.get("metrics_by_series", self.parts,
+                                lambda: series_scores(self.parts, list(self.runs), self.config.data.season))
 
     @property
     def metrics_by_channel(self) -> pd.DataFrame:
@@ -116,14 +122,19 @@ class GlobalResult:
 
     @property
     def predictions(self) -> pd.DataFrame:
-        return pd.concat([part.predictions.assign(series=label) for label, part in self.parts.items()], ignore_index=True)
+        return self._tables.get("predictions", self.parts, lambda: global_tables.predictions(self.parts))
 
     @property
     def step_metrics(self) -> pd.DataFrame:
-        return pd.concat([part.step_metrics.assign(series=label) for label, part in self.parts.items()], ignore_index=True)
+        return self._tables.get("step_metrics", self.parts, lambda: global_tables.step_metrics(self.parts))
 
     @property
     def intervals(self) -> pd.DataFrame:
+        return self._tables.get("intervals", self.parts, self._intervals)
+
+    def _intervals(self) -> pd.DataFrame:
+        if not self.config.intervals.levels:  # no series has intervals: each one's table is empty
+            return self.first.intervals.assign(series=pd.Series(dtype=object))
         return pd.concat([part.intervals.assign(series=label) for label, part in self.parts.items()], ignore_index=True)
 
     @property
@@ -288,7 +299,7 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
     metrics = result.metrics
     metrics.to_csv(folder / "metrics.csv", index=False)
     result.metrics_by_series.to_csv(folder / "metrics_by_series.csv", index=False)
-    result.predictions.to_csv(folder / "predictions.csv", index=False)
+    global_tables.write_predictions(result.predictions, folder, series=len(result.parts))
     result.history.to_csv(folder / "history.csv", index=False)
     if result.first.data.dims.horizon > 1:
         result.step_metrics.to_csv(folder / "metrics_by_step.csv", index=False)

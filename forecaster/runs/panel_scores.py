@@ -30,16 +30,28 @@ POOLED_COLUMNS = ("mase_seasonal", "smape", "gmean_rel_mase")
 
 def unit_scores(data: PreparedData, run: ModelRun, season: int | None) -> dict[str, float]:
     """One target's ``mase_seasonal``, ``smape`` and ``rel_mase`` on its test span (``season`` None: by the dates)."""
+    return scores_against(yardsticks(data, season), run)
+
+
+def yardsticks(data: PreparedData, season: int | None) -> tuple[np.ndarray, float, float]:
+    """What every model of one target is scored against: the test span's actual values (N, H), the in-sample seasonal
+    naive MAE (the scale) and the seasonal naive forecast's MAE on the test points (NaN without a whole season)."""
     season = season or season_of_dates(data.series.dates)
     actual, _anchors = data.actual_and_anchors("test")
     levels = np.asarray(data.series.levels, dtype=np.float64)
     scale = seasonal_naive_mae(levels[data.bounds.train_start : data.bounds.val_end], season)
-    mae = float(np.mean(np.abs(run.forecast - actual)))
     origins = data.windows["test"].origins
     if origins.min() + 1 - season >= 0:  # a whole season before every test origin
         baseline = float(np.mean(np.abs(seasonal_naive_forecast(levels, origins, actual.shape[1], season) - actual)))
     else:
         baseline = float("nan")
+    return actual, scale, baseline
+
+
+def scores_against(yardstick: tuple[np.ndarray, float, float], run: ModelRun) -> dict[str, float]:
+    """``unit_scores`` of ``run`` from its target's ``yardsticks``."""
+    actual, scale, baseline = yardstick
+    mae = float(np.mean(np.abs(run.forecast - actual)))
     # The interval scores the run made for this target (coverage per level, CRPS and rel_crps), where it made intervals.
     intervals = {key: value for key, value in run.metrics.items() if key.startswith("coverage_") or key in INTERVAL_COLUMNS}
     return {"mase_seasonal": mae / scale if scale > 0 else float("nan"), "smape": smape(actual, run.forecast),
@@ -48,12 +60,12 @@ def unit_scores(data: PreparedData, run: ModelRun, season: int | None) -> dict[s
 
 def series_scores(parts: dict, models, season: int | None) -> pd.DataFrame:
     """One row per (series, model) of a global run's ``parts`` (label -> ``ExperimentResult``): the scores averaged
-    over the series' targets where it has several."""
+    over the series' targets where it has several (each target's yardsticks found once for all its models)."""
     rows, columns = [], dict.fromkeys(SERIES_COLUMNS)
     for label, part in parts.items():
-        targets = part.per_target()
+        targets = [(yardsticks(data, season), runs) for _channel, data, runs in part.per_target()]
         for name in models:
-            scores = [unit_scores(data, runs[name], season) for _channel, data, runs in targets]
+            scores = [scores_against(yardstick, runs[name]) for yardstick, runs in targets]
             keys = list(dict.fromkeys(key for score in scores for key in score))
             columns.update(dict.fromkeys(keys))
             rows.append({"series": label, "model": name,
