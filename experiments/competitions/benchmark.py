@@ -161,12 +161,18 @@ def report(path: Path, overrides: str) -> str:
         return f"no results in {path} with overrides {overrides!r}"
     for column in ("mase_seasonal", "gmean_rel_mase", "wall_seconds"):
         results[column] = results[column].astype(float)
+    # Tasks in TASKS' order, models in their configs' order with each seeds' ensemble after its kind.
+    order = list(dict.fromkeys(name for task in TASKS for spec in forecaster.read_config(config_path(task)).models
+                               for name in (spec.name, f"{spec.name}_ensemble")))
+    results = results.assign(task_order=results["task"].map(TASKS.index),
+                             model_order=results["model"].map(lambda name: order.index(name) if name in order else len(order)))
+    results = results.sort_values(["task_order", "model_order"], kind="stable")
     summary = (results.groupby(["task", "model"], sort=False)
                .agg(mase=("mase_seasonal", "mean"), mase_std=("mase_seasonal", "std"), gmean_rel=("gmean_rel_mase", "mean"),
                     seeds=("seed", "nunique"), wall_s=("wall_seconds", "mean"))
                .reset_index())
     table = summary.pivot_table(index="task", columns="model", values="mase", sort=False)
-    table = table[list(dict.fromkeys(summary["model"]))].reset_index().merge(published(), on="task", how="left")
+    table = table[[name for name in dict.fromkeys([*order, *summary["model"]]) if name in table.columns]].reset_index().merge(published(), on="task", how="left")
     lines = ["MASE (mean over series, in-sample seasonal-naive scale); ours: mean over seeds for the neural kinds",
              table.to_string(index=False, float_format="{:.3f}".format), "",
              "Per model: spread over seeds, geometric mean of MASE relative to the seasonal naive, mean wall time of one run",
