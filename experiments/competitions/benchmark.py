@@ -172,7 +172,8 @@ def report(path: Path, overrides: str) -> str:
                     seeds=("seed", "nunique"), wall_s=("wall_seconds", "mean"))
                .reset_index())
     table = summary.pivot_table(index="task", columns="model", values="mase", sort=False)
-    table = table[[name for name in dict.fromkeys([*order, *summary["model"]]) if name in table.columns]].reset_index().merge(published(), on="task", how="left")
+    columns = [name for name in dict.fromkeys([*order, *summary["model"]]) if name in table.columns]
+    table = table[columns].reset_index().merge(published(), on="task", how="left")
     lines = ["MASE (mean over series, in-sample seasonal-naive scale); ours: mean over seeds for the neural kinds",
              table.to_string(index=False, float_format="{:.3f}".format), "",
              "Per model: spread over seeds, geometric mean of MASE relative to the seasonal naive, mean wall time of one run",
