@@ -50,7 +50,7 @@ from forecaster.runs.fitting import ModelRun, fit, score_model, training_loss
 from forecaster.runs.global_tables import TableCache
 from forecaster.runs.panel_scores import pooled_scores, series_scores
 from forecaster.runs.prepare import PreparedData, check_training_windows, in_sample_windows, series_bounds, window_series
-from forecaster.runs.series import POOLED, figure_series, load_frames, series_configs
+from forecaster.runs.series import POOLED, figure_series, file_name, load_frames, series_configs
 from forecaster.runs.statistical import score_statistical
 from forecaster.training.loop import EpochEnd, resolve_device
 
@@ -321,18 +321,13 @@ def _write_files(result: GlobalResult, folder: Path) -> None:
     for label in figure_series(result.config, list(result.parts)):  # per series, a bounded selection: a run may have thousands
         part = result.parts[label]
         first = part.data.series.target_names[0]  # with several targets the figures show the first
-        figures[f"forecasts_{_file_name(label)}.png"] = plots.forecast_figure(one_target(part.predictions, first),
+        figures[f"forecasts_{file_name(label)}.png"] = plots.forecast_figure(one_target(part.predictions, first),
                                                                    band=plots.sharpest_model(part.metrics))
         for name, run in part.runs.items():
             if model_kind(run.spec.kind).attention is not None:
-                figures[f"attention_{name}_{_file_name(label)}.png"] = attention_of_last_test_window(part, name)
+                figures[f"attention_{name}_{file_name(label)}.png"] = attention_of_last_test_window(part, name)
     for filename, figure in figures.items():
         figure.savefig(folder / filename, dpi=120, bbox_inches="tight")
-
-
-def _file_name(label: str) -> str:
-    """``label`` fit for a file name: a long table's ids may hold any character."""
-    return "".join(c if c.isalnum() or c in "_.-^" else "_" for c in label) or "series"
 
 
 def save_global(result: GlobalResult, out: str | Path) -> Path:

@@ -27,12 +27,18 @@ def is_global(config: ExperimentConfig) -> bool:
     return len(config.data.sources) > 1 or long_source(config.data) or config_subset(config.data.sources) is not None
 
 
+def file_name(label: str) -> str:
+    """``label`` fit for a file name (letters, digits and ``_.-^``; others become ``_``): a long table's ids may hold
+    any character."""
+    return "".join(c if c.isalnum() or c in "_.-^" else "_" for c in label) or "series"
+
+
 def series_labels(sources: tuple[str, ...]) -> list[str]:
     """Short unique names for the series: the bundled name or ticker, or a CSV file's stem."""
     labels = []
     for source in sources:
         label = Path(source).stem if source.lower().endswith(".csv") else source
-        label = "".join(c if c.isalnum() or c in "_.-^" else "_" for c in label) or "series"
+        label = file_name(label)
         while label in labels or label == POOLED:
             label += "_2"
         labels.append(label)
