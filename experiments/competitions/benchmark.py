@@ -53,8 +53,12 @@ def config_path(task: str) -> Path:
     return HERE / f"{task.replace(':', '_')}.yaml"
 
 
-def forecast_file(folder: Path, task: str, model: str, seed: int) -> Path:
-    return folder / task.replace(":", "_") / f"{model}_seed{seed}.csv.gz"
+def forecast_file(folder: Path, task: str, model: str, seed: int, overrides: str = "") -> Path:
+    """Where a neural run's test forecasts are kept: a folder per task, and one below it per set of overrides."""
+    kept = folder / task.replace(":", "_")
+    if overrides:
+        kept = kept / "".join(char if char.isalnum() or char in ".=-" else "_" for char in overrides)
+    return kept / f"{model}_seed{seed}.csv.gz"
 
 
 def _done(done: pd.DataFrame, task: str, model: str, seed: str, overrides: str) -> bool:
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> None:
                 row, forecasts = run_one(config, spec, seed=seed, quiet=args.quiet)
                 row = {"task": task, "model": spec.name, "kind": spec.kind, "seed": label, "overrides": overrides, **row}
                 if seed is not None:
-                    path = forecast_file(folder, task, spec.name, seed)
+                    path = forecast_file(folder, task, spec.name, seed, overrides)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     forecasts.to_csv(path, index=False)
                 _append(out, [row])
@@ -134,7 +138,7 @@ def run(args: argparse.Namespace) -> None:
                 print(f"{task} {spec.name} seed {label or '-'}: mase_seasonal {row['mase_seasonal']:.3f} "
                       f"({row['wall_seconds']:.0f} s)", flush=True)
             if trainable and len(args.seeds) > 1 and not _done(done, task, f"{spec.name}_ensemble", ENSEMBLE, overrides):
-                paths = [forecast_file(folder, task, spec.name, seed) for seed in args.seeds]
+                paths = [forecast_file(folder, task, spec.name, seed, overrides) for seed in args.seeds]
                 if all(path.exists() for path in paths):
                     scores = ensemble_scores(task, [pd.read_csv(path) for path in paths])
                     row = {"task": task, "model": f"{spec.name}_ensemble", "kind": spec.kind, "seed": ENSEMBLE,

