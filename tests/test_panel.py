@@ -14,7 +14,7 @@ from forecaster.checkpoint import load_checkpoint
 from forecaster.cli import main
 from forecaster.config import read_config
 from forecaster.data.features import DataConfig
-from forecaster.data.panel import is_step_frame, long_source, read_long, steps_of
+from forecaster.data.panel import is_step_frame, long_options, long_source, read_long, steps_of
 from forecaster.errors import ForecasterError
 from forecaster.reuse.forecast import Forecaster
 from forecaster.runs.backtest import run_backtest
@@ -218,6 +218,47 @@ def step_table() -> pd.DataFrame:
     return table
 
 
+def trading_days(start: str, length: int) -> pd.DatetimeIndex:
+    """Business days less the ones a market closes on: every 17th, as holidays would."""
+    days = pd.bdate_range(start, periods=length + length // 16 + 1)
+    return days[np.arange(len(days)) % 17 != 5][:length]
+
+
+def test_a_given_frequency_is_checked_for_every_series_and_rows_reads_trading_sessions():
+    table = long_table([("x", "2021-01-04", 60), ("y", "2021-02-01", 40)], freq="B")
+    sessions = table.assign(ds=np.r_[trading_days("2021-01-04", 60), trading_days("2021-02-01", 40)])
+    with pytest.raises(ForecasterError, match="series 'x' misses .* its frequency D, the first 2021-01-09.*data.frequency"):
+        read_long(sessions)  # inferred: days, whose weekends and holidays are gaps
+    with pytest.raises(ForecasterError, match="series 'x' misses 4 date.*data.frequency=B, the first 2021-01-11.*rows"):
+        read_long(sessions, frequency="B")
+    frames = read_long(sessions, frequency="rows")
+    assert [len(frame) for frame in frames.values()] == [60, 40]
+    assert frames["x"].index.equals(pd.DatetimeIndex(trading_days("2021-01-04", 60), name="date"))
+    assert list(read_long(table, frequency="B")) == ["x", "y"]
+    with pytest.raises(ForecasterError, match="series 'x' has dates off data.frequency=W-SUN, the first 2021-01-04"):
+        read_long(table, frequency="W-SUN")
+    daily = long_table([("x", "2021-01-01", 30)], freq="D")
+    assert len(read_long(daily, frequency="D")["x"]) == 30
+    with pytest.raises(ForecasterError, match="series 'x' misses 1 date.*data.frequency=D, the first 2021-01-06"):
+        read_long(daily.drop(index=5), frequency="D")
+
+
+def test_a_bad_frequency_is_one_line_naming_valid_ones_and_integer_steps_refuse_a_calendar_one():
+    with pytest.raises(ForecasterError, match="data.frequency='monthly' is not a pandas frequency; use an alias such as"):
+        DataConfig(frequency="monthly")
+    with pytest.raises(ForecasterError, match="data.frequency=MS reads calendar dates"):
+        read_long(step_table(), **long_options(DataConfig(frequency="MS")))
+    assert len(read_long(step_table(), **long_options(DataConfig(frequency="rows")))) == 3
+
+
+def test_a_run_of_trading_sessions_with_data_frequency_rows(tmp_path):
+    table = long_table([("x", "2021-01-04", 200), ("y", "2021-02-01", 160)], freq="B")
+    path = tmp_path / "sessions.csv"
+    table.assign(ds=np.r_[trading_days("2021-01-04", 200), trading_days("2021-02-01", 160)]).to_csv(path, index=False)
+    assert main(["run", "--data", str(path), "--set", "data.frequency=rows", *RUN, "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "metrics_by_series.csv").exists()
+
+
 def test_integer_ds_are_time_steps_and_a_missing_step_is_a_gap():
     frames = read_long(step_table())
     assert [is_step_frame(frame) for frame in frames.values()] == [True] * 3
@@ -250,3 +291,10 @@ def test_a_run_and_a_forecast_of_integer_ds_continue_the_steps(tmp_path, capsys)
     assert main(["forecast", str(out / "checkpoints" / "linear.pt"), "--data", str(path), "--out", str(tmp_path / "next")]) == 0
     table = pd.read_csv(tmp_path / "next" / "forecast.csv")
     assert list(table["date"]) == [200, 200, 235]  # each series' next step (horizon 1): A 0..199, B 40..199, C -5..234
+
+
+def test_data_frequency_for_data_that_is_not_a_long_table_is_one_line(tmp_path, capsys):
+    assert main(["run", "--data", "synthetic", "--set", "data.frequency=D", *RUN, "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "data.frequency=D is read for long tables" in error
+    assert not (tmp_path / "out").exists()

@@ -28,6 +28,18 @@ from forecaster.data.transforms import TRANSFORM_NAMES, Transform, transform_nam
 from forecaster.errors import ForecasterError
 
 DEFAULT_TARGETS = ("Adj Close", "Close")
+ROWS = "rows"  # data.frequency: each row is the next step, whatever the dates between them
+
+
+def frequency_offset(frequency: str):
+    """The pandas offset ``data.frequency`` names (None for ``rows``); an error naming what would be valid."""
+    if frequency == ROWS:
+        return None
+    try:
+        return pd.tseries.frequencies.to_offset(frequency)
+    except ValueError:
+        raise ForecasterError(f"data.frequency={frequency!r} is not a pandas frequency; use an alias such as D, B, W-SUN, MS, "
+                              f"QS, YS or h, or {ROWS} (each row the next step, the dates not checked against a calendar)") from None
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,10 @@ class DataConfig:
     """A long table's series id column; each series' label (in the tables, `series`) is its id."""
     time_column: str = "ds"
     """A long table's date column."""
+    frequency: str | None = None
+    """A long table's frequency: a pandas alias (`D`, `B`, `W-SUN`, `MS`, `QS`, `YS`, `h`, ...) that every series' dates must
+    follow, a missing date an error; `rows` for dates that follow no calendar rule (trading sessions, irregular sampling):
+    each row is the next step and the dates only order them; `None`: inferred, and checked to be one for every series."""
     value_column: str = "y"
     """A long table's value column: each series' target unless `column` or `targets` name another column."""
     column: str | None = None
@@ -80,6 +96,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.season is not None and self.season < 1:
             raise ForecasterError(f"data.season={self.season} must be a positive number of steps (or left out)")
+        if self.frequency is not None:
+            frequency_offset(self.frequency)
         if self.rows is not None and self.rows < 2:
             raise ForecasterError(f"data.rows={self.rows} must be at least 2 (or left out to read every row)")
         if self.column is not None and self.targets is not None:

@@ -7,7 +7,9 @@ the value column under its own name and the other numeric columns kept as inputs
 ``data.future``). Series come in the order of their first row, labelled by their ids as text. Every way the table
 can be unusable is one line naming the series and the rows: a missing column, a repeated (id, time), a gap in a
 series' dates at its own frequency, series of different frequencies, a series of fewer than two rows, text in the
-value column.
+value column. ``data.frequency`` gives the frequency instead of inferring it: a pandas alias every series' dates must
+follow, or ``rows`` (each row the next step, the dates only ordering them: trading sessions, whose holidays are not
+gaps).
 
 An integer time column (NeuralForecast's integer ``ds``) holds time steps, not dates: a series is its rows at steps
 ``k, k+1, k+2, ...`` (a missing step is a gap, refused like a missing date), its forecasts continue the integers. The
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecaster.data.features import DataConfig
+from forecaster.data.features import ROWS, DataConfig
 from forecaster.data.panel_series import STEP, STEP_INDEX, split_series
 from forecaster.data.sources import BUNDLED, MISSING_MARKERS, SYNTHETIC
 from forecaster.errors import DataSourceError, ForecasterError
@@ -42,15 +44,16 @@ def long_columns(config: DataConfig) -> dict[str, str]:
 
 
 def long_options(config: DataConfig) -> dict[str, str | None]:
-    """``long_columns`` and the first setting of ``config`` that reads calendar dates: what ``read_long`` takes."""
-    return {**long_columns(config), "dated": dated_setting(config)}
+    """``long_columns``, ``data.frequency`` and the first setting of ``config`` that reads calendar dates: what
+    ``read_long`` takes."""
+    return {**long_columns(config), "frequency": config.frequency, "dated": dated_setting(config)}
 
 
 def dated_setting(config: DataConfig) -> str | None:
     """The first setting of ``config`` that reads calendar dates (refused for integer time steps), as ``key=value``."""
-    for key in ("calendar", "future_calendar", "holidays", "start", "end"):
+    for key in ("calendar", "future_calendar", "holidays", "start", "end", "frequency"):
         value = getattr(config, key)
-        if value:
+        if value and value != ROWS:
             return f"data.{key}={list(value) if isinstance(value, tuple) else value}"
     return None
 
@@ -143,11 +146,13 @@ def read_table(path: Path, *, id_column: str = "unique_id") -> pd.DataFrame:
 def read_long(
     path_or_frame: str | Path | pd.DataFrame, *, id_column: str = "unique_id", time_column: str = "ds",
     value_column: str = "y", start: str | None = None, end: str | None = None, name: str | None = None,
-    dated: str | None = None,
+    dated: str | None = None, frequency: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Each series of a long table (a CSV or Parquet path, or a DataFrame) as its own wide frame, by id (see the module
     docstring); ``start``/``end`` keep the dates from ``start`` to before ``end``; ``name`` is the table in errors;
-    ``dated`` a setting that reads calendar dates (``dated_setting``), refused where the time column holds integer steps."""
+    ``dated`` a setting that reads calendar dates (``dated_setting``), refused where the time column holds integer steps;
+    ``frequency`` the dates' frequency (``data.frequency``: an alias checked for every series, or ``rows``), else
+    inferred."""
     if isinstance(path_or_frame, pd.DataFrame):
         table, name = path_or_frame.reset_index(drop=True), name or "the long table"
     else:
@@ -177,7 +182,7 @@ def read_long(
             raise DataSourceError(f"no rows in {name} from {start or 'the start'} to before {end or 'the end'}")
     inputs = [value_column, *[column for column in table.columns if column not in (id_column, time_column, value_column)
                               and pd.api.types.is_numeric_dtype(table[column])]]
-    frames, frequencies = split_series(table, id_column, time_column, inputs, steps)
+    frames, frequencies = split_series(table, id_column, time_column, inputs, steps, frequency)
     known = {label: frequency for label, frequency in frequencies.items() if frequency is not None}
     first = next(iter(known), None)
     other = next((label for label in known if known[label] != known[first]), None)

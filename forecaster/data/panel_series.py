@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.data.calendar import inferred_frequency
+from forecaster.data.features import frequency_offset
 from forecaster.errors import ForecasterError
 
 STEP_INDEX = "step"  # the index name of a series whose time column held integer steps
@@ -32,9 +33,13 @@ def _refuse_repeats(table: pd.DataFrame, id_column: str, time_column: str) -> No
                               "appear once")
 
 
-def split_series(table: pd.DataFrame, id_column: str, time_column: str, inputs: list[str], steps: bool):
+def split_series(table: pd.DataFrame, id_column: str, time_column: str, inputs: list[str], steps: bool,
+                 frequency: str | None = None):
     """Each series' frame by label (in the order of their first rows, each sorted by time) and, for dates, its frequency:
     one stable sort of the whole table, then each series a slice of it.
+
+    ``frequency`` (``data.frequency``) given, every series' dates are checked against it (``_check_grid``) and nothing
+    is inferred; ``rows``, they are not checked against any calendar.
 
     A series whose dates step by one constant gap of at most ``ONE_GAP_DAYS`` days has the frequency pandas infers for
     any series of that gap starting on the same weekday and time of day (no month, quarter or year rule can hold for
@@ -54,7 +59,9 @@ def split_series(table: pd.DataFrame, id_column: str, time_column: str, inputs: 
         _refuse_repeats(table, id_column, time_column)
     columns, axis = pd.Index(inputs), pd.DatetimeIndex(times, name="date") if not steps else None  # sliced per series
     single = np.flatnonzero(counts < 2)
+    offset = frequency_offset(frequency) if frequency is not None else None
     gaps = _constant_gaps(times, starts, counts) if not steps else None
+    fixed = _fixed_step(offset, times.dtype) if offset is not None else None
     frames, frequencies, found = {}, {}, {}
     for code, label in enumerate(labels):
         start, stop = starts[code], starts[code] + counts[code]
@@ -63,6 +70,10 @@ def split_series(table: pd.DataFrame, id_column: str, time_column: str, inputs: 
                                   "least 2 dates (more than a window: context + horizon)")
         if steps:
             dates = _step_dates(times[start:stop], label, time_column)
+        elif frequency is not None:
+            dates = axis[start:stop]
+            if offset is not None and not (fixed is not None and gaps[code] == fixed and offset.is_on_offset(dates[0])):
+                _check_grid(dates, offset, label)
         else:
             dates = axis[start:stop]
             key = None if gaps[code] is None else (gaps[code], *_anchor(times[start]))
@@ -93,6 +104,29 @@ def _constant_gaps(times: np.ndarray, starts: np.ndarray, counts: np.ndarray) ->
         if counts[code] >= 3 and one_low == one_high and 0 < one_low <= limit:
             gaps[code] = int(one_low)
     return gaps
+
+
+def _fixed_step(offset, dtype) -> int | None:
+    """``offset``'s one constant step in the unit of ``dtype`` (datetime64), None for a calendar rule (``MS``, ``B``)."""
+    try:
+        return int(pd.Timedelta(offset) // np.timedelta64(1, np.datetime_data(dtype)[0]))
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_grid(dates: pd.DatetimeIndex, offset, label: str) -> None:
+    """An error naming the first date of a series off ``offset`` (``data.frequency``), else its first missing date."""
+    frequency = offset.freqstr
+    on = pd.date_range(dates[0], dates[-1], freq=offset) if offset.is_on_offset(dates[0]) else pd.DatetimeIndex([])
+    off = dates[~dates.isin(on)]
+    if len(off):
+        raise ForecasterError(f"series {label!r} has dates off data.frequency={frequency}, the first {_date(off[0])}; give "
+                              f"the series' frequency, or data.frequency=rows where the dates follow no calendar rule")
+    absent = on.difference(dates)
+    if len(absent):
+        raise ForecasterError(f"series {label!r} misses {len(absent)} date(s) of data.frequency={frequency}, the first "
+                              f"{_date(absent[0])}; add the rows (empty values are read by data.missing), or set "
+                              "data.frequency=rows where each row is the next step (trading sessions)")
 
 
 def _anchor(date: np.datetime64) -> tuple[int, int]:
@@ -130,8 +164,8 @@ def _frequency(dates: pd.DatetimeIndex, label: str) -> str | None:
         absent = grid.difference(dates)
         if len(absent) and dates.isin(grid).all():
             raise ForecasterError(f"series {label!r} misses {len(absent)} date(s) of its frequency {frequency}, the first "
-                                  f"{_date(absent[0])}; add the rows (empty values are read by data.missing) or fill "
-                                  "the gaps")
+                                  f"{_date(absent[0])}; add the rows (empty values are read by data.missing), fill "
+                                  "the gaps, or give data.frequency (rows: each row the next step, as trading sessions)")
         off = dates[~dates.isin(grid)]
         raise ForecasterError(f"series {label!r} has dates off its frequency {frequency}, the first {_date(off[0])}")
     return frequency

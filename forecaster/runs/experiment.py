@@ -20,7 +20,6 @@ from torch import nn
 
 from forecaster.checkpoint import Checkpoint, save_checkpoint
 from forecaster.config import ExperimentConfig, write_config
-from forecaster.data.sources import load_prices
 from forecaster.data.windows import SplitBounds
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import CALIBRATED_METHODS, Calibration, check_calibration_size
@@ -241,7 +240,7 @@ def run_experiment(
         raise ForecasterError("data.series_embedding learns an identity per series of a global run, and this run has one "
                               "series; list several in data.source, or leave data.series_embedding out")
     if frame is None:
-        frame = load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
+        frame = load_data(config)
     data = prepare_data(frame, config.data, config.windows, bounds=bounds)
     check_training_windows(len(data.windows["train"]), config.windows, "the series")
     config, notes = resolve_settings(config, data)  # the resolved config is what the results folder records

@@ -96,6 +96,7 @@ def load_frames(config: ExperimentConfig) -> dict[str, pd.DataFrame]:
     the series."""
     if long_source(config.data):
         return load_long(config.data)
+    _refuse_frequency(config)
     subset = config_subset(config.data.sources)
     if subset is not None:
         if config.windows.split == "holdout" and config.windows.horizon != subset.horizon:
@@ -112,6 +113,13 @@ def load_frames(config: ExperimentConfig) -> dict[str, pd.DataFrame]:
     return frames
 
 
+def _refuse_frequency(config: ExperimentConfig) -> None:
+    """An error where ``data.frequency`` is set for data that is not a long table (it has no effect there)."""
+    if config.data.frequency is not None:
+        raise ForecasterError(f"data.frequency={config.data.frequency} is read for long tables (unique_id, ds, y) only; "
+                              "leave it out for this data, whose frequency comes from its dates")
+
+
 Frames = pd.DataFrame | dict[str, pd.DataFrame]  # one series' frame, or several series' frames by label
 
 
@@ -119,7 +127,11 @@ def load_data(config: ExperimentConfig, frame: Frames | None = None) -> Frames:
     """The config's series read once: one frame, or several by label (``load_frames``) for a global run; ``frame``, where
     given, instead (a long DataFrame split into its series by ``data/panel.read_long``)."""
     if frame is not None:
-        return read_long(frame, **long_options(config.data)) if is_long_frame(frame, config.data) else frame
+        if is_long_frame(frame, config.data):
+            return read_long(frame, **long_options(config.data))
+        _refuse_frequency(config)
+        return frame
     if is_global(config):
         return load_frames(config)
+    _refuse_frequency(config)
     return load_prices(config.data.sources[0], start=config.data.start, end=config.data.end)
