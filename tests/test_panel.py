@@ -291,6 +291,16 @@ def test_a_run_and_a_forecast_of_integer_ds_continue_the_steps(tmp_path, capsys)
     assert main(["forecast", str(out / "checkpoints" / "linear.pt"), "--data", str(path), "--out", str(tmp_path / "next")]) == 0
     table = pd.read_csv(tmp_path / "next" / "forecast.csv")
     assert list(table["date"]) == [200, 200, 235]  # each series' next step (horizon 1): A 0..199, B 40..199, C -5..234
+    predictions = pd.read_csv(out / "predictions.csv")  # the run's own tables show the steps too, not 1970's seconds
+    assert pd.api.types.is_integer_dtype(predictions["date"]) and pd.api.types.is_integer_dtype(predictions["origin"])
+    last = predictions.groupby("series")["date"].max()
+    assert dict(last) == {"A": 199, "B": 199, "C": 234} and (predictions["date"] == predictions["origin"] + 1).all()
+
+
+def test_a_backtest_of_integer_ds_shows_its_folds_test_steps():
+    config = read_config(None, ["windows.context=8", "train.epochs=1", "models=naive", "backtest.folds=2"])
+    folds = run_backtest(config, frame=step_table(), progress=False).fold_metrics
+    assert pd.api.types.is_integer_dtype(folds["test_start"]) and folds["test_end"].max() == 234
 
 
 def test_data_frequency_for_data_that_is_not_a_long_table_is_one_line(tmp_path, capsys):

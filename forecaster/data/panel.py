@@ -77,6 +77,11 @@ def steps_of(dates) -> pd.Series | pd.Index:
     return (pd.to_datetime(dates) - pd.Timestamp(0)) // STEP
 
 
+def shown_dates(dates: pd.DatetimeIndex) -> pd.Index:
+    """A series' dates as its tables and figures show them: its integer steps for a step series, else the dates."""
+    return pd.Index(steps_of(dates)) if dates.name == STEP_INDEX else dates
+
+
 def has_long_columns(columns, config: DataConfig) -> bool:
     """Whether ``columns`` include the id, time and value columns of ``config``."""
     return set(long_columns(config).values()) <= {str(column) for column in columns}

@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from forecaster.config import BacktestConfig, ExperimentConfig
+from forecaster.data.panel import shown_dates
 from forecaster.data.windows import SplitBounds
 from forecaster.evaluation.conformal import alpha_of
 from forecaster.evaluation.metrics import no_move_tolerance
@@ -77,7 +78,7 @@ class BacktestResult:
 
     @staticmethod
     def _test_dates(result: ExperimentResult) -> dict:
-        dates, span = result.data.series.dates, result.data.bounds
+        dates, span = shown_dates(result.data.series.dates), result.data.bounds
         return {"test_start": dates[span.val_end], "test_end": dates[span.length - 1]}
 
     @functools.cached_property

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecaster.data.panel import shown_dates
 from forecaster.runs.fitting import ModelRun
 from forecaster.runs.intervals import level_name
 from forecaster.runs.prepare import PreparedData
@@ -59,11 +60,12 @@ class TableCache:
 
 def prediction_columns(split: str, channel: str | None, data: PreparedData, runs: dict[str, ModelRun]) -> dict:
     """One target's forecasts of ``split`` as columns: per (origin, step) the date, origin, step, actual value, each
-    model's forecast and each model's interval bounds by level (``ExperimentResult.predictions``)."""
+    model's forecast and each model's interval bounds by level (``ExperimentResult.predictions``). A series of integer
+    time steps (a long table's integer ``ds``, ``data/panel.py``) has its steps, integers, as dates and origins."""
     actual, _ = data.actual_and_anchors(split)
     origins = data.windows[split].origins
     horizon = actual.shape[1]
-    dates = data.series.dates
+    dates = shown_dates(data.series.dates)
     columns = {
         "date": dates[(origins[:, None] + np.arange(1, horizon + 1)).ravel()],
         "origin": dates[np.repeat(origins, horizon)],
