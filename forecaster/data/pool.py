@@ -182,17 +182,23 @@ def competition_series(subset: competitions.Subset) -> list[PoolSeries]:
             for series in dataset.subset(subset.kind)]
 
 
-def training_rows(length: int) -> int:
+# Bundled series that another benchmark splits earlier than a run's default split: ETTh2's long-horizon benchmark
+# (experiments/ltsf) trains on its first 8,640 hourly rows and validates and tests on the 5,760 after them.
+EARLIER_TRAINING_ENDS = {"etth2": 8640}
+
+
+def training_rows(length: int, name: str | None = None) -> int:
     """How many leading rows of a bundled series of ``length`` rows are its training span: ``train_end`` of a run's
-    default split. A price series' run splits its log-returns (one step fewer) and its training span then ends at
-    this row or later, so this cut is never later than a run's."""
-    return split_bounds(length, WindowConfig()).train_end
+    default split, or an earlier end where a benchmark of the series tests earlier (``EARLIER_TRAINING_ENDS``). A
+    price series' run splits its log-returns (one step fewer) and its training span then ends at this row or later,
+    so this cut is never later than a run's."""
+    return min(split_bounds(length, WindowConfig()).train_end, EARLIER_TRAINING_ENDS.get(name, length))
 
 
 def bundled_series(name: str) -> list[PoolSeries]:
     """The training span of bundled series ``name``: its close (a price series) or each numeric column."""
     frame = load_prices(name)
-    kept = frame.iloc[: training_rows(len(frame))]  # the validation and test rows go here, unread
+    kept = frame.iloc[: training_rows(len(frame), name)]  # the validation and test rows go here, unread
     if any(column in kept.columns for column in DEFAULT_TARGETS):
         columns = [choose_target(kept, None)]  # the close: open, high and low are near copies of it
     else:
