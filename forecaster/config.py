@@ -239,7 +239,7 @@ def _model_spec(entry: Any, index: int) -> ModelSpec:
 
 
 # No models list: every kind but seasonal_naive (a period per series) and the statistical ones.
-DEFAULT_MODELS = [k for k, e in MODEL_KINDS.items() if k != "seasonal_naive" and not e.statistical]
+DEFAULT_MODELS = [k for k, e in MODEL_KINDS.items() if k != "seasonal_naive" and not e.needs_setup]
 SECTIONS = {"data": DataConfig, "windows": WindowConfig, "train": TrainConfig, "intervals": IntervalConfig,
             "tracking": TrackingConfig, "figures": FiguresConfig}
 TOP_LEVEL_KEYS = ["data", "windows", "train", "models", "intervals", "tracking", "figures", "seeds", "backtest", "tune", "search",

@@ -31,7 +31,8 @@ EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 SP500 = EXPERIMENTS / "sp500.yaml"
 SUNSPOTS = EXPERIMENTS / "sunspots.yaml"
 ALL_KINDS = list(MODEL_KINDS)
-WINDOW_KINDS = [kind for kind, entry in MODEL_KINDS.items() if entry.statistical is None]  # those the examples list
+# Those the examples list: not the statistical kinds (the stats extra) nor the pretrained one (level values, weights).
+WINDOW_KINDS = [kind for kind, entry in MODEL_KINDS.items() if entry.statistical is None and entry.fine_tunes is None]
 
 
 def config_error(raw) -> str:

@@ -24,9 +24,11 @@ from forecaster.models import (
 
 B, T, C, H = 4, 12, 2, 3
 D_MODEL = 16
-TRAINABLE_KINDS = [kind for kind, entry in MODEL_KINDS.items() if entry.trainable]
+TRAINABLE_KINDS = [kind for kind, entry in MODEL_KINDS.items() if entry.trainable and not entry.needs_setup]
 # The kinds that forecast from windows; the statistical ones forecast from whole histories (tests/test_statistical.py).
-WINDOW_KINDS = [kind for kind, entry in MODEL_KINDS.items() if entry.statistical is None]
+# Kinds a window builds alone: not the statistical ones (fitted per series) nor the pretrained one (its weights:
+# tests/test_pretrained.py).
+WINDOW_KINDS = [kind for kind, entry in MODEL_KINDS.items() if not entry.needs_setup]
 # A fixed permutation of T=12 frames that moves every frame, the last one included.
 PERM = torch.tensor([5, 0, 11, 3, 8, 1, 10, 2, 7, 4, 9, 6])
 
@@ -55,7 +57,8 @@ def small_transformer_config(**overrides) -> TransformerConfig:
 
 def test_registry_lists_the_documented_kinds():
     """The registry holds exactly the documented kinds, with naive and statistical ones marked untrainable."""
-    assert set(MODEL_KINDS) == {"naive", "seasonal_naive", "linear", "mlp", "rnn", "transformer", "ets", "theta", "arima"}
+    assert set(MODEL_KINDS) == {"naive", "seasonal_naive", "linear", "mlp", "rnn", "transformer", "ets", "theta", "arima",
+                                "pretrained"}
     assert set(TRAINABLE_KINDS) == {"linear", "mlp", "rnn", "transformer"}
     assert set(WINDOW_KINDS) == {"naive", "seasonal_naive", "linear", "mlp", "rnn", "transformer"}
 

@@ -35,6 +35,7 @@ from forecaster.models.naive import (
     resolve_period,
 )
 from forecaster.models.normal import NormalHead
+from forecaster.models.pretrained import PretrainedConfig, build_pretrained
 from forecaster.models.rnn import RNNConfig, RNNForecaster
 from forecaster.models.statistical import (
     ARIMA,
@@ -104,7 +105,9 @@ class ModelKind:
       and a search of it must be given (``tuning/space.py`` says so in one line);
     - ``statistical``: for the statistical kinds (``models/statistical.py``: StatsForecast's models), how they are made
       and which seasons they fit. They are fitted per series on its whole history, not on windows: a run scores them
-      with ``runs/statistical.py``, and what ``build`` makes is a placeholder without parameters.
+      with ``runs/statistical.py``, and what ``build`` makes is a placeholder without parameters;
+    - ``fine_tunes``: for a kind that comes trained (``pretrained``), whether a config asks a run to train it further;
+      without, a run trains every trainable kind (``trains``). Such a kind builds its own output head.
     """
 
     config_class: type
@@ -116,6 +119,18 @@ class ModelKind:
     output_heads: bool = False
     search: Callable[[Any, int], dict[str, Any]] | None = None
     statistical: StatisticalModel | None = None
+    fine_tunes: Callable[[Any], bool] | None = None
+
+    @property
+    def needs_setup(self) -> bool:
+        """Whether a run can list this kind only with more than a config: the stats extra (the statistical kinds), or
+        weights and level values (the pretrained one). The default models leave such kinds out."""
+        return self.statistical is not None or self.fine_tunes is not None
+
+    def trains(self, config: Any) -> bool:
+        """Whether a run trains a model of ``config``: a trainable kind does, unless it comes trained and ``config`` asks
+        for it as it is (a pretrained forecaster zero-shot)."""
+        return self.trainable and (self.fine_tunes is None or self.fine_tunes(config))
 
 
 def _neural(forecaster_class: type) -> Callable[[Any, ModelDims], nn.Module]:
@@ -138,6 +153,12 @@ def _naive(config: NaiveConfig, dims: ModelDims) -> nn.Module:
 def _seasonal_naive(config: SeasonalNaiveConfig, dims: ModelDims) -> nn.Module:
     return SeasonalNaiveForecaster(config, context=dims.context, horizon=dims.horizon, targets=dims.targets,
                                    observed=dims.observed)
+
+
+def _pretrained(config: PretrainedConfig, dims: ModelDims) -> nn.Module:
+    if dims.differenced:
+        raise ValueError("the pretrained forecaster reads and forecasts values, not changes: set data.transform=level")
+    return build_pretrained(config, horizon=dims.horizon, targets=dims.targets, observed=dims.observed, head=dims.head)
 
 
 def _placeholder(kind: str) -> Callable[[Any, ModelDims], nn.Module]:
@@ -167,6 +188,10 @@ def _transformer_space(config: TransformerConfig, shortest_context: int) -> dict
     return {**space, "patch": {"choices": patches}} if len(patches) > 1 else space
 
 
+def _pretrained_space(config: PretrainedConfig, shortest_context: int) -> dict[str, Any]:
+    return {"fine_tune": {"choices": [False, True]}}  # zero-shot or trained further (at the searched learning rate)
+
+
 MODEL_KINDS: dict[str, ModelKind] = {
     "naive": ModelKind(NaiveConfig, _naive, trainable=False),
     "seasonal_naive": ModelKind(SeasonalNaiveConfig, _seasonal_naive, trainable=False,
@@ -179,6 +204,8 @@ MODEL_KINDS: dict[str, ModelKind] = {
     "ets": ModelKind(ETSConfig, _placeholder("ets"), trainable=False, statistical=ETS),
     "theta": ModelKind(ThetaConfig, _placeholder("theta"), trainable=False, statistical=THETA),
     "arima": ModelKind(ARIMAConfig, _placeholder("arima"), trainable=False, statistical=ARIMA),
+    "pretrained": ModelKind(PretrainedConfig, _pretrained, trainable=True, output_heads=True, search=_pretrained_space,
+                            fine_tunes=lambda config: config.fine_tune),
 }
 
 
@@ -203,14 +230,14 @@ def build_model(kind: str, config: Any, dims: ModelDims) -> nn.Module:
         raise ValueError(f"model kind {kind!r} with channels={mode!r} reads each target alone and cannot read the padding "
                          "mask of a run that pads short series (windows.pad); use channels: mixed, or windows.pad=false")
     model = _with_head(kind, entry, config, dims)
-    if dims.future_channels and entry.trainable:
+    if dims.future_channels and entry.trains(config):
         return FutureForecaster(model, future_channels=dims.future_channels, targets=dims.targets, head=dims.head,
                                 series=dims.series)
     return model
 
 
 def _with_head(kind: str, entry: ModelKind, config: Any, dims: ModelDims) -> nn.Module:
-    if not dims.head.shape:
+    if not dims.head.shape or entry.fine_tunes is not None:  # a kind that comes trained has its head already
         return entry.build(config, dims)
     if not entry.output_heads:
         with_heads = ", ".join(name for name, other in MODEL_KINDS.items() if other.output_heads)
@@ -273,6 +300,7 @@ __all__ = [
     "ModelKind",
     "MultiHeadSelfAttention",
     "NaiveConfig",
+    "PretrainedConfig",
     "NaiveForecaster",
     "HEADS",
     "Head",

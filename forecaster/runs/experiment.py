@@ -256,7 +256,7 @@ def run_experiment(
         training = None
         if pretrained and spec.name in pretrained:
             model, training = pretrained[spec.name].model, pretrained[spec.name].training
-        elif model_kind(spec.kind).trainable:
+        elif model_kind(spec.kind).trains(spec.config):
             training = fit(model, data.windows["train"], data.windows["val"], config.train, device=device,
                            loss=training_loss(model, data.dims, config.train.loss), progress=progress, description=spec.name,
                            on_epoch_end=model_hook(on_epoch_end, spec.name),

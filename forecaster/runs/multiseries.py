@@ -281,7 +281,7 @@ def run_global(
             continue
         if spec.name in kept:
             model, training = kept[spec.name].model, kept[spec.name].training
-        elif model_kind(spec.kind).trainable:
+        elif model_kind(spec.kind).trains(spec.config):
             training = fit(model, pooled["train"], pooled["val"], config.train, device=device,
                            loss=training_loss(model, dims, config.train.loss), progress=progress, description=spec.name,
                            on_epoch_end=model_hook(on_epoch_end, spec.name), in_sample=in_sample)
