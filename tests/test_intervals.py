@@ -310,3 +310,10 @@ def test_a_quantile_run_writes_its_folder_and_its_transformer_keeps_an_encoder(t
     checkpoint = load_checkpoint(out / "checkpoints" / "transformer.pt")
     assert checkpoint.dims.head == QuantileHead((0.025, 0.1, 0.5, 0.9, 0.975))
     assert checkpoint.encoder() is not None  # embed and transfer read it through the quantile head
+
+
+def test_a_training_span_too_short_for_a_step_s_change_gives_that_step_no_random_walk_quantiles():
+    levels = np.array([10.0, 11.0, 13.0])  # changes of 1 step: 1, 2; of 2 steps: 3; of 3 steps: none
+    quantiles = empirical_change_quantiles(levels, 3, np.array([0.5]), Diff())
+    np.testing.assert_allclose(quantiles[:2, 0], [1.5, 3.0])
+    assert np.isnan(quantiles[2]).all()  # a competition's short series: NaN relative scores, not a failed run

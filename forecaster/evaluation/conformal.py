@@ -238,12 +238,14 @@ def empirical_change_quantiles(train_levels: np.ndarray, horizon: int, taus: np.
     """Quantiles (H, Q) at ``taus`` of the training span's own h-step changes, h = 1..H: the random walk's intervals.
 
     Every pair (t, t + h) inside the training span counts once; the quantiles are the empirical ones
-    (``np.quantile``'s default interpolation: the training span holds hundreds of changes or more).
+    (``np.quantile``'s default interpolation: the training span holds hundreds of changes or more). A step the
+    training span is too short to hold a change of (a competition's short series) has no quantiles: NaN, so that the
+    scores relative to the random walk's are NaN for that series alone.
     """
-    quantiles = np.empty((horizon, len(taus)))
+    quantiles = np.full((horizon, len(taus)), np.nan)
     for step in range(1, horizon + 1):
         if len(train_levels) <= step:
-            raise ForecasterError(f"the training span ({len(train_levels)} steps) holds no {step}-step change")
+            continue
         changes = transform.to_change(train_levels[step:], train_levels[:-step])
         quantiles[step - 1] = np.quantile(changes, taus)
     return quantiles
