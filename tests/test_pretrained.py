@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -12,9 +13,11 @@ from forecaster.cli import main
 from forecaster.config import read_config
 from forecaster.data.pool import PoolSeries
 from forecaster.data.pool_windows import MIN_HISTORY, cut_windows, window_counts
+from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
 from forecaster.models.heads import QuantileHead
 from forecaster.models.pretrained import Architecture, PretrainedForecaster, WeightsFile, build_network
+from forecaster.reuse.forecast import Forecaster
 from forecaster.reuse.pretrained_training import PretrainingSettings, masked_pinball, pretrain_forecaster
 from forecaster.runs.experiment import run_experiment
 
@@ -159,3 +162,25 @@ def test_the_cli_runs_it_and_its_checkpoint_forecasts_and_a_change_transform_is_
     assert main(["run", *bad, "--threads", "1", "--quiet", "--out", str(tmp_path / "bad")]) == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "set data.transform=level" in error[0] and not (tmp_path / "bad").exists()
+
+
+def test_forecast_model_pretrained_forecasts_any_series_and_a_long_table_without_a_checkpoint(weights_path, tmp_path, capsys):
+    out = tmp_path / "next"
+    assert main(["forecast", "--model", "pretrained", "--weights", str(weights_path), "--data", "sunspots", "--horizon", "6",
+                 "--out", str(out)]) == 0
+    table = pd.read_csv(out / "forecast.csv")
+    assert list(table.columns) == ["date", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"] and len(table) == 6
+    assert (table["lo_95"] <= table["lo_80"]).all() and (table["lo_80"] <= table["forecast"]).all()
+    assert (table["forecast"] <= table["hi_80"]).all() and (table["hi_80"] <= table["hi_95"]).all()
+    short = load_prices("sunspots").iloc[:10]  # shorter than the network's context: padded, as in its pretraining
+    assert len(Forecaster.pretrained(weights_path, horizon=3).forecast(short)) == 3
+    panel = tmp_path / "panel.csv"
+    pd.DataFrame({"unique_id": ["a"] * 30 + ["b"] * 12, "ds": [*range(30), *range(12)],
+                  "y": np.r_[np.arange(30.0), np.arange(12.0) % 3]}).to_csv(panel, index=False)
+    assert main(["forecast", "--model", "pretrained", "--weights", str(weights_path), "--data", str(panel), "--horizon", "2",
+                 "--out", str(tmp_path / "panel")]) == 0
+    forecast = pd.read_csv(tmp_path / "panel" / "forecast.csv")
+    assert list(forecast["unique_id"]) == ["a", "a", "b", "b"] and list(forecast["date"]) == [30, 31, 12, 13]
+    capsys.readouterr()
+    assert main(["forecast", "--data", "sunspots"]) == 1
+    assert "needs a checkpoint" in capsys.readouterr().err

@@ -12,7 +12,13 @@ HELP = "forecast the next values of a series with a saved model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt)")
+    parser.add_argument("checkpoint", nargs="?", help="a checkpoint written by forecaster run (RUN_DIR/checkpoints/NAME.pt); "
+                        "or none, with --model pretrained")
+    parser.add_argument("--model", choices=("pretrained",), help="pretrained: the forecaster pretrained on many series "
+                        "(models/pretrained.py), zero-shot, with no checkpoint and no training")
+    parser.add_argument("--weights", metavar="FILE", help="with --model pretrained: its weights file (default: the weights "
+                        "shipped with the package)")
+    parser.add_argument("--horizon", type=int, help="with --model pretrained: the steps to forecast (default: 12)")
     arguments.add_data(parser, f"{arguments.SOURCES}, or a long-format table of several series (unique_id, ds, y: every "
                        "series forecast, forecast.csv with a unique_id column) (default: sp500)", default="sp500")
     arguments.add_column(parser, checkpoint=True)
@@ -39,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.exchange is not None:
         calendar_name(args.exchange)  # an unknown calendar fails here, before any work
+    if (args.checkpoint is None) == (args.model is None):
+        raise ForecasterError("forecast needs a checkpoint (RUN_DIR/checkpoints/NAME.pt) or --model pretrained, not both")
+    if args.model is None and (args.weights or args.horizon):
+        raise ForecasterError("--weights and --horizon go with --model pretrained; a checkpoint has its own")
     out = check_out_dir(args.out) if args.out else None
+    if args.model is not None:
+        return _pretrained(args, out)
     checkpoint = load_checkpoint(args.checkpoint)
     long = long_source(DataConfig(source=args.data))
     if long and args.future:
@@ -67,6 +79,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"no intervals: {args.data} is not one of the model's series, and each series' were calibrated in its own units")
     if table.attrs["intervals"]:
         print(f"lo_L, hi_L: the central L % prediction interval ({table.attrs['intervals']}, as calibrated in the run)")
+    if out is not None:
+        print(f"results: {save_forecast(table, out)}")
+    return 0
+
+
+def _pretrained(args: argparse.Namespace, out) -> int:
+    """``forecaster forecast --model pretrained``: the pretrained forecaster on ``--data``, one series or a long table."""
+    from forecaster.data.features import DataConfig
+    from forecaster.data.panel import load_long, long_source
+    from forecaster.data.sources import load_prices
+    from forecaster.reuse.forecast import Forecaster, save_forecast
+
+    forecaster = Forecaster.pretrained(args.weights, horizon=args.horizon or 12)
+    if long_source(DataConfig(source=args.data)):
+        frames = load_long(DataConfig(source=args.data))
+        table = forecaster.forecast_panel(frames, column=args.column, exchange=args.exchange)
+        print(f"pretrained forecast of the {len(frames)} series of {args.data} (the first {min(len(table), SHOWN)} of "
+              f"{len(table)} rows):")
+        print(table.head(SHOWN).to_string(index=False, float_format="{:.4f}".format))
+    else:
+        table = forecaster.forecast(load_prices(args.data), column=args.column, source=args.data, exchange=args.exchange)
+        print(f"pretrained forecast of {table.attrs['target']} (zero-shot; dates: {table.attrs['calendar']}):")
+        print(table.to_string(index=False, float_format="{:.4f}".format))
+    print("lo_L, hi_L: the central L % interval, from the network's own quantiles")
     if out is not None:
         print(f"results: {save_forecast(table, out)}")
     return 0

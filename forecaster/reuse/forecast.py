@@ -15,9 +15,11 @@ from forecaster.data.calendar import inferred_frequency
 from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
 from forecaster.data.panel import is_step_frame, steps_of
 from forecaster.data.pipeline import Pipeline, ScaledSeries
+from forecaster.data.transforms import Level
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import CALIBRATED_METHODS, Calibration, quantile_bounds, quantile_levels
-from forecaster.models import ModelDims
+from forecaster.models import POINT, ModelDims, QuantileHead
+from forecaster.models.pretrained import PretrainedConfig, build_pretrained
 from forecaster.output.folders import write_folder
 
 
@@ -84,6 +86,24 @@ class Forecaster:
         """The model a checkpoint holds (rebuilt in eval mode) with its pipeline and intervals."""
         return cls(model=checkpoint.model(), pipeline=checkpoint.pipeline, dims=checkpoint.dims, intervals=checkpoint.intervals,
                    name=checkpoint.name, series_intervals=checkpoint.series_intervals)
+
+    @classmethod
+    def pretrained(cls, weights: str | Path | None = None, *, horizon: int,
+                   levels: tuple[float, ...] = (80.0, 95.0)) -> Forecaster:
+        """The pretrained forecaster (``models/pretrained.py``) for any series, zero-shot, with no checkpoint: its
+        weights (``weights``, None: the shipped ones) read the newest values of the series it is given (a shorter series
+        padded), each scaled by its own statistics, and forecast ``horizon`` steps with the quantiles of ``levels``."""
+        levels = tuple(float(level) for level in levels)
+        if horizon < 1:
+            raise ForecasterError(f"horizon={horizon} must be at least 1")
+        head = QuantileHead.for_levels(levels) if levels else POINT
+        config = PretrainedConfig(weights=None if weights is None else str(weights))
+        model = build_pretrained(config, horizon=horizon, targets=1, observed=True, head=head)
+        dims = ModelDims(context=model.architecture.context, horizon=horizon, channels=2, differenced=False, no_change=0.0,
+                         head=head, observed=True)
+        pipeline = Pipeline(columns=("value",), transform=Level.name, offset=(0.0,), scale=(1.0,), pooled=True, observed=True)
+        return cls(model=model, pipeline=pipeline, dims=dims, intervals=Calibration("quantile", levels) if levels else None,
+                   name="pretrained")
 
     def calibration(self, source: str | None = None) -> Calibration | None:
         """How the intervals of series ``source`` are made: a global model's own series' calibration (in that series'
