@@ -17,6 +17,7 @@ from forecaster.data.sources import load_prices
 from forecaster.errors import ForecasterError
 from forecaster.models.heads import QuantileHead
 from forecaster.models.pretrained import Architecture, PretrainedForecaster, WeightsFile, build_network
+from forecaster.reuse.estimator import ForecastEstimator
 from forecaster.reuse.forecast import Forecaster
 from forecaster.reuse.pretrained_training import PretrainingSettings, masked_pinball, pretrain_forecaster
 from forecaster.runs.experiment import run_experiment
@@ -184,3 +185,12 @@ def test_forecast_model_pretrained_forecasts_any_series_and_a_long_table_without
     capsys.readouterr()
     assert main(["forecast", "--data", "sunspots"]) == 1
     assert "needs a checkpoint" in capsys.readouterr().err
+
+
+def test_the_estimator_takes_the_pretrained_kind_zero_shot_on_level_values(weights_path):
+    estimator = ForecastEstimator("pretrained", model={"weights": str(weights_path)}, context=16, horizon=3, levels=(80.0,))
+    assert estimator.config.data.transform == "level"
+    estimator.fit(load_prices("sunspots"))
+    assert estimator.result_.runs["pretrained"].training is None  # zero-shot: scored, not trained
+    table = estimator.predict(levels=[80])
+    assert list(table.columns) == ["forecast", "lo_80", "hi_80"] and len(table) == 3

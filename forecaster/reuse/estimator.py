@@ -37,17 +37,21 @@ class ForecastEstimator:
     ``levels`` and ``intervals`` (``conformal``, ``adaptive`` or a distributional head's name such as ``quantile``:
     ``forecaster.config.INTERVAL_METHODS``) are the prediction intervals
     calibrated at ``fit`` (``intervals.levels`` and ``intervals.method`` of a config), which
-    ``predict(levels=...)`` returns. ``id_column``, ``time_column`` and ``value_column`` name a long DataFrame's
+    ``predict(levels=...)`` returns. ``transform`` defaults to ``log_return``, and to ``level`` for ``pretrained`` (the
+    forecaster pretrained on many series, zero-shot: ``fit`` scores it and calibrates its intervals without training
+    it, unless ``model={"fine_tune": True}``; ``model={"weights": path}`` names its weights). ``id_column``, ``time_column`` and ``value_column`` name a long DataFrame's
     columns (``data.id_column``, ``data.time_column``, ``data.value_column`` of a config).
     """
 
     def __init__(self, kind: str = "transformer", *, context: int = 64, horizon: int = 1, column: str | None = None,
-                 transform: str = "log_return", model: dict[str, Any] | None = None, epochs: int = 30, seed: int = 0,
+                 transform: str | None = None, model: dict[str, Any] | None = None, epochs: int = 30, seed: int = 0,
                  device: str = "auto", levels: tuple[float, ...] = (80.0, 95.0), intervals: str = "conformal",
                  id_column: str = "unique_id", time_column: str = "ds", value_column: str = "y") -> None:
         if kind not in MODEL_KINDS or not MODEL_KINDS[kind].trainable:
             trainable = [name for name, entry in MODEL_KINDS.items() if entry.trainable]
             raise ForecasterError(f"kind {kind!r} is not a trainable model kind; choose one of: {', '.join(trainable)}")
+        if transform is None:  # the pretrained forecaster reads values; every other kind log-returns by default
+            transform = "level" if MODEL_KINDS[kind].fine_tunes is not None else "log_return"
         self.config = ExperimentConfig(
             data=from_mapping(DataConfig, {"column": column, "transform": transform, "id_column": id_column,
                                            "time_column": time_column, "value_column": value_column}, "data"),
