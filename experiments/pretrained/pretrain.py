@@ -36,6 +36,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kernel-synth", type=int, default=500, help="Gaussian-process series in the pool")
     parser.add_argument("--trend-season", type=int, default=500, help="trend x season x noise series in the pool")
     parser.add_argument("--mixed", type=int, default=500, help="TSMixup series in the pool")
+    parser.add_argument("--no-real", action="store_true", help="leave the real series (M1, M3, bundled) out of the pool")
     parser.add_argument("--context", type=int, default=128)
     parser.add_argument("--horizon", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
@@ -46,7 +47,8 @@ def main(argv: list[str]) -> int:
     generated = tuple(GeneratorConfig(kind, count, seed=args.seed) for kind, count in
                       (("kernel_synth", args.kernel_synth), ("trend_season", args.trend_season)) if count)
     start = time.perf_counter()
-    pool = build_pool(PoolConfig(generated=generated, mixed=args.mixed, seed=args.seed), progress=not args.quiet)
+    real = {"competitions": (), "bundled": ()} if args.no_real else {}
+    pool = build_pool(PoolConfig(generated=generated, mixed=args.mixed, seed=args.seed, **real), progress=not args.quiet)
     print(describe(pool).to_string(index=False))
     print(f"pool built in {time.perf_counter() - start:.0f} s", flush=True)
     architecture = Architecture(context=args.context, horizon=args.horizon)

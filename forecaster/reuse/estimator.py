@@ -39,8 +39,9 @@ class ForecastEstimator:
     calibrated at ``fit`` (``intervals.levels`` and ``intervals.method`` of a config), which
     ``predict(levels=...)`` returns. ``transform`` defaults to ``log_return``, and to ``level`` for ``pretrained`` (the
     forecaster pretrained on many series, zero-shot: ``fit`` scores it and calibrates its intervals without training
-    it, unless ``model={"fine_tune": True}``; ``model={"weights": path}`` names its weights). ``id_column``, ``time_column`` and ``value_column`` name a long DataFrame's
-    columns (``data.id_column``, ``data.time_column``, ``data.value_column`` of a config).
+    it, unless ``model={"fine_tune": True}``; ``model={"weights": path}`` names its weights). ``id_column``,
+    ``time_column`` and ``value_column`` name a long DataFrame's columns (``data.id_column``, ``data.time_column``,
+    ``data.value_column`` of a config).
     """
 
     def __init__(self, kind: str = "transformer", *, context: int = 64, horizon: int = 1, column: str | None = None,

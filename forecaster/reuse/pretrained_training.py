@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import platform
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +175,8 @@ def _card(card: dict | None, pool, train_pool, val_pool, settings: PretrainingSe
             "validation_series": len(val_pool), "settings": dataclasses.asdict(settings),
             "architecture": dataclasses.asdict(architecture), "parameters": count_parameters(network),
             "epochs_done": len(history), "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
-            "seconds": seconds, "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)",
+            "seconds": seconds, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)",
             "torch": torch.__version__})
 
 
