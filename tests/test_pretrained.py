@@ -194,3 +194,15 @@ def test_the_estimator_takes_the_pretrained_kind_zero_shot_on_level_values(weigh
     assert estimator.result_.runs["pretrained"].training is None  # zero-shot: scored, not trained
     table = estimator.predict(levels=[80])
     assert list(table.columns) == ["forecast", "lo_80", "hi_80"] and len(table) == 3
+
+
+def test_the_shipped_weights_load_safely_forecast_offline_and_say_what_made_them():
+    from forecaster.models.pretrained import SHIPPED
+
+    assert SHIPPED.exists() and SHIPPED.stat().st_size < 10 * 2**20  # installed with the package, at most 10 MB
+    weights = WeightsFile.load()  # torch.load(weights_only=True): a weights file cannot run code
+    card = weights.card
+    assert card["command"].startswith("python experiments/pretrained/pretrain.py")
+    assert not any("tourism" in row["source"] for row in card["pool"])  # the evaluation competition is held out
+    table = Forecaster.pretrained(horizon=30).forecast(load_prices("sunspots"))  # beyond 24 steps: its median path
+    assert len(table) == 30 and np.isfinite(table[["forecast", "lo_80", "hi_95"]].to_numpy()).all()
