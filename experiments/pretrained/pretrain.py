@@ -39,6 +39,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-real", action="store_true", help="leave the real series (M1, M3, bundled) out of the pool")
     parser.add_argument("--context", type=int, default=128)
     parser.add_argument("--horizon", type=int, default=24)
+    parser.add_argument("--patch", type=int, default=Architecture.patch, help="frames per token (the context's divisor)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -51,7 +52,7 @@ def main(argv: list[str]) -> int:
     pool = build_pool(PoolConfig(generated=generated, mixed=args.mixed, seed=args.seed, **real), progress=not args.quiet)
     print(describe(pool).to_string(index=False))
     print(f"pool built in {time.perf_counter() - start:.0f} s", flush=True)
-    architecture = Architecture(context=args.context, horizon=args.horizon)
+    architecture = Architecture(context=args.context, horizon=args.horizon, patch=args.patch)
     settings = PretrainingSettings(epochs=args.epochs, seed=args.seed, time_limit=args.time_limit)
     command = "python experiments/pretrained/pretrain.py " + shlex.join(argv)
     weights = pretrain_forecaster(pool, architecture, settings, args.out, resume=args.resume, progress=not args.quiet,
