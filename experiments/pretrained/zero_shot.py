@@ -82,8 +82,8 @@ def main(argv: list[str]) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    card = WeightsFile.load(args.weights).card
-    context = WeightsFile.load(args.weights).architecture.context
+    weights = WeightsFile.load(args.weights)  # read once: its card for the rows, its context for the runs
+    card, context = weights.card, weights.architecture.context
     rows = []
     for task in args.tasks:
         row = {"label": args.label, **run_task(task, args.weights, context), "epochs": card.get("epochs_done"),
