@@ -112,6 +112,10 @@ def from_mapping(cls: type, mapping: Any, where: str) -> Any:
             # A nested section's keys left out keep the owner's default section (pretrain.encoder: pretraining's encoder).
             value = _merge(dataclasses.asdict(default), upgrade(hints[key], value or {}, f"{where}.{key}"))
         values[key] = convert(value, hints[key], f"{where}.{key}")
+    missing = [name for name, known in fields.items() if name not in values and known.init
+               and known.default is dataclasses.MISSING and known.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ForecasterError(f"{where} needs the key {missing[0]}; its keys: {', '.join(valid)}")
     return cls(**values)
 
 

@@ -1,4 +1,6 @@
-"""``forecaster pretrain``: one channel-independent patch encoder pretrained on every channel of several series."""
+"""``forecaster pretrain``: the pretrained forecaster from a pool (a config whose ``pretrain:`` has a ``pool:``, such as
+``experiments/pretrained/pretrained.yaml``, ``reuse/pretrained_recipe.py``), or one channel-independent patch encoder
+pretrained on every channel of several series (any other config), for transfer and embed."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ from forecaster.commands import arguments
 from forecaster.errors import ForecasterError
 
 NAME = "pretrain"
-HELP = ("pretrain one channel-independent patch encoder on every channel of several series (masked patches or next values), "
-        "for transfer and embed")
+HELP = ("pretrain the pretrained forecaster on a pool of series (a config with pretrain.pool: "
+        "experiments/pretrained/pretrained.yaml), or an encoder on every channel of several series for transfer and embed")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", nargs="?", help="YAML config whose pretrain: section sets the objective, mask ratio, "
-                        "windows, encoder and training (default: the built-in defaults)")
+    parser.add_argument("config", nargs="?", help="YAML config: with pretrain.pool, the pretrained forecaster's pool, "
+                        "network and training (experiments/pretrained/pretrained.yaml); otherwise its pretrain: section sets "
+                        "the encoder's objective, mask ratio, windows and training (default: the built-in defaults)")
+    parser.add_argument("--resume", action="store_true", help="with a pool config: go on with the run in --out from its "
+                        "last saved epoch (state.pt), the same config and --set given again")
     arguments.add_data(parser, f"{arguments.SOURCES}; every channel of each is pooled (a price series: its close as "
                        "log-returns), a long-format table each of its series (unique_id, ds, y); sets data.source", several=True)
     arguments.add_set(parser, examples="pretrain.train.epochs=2, pretrain.objective=forecast, train.device=cpu")
@@ -56,8 +61,16 @@ def run(args: argparse.Namespace) -> int:
     from forecaster.data.sources import load_prices
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
     from forecaster.reuse.pretrain import pretrain, save_pretrain
+    from forecaster.reuse.pretrained_recipe import is_recipe
     from forecaster.training.pretraining import PretrainConfig
 
+    if is_recipe(args.config):
+        from forecaster.commands import pretrained
+
+        return pretrained.run(args)
+    if args.resume:
+        raise ForecasterError("--resume goes on with a pretrained forecaster's run (a config with pretrain.pool, e.g. "
+                              "experiments/pretrained/pretrained.yaml); an encoder's pretraining starts anew")
     check_overrides(args.overrides)
     overrides = list(args.overrides)
     if args.data is not None:
