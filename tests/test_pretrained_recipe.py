@@ -106,3 +106,20 @@ def test_resume_refuses_another_recipe_and_encoder_pretraining_refuses_resume(re
     assert "already exists" in capsys.readouterr().err
     assert main(["pretrain", "--out", str(tmp_path / "encoder"), "--resume"]) == 1
     assert "an encoder's pretraining starts anew" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_pretrains_on_two_processes_and_rank_0_alone_writes(recipe, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "results" / "ddp"
+    process = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "forecaster",
+         "pretrain", str(recipe), "--out", str(out), "--quiet", "--threads", "1"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout.count("results: ") == 1  # printed by rank 0 alone
+    assert sorted(path.name for path in out.iterdir()) == ["history.csv", "pretrained.pt", "recipe.yaml", "state.pt"]
+    card = WeightsFile.load(out / "pretrained.pt").card
+    assert card["epochs_done"] == 2 and "2 processes (torchrun)" in card["machine"]
