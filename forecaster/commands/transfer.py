@@ -9,12 +9,14 @@ from forecaster.errors import ForecasterError
 from forecaster.output.tables import format_metrics
 
 NAME = "transfer"
-HELP = "reuse a transformer checkpoint on another series: zero-shot, probe, fine-tune, scratch"
+HELP = ("reuse a transformer checkpoint (zero-shot, probe, fine-tune, scratch) or the pretrained forecaster (zero-shot, "
+        "fine-tune, scratch) on another series")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run, or an encoder written by "
-                        "forecaster pretrain")
+    parser.add_argument("checkpoint", help="a transformer checkpoint written by forecaster run, an encoder written by "
+                        "forecaster pretrain, or the pretrained forecaster: pretrained (the shipped weights) or the "
+                        "pretrained.pt of forecaster pretrain RECIPE")
     arguments.add_data(parser, f"the target series: {arguments.SOURCES}", required=True)
     arguments.add_column(parser, checkpoint=True)
     arguments.add_transform(parser)
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from forecaster.checkpoint import load_checkpoint
     from forecaster.config import read_config
     from forecaster.output.folders import check_out_dir, timestamped_out_dir
+    from forecaster.reuse.pretrained_transfer import is_pretrained
     from forecaster.reuse.study import parse_sizes
     from forecaster.reuse.transfer import target_transform, transfer_config
 
@@ -50,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     sizes = parse_sizes(args.last) if study and args.last is not None else (None,) if study else None
     seeds = arguments.parse_seeds(args.seeds) if args.seeds is not None else (train.seed,)
     out = check_out_dir(args.out or timestamped_out_dir("transfer"))
+    if is_pretrained(args.checkpoint):
+        return _pretrained(args, train, out, sizes=sizes if study else None, seeds=seeds)
     checkpoint = load_checkpoint(args.checkpoint)
     frame = _target_frame(args)
     args.transform = target_transform(checkpoint, frame, args.transform)  # recorded as resolved in transfer.yaml
@@ -58,6 +63,44 @@ def run(args: argparse.Namespace) -> int:
     if study:
         return _transfer_study(args, checkpoint, frame, config, out, sizes=sizes, seeds=seeds)
     return _transfer_table(args, checkpoint, frame, config, out, last=None if args.last is None else int(args.last))
+
+
+def _pretrained(args: argparse.Namespace, train, out, *, sizes, seeds) -> int:
+    """The pretrained forecaster's transfer: one table (``--last N`` adds the trained rows on the newest N windows), or
+    a study over ``sizes`` and ``seeds``; written and printed as a checkpoint's are."""
+    from forecaster.output.tables import format_study
+    from forecaster.reuse import pretrained_transfer as pretrained
+    from forecaster.reuse.study import save_study, study_rows
+    from forecaster.reuse.transfer import Source, save_transfer, transfer_rows, transfer_table
+
+    frame = _target_frame(args)
+    config = pretrained.pretrained_transfer_config(args.checkpoint, data_source=args.data, column=args.column, train=train,
+                                                   horizon=args.horizon, transform=args.transform)
+    args.transform = "level"
+    data = pretrained.pretrained_transfer_data(frame, config)
+    source = Source(encoder=None, model=None)  # every row builds its model from the weights file (or new weights)
+    name = args.checkpoint if args.checkpoint == pretrained.SHIPPED_NAME else pretrained.weights_of(args.checkpoint)
+    if sizes is None:
+        last = None if args.last is None else int(args.last)
+        result = transfer_table(transfer_rows(last, rows=pretrained.ROWS), source, data, config, last_samples=last,
+                                progress=not args.quiet)
+        save_transfer(result, out, checkpoint=name, last_samples=last, transform="level", horizon=args.horizon)
+        print(format_metrics(result.metrics))
+        print(f"\nrel_mae = model MAE / naive MAE on the same {len(result.predictions)} test points of {args.data}.")
+    else:
+        result = study_rows(transfer_rows(rows=pretrained.ROWS), source, data, config,
+                            sizes=sizes, seeds=seeds, progress=not args.quiet)
+        record = {"checkpoint": name, "last": args.last or "all", "seeds": list(seeds), "source": args.data,
+                  "column": args.column, "transform": "level", "horizon": config.windows.horizon,
+                  "overrides": list(args.overrides)}
+        save_study(result, out, record=record)
+        print(format_study(result.summary()))
+        print(f"\nmeans ± sd over seeds {','.join(map(str, seeds))} of test rel_mae (model MAE / naive MAE on the same "
+              f"{len(data.windows['test'])} test windows of {args.data}); p_vs_scratch: Diebold-Mariano (HLN, absolute "
+              "loss, last step, losses averaged over seeds) against scratch, the same network from new weights, at the "
+              "same size; dm < 0: the row's errors are smaller.")
+    print(f"results: {out}")
+    return 0
 
 
 def _target_frame(args: argparse.Namespace):

@@ -205,7 +205,7 @@ MODEL_KINDS: dict[str, ModelKind] = {
     "theta": ModelKind(ThetaConfig, _placeholder("theta"), trainable=False, statistical=THETA),
     "arima": ModelKind(ARIMAConfig, _placeholder("arima"), trainable=False, statistical=ARIMA),
     "pretrained": ModelKind(PretrainedConfig, _pretrained, trainable=True, output_heads=True, search=_pretrained_space,
-                            fine_tunes=lambda config: config.fine_tune),
+                            fine_tunes=lambda config: config.fine_tune or config.from_scratch),
 }
 
 

@@ -24,7 +24,8 @@ how), read with ``torch.load(weights_only=True)``. The package ships one (``SHIP
 **In a run** the model reads the run's windows of the run's context (which should be level values:
 ``data.transform: level``; any other transform is refused, as the network was trained on values, not changes) and
 forecasts the run's horizon. With ``fine_tune: false`` (the default) a run never trains it: zero-shot. With
-``fine_tune: true`` it is trained further on the run's training windows, as any neural kind.
+``fine_tune: true`` it is trained further on the run's training windows, as any neural kind; ``from_scratch: true``
+trains the same network from new weights on them alone, the baseline that says what the pretraining is worth.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class PretrainedConfig:
     fine_tune: bool = False
     """`false`: zero-shot, a run never trains it. `true`: trained further on the run's training windows (the run's
     `train:` settings), starting from the pretrained weights."""
+    from_scratch: bool = False
+    """`true`: the same network with new weights (drawn from the run's seed), trained on the run's windows alone, whatever
+    `fine_tune` says: what pretraining is measured against (`forecaster transfer pretrained`'s `scratch` row)."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,9 @@ def _index(taus: tuple[float, ...], tau: float) -> int:
 
 def build_pretrained(config: PretrainedConfig, *, horizon: int, targets: int, observed: bool,
                      head: Head = POINT) -> PretrainedForecaster:
-    """The pretrained forecaster of ``config`` (its weights loaded) for a run's horizon, targets and head."""
+    """The pretrained forecaster of ``config`` (its weights loaded, or new ones ``from_scratch``) for a run's horizon,
+    targets and head."""
     weights = WeightsFile.load(config.weights)
-    return PretrainedForecaster(weights.network(), weights.architecture, horizon=horizon, targets=targets,
+    network = build_network(weights.architecture) if config.from_scratch else weights.network()
+    return PretrainedForecaster(network, weights.architecture, horizon=horizon, targets=targets,
                                 observed=observed, head=head)

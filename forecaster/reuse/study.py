@@ -31,7 +31,7 @@ from forecaster.config import ExperimentConfig
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.stats import diebold_mariano_differential
 from forecaster.output.folders import write_folder
-from forecaster.reuse.transfer import NAIVE_ROW, Source, row_specs, score_rows, transfer_data, transfer_rows
+from forecaster.reuse.transfer import NAIVE_ROW, Source, TransferRow, row_specs, score_rows, transfer_data, transfer_rows
 from forecaster.runs.fitting import ModelRun
 from forecaster.runs.prepare import PreparedData
 
@@ -121,17 +121,28 @@ class StudyResult:
 def run_study(checkpoint: Checkpoint, frame: pd.DataFrame, config: ExperimentConfig, *, sizes: tuple[int | None, ...],
               seeds: tuple[int, ...], progress: bool = False) -> StudyResult:
     """The transfer rows of ``checkpoint`` on ``frame`` at every size of ``sizes`` (None: all) and seed of ``seeds``."""
+    source = Source.of(checkpoint, config.windows.horizon)
+    note = None
+    if source.model is None:
+        note = ("no zero_shot row: the checkpoint holds an encoder only (forecaster pretrain)" if not checkpoint.head else
+                f"no zero_shot row: the source's head forecasts {checkpoint.dims.horizon} step(s), the target {config.windows.horizon}")
+    return study_rows(transfer_rows(head=source.model is not None), source, transfer_data(checkpoint, frame, config), config,
+                      sizes=sizes, seeds=seeds, progress=progress, note=note)
+
+
+def study_rows(rows: tuple[TransferRow, ...], source: Source, data: PreparedData, config: ExperimentConfig, *,
+               sizes: tuple[int | None, ...], seeds: tuple[int, ...], progress: bool = False,
+               note: str | None = None) -> StudyResult:
+    """The transfer ``rows`` of ``source`` on the target ``data`` at every size and seed (``run_study``'s loop, for any
+    source: a checkpoint's, or the pretrained forecaster's, ``reuse/pretrained_transfer.py``)."""
     if not seeds or len(set(seeds)) != len(seeds):
         raise ForecasterError(f"--seeds={list(seeds)} should name each seed once, e.g. 0,1,2")
-    source = Source.of(checkpoint, config.windows.horizon)
-    data = transfer_data(checkpoint, frame, config)
     available = len(data.windows["train"])
     too_many = [size for size in sizes if size is not None and size > available]
     if too_many:
         raise ForecasterError(f"--last asks for {too_many[0]} training windows; the target has {available}: "
                               f"give sizes from 1 to {available}, or all")
     resolved = tuple(dict.fromkeys(available if size is None else size for size in sizes))
-    rows = transfer_rows(head=source.model is not None)
     specs = row_specs(config, rows)
     untrained = tuple(row for row in rows if not row.trained)  # zero-shot and naive: the same at every size and seed
     fixed = score_rows(untrained, specs, source, data, config.train)
@@ -143,10 +154,6 @@ def run_study(checkpoint: Checkpoint, frame: pd.DataFrame, config: ExperimentCon
             scored = {**score_rows(trained, specs, source, data, train, progress=progress, label=f" n={windows} seed={seed}"),
                       **fixed}
             runs.update({(windows, seed, row.name): scored[row.name] for row in rows})
-    note = None
-    if source.model is None:
-        note = ("no zero_shot row: the checkpoint holds an encoder only (forecaster pretrain)" if not checkpoint.head else
-                f"no zero_shot row: the source's head forecasts {checkpoint.dims.horizon} step(s), the target {config.windows.horizon}")
     config = dataclasses.replace(config, models=tuple(specs.values()))
     return StudyResult(config, data, resolved, tuple(seeds), runs, note)
 

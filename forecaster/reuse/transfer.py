@@ -75,11 +75,12 @@ NEW_HEAD_ROWS = (ROWS[1], TransferRow("fine_tune", "probe", learning_rate_factor
                                       after="linear_probe"), ROWS[3])
 
 
-def transfer_rows(last_windows: int | None = None, *, head: bool = True) -> tuple[TransferRow, ...]:
-    """The table's rows: zero-shot, linear probe, fine-tune, scratch; with ``last_windows=N`` the three trained
-    ones again on the newest N training windows (named ``*_lastN``); the naive forecast last. ``head`` False
-    (the source's head cannot serve the target): ``NEW_HEAD_ROWS``, with no zero-shot row."""
-    rows = ROWS if head else NEW_HEAD_ROWS
+def transfer_rows(last_windows: int | None = None, *, head: bool = True,
+                  rows: tuple[TransferRow, ...] | None = None) -> tuple[TransferRow, ...]:
+    """The table's rows: zero-shot, linear probe, fine-tune, scratch; with ``last_windows=N`` the trained ones again
+    on the newest N training windows (named ``*_lastN``); the naive forecast last. ``head`` False (the source's head
+    cannot serve the target): ``NEW_HEAD_ROWS``, with no zero-shot row. ``rows``: other rows than those."""
+    rows = rows if rows is not None else ROWS if head else NEW_HEAD_ROWS
     if last_windows is not None:
         rows += tuple(row.sized(last_windows, f"{row.name}_last{last_windows}") for row in rows if row.trained)
     return rows + (NAIVE_ROW,)
@@ -152,8 +153,15 @@ def run_transfer(checkpoint: Checkpoint, frame: pd.DataFrame, config: Experiment
     """
     source = Source.of(checkpoint, config.windows.horizon)
     data = transfer_data(checkpoint, frame, config)
+    return transfer_table(transfer_rows(last_samples, head=source.model is not None), source, data, config,
+                          last_samples=last_samples, progress=progress)
+
+
+def transfer_table(rows: tuple[TransferRow, ...], source: Source, data: PreparedData, config: ExperimentConfig, *,
+                   last_samples: int | None = None, progress: bool = False) -> ExperimentResult:
+    """``rows`` of ``source`` trained and scored on the target ``data``, in one table (``run_transfer``'s, for any
+    source: a checkpoint's, or the pretrained forecaster's, ``reuse/pretrained_transfer.py``)."""
     newest_windows(data, last_samples)  # a size that does not fit fails before any training
-    rows = transfer_rows(last_samples, head=source.model is not None)
     specs = row_specs(config, rows)
     config = dataclasses.replace(config, models=tuple(specs.values()))  # the table's order
     result = ExperimentResult(config=config, data=data)
@@ -187,10 +195,18 @@ def newest_windows(data: PreparedData, count: int | None) -> WindowSet:
 
 
 def row_specs(config: ExperimentConfig, rows: tuple[TransferRow, ...]) -> dict[str, ModelSpec]:
-    """Each row's model spec, in the rows' order: the config's own, else the transformer's architecture."""
-    architecture = next(spec.config for spec in config.models if spec.kind == "transformer")
+    """Each row's model spec, in the rows' order: the config's own, else that of the row it is a sized copy of
+    (``fine_tune_last100``: ``fine_tune``'s), else the transformer's architecture."""
     specs = {spec.name: spec for spec in config.models}
-    return {row.name: specs.get(row.name, ModelSpec(name=row.name, kind="transformer", config=architecture)) for row in rows}
+
+    def spec_of(name: str) -> ModelSpec:
+        base = name.rpartition("_last")[0]
+        if name in specs or base in specs:
+            return dataclasses.replace(specs.get(name) or specs[base], name=name)
+        architecture = next(spec.config for spec in config.models if spec.kind == "transformer")
+        return ModelSpec(name=name, kind="transformer", config=architecture)
+
+    return {row.name: spec_of(row.name) for row in rows}
 
 
 def score_rows(rows: tuple[TransferRow, ...], specs: dict[str, ModelSpec], source: Source, data: PreparedData,
@@ -251,7 +267,8 @@ def save_transfer(result: ExperimentResult, out: str | Path, *, checkpoint: str 
 
     data, defaults = result.config.data, dataclasses.asdict(TrainConfig())
     targets = result.data.series.target_names
-    record = {"checkpoint": str(Path(checkpoint).resolve()), "last_samples": last_samples, "source": data.source,
+    where = str(Path(checkpoint).resolve()) if Path(checkpoint).exists() else str(checkpoint)  # or the word pretrained
+    record = {"checkpoint": where, "last_samples": last_samples, "source": data.source,
               "column": data.column if len(targets) == 1 else targets[0],
               **({"targets": list(targets)} if len(targets) > 1 else {}), "transform": transform,
               "train": {key: value for key, value in dataclasses.asdict(result.config.train).items() if value != defaults[key]}}

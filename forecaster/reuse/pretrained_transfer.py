@@ -1,0 +1,80 @@
+"""The pretrained forecaster (``models/pretrained.py``) on a target series: ``forecaster transfer pretrained``.
+
+Its rows are the pretrained kind's three uses, on the target's windows and split as in every transfer
+(``reuse/transfer.py``) and study (``reuse/study.py``):
+
+- ``zero_shot``: the weights as they are, nothing trained;
+- ``fine_tune``: those weights trained further on the target's training windows, at a tenth of the learning rate as
+  every fine-tuning here;
+- ``scratch``: the same network from new weights (``from_scratch``), trained on the same windows alone: what the
+  pretraining is measured against;
+
+and the naive forecast. The target is read in levels (the network normalises each window itself) in windows of the
+network's context; the horizon is the network's direct one unless another is asked for.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from forecaster.config import ExperimentConfig, ModelSpec
+from forecaster.data.features import DataConfig
+from forecaster.data.windows import WindowConfig
+from forecaster.errors import ForecasterError
+from forecaster.models import NaiveConfig
+from forecaster.models.pretrained import FORMAT, PretrainedConfig, WeightsFile
+from forecaster.reuse.transfer import FINE_TUNE_LEARNING_RATE_FACTOR, NAIVE_ROW, TransferRow
+from forecaster.runs.prepare import PreparedData, prepare_data
+from forecaster.training.loop import TrainConfig
+
+SHIPPED_NAME = "pretrained"  # where a transfer's checkpoint path goes, the word that names the shipped weights
+ROWS = (
+    TransferRow("zero_shot", "fresh", trained=False),
+    TransferRow("fine_tune", "fresh", learning_rate_factor=FINE_TUNE_LEARNING_RATE_FACTOR),
+    TransferRow("scratch", "fresh"),
+)
+CONFIGS = {"zero_shot": {}, "fine_tune": {"fine_tune": True}, "scratch": {"from_scratch": True}}
+
+
+def is_pretrained(source: str | Path) -> bool:
+    """Whether a transfer's source is the pretrained forecaster: the word ``pretrained`` or a weights file of one."""
+    if str(source) == SHIPPED_NAME:
+        return True
+    path = Path(source)
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else the checkpoint reader explains
+        return False
+    # The format tag is a string in the archive's pickle: found without unpickling, so that a checkpoint is read once.
+    with zipfile.ZipFile(path) as archive:
+        pickles = [name for name in archive.namelist() if name.endswith("/data.pkl")]
+        return bool(pickles) and FORMAT.encode() in archive.read(pickles[0])
+
+
+def weights_of(source: str | Path) -> str | None:
+    """The ``weights:`` of the pretrained kind for a transfer's source: None for the shipped ones."""
+    return None if str(source) == SHIPPED_NAME else str(Path(source).resolve())
+
+
+def pretrained_transfer_config(source: str | Path, *, data_source: str, column: str | None, train: TrainConfig,
+                               horizon: int | None = None, transform: str | None = None) -> ExperimentConfig:
+    """The target experiment: the target in levels, windows of the network's context, its horizon (or ``horizon``)."""
+    if transform not in (None, "level"):
+        raise ForecasterError(f"--transform={transform}: the pretrained forecaster reads values, not changes; leave "
+                              "--transform out (level)")
+    weights = weights_of(source)
+    architecture = WeightsFile.load(weights).architecture
+    specs = tuple(ModelSpec(name=row.name, kind="pretrained", config=PretrainedConfig(weights=weights, **CONFIGS[row.name]))
+                  for row in ROWS)
+    return ExperimentConfig(
+        data=DataConfig(source=data_source, column=column, transform="level"),
+        windows=WindowConfig(context=architecture.context, horizon=horizon or architecture.horizon),
+        train=train,
+        models=(*specs, ModelSpec(name=NAIVE_ROW.name, kind="naive", config=NaiveConfig())),
+    )
+
+
+def pretrained_transfer_data(frame: pd.DataFrame, config: ExperimentConfig) -> PreparedData:
+    """The target's windows as the pretrained forecaster reads them."""
+    return prepare_data(frame, config.data, config.windows)
