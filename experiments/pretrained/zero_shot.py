@@ -3,6 +3,7 @@ published rows.
 
     python experiments/pretrained/zero_shot.py --weights results/pretrained/pretrained.pt
     python experiments/pretrained/zero_shot.py --weights forecaster/weights/pretrained.pt --tasks tourism:monthly
+    python experiments/pretrained/zero_shot.py --baselines seasonal_naive,ets,theta,arima    # the stats extra
 
 Each task runs the competitions' protocol (``experiments/competitions/<task>.yaml``: each series' last h points
 are its test part) with the pretrained forecaster alone, never trained on the task, reading up to its whole context
@@ -55,24 +56,33 @@ def wql(predictions: pd.DataFrame, name: str) -> float:
     return float(np.mean(losses))
 
 
-def run_task(task: str, weights: str, context: int) -> dict:
-    overrides = ["models=pretrained", f"models.pretrained.weights={weights}", f"windows.context={context}",
-                 "intervals.method=quantile", f"intervals.levels=[{','.join(map(str, LEVELS))}]"]
+def run_task(task: str, weights: str | None, context: int | None, model: str = "pretrained") -> dict:
+    """One task's row for the pretrained forecaster of ``weights`` (reading ``context`` frames), or for a baseline
+    ``model`` of the task's config (``ets``, ``theta``, ``arima``, ``seasonal_naive``: their own intervals)."""
+    levels = [f"intervals.levels=[{','.join(map(str, LEVELS))}]"]
+    if model == "pretrained":
+        overrides = ["models=pretrained", f"models.pretrained.weights={weights}", f"windows.context={context}",
+                     "intervals.method=quantile", *levels]
+    else:
+        overrides = [f"models={model}", *levels]
     config = forecaster.read_config(COMPETITIONS / f"{task.replace(':', '_')}.yaml", overrides)
     start = time.perf_counter()
     result = forecaster.run_experiment(config, progress=False)
     seconds = time.perf_counter() - start
     metrics = result.metrics
-    pooled = metrics[(metrics["series"] == "all") & (metrics["model"] == "pretrained")].iloc[0]
+    pooled = metrics[(metrics["series"] == "all") & (metrics["model"] == model)].iloc[0]
     return {"task": task, "mase_seasonal": pooled["mase_seasonal"], "gmean_rel_mase": pooled["gmean_rel_mase"],
-            "wql": wql(result.predictions, "pretrained"), "coverage_80": pooled["coverage_80"],
+            "wql": wql(result.predictions, model), "coverage_80": pooled["coverage_80"],
             "coverage_95": pooled["coverage_95"], "series": len(result.parts), "seconds": seconds,
             "in_pool": "histories in the pool" if task.startswith(("m1", "m3")) else "held out"}
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", required=True, help="a weights file (pretrain.py's pretrained.pt, or the shipped one)")
+    parser.add_argument("--weights", help="a weights file (forecaster pretrain's pretrained.pt, or the shipped one)")
+    parser.add_argument("--baselines", type=lambda text: text.split(","), default=[],
+                        help="score these models of the task configs instead (ets,theta,arima,seasonal_naive: the stats "
+                             "extra), with the same quantiles")
     parser.add_argument("--tasks", type=lambda text: text.split(","), default=list(TASKS))
     parser.add_argument("--out", default=str(HERE / "zero_shot.csv"))
     parser.add_argument("--label", default="", help="a name for these weights in the rows (e.g. a pool ablation)")
@@ -82,6 +92,16 @@ def main(argv: list[str]) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.baselines:
+        for model in args.baselines:
+            for task in args.tasks:
+                row = {"label": model, **run_task(task, None, None, model)}
+                pd.DataFrame([row]).to_csv(args.out, mode="a", header=not Path(args.out).exists(), index=False)
+                print(f"{model} {task}: mase_seasonal {row['mase_seasonal']:.3f}, wql {row['wql']:.4f} "
+                      f"({row['seconds']:.0f} s)", flush=True)
+        return 0
+    if args.weights is None:
+        parser.error("give --weights (or --baselines)")
     weights = WeightsFile.load(args.weights)  # read once: its card for the rows, its context for the runs
     card, context = weights.card, weights.architecture.context
     rows = []
