@@ -3,6 +3,7 @@ scratch (the same network, new weights) on the same windows, as one table or a s
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -78,3 +79,16 @@ def test_a_differenced_transform_is_one_line_and_writes_nothing(weights, tmp_pat
     assert main(["transfer", str(weights), "--data", "sunspots", "--transform", "log_return", "--out", str(out), *FAST]) == 1
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1 and "reads values, not changes" in error and not out.exists()
+
+
+def test_embed_reads_the_pretrained_encoder_whatever_the_series_level_and_units(weights, tmp_path):
+    rng = np.random.default_rng(0)
+    values = 50 + np.cumsum(rng.normal(size=80))
+    dates = pd.date_range("2001-01-01", periods=80, freq="D")
+    for name, series in (("raw", values), ("affine", 1000 + 7 * values)):  # another level and unit
+        pd.DataFrame({"Date": dates, "y": series}).to_csv(tmp_path / f"{name}.csv", index=False)
+        assert main(["embed", str(weights), "--data", str(tmp_path / f"{name}.csv"), "--out", str(tmp_path / name)]) == 0
+    raw, affine = (pd.read_csv(tmp_path / name / "embeddings.csv", index_col="date") for name in ("raw", "affine"))
+    columns = [column for column in raw.columns if column.startswith("e")]
+    assert len(raw) == 80 - TINY.context + 1 and len(columns) == TINY.d_model
+    np.testing.assert_allclose(raw[columns].to_numpy(), affine[columns].to_numpy(), atol=1e-3)

@@ -195,6 +195,26 @@ class PretrainedForecaster(nn.Module):
         return torch.cat(steps, dim=1)[:, :horizon]
 
 
+class PretrainedEncoder(nn.Module):
+    """The network's encoder as ``forecaster embed`` reads an encoder: ``encode(windows (B, T, 1)) -> (B, P, D)``, the
+    contextual embedding of each patch. Each window is normalised by its own frames first (RevIN), as when the network
+    forecasts, so an embedding does not depend on a series' level or units."""
+
+    def __init__(self, network: HeadForecaster) -> None:
+        super().__init__()
+        self.base = network.base  # the TransformerForecaster under the quantile head
+
+    @torch.no_grad()
+    def encode(self, windows: torch.Tensor) -> torch.Tensor:
+        observed = torch.ones_like(windows[..., 0])  # a whole window of values: nothing is padding
+        was_training = self.base.training
+        self.base.eval()
+        values, _ = self.base.instance_norm.normalize(windows[..., :1], observed)
+        embeddings = self.base.encoder.encode(torch.cat([values, observed[..., None]], dim=-1))
+        self.base.train(was_training)
+        return embeddings
+
+
 def _fit(frames: torch.Tensor, context: int) -> torch.Tensor:
     """(N, T) to (N, context): its newest ``context`` frames, or zeros before it where it is shorter."""
     if frames.shape[1] >= context:

@@ -1,4 +1,5 @@
-"""The pretrained forecaster (``models/pretrained.py``) on a target series: ``forecaster transfer pretrained``.
+"""The pretrained forecaster (``models/pretrained.py``) reused on a target series: ``forecaster transfer pretrained``
+and ``forecaster embed pretrained``.
 
 Its rows are the pretrained kind's three uses, on the target's windows and split as in every transfer
 (``reuse/transfer.py``) and study (``reuse/study.py``):
@@ -11,6 +12,9 @@ Its rows are the pretrained kind's three uses, on the target's windows and split
 
 and the naive forecast. The target is read in levels (the network normalises each window itself) in windows of the
 network's context; the horizon is the network's direct one unless another is asked for.
+
+``embed`` reads the encoder's patch embeddings (``PretrainedEncoder``) of windows of the network's context, each
+normalised by its own frames, of the target in levels (``embedder``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import pandas as pd
 
 from forecaster.config import ExperimentConfig, ModelSpec
 from forecaster.data.features import DataConfig
+from forecaster.data.pipeline import Pipeline
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.models import NaiveConfig
-from forecaster.models.pretrained import FORMAT, PretrainedConfig, WeightsFile
+from forecaster.models.pretrained import FORMAT, PretrainedConfig, PretrainedEncoder, WeightsFile
 from forecaster.reuse.transfer import FINE_TUNE_LEARNING_RATE_FACTOR, NAIVE_ROW, TransferRow
 from forecaster.runs.prepare import PreparedData, prepare_data
 from forecaster.training.loop import TrainConfig
@@ -60,9 +65,7 @@ def weights_of(source: str | Path) -> str | None:
 def pretrained_transfer_config(source: str | Path, *, data_source: str, column: str | None, train: TrainConfig,
                                horizon: int | None = None, transform: str | None = None) -> ExperimentConfig:
     """The target experiment: the target in levels, windows of the network's context, its horizon (or ``horizon``)."""
-    if transform not in (None, "level"):
-        raise ForecasterError(f"--transform={transform}: the pretrained forecaster reads values, not changes; leave "
-                              "--transform out (level)")
+    _check_level(transform)
     weights = weights_of(source)
     architecture = WeightsFile.load(weights).architecture
     specs = tuple(ModelSpec(name=row.name, kind="pretrained", config=PretrainedConfig(weights=weights, **CONFIGS[row.name]))
@@ -78,3 +81,19 @@ def pretrained_transfer_config(source: str | Path, *, data_source: str, column: 
 def pretrained_transfer_data(frame: pd.DataFrame, config: ExperimentConfig) -> PreparedData:
     """The target's windows as the pretrained forecaster reads them."""
     return prepare_data(frame, config.data, config.windows)
+
+
+def embedder(source: str | Path, transform: str | None = None) -> tuple[PretrainedEncoder, Pipeline, int]:
+    """What ``forecaster embed`` reads for the pretrained forecaster: its encoder, a pipeline that reads a series' target
+    in levels (the default target, or the one ``embed --column`` names; each window normalised by the encoder itself),
+    and its context."""
+    _check_level(transform)
+    weights = WeightsFile.load(weights_of(source))
+    pipeline = Pipeline(columns=("value",), transform="level", offset=(0.0,), scale=(1.0,), pooled=True)
+    return PretrainedEncoder(weights.network()), pipeline, weights.architecture.context
+
+
+def _check_level(transform: str | None) -> None:
+    if transform not in (None, "level"):
+        raise ForecasterError(f"--transform={transform}: the pretrained forecaster reads values, not changes; leave "
+                              "--transform out (level)")
