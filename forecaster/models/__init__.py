@@ -13,6 +13,7 @@ have attention maps to draw, whether a setting is found from the training span) 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -158,7 +159,12 @@ def _seasonal_naive(config: SeasonalNaiveConfig, dims: ModelDims) -> nn.Module:
 def _pretrained(config: PretrainedConfig, dims: ModelDims) -> nn.Module:
     if dims.differenced:
         raise ValueError("the pretrained forecaster reads and forecasts values, not changes: set data.transform=level")
-    return build_pretrained(config, horizon=dims.horizon, targets=dims.targets, observed=dims.observed, head=dims.head)
+    model = build_pretrained(config, horizon=dims.horizon, targets=dims.targets, observed=dims.observed, head=dims.head)
+    if dims.context < model.architecture.context:  # it reads the run's windows, as every model does: say what that costs
+        warnings.warn(f"the pretrained forecaster reads the run's windows of {dims.context} frames, of the "
+                      f"{model.architecture.context} it can read; set windows.context={model.architecture.context} for its "
+                      "whole reach (shorter histories are padded)", stacklevel=2)
+    return model
 
 
 def _placeholder(kind: str) -> Callable[[Any, ModelDims], nn.Module]:
