@@ -150,6 +150,34 @@ def config_reference() -> str:
     return "\n".join(lines)
 
 
+RECIPE_INTRO = """## A pretrained forecaster's recipe
+
+A config whose `pretrain:` section has a `pool:` is read by `forecaster pretrain` as the recipe of a pretrained
+forecaster (`experiments/pretrained/pretrained.yaml`, [the pretrained forecaster](../guide/pretrained.md)), beside an
+optional `tracking:` section; `--set pretrain.training.epochs=2` overrides one key. Each entry of
+`pretrain.pool.generated` is a mapping of the keys under `pretrain.pool.generated[]`.
+"""
+
+
+def recipe_reference() -> str:
+    """The recipe's keys (``reuse/pretrained_recipe.py``), a table per part."""
+    from forecaster.reuse.pretrained_recipe import REFERENCE
+
+    lines = [RECIPE_INTRO]
+    for section, (cls, owner) in REFERENCE.items():
+        lines.append(f"### `{section}:`\n")
+        lines.append(" ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()) + "\n")
+        lines.append("| key | type | default | meaning |\n|---|---|---|---|")
+        hints, docs = typing.get_type_hints(cls), field_docs(cls)
+        for field in dataclasses.fields(cls):
+            required = owner is None and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+            default = "(required)" if required else default_text(field, owner)
+            lines.append(f"| `{field.name}` | {_cell(type_name(hints[field.name]))} | `{_cell(default)}` | "
+                         f"{_cell(docs[field.name])} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[argparse.ArgumentParser, str]]:
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {choice.dest: choice.help for choice in action._choices_actions}
@@ -202,7 +230,7 @@ def write_pages() -> None:
     with mkdocs_gen_files.open("reference/cli.md", "w") as page:
         page.write(cli_reference())
     with mkdocs_gen_files.open("reference/config.md", "w") as page:
-        page.write(config_reference())
+        page.write(config_reference() + "\n" + recipe_reference())
     for path in experiment_files():
         with mkdocs_gen_files.open(path.as_posix(), "wb") as copy:
             copy.write((ROOT / path).read_bytes())

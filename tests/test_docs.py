@@ -38,6 +38,17 @@ def test_every_config_field_has_a_description(section):
     assert not missing, f"{SECTIONS[section].__name__} fields without an attribute docstring: {missing}"
 
 
+def test_the_config_reference_lists_every_key_of_a_pretrained_forecasters_recipe():
+    from forecaster.reuse.pretrained_recipe import REFERENCE
+
+    page = gen_docs.recipe_reference()
+    for section, (cls, _) in REFERENCE.items():
+        assert f"### `{section}:`" in page
+        missing = [name for name, doc in field_docs(cls).items() if not doc.strip()]
+        assert not missing, f"{cls.__name__} fields without an attribute docstring: {missing}"
+    assert "| `context` | int | `128` |" in page and "| `series` | int | `(required)` |" in page
+
+
 def test_field_docs_reads_the_string_under_each_field():
     @dataclasses.dataclass(frozen=True)
     class Example:

@@ -69,12 +69,20 @@ class GeneratorConfig:
     composition; ``seed`` fixes every value."""
 
     kind: Literal["kernel_synth", "trend_season"]
+    """`kernel_synth` (Gaussian-process samples of a composition of kernels) or `trend_season` (trend x seasonality
+    x noise)."""
     series: int
+    """How many series to draw, at least 1."""
     min_length: int = 32
+    """The shortest series, at least 3 values."""
     max_length: int = 512
+    """The longest series, at least `min_length`."""
     frequencies: tuple[str, ...] = ("h", "D", "W", "MS", "QS", "YS")
+    """The pandas aliases a series' frequency is drawn from (its season and periods follow from it)."""
     max_kernels: int = 5
+    """The most kernels a `kernel_synth` composition sums or multiplies, at least 1."""
     seed: int = 0
+    """Fixes every value drawn."""
 
     def __post_init__(self):
         if self.kind not in KINDS:

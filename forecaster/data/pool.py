@@ -79,7 +79,7 @@ def history_subset(name: str, held_out: tuple[str, ...] = ()) -> competitions.Su
 
 @dataclass(frozen=True)
 class PoolConfig:
-    """What ``build_pool`` assembles (see the module's docstring).
+    """The pretraining pool's sources, what ``build_pool`` assembles (see the module's docstring).
 
     ``competitions`` names M1 and M3 subsets (``m3:monthly``); a name with or without ``:history`` reads the same
     histories ``x``, in full: the pool never reads a test part, whatever the name says. ``bundled`` names bundled
@@ -88,11 +88,17 @@ class PoolConfig:
     ``held_out`` names the competitions kept for evaluation, none of whose subsets may be named."""
 
     competitions: tuple[str, ...] = DEFAULT_COMPETITIONS
+    """The M1 and M3 subsets whose histories (never their test parts) join the pool; default: all of them."""
     bundled: tuple[str, ...] = ("sunspots", "etth2")
+    """The bundled series whose training spans join the pool (each numeric column of a table one series)."""
     generated: tuple[GeneratorConfig, ...] = ()
+    """Generated series: one entry per kind, `{kind: kernel_synth, series: 500}` (keys below)."""
     mixed: int = 0
+    """How many TSMixup series to add: convex combinations of up to three series of one frequency."""
     seed: int = 0
+    """Fixes the mixes."""
     held_out: tuple[str, ...] = ("tourism",)
+    """The competitions kept for evaluation: naming one of their subsets is an error, and none is ever opened."""
 
     def __post_init__(self) -> None:
         held_out = tuple(name.strip().lower() for name in _names(self.held_out, "held_out"))

@@ -68,14 +68,23 @@ class Architecture:
     """What the network is: its longest context and direct horizon, its quantiles, and its transformer's settings."""
 
     context: int
+    """The longest history read, a multiple of `patch` (shorter ones are padded and masked)."""
     horizon: int
+    """The steps forecast at once; longer horizons step on the median path."""
     taus: tuple[float, ...] = TAUS
+    """The quantiles forecast, the median among them."""
     patch: int = 8
+    """Frames per token."""
     d_model: int = 64
+    """The width of a token's embedding."""
     n_heads: int = 4
+    """Attention heads per layer, a divisor of `d_model`."""
     n_layers: int = 3
+    """Encoder layers."""
     d_ff: int = 128
+    """The width of each layer's feed-forward block."""
     dropout: float = 0.1
+    """Dropout in the encoder and before the head, while training."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "taus", tuple(float(tau) for tau in self.taus))

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from forecaster.data.generators import GeneratorConfig
 from forecaster.data.pool import PoolConfig
 from forecaster.errors import ForecasterError
 from forecaster.mappings import from_mapping, is_key_path, set_key
@@ -64,6 +65,10 @@ class RecipeFile:
 
 
 SECTIONS = {"pretrain": PretrainedRecipe, "tracking": TrackingConfig}
+# The recipe's parts by path, each with its defaults in a recipe (None: required keys): the configuration reference.
+REFERENCE = {"pretrain": (PretrainedRecipe, PretrainedRecipe()), "pretrain.pool": (PoolConfig, PoolConfig()),
+             "pretrain.pool.generated[]": (GeneratorConfig, None), "pretrain.network": (Architecture, PretrainedRecipe().network),
+             "pretrain.training": (PretrainingSettings, PretrainingSettings())}
 
 
 def is_recipe(path: str | Path | None) -> bool:

@@ -50,14 +50,23 @@ class PretrainingSettings:
     """How the network is trained on the pool."""
 
     epochs: int = 20
+    """Passes over new windows of the pool; the learning rate's one-cycle schedule is planned for them."""
     batch_size: int = 256
+    """Windows per optimiser step."""
     learning_rate: float = 1e-3
+    """AdamW's peak learning rate."""
     weight_decay: float = 0.01
-    stride: int = 4  # about one window per `stride` origins of a series, an epoch
-    per_series: int = 256  # at most this many windows of one series, an epoch
-    validation_share: float = 0.02  # the share of the pool's series that only validate
+    """AdamW's weight decay."""
+    stride: int = 4
+    """About one window per `stride` origins of a series, an epoch (new origins each epoch)."""
+    per_series: int = 256
+    """At most this many windows of one series, an epoch."""
+    validation_share: float = 0.02
+    """The share of the pool's series that only validate (the best epoch on them is kept), in (0, 0.5)."""
     seed: int = 0
-    time_limit: float | None = None  # seconds: stop after the epoch that passes it (resume=True continues)
+    """Fixes the initial weights, the validation series, the windows and their order."""
+    time_limit: float | None = None
+    """Seconds: stop after the epoch that passes it (`--resume` goes on); `null`: no limit."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.stride < 1 or self.per_series < 1:
