@@ -30,7 +30,6 @@ def recipe(tmp_path):
     return path
 
 
-@pytest.mark.skip(reason="added with the weights the recipe makes")
 def test_the_shipped_weights_are_what_the_recipe_in_experiments_makes():
     recipe = read_recipe(RECIPE).recipe
     card = WeightsFile.load().card
