@@ -23,6 +23,7 @@ from forecaster.commands.pretrain import check_overrides
 from forecaster.config import TOP_LEVEL_KEYS, config_sections, read_config
 from forecaster.errors import ForecasterError
 from forecaster.mappings import field_docs
+from forecaster.reuse.pretrained_recipe import is_recipe, read_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -128,7 +129,9 @@ def test_every_documented_command_parses_and_its_settings_exist(page, command):
         if args.config is not None:
             args.config = str(ROOT / args.config)
         try:
-            if args.command == "pretrain":  # its --set keys: those it reads, and each one that exists
+            if args.command == "pretrain" and is_recipe(args.config):  # a pretrained forecaster's recipe and its --set
+                read_recipe(args.config, args.overrides)
+            elif args.command == "pretrain":  # its --set keys: those it reads, and each one that exists
                 check_overrides(args.overrides)
                 read_config(args.config, args.overrides)
             else:
