@@ -60,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
             tracked.log_epoch("pretrained", EpochEnd(row["epoch"], row["train_loss"], row["val_loss"], best["epoch"],
                                                      best["val_loss"], model=None))
 
-        command = shlex.join(["forecaster", "pretrain", str(args.config), *(item for override in args.overrides
-                                                                             for item in ("--set", override)),
-                              "--out", args.out or str(out)])
+        # What makes the weights, for the card: the recipe, its overrides and the threads (a float's last digits), not
+        # the folder they were written to.
+        threads = [] if args.threads is None else ["--threads", str(args.threads)]
+        command = shlex.join(["forecaster", "pretrain", str(args.config),
+                              *(item for override in args.overrides for item in ("--set", override)), *threads])
         with tracker.run(out.name, flat_params(recipe_file.to_dict())) as tracked:
             if main:
                 out.mkdir(parents=True, exist_ok=True)

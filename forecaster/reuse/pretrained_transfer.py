@@ -27,6 +27,7 @@ import pandas as pd
 from forecaster.config import ExperimentConfig, ModelSpec
 from forecaster.data.features import DataConfig
 from forecaster.data.pipeline import Pipeline
+from forecaster.data.transforms import transform_named
 from forecaster.data.windows import WindowConfig
 from forecaster.errors import ForecasterError
 from forecaster.models import NaiveConfig
@@ -94,6 +95,6 @@ def embedder(source: str | Path, transform: str | None = None) -> tuple[Pretrain
 
 
 def _check_level(transform: str | None) -> None:
-    if transform not in (None, "level"):
+    if transform is not None and transform_named(transform).differenced:
         raise ForecasterError(f"--transform={transform}: the pretrained forecaster reads values, not changes; leave "
                               "--transform out (level)")
