@@ -153,7 +153,7 @@ def test_the_cli_runs_it_and_its_checkpoint_forecasts_and_a_change_transform_is_
             for item in ("--set", value)]
     assert main(["run", *sets, "--threads", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
     assert not (tmp_path / "run" / "checkpoints" / "pretrained.pt").exists()  # zero-shot: its weights file is its own
-    assert "windows of 12 frames, of the 16 it can read; set windows.context=16" in capsys.readouterr().err
+    assert "windows of 12 frames, of the 16 it can read (windows.context=16" in capsys.readouterr().err
     tuned = ["--set", "models.pretrained.fine_tune=true"]
     assert main(["run", *sets, *tuned, "--threads", "1", "--quiet", "--out", str(tmp_path / "tuned")]) == 0
     checkpoint = tmp_path / "tuned" / "checkpoints" / "pretrained.pt"

@@ -3,7 +3,8 @@ published rows.
 
     python experiments/pretrained/zero_shot.py --weights results/pretrained/pretrained.pt
     python experiments/pretrained/zero_shot.py --weights forecaster/weights/pretrained.pt --tasks tourism:monthly
-    python experiments/pretrained/zero_shot.py --baselines seasonal_naive,ets,theta,arima    # the stats extra
+    python experiments/pretrained/zero_shot.py --baselines ets,theta,arima    # the stats extra
+    python experiments/pretrained/zero_shot.py --weights forecaster/weights/pretrained.pt --choose-context
 
 Each task runs the competitions' protocol (``experiments/competitions/<task>.yaml``: each series' last h points
 are its test part) with the pretrained forecaster alone, never trained on the task, reading up to its whole context
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 import forecaster
+from forecaster.data.competitions import competition_subset
 from forecaster.models.pretrained import WeightsFile
 
 HERE = Path(__file__).resolve().parent
@@ -56,15 +58,20 @@ def wql(predictions: pd.DataFrame, name: str) -> float:
     return float(np.mean(losses))
 
 
-def run_task(task: str, weights: str | None, context: int | None, model: str = "pretrained") -> dict:
+def run_task(task: str, weights: str | None, context: int | None, model: str = "pretrained", *,
+             validation: bool = False) -> dict:
     """One task's row for the pretrained forecaster of ``weights`` (reading ``context`` frames), or for a baseline
-    ``model`` of the task's config (``ets``, ``theta``, ``arima``, ``seasonal_naive``: their own intervals)."""
+    ``model`` of the task's config (``ets``, ``theta``, ``arima``, ``seasonal_naive``: their own intervals).
+    ``validation``: on the task's histories alone (``<task>:history``), whose last h points are the competition's
+    validation span: no test value is read."""
     levels = [f"intervals.levels=[{','.join(map(str, LEVELS))}]"]
     if model == "pretrained":
         overrides = ["models=pretrained", f"models.pretrained.weights={weights}", f"windows.context={context}",
                      "intervals.method=quantile", *levels]
     else:
         overrides = [f"models={model}", *levels]
+    if validation:
+        overrides.append(f"data.source={task}:history")
     config = forecaster.read_config(COMPETITIONS / f"{task.replace(':', '_')}.yaml", overrides)
     start = time.perf_counter()
     result = forecaster.run_experiment(config, progress=False)
@@ -77,6 +84,17 @@ def run_task(task: str, weights: str | None, context: int | None, model: str = "
             "in_pool": "histories in the pool" if task.startswith(("m1", "m3")) else "held out"}
 
 
+def choose_context(task: str, weights: str, context: int) -> int:
+    """The context, among h, 2h, 3h and the network's ``context``, with the lowest MASE on the task's validation span
+    (``run_task(validation=True)``: no test value is read); a tie goes to the longer."""
+    horizon = competition_subset(task).horizon
+    candidates = sorted({min(k * horizon, context) for k in (1, 2, 3)} | {context})
+    scores = {candidate: run_task(task, weights, candidate, validation=True)["mase_seasonal"] for candidate in candidates}
+    print(f"{task}: validation MASE by context " + ", ".join(f"{key}: {value:.3f}" for key, value in scores.items()),
+          flush=True)
+    return min(reversed(candidates), key=scores.__getitem__)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", help="a weights file (forecaster pretrain's pretrained.pt, or the shipped one)")
@@ -87,6 +105,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default=str(HERE / "zero_shot.csv"))
     parser.add_argument("--label", default="", help="a name for these weights in the rows (e.g. a pool ablation)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--choose-context", action="store_true",
+                        help="read the context of h, 2h, 3h or the network's whole one that scores best on each task's "
+                             "validation span (its histories alone), not always the whole one")
     args = parser.parse_args(argv)
     if args.threads is not None:
         import torch
@@ -106,8 +127,9 @@ def main(argv: list[str]) -> int:
     card, context = weights.card, weights.architecture.context
     rows = []
     for task in args.tasks:
-        row = {"label": args.label, **run_task(task, args.weights, context), "epochs": card.get("epochs_done"),
-               "pretrain_seconds": card.get("seconds")}
+        chosen = choose_context(task, args.weights, context) if args.choose_context else context
+        row = {"label": args.label, **run_task(task, args.weights, chosen), "epochs": card.get("epochs_done"),
+               "pretrain_seconds": card.get("seconds"), "context": chosen}
         rows.append(row)
         pd.DataFrame([row]).to_csv(args.out, mode="a", header=not Path(args.out).exists(), index=False)
         print(f"{task}: mase_seasonal {row['mase_seasonal']:.3f}, wql {row['wql']:.4f}, coverage 80 % "
