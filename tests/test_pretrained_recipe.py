@@ -33,6 +33,7 @@ def recipe(tmp_path):
 def test_the_shipped_weights_are_what_the_recipe_in_experiments_makes():
     recipe = read_recipe(RECIPE).recipe
     card = WeightsFile.load().card
+    assert card["recipe"] == read_recipe(RECIPE).to_dict()["pretrain"]  # written by forecaster pretrain RECIPE
     assert card["architecture"] == pretrained_recipe._plain(dataclasses.asdict(recipe.network))
     assert {**card["settings"], "time_limit": None} == {**dataclasses.asdict(recipe.training), "time_limit": None}
     sources = {row["source"]: row["series"] for row in card["pool"]}
