@@ -71,7 +71,7 @@ def test_a_study_tests_each_row_against_scratch_at_each_size(weights, tmp_path, 
     assert fine["p_vs_scratch"].between(0, 1).all() and (fine["seeds"] == 2).all()
     zero = summary[summary["row"] == "zero_shot"]
     assert zero["rel_mae_sd"].fillna(0).eq(0).all()  # nothing trained: the same at every seed and size
-    assert "against scratch, the same network from new weights" in capsys.readouterr().out
+    assert "against scratch (the same network from new weights) at the same size" in capsys.readouterr().out
 
 
 def test_a_differenced_transform_is_one_line_and_writes_nothing(weights, tmp_path, capsys):

@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
 def _pretrained(args: argparse.Namespace, train, out, *, sizes, seeds) -> int:
     """The pretrained forecaster's transfer: one table (``--last N`` adds the trained rows on the newest N windows), or
     a study over ``sizes`` and ``seeds``; written and printed as a checkpoint's are."""
-    from forecaster.output.tables import format_study
     from forecaster.reuse import pretrained_transfer as pretrained
     from forecaster.reuse.study import save_study, study_rows
     from forecaster.reuse.transfer import Source, save_transfer, transfer_rows, transfer_table
@@ -94,11 +93,7 @@ def _pretrained(args: argparse.Namespace, train, out, *, sizes, seeds) -> int:
                   "column": args.column, "transform": "level", "horizon": config.windows.horizon,
                   "overrides": list(args.overrides)}
         save_study(result, out, record=record)
-        print(format_study(result.summary()))
-        print(f"\nmeans ± sd over seeds {','.join(map(str, seeds))} of test rel_mae (model MAE / naive MAE on the same "
-              f"{len(data.windows['test'])} test windows of {args.data}); p_vs_scratch: Diebold-Mariano (HLN, absolute "
-              "loss, last step, losses averaged over seeds) against scratch, the same network from new weights, at the "
-              "same size; dm < 0: the row's errors are smaller.")
+        _print_study(args, result, seeds, scratch="scratch (the same network from new weights)")
     print(f"results: {out}")
     return 0
 
@@ -144,7 +139,6 @@ def _transfer_table(args: argparse.Namespace, checkpoint, frame, config, out, *,
 def _transfer_study(args: argparse.Namespace, checkpoint, frame, config, out, *, sizes, seeds) -> int:
     from pathlib import Path
 
-    from forecaster.output.tables import format_study
     from forecaster.reuse.study import run_study, save_study
 
     result = run_study(checkpoint, frame, config, sizes=sizes, seeds=seeds, progress=not args.quiet)
@@ -153,15 +147,23 @@ def _transfer_study(args: argparse.Namespace, checkpoint, frame, config, out, *,
               "source": args.data, "column": args.column, **({"targets": list(targets)} if len(targets) > 1 else {}),
               "transform": args.transform, "horizon": config.windows.horizon, "overrides": list(args.overrides)}
     save_study(result, out, record=record)
+    _print_study(args, result, seeds)
+    print(f"results: {out}")
+    return 0
+
+
+def _print_study(args: argparse.Namespace, result, seeds, *, scratch: str = "scratch") -> None:
+    """A study's summary table and what its numbers are; ``scratch``: how the reference row is named in the note."""
+    from forecaster.output.tables import format_study
+
+    targets = result.data.series.target_names
     print(format_study(result.summary()))
     if result.zero_shot_note:
         print(f"\n{result.zero_shot_note}")
     print(f"\nmeans ± sd over seeds {','.join(map(str, seeds))} of test rel_mae (model MAE / naive MAE on the same "
           f"{len(result.data.windows['test'])} test windows of {args.data}{_pooled(targets)}); p_vs_scratch: Diebold-Mariano "
           f"(HLN, absolute loss{', each target over its naive MAE, mean over targets' if len(targets) > 1 else ''}, last step, "
-          "losses averaged over seeds) against scratch at the same size; dm < 0: the row's errors are smaller.")
-    print(f"results: {out}")
-    return 0
+          f"losses averaged over seeds) against {scratch} at the same size; dm < 0: the row's errors are smaller.")
 
 
 def _pooled(targets: tuple[str, ...], points: int | None = None) -> str:
