@@ -208,3 +208,16 @@ def test_the_shipped_weights_load_safely_forecast_offline_and_say_what_made_them
     assert not any("tourism" in row["source"] for row in card["pool"])  # the evaluation competition is held out
     table = Forecaster.pretrained(horizon=30).forecast(load_prices("sunspots"))  # beyond 24 steps: its median path
     assert len(table) == 30 and np.isfinite(table[["forecast", "lo_80", "hi_95"]].to_numpy()).all()
+
+
+def test_a_panel_forecast_takes_constant_and_short_series_and_an_error_names_its_series(weights_path):
+    dates = pd.date_range("2020-01-01", periods=30, freq="MS")
+    frames = {"flat": pd.DataFrame({"y": np.full(30, 5.0)}, index=dates),
+              "short": pd.DataFrame({"y": [1.0, 2.0, 3.0]}, index=dates[:3])}
+    table = Forecaster.pretrained(weights_path, horizon=4).forecast_panel(frames)
+    flat = table[table["unique_id"] == "flat"]
+    np.testing.assert_allclose(flat[["forecast", "lo_80", "hi_95"]].to_numpy(), 5.0, atol=0.05)  # the constant, as it is
+    assert np.isfinite(table[table["unique_id"] == "short"]["forecast"]).all()
+    frames["bad"] = pd.DataFrame({"y": [1.0, np.inf, 3.0]}, index=dates[:3])
+    with pytest.raises(ForecasterError, match="^series 'bad': column 'y' has 1 infinite value"):
+        Forecaster.pretrained(weights_path, horizon=4).forecast_panel(frames)

@@ -263,8 +263,11 @@ def _parsed_values(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame[columns].apply(pd.to_numeric).astype(np.float64)
 
 
-def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
-    """Check the used columns, transform them, and line them up with the target's levels and dates."""
+def prepare_series(frame: pd.DataFrame, config: DataConfig, *, constant_ok: bool = False) -> PreparedSeries:
+    """Check the used columns, transform them, and line them up with the target's levels and dates.
+
+    A constant target is refused (there is nothing to learn from it) unless ``constant_ok``: a model that reads every
+    series by its own statistics forecasts one as it is (a pooled pipeline's, ``data/pipeline.py``)."""
     if config.rows is not None:
         if config.rows > len(frame):
             raise ForecasterError(f"data.rows={config.rows}, but the series has {len(frame)} rows; "
@@ -276,7 +279,7 @@ def prepare_series(frame: pd.DataFrame, config: DataConfig) -> PreparedSeries:
     table = checked_values(frame, columns + [name for name in future_columns if name not in columns], missing=config.missing)
     values = table[columns].to_numpy()
     for index, target in enumerate(targets):
-        if len(values) and np.all(values[:, index] == values[0, index]):
+        if not constant_ok and len(values) and np.all(values[:, index] == values[0, index]):
             raise ForecasterError(
                 f"column {target!r} is constant ({values[0, index]:g} on every date): there is nothing to forecast"
             )

@@ -170,7 +170,9 @@ class Pipeline:
         one window of ``context`` frames is needed, unless the pipeline is ``observed``: then a shorter series is
         padded at the start, as its run padded its short series, and the ``observed`` channel is appended.
         """
-        series = prepare_series(frame, self.data_config(column=column, transform=transform, source=source))
+        # A pooled pipeline scales every series by its own statistics (a constant one by 1): nothing refuses a constant.
+        series = prepare_series(frame, self.data_config(column=column, transform=transform, source=source),
+                                constant_ok=self.pooled)
         if self.observed and len(series.frames):
             offset, scale = self.scaling(series.frames, source=source, transform=transform)
             frames = with_observed((series.frames - offset) / scale, max(0, context - len(series.frames)))

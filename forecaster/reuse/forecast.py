@@ -175,7 +175,11 @@ class Forecaster:
         A series of integer time steps (``data/panel.is_step_frame``) has its forecast steps, integers, in ``date``."""
         tables = []
         for label, frame in frames.items():
-            table = self.forecast(frame, column=column, source=label, exchange=exchange, levels=levels).assign(unique_id=label)
+            try:
+                table = self.forecast(frame, column=column, source=label, exchange=exchange, levels=levels)
+            except ForecasterError as error:  # which of the table's series
+                raise ForecasterError(f"series {label!r}: {error}") from None
+            table = table.assign(unique_id=label)
             if is_step_frame(frame):
                 table["date"] = steps_of(table["date"])
             tables.append(table)
