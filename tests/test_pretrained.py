@@ -218,6 +218,8 @@ def test_a_panel_forecast_takes_constant_and_short_series_and_an_error_names_its
     flat = table[table["unique_id"] == "flat"]
     np.testing.assert_allclose(flat[["forecast", "lo_80", "hi_95"]].to_numpy(), 5.0, atol=0.05)  # the constant, as it is
     assert np.isfinite(table[table["unique_id"] == "short"]["forecast"]).all()
+    with pytest.raises(ForecasterError, match="the series has 1 date.s.; .* at least 2"):
+        Forecaster.pretrained(weights_path, horizon=4).forecast(frames["short"].iloc[:1])
     frames["bad"] = pd.DataFrame({"y": [1.0, np.inf, 3.0]}, index=dates[:3])
     with pytest.raises(ForecasterError, match="^series 'bad': column 'y' has 1 infinite value"):
         Forecaster.pretrained(weights_path, horizon=4).forecast_panel(frames)

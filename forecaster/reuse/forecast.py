@@ -38,6 +38,9 @@ def future_dates(index: pd.DatetimeIndex, horizon: int, *, exchange: str | None 
 def _future_dates(index: pd.DatetimeIndex, horizon: int, exchange: str | None) -> tuple[pd.DatetimeIndex, str]:
     """:func:`future_dates` and the calendar that made them, in words (``"XNYS (exchange_calendars)"``)."""
     recent = index[-30:]
+    if len(recent) < 2:
+        raise ForecasterError(f"the series has {len(recent)} date(s); its next dates follow the step between its last "
+                              "ones, so it needs at least 2")
     calendar = None if exchange is None else calendar_name(exchange)
     spacing = pd.Series(recent).diff().median() if len(recent) >= 2 else pd.NaT
     daily = bool((recent == recent.normalize()).all()) and pd.notna(spacing) and spacing <= pd.Timedelta(days=1.5)
