@@ -199,7 +199,7 @@ def test_forecast_of_a_long_table_forecasts_every_series_as_each_alone(panel, tm
     checkpoint = out / "checkpoints" / "linear.pt"
     assert main(["forecast", str(checkpoint), "--data", str(panel), "--out", str(tmp_path / "next")]) == 0
     assert "forecast of the 3 series" in capsys.readouterr().out
-    table = pd.read_csv(tmp_path / "next" / "forecast.csv", parse_dates=["date"])
+    table = pd.read_csv(tmp_path / "next" / "forecast.csv", parse_dates=["ds"]).rename(columns={"ds": "date"})
     assert list(table["unique_id"].unique()) == ["A", "B", "C"] and table.columns[0] == "unique_id"
     forecaster_ = Forecaster.load(checkpoint)
     for uid, frame in read_long(panel).items():  # each series read as trained: its own scaling and calibration
@@ -290,7 +290,7 @@ def test_a_run_and_a_forecast_of_integer_ds_continue_the_steps(tmp_path, capsys)
     assert main(["run", "--data", str(path), *RUN, "--out", str(out)]) == 0
     assert main(["forecast", str(out / "checkpoints" / "linear.pt"), "--data", str(path), "--out", str(tmp_path / "next")]) == 0
     table = pd.read_csv(tmp_path / "next" / "forecast.csv")
-    assert list(table["date"]) == [200, 200, 235]  # each series' next step (horizon 1): A 0..199, B 40..199, C -5..234
+    assert list(table["ds"]) == [200, 200, 235]  # each series' next step (horizon 1): A 0..199, B 40..199, C -5..234
     predictions = pd.read_csv(out / "predictions.csv")  # the run's own tables show the steps too, not 1970's seconds
     assert pd.api.types.is_integer_dtype(predictions["date"]) and pd.api.types.is_integer_dtype(predictions["origin"])
     last = predictions.groupby("series")["date"].max()

@@ -183,7 +183,7 @@ def test_forecast_model_pretrained_forecasts_any_series_and_a_long_table_without
     assert main(["forecast", "--model", "pretrained", "--weights", str(weights_path), "--data", str(panel), "--horizon", "2",
                  "--out", str(tmp_path / "panel")]) == 0
     forecast = pd.read_csv(tmp_path / "panel" / "forecast.csv")
-    assert list(forecast["unique_id"]) == ["a", "a", "b", "b"] and list(forecast["date"]) == [30, 31, 12, 13]
+    assert list(forecast["unique_id"]) == ["a", "a", "b", "b"] and list(forecast["ds"]) == [30, 31, 12, 13]
     capsys.readouterr()
     assert main(["forecast", "--data", "sunspots"]) == 1
     assert "needs a checkpoint" in capsys.readouterr().err

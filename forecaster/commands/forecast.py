@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     forecaster = Forecaster.from_checkpoint(checkpoint)
     if long:  # a long-format table: every series' forecast, a unique_id column first
         frames = load_long(DataConfig(source=args.data))
-        table = forecaster.forecast_panel(frames, column=args.column, exchange=args.exchange)
+        table = long_format(forecaster.forecast_panel(frames, column=args.column, exchange=args.exchange))
         print(f"{checkpoint.name} ({checkpoint.kind}) forecast of the {len(frames)} series of {args.data} (the first "
               f"{min(len(table), SHOWN)} of {len(table)} rows):")
         print(table.head(SHOWN).to_string(index=False, float_format="{:.4f}".format))
@@ -84,6 +84,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def long_format(table):
+    """A long table's forecast as the long format names its columns: ``unique_id``, ``ds`` (the table's time column),
+    then the forecast and its bounds."""
+    from forecaster.data.features import DataConfig
+
+    return table.rename(columns={"date": DataConfig().time_column})
+
+
 def _pretrained(args: argparse.Namespace, out) -> int:
     """``forecaster forecast --model pretrained``: the pretrained forecaster on ``--data``, one series or a long table."""
     from forecaster.data.features import DataConfig
@@ -94,7 +102,7 @@ def _pretrained(args: argparse.Namespace, out) -> int:
     forecaster = Forecaster.pretrained(args.weights, horizon=args.horizon or 12)
     if long_source(DataConfig(source=args.data)):
         frames = load_long(DataConfig(source=args.data))
-        table = forecaster.forecast_panel(frames, column=args.column, exchange=args.exchange)
+        table = long_format(forecaster.forecast_panel(frames, column=args.column, exchange=args.exchange))
         print(f"pretrained forecast of the {len(frames)} series of {args.data} (the first {min(len(table), SHOWN)} of "
               f"{len(table)} rows):")
         print(table.head(SHOWN).to_string(index=False, float_format="{:.4f}".format))
