@@ -190,8 +190,9 @@ def test_forecast_model_pretrained_forecasts_any_series_and_a_long_table_without
 
 
 def test_the_estimator_takes_the_pretrained_kind_zero_shot_on_level_values(weights_path):
-    estimator = ForecastEstimator("pretrained", model={"weights": str(weights_path)}, context=16, horizon=3, levels=(80.0,))
-    assert estimator.config.data.transform == "level"
+    estimator = ForecastEstimator("pretrained", model={"weights": str(weights_path)}, horizon=3, levels=(80.0,))
+    assert estimator.config.data.transform == "level" and estimator.config.windows.context == 16  # its whole reach
+    assert ForecastEstimator("linear").config.windows.context == 64
     estimator.fit(load_prices("sunspots"))
     assert estimator.result_.runs["pretrained"].training is None  # zero-shot: scored, not trained
     table = estimator.predict(levels=[80])

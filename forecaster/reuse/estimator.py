@@ -25,6 +25,7 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import IntervalConfig
 from forecaster.mappings import from_mapping
 from forecaster.models import MODEL_KINDS
+from forecaster.models.pretrained import WeightsFile
 from forecaster.reuse.forecast import Forecaster
 from forecaster.runs.experiment import ExperimentResult, run_experiment
 from forecaster.training.loop import TrainConfig
@@ -37,22 +38,26 @@ class ForecastEstimator:
     ``levels`` and ``intervals`` (``conformal``, ``adaptive`` or a distributional head's name such as ``quantile``:
     ``forecaster.config.INTERVAL_METHODS``) are the prediction intervals
     calibrated at ``fit`` (``intervals.levels`` and ``intervals.method`` of a config), which
-    ``predict(levels=...)`` returns. ``transform`` defaults to ``log_return``, and to ``level`` for ``pretrained`` (the
+    ``predict(levels=...)`` returns. ``context`` defaults to 64 frames, and to the network's own for ``pretrained``.
+    ``transform`` defaults to ``log_return``, and to ``level`` for ``pretrained`` (the
     forecaster pretrained on many series, zero-shot: ``fit`` scores it and calibrates its intervals without training
     it, unless ``model={"fine_tune": True}``; ``model={"weights": path}`` names its weights). ``id_column``,
     ``time_column`` and ``value_column`` name a long DataFrame's columns (``data.id_column``, ``data.time_column``,
     ``data.value_column`` of a config).
     """
 
-    def __init__(self, kind: str = "transformer", *, context: int = 64, horizon: int = 1, column: str | None = None,
+    def __init__(self, kind: str = "transformer", *, context: int | None = None, horizon: int = 1, column: str | None = None,
                  transform: str | None = None, model: dict[str, Any] | None = None, epochs: int = 30, seed: int = 0,
                  device: str = "auto", levels: tuple[float, ...] = (80.0, 95.0), intervals: str = "conformal",
                  id_column: str = "unique_id", time_column: str = "ds", value_column: str = "y") -> None:
         if kind not in MODEL_KINDS or not MODEL_KINDS[kind].trainable:
             trainable = [name for name, entry in MODEL_KINDS.items() if entry.trainable]
             raise ForecasterError(f"kind {kind!r} is not a trainable model kind; choose one of: {', '.join(trainable)}")
+        comes_trained = MODEL_KINDS[kind].fine_tunes is not None  # the pretrained forecaster
         if transform is None:  # the pretrained forecaster reads values; every other kind log-returns by default
-            transform = "level" if MODEL_KINDS[kind].fine_tunes is not None else "log_return"
+            transform = "level" if comes_trained else "log_return"
+        if context is None:  # the pretrained forecaster's whole reach; 64 frames for every other kind
+            context = WeightsFile.load((model or {}).get("weights")).architecture.context if comes_trained else 64
         self.config = ExperimentConfig(
             data=from_mapping(DataConfig, {"column": column, "transform": transform, "id_column": id_column,
                                            "time_column": time_column, "value_column": value_column}, "data"),
