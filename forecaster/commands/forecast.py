@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", metavar="FILE", help="with --model pretrained: its weights file (default: the weights "
                         "shipped with the package)")
     parser.add_argument("--horizon", type=int, help="with --model pretrained: the steps to forecast (default: 12)")
+    parser.add_argument("--context", metavar="N|auto", help="with --model pretrained: the newest N values it reads "
+                        "(default: its whole context), or auto: the context among h, 2h, 3h and the whole one that best "
+                        "forecast each series' own last h values")
     arguments.add_data(parser, f"{arguments.SOURCES}, or a long-format table of several series (unique_id, ds, y: every "
                        "series forecast, forecast.csv with a unique_id column) (default: sp500)", default="sp500")
     arguments.add_column(parser, checkpoint=True)
@@ -47,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         calendar_name(args.exchange)  # an unknown calendar fails here, before any work
     if (args.checkpoint is None) == (args.model is None):
         raise ForecasterError("forecast needs a checkpoint (RUN_DIR/checkpoints/NAME.pt) or --model pretrained, not both")
-    if args.model is None and (args.weights or args.horizon):
-        raise ForecasterError("--weights and --horizon go with --model pretrained; a checkpoint has its own")
+    if args.model is None and (args.weights or args.horizon or args.context):
+        raise ForecasterError("--weights, --horizon and --context go with --model pretrained; a checkpoint has its own")
     out = check_out_dir(args.out) if args.out else None
     if args.model is not None:
         return _pretrained(args, out)
@@ -98,16 +101,23 @@ def _pretrained(args: argparse.Namespace, out) -> int:
     from forecaster.data.panel import load_long, long_source
     from forecaster.data.sources import load_prices
     from forecaster.reuse.forecast import Forecaster, save_forecast
+    from forecaster.reuse.pretrained_context import AUTO, choose_context, parse_context
 
-    forecaster = Forecaster.pretrained(args.weights, horizon=args.horizon or 12)
-    if long_source(DataConfig(source=args.data)):
-        frames = load_long(DataConfig(source=args.data))
+    horizon, context, long = args.horizon or 12, parse_context(args.context), long_source(DataConfig(source=args.data))
+    frames = load_long(DataConfig(source=args.data)) if long else {args.data: load_prices(args.data)}
+    if context == AUTO:
+        context, scores = choose_context(frames, weights=args.weights, horizon=horizon, column=args.column)
+        tried = ", ".join(f"{candidate}: {score:.3f}" for candidate, score in scores.items()) or "no series long enough"
+        print(f"context {context}, chosen on each series' last {horizon} values (mean absolute error over the history's "
+              f"mean absolute change, by context: {tried})")
+    forecaster = Forecaster.pretrained(args.weights, horizon=horizon, context=context)
+    if long:
         table = long_format(forecaster.forecast_panel(frames, column=args.column, exchange=args.exchange))
         print(f"pretrained forecast of the {len(frames)} series of {args.data} (the first {min(len(table), SHOWN)} of "
               f"{len(table)} rows):")
         print(table.head(SHOWN).to_string(index=False, float_format="{:.4f}".format))
     else:
-        table = forecaster.forecast(load_prices(args.data), column=args.column, source=args.data, exchange=args.exchange)
+        table = forecaster.forecast(frames[args.data], column=args.column, source=args.data, exchange=args.exchange)
         print(f"pretrained forecast of {table.attrs['target']} (zero-shot; dates: {table.attrs['calendar']}):")
         print(table.to_string(index=False, float_format="{:.4f}".format))
     print("lo_L, hi_L: the central L % interval, from the network's own quantiles")

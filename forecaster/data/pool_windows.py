@@ -74,7 +74,8 @@ def cut_windows(pool: list[PoolSeries], *, context: int, horizon: int, stride: i
 
 def _statistics(past: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each window's mean and standard deviation over its real frames (N, 1); a flat history's scale is its level's
-    size, or 1, so that no window divides by zero."""
+    size, or 1, so that no window divides by zero. ``models/pretrained.py``'s ``window_statistics`` is the same rule,
+    in torch, for the windows it forecasts from."""
     count = observed.sum(axis=1, keepdims=True)
     center = np.where(observed, past, 0.0).sum(axis=1, keepdims=True) / count
     spread = np.sqrt(np.where(observed, (past - center) ** 2, 0.0).sum(axis=1, keepdims=True) / count)

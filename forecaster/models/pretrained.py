@@ -193,6 +193,10 @@ class PretrainedForecaster(nn.Module):
         after the first reading the median path of the steps before it as history (see the module's docstring)."""
         context = self.architecture.context
         series, mask = _fit(series, context), _fit(mask, context)
+        # Each window in the units of its own values, as the pool's windows were in pretraining (data/pool_windows.py):
+        # the forecast then depends on nothing outside the window, and RevIN's epsilon on nothing a caller scaled.
+        center, scale = window_statistics(series, mask)
+        series = (series - center) / scale * mask
         steps = []
         while sum(step.shape[1] for step in steps) < horizon:
             outputs = self.network(torch.stack([series, mask], dim=-1))[:, :, 0]  # (N, H_net, Q)
@@ -201,7 +205,17 @@ class PretrainedForecaster(nn.Module):
             median = outputs[..., _index(self.architecture.taus, 0.5)]
             series = torch.cat([series, median], dim=1)[:, -context:]
             mask = torch.cat([mask, torch.ones_like(median)], dim=1)[:, -context:]
-        return torch.cat(steps, dim=1)[:, :horizon]
+        return torch.cat(steps, dim=1)[:, :horizon] * scale[..., None] + center[..., None]
+
+
+def window_statistics(values: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each window's mean and standard deviation over its real frames (N, 1), a flat one's scale its level's size or 1:
+    the rule of ``data/pool_windows.py``'s ``_statistics``, by which every pretraining window was scaled."""
+    count = observed.sum(dim=1, keepdim=True).clamp(min=1.0)
+    center = (values * observed).sum(dim=1, keepdim=True) / count
+    spread = torch.sqrt((((values - center) * observed) ** 2).sum(dim=1, keepdim=True) / count)
+    floor = torch.clamp(1e-3 * center.abs(), min=1e-8)
+    return center, torch.where(spread > floor, spread, torch.clamp(center.abs(), min=1.0))
 
 
 class PretrainedEncoder(nn.Module):
@@ -218,7 +232,8 @@ class PretrainedEncoder(nn.Module):
         observed = torch.ones_like(windows[..., 0])  # a whole window of values: nothing is padding
         was_training = self.base.training
         self.base.eval()
-        values, _ = self.base.instance_norm.normalize(windows[..., :1], observed)
+        center, scale = window_statistics(windows[..., 0], observed)  # as in a forecast (PretrainedForecaster.forecast)
+        values, _ = self.base.instance_norm.normalize(((windows[..., 0] - center) / scale)[..., None], observed)
         embeddings = self.base.encoder.encode(torch.cat([values, observed[..., None]], dim=-1))
         self.base.train(was_training)
         return embeddings

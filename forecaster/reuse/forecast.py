@@ -92,17 +92,21 @@ class Forecaster:
 
     @classmethod
     def pretrained(cls, weights: str | Path | None = None, *, horizon: int,
-                   levels: tuple[float, ...] = (80.0, 95.0)) -> Forecaster:
+                   levels: tuple[float, ...] = (80.0, 95.0), context: int | None = None) -> Forecaster:
         """The pretrained forecaster (``models/pretrained.py``) for any series, zero-shot, with no checkpoint: its
-        weights (``weights``, None: the shipped ones) read the newest values of the series it is given (a shorter series
-        padded), each scaled by its own statistics, and forecast ``horizon`` steps with the quantiles of ``levels``."""
+        weights (``weights``, None: the shipped ones) read the newest ``context`` values (None: its whole context) of
+        the series it is given (a shorter series padded), each scaled by its own statistics, and forecast ``horizon``
+        steps with the quantiles of ``levels``. ``reuse/pretrained_context.py`` chooses a context from the data."""
         levels = tuple(float(level) for level in levels)
         if horizon < 1:
             raise ForecasterError(f"horizon={horizon} must be at least 1")
         head = QuantileHead.for_levels(levels) if levels else POINT
         config = PretrainedConfig(weights=None if weights is None else str(weights))
         model = build_pretrained(config, horizon=horizon, targets=1, observed=True, head=head)
-        dims = ModelDims(context=model.architecture.context, horizon=horizon, channels=2, differenced=False, no_change=0.0,
+        whole = model.architecture.context
+        if context is not None and not 1 <= context <= whole:
+            raise ForecasterError(f"context={context}: the pretrained forecaster reads from 1 to {whole} values")
+        dims = ModelDims(context=context or whole, horizon=horizon, channels=2, differenced=False, no_change=0.0,
                          head=head, observed=True)
         pipeline = Pipeline(columns=("value",), transform=Level.name, offset=(0.0,), scale=(1.0,), pooled=True, observed=True)
         return cls(model=model, pipeline=pipeline, dims=dims, intervals=Calibration("quantile", levels) if levels else None,
@@ -118,6 +122,11 @@ class Forecaster:
         if record is not None:
             return self.series_intervals[self.pipeline.series.index(record)]
         return None if self.intervals is None or self.intervals.method in CALIBRATED_METHODS else self.intervals
+
+    def target_levels(self, frame: pd.DataFrame, *, column: str | None = None) -> np.ndarray:
+        """The values of the target ``frame`` is read for (its first target's), as this forecaster reads them."""
+        levels = self.pipeline.read(frame, context=self.dims.context, column=column).series.levels
+        return levels if levels.ndim == 1 else levels[:, 0]
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
