@@ -5,7 +5,7 @@ hints, and the descriptions written under their fields.
 ``ForecasterError`` naming the key and what is valid; a field typed as a dataclass is a nested section, read
 from a nested mapping. A class may keep reading its old keys: its ``RENAMED`` table (old key -> new dotted
 path) moves them to where they live now (``upgrade``), and a mapping giving both is an error.
-``plain_dict`` is the way back (lists, not tuples).
+``plain_dict`` is the way back (lists, not tuples); ``plain_values`` the same at any depth, numpy numbers included.
 ``field_docs`` reads the attribute docstring under each field, the source of the generated configuration
 reference.
 """
@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import datetime
 import inspect
+import json
 import re
 import textwrap
 import types
@@ -29,6 +30,12 @@ from forecaster.errors import ForecasterError
 def plain_dict(mapping: dict[str, Any]) -> dict[str, Any]:
     # YAML and torch's weights_only loader both want lists, not tuples.
     return {key: list(value) if isinstance(value, tuple) else value for key, value in mapping.items()}
+
+
+def plain_values(value: Any) -> Any:
+    """``value`` as plain data at any depth: lists for tuples, Python numbers for numpy's (anything else as text), so
+    that YAML and ``torch.load(weights_only=True)`` read it back."""
+    return json.loads(json.dumps(value, default=lambda item: item.item() if hasattr(item, "item") else str(item)))
 
 
 def _type_name(hint: Any) -> str:

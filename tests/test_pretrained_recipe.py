@@ -11,8 +11,8 @@ import torch
 import yaml
 
 from forecaster.cli import main
+from forecaster.mappings import plain_values
 from forecaster.models.pretrained import WeightsFile
-from forecaster.reuse import pretrained_recipe
 from forecaster.reuse.pretrained_recipe import PretrainedRecipe, is_recipe, read_recipe
 
 RECIPE = "experiments/pretrained/pretrained.yaml"
@@ -34,7 +34,7 @@ def test_the_shipped_weights_are_what_the_recipe_in_experiments_makes():
     recipe = read_recipe(RECIPE).recipe
     card = WeightsFile.load().card
     assert card["recipe"] == read_recipe(RECIPE).to_dict()["pretrain"]  # written by forecaster pretrain RECIPE
-    assert card["architecture"] == pretrained_recipe._plain(dataclasses.asdict(recipe.network))
+    assert card["architecture"] == plain_values(dataclasses.asdict(recipe.network))
     assert {**card["settings"], "time_limit": None} == {**dataclasses.asdict(recipe.training), "time_limit": None}
     sources = {row["source"]: row["series"] for row in card["pool"]}
     assert sources["kernel_synth"] == sources["trend_season"] == sources["mix"] == 500 and "tourism" not in str(sources)

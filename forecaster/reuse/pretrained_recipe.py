@@ -29,7 +29,7 @@ import yaml
 from forecaster.data.generators import GeneratorConfig
 from forecaster.data.pool import PoolConfig
 from forecaster.errors import ForecasterError
-from forecaster.mappings import from_mapping, is_key_path, set_key
+from forecaster.mappings import from_mapping, is_key_path, plain_values, set_key
 from forecaster.models.pretrained import Architecture
 from forecaster.reuse.pretrained_training import PretrainingSettings
 from forecaster.tracking.tracker import TrackingConfig
@@ -60,8 +60,7 @@ class RecipeFile:
 
     def to_dict(self) -> dict[str, Any]:
         """The plain mapping a results folder records (``recipe.yaml``) and a tracker logs."""
-        return yaml.safe_load(yaml.safe_dump({"pretrain": _plain(dataclasses.asdict(self.recipe)),
-                                              "tracking": dataclasses.asdict(self.tracking)}, sort_keys=False))
+        return plain_values({"pretrain": dataclasses.asdict(self.recipe), "tracking": dataclasses.asdict(self.tracking)})
 
 
 SECTIONS = {"pretrain": PretrainedRecipe, "tracking": TrackingConfig}
@@ -107,12 +106,3 @@ def _raw(path: str | Path) -> dict[str, Any]:
     if raw is not None and not isinstance(raw, dict):
         raise ForecasterError(f"{path} should hold a mapping of sections")
     return raw or {}
-
-
-def _plain(value: Any) -> Any:
-    """Tuples as lists, at any depth, for YAML."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value

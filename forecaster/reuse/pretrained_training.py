@@ -19,7 +19,6 @@ writes the folder. One process on the CPU is the reference: the shipped weights 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import platform
 import resource
@@ -37,6 +36,7 @@ from tqdm.auto import tqdm
 from forecaster.data.pool import PoolSeries, describe
 from forecaster.data.pool_windows import PoolWindows, cut_windows
 from forecaster.errors import ForecasterError
+from forecaster.mappings import plain_values
 from forecaster.models import count_parameters
 from forecaster.models.pretrained import Architecture, WeightsFile, build_network
 from forecaster.training import distributed
@@ -212,7 +212,7 @@ def _card(card: dict | None, pool, train_pool, val_pool, settings: PretrainingSe
           network, history: list, seconds: float, device: torch.device) -> dict:
     """What made the weights, as plain values: the pool by source, the settings, the epochs and time, the machine."""
     best = min(history, key=lambda row: row["val_loss"])
-    return _plain({**(card or {}), "pool": describe(pool).to_dict("records"), "train_series": len(train_pool),
+    return plain_values({**(card or {}), "pool": describe(pool).to_dict("records"), "train_series": len(train_pool),
             "validation_series": len(val_pool), "settings": dataclasses.asdict(settings),
             "architecture": dataclasses.asdict(architecture), "parameters": count_parameters(network),
             "epochs_done": len(history), "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
@@ -226,8 +226,3 @@ def _machine(device: torch.device) -> str:
     where = (f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)" if device.type == "cpu"
              else f"{torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type)
     return where + (f", {distributed.world_size()} processes (torchrun)" if distributed.world_size() > 1 else "")
-
-
-def _plain(value):
-    """``value`` with numpy scalars as Python numbers, so that ``torch.load(weights_only=True)`` reads it back."""
-    return json.loads(json.dumps(value, default=lambda item: item.item() if hasattr(item, "item") else str(item)))
