@@ -10,6 +10,7 @@ rank trains on its share of each batch and rank 0 writes (``reuse/pretrained_tra
 from __future__ import annotations
 
 import argparse
+import copy
 import shlex
 from pathlib import Path
 
@@ -36,14 +37,14 @@ def run(args: argparse.Namespace) -> int:
         raise ForecasterError("--data names series for an encoder's pretraining; a pool config lists its sources in "
                               "pretrain.pool (--set pretrain.pool.bundled=[sunspots], for instance)")
     recipe_file = read_recipe(args.config, args.overrides)
-    recipe = recipe_file.recipe
+    recipe, record = recipe_file.recipe, recipe_file.to_dict()  # record: recipe.yaml, the card's and the tracker's
     if args.resume:
         if not args.out:
             raise ForecasterError("--resume needs --out, the folder of the run to go on with")
         out = Path(args.out)
         if not (out / STATE).is_file():
             raise ForecasterError(f"--resume: {str(out)!r} holds no {STATE} to go on from; start the run without --resume")
-        _check_same_recipe(out / RECIPE, recipe_file.to_dict())
+        _check_same_recipe(out / RECIPE, record)
     else:
         out = check_out_dir(args.out or timestamped_out_dir("pretrained"))
     with distributed.session():
@@ -65,16 +66,16 @@ def run(args: argparse.Namespace) -> int:
         threads = [] if args.threads is None else ["--threads", str(args.threads)]
         command = shlex.join(["forecaster", "pretrain", str(args.config),
                               *(item for override in args.overrides for item in ("--set", override)), *threads])
-        with tracker.run(out.name, flat_params(recipe_file.to_dict())) as tracked:
+        with tracker.run(out.name, flat_params(record)) as tracked:
             if main:
                 out.mkdir(parents=True, exist_ok=True)
-                (out / RECIPE).write_text(yaml.safe_dump(recipe_file.to_dict(), sort_keys=False))
+                (out / RECIPE).write_text(yaml.safe_dump(record, sort_keys=False))
             # The folder is checked above (new and empty, or a run of this recipe) and holds recipe.yaml now: resume=True
             # starts afresh where there is no state.pt yet.
             weights = pretrain_forecaster(pool, recipe.network, recipe.training, out, resume=True,
                                           progress=not args.quiet, device=recipe.device,
                                           on_epoch=lambda row: on_epoch(row, tracked),
-                                          card={"command": command, "recipe": recipe_file.to_dict()["pretrain"]})
+                                          card={"command": command, "recipe": record["pretrain"]})
             card = weights.card
             tracked.log_metrics({"best_val_loss": card["best_val_loss"], "seconds": card["seconds"]})
     if main:
@@ -94,17 +95,22 @@ def _check_same_recipe(path: Path, recipe: dict) -> None:
 
     if not path.is_file():
         raise ForecasterError(f"--resume: {str(path.parent)!r} holds no {RECIPE}; it was not started by forecaster pretrain")
-    recorded = yaml.safe_load(path.read_text())
-    for keys in MAY_CHANGE:
-        for mapping in (recorded["pretrain"], recipe["pretrain"]):
-            *parents, key = keys
-            for parent in parents:
-                mapping = mapping[parent]
-            mapping.pop(key, None)
+    recorded, recipe = _comparable(yaml.safe_load(path.read_text())), _comparable(recipe)
     if recorded != recipe:
         changed = sorted(_differences(recorded, recipe))
         raise ForecasterError(f"--resume: the run in {str(path.parent)!r} was started with another recipe ({', '.join(changed)} "
                               f"differ; see its {RECIPE}); give the same config and --set, or start a new run")
+
+
+def _comparable(record: dict) -> dict:
+    """A copy of a recipe's ``record`` without the keys a resumption may change (``MAY_CHANGE``)."""
+    record = copy.deepcopy(record)
+    for *parents, key in MAY_CHANGE:
+        section = record["pretrain"]
+        for parent in parents:
+            section = section[parent]
+        section.pop(key, None)
+    return record
 
 
 def _differences(old, new, where: str = "") -> list[str]:

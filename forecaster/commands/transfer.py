@@ -71,12 +71,13 @@ def _pretrained(args: argparse.Namespace, train, out, *, sizes, seeds) -> int:
     from forecaster.reuse import pretrained_transfer as pretrained
     from forecaster.reuse.study import save_study, study_rows
     from forecaster.reuse.transfer import Source, save_transfer, transfer_rows, transfer_table
+    from forecaster.runs.prepare import prepare_data
 
     frame = _target_frame(args)
     config = pretrained.pretrained_transfer_config(args.checkpoint, data_source=args.data, column=args.column, train=train,
                                                    horizon=args.horizon, transform=args.transform)
     args.transform = "level"
-    data = pretrained.pretrained_transfer_data(frame, config)
+    data = prepare_data(frame, config.data, config.windows)
     source = Source(encoder=None, model=None)  # every row builds its model from the weights file (or new weights)
     name = args.checkpoint if args.checkpoint == pretrained.SHIPPED_NAME else pretrained.weights_of(args.checkpoint)
     if sizes is None:

@@ -138,6 +138,12 @@ class Pipeline:
         """C: the data channels, then the ``observed`` channel where the model reads one."""
         return self.data_channels + int(self.observed)
 
+    @classmethod
+    def pooled_levels(cls, *, observed: bool = False) -> Pipeline:
+        """A pipeline that reads any series' target (the default one, or the ``column`` named) in levels, each series
+        by its own statistics: the pretrained forecaster's, which normalises every window itself."""
+        return cls(columns=("value",), transform="level", offset=(0.0,), scale=(1.0,), pooled=True, observed=observed)
+
     def series_record(self, source: str | None) -> SeriesScaling | None:
         """A global pipeline's record of the series ``source`` (matched by source or label), else None."""
         return next((record for record in self.series if record.matches(source)), None)

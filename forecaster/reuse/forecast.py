@@ -15,7 +15,6 @@ from forecaster.data.calendar import inferred_frequency
 from forecaster.data.exchanges import ALWAYS_OPEN, PACKAGE, calendar_name, exchange_of, sessions_after
 from forecaster.data.panel import is_step_frame, steps_of
 from forecaster.data.pipeline import Pipeline, ScaledSeries
-from forecaster.data.transforms import Level
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.conformal import CALIBRATED_METHODS, Calibration, quantile_bounds, quantile_levels
 from forecaster.models import POINT, ModelDims, QuantileHead
@@ -108,9 +107,8 @@ class Forecaster:
             raise ForecasterError(f"context={context}: the pretrained forecaster reads from 1 to {whole} values")
         dims = ModelDims(context=context or whole, horizon=horizon, channels=2, differenced=False, no_change=0.0,
                          head=head, observed=True)
-        pipeline = Pipeline(columns=("value",), transform=Level.name, offset=(0.0,), scale=(1.0,), pooled=True, observed=True)
-        return cls(model=model, pipeline=pipeline, dims=dims, intervals=Calibration("quantile", levels) if levels else None,
-                   name="pretrained")
+        return cls(model=model, pipeline=Pipeline.pooled_levels(observed=True), dims=dims,
+                   intervals=Calibration("quantile", levels) if levels else None, name="pretrained")
 
     def calibration(self, source: str | None = None) -> Calibration | None:
         """How the intervals of series ``source`` are made: a global model's own series' calibration (in that series'

@@ -22,8 +22,6 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-import pandas as pd
-
 from forecaster.config import ExperimentConfig, ModelSpec
 from forecaster.data.features import DataConfig
 from forecaster.data.pipeline import Pipeline
@@ -33,7 +31,6 @@ from forecaster.errors import ForecasterError
 from forecaster.models import NaiveConfig
 from forecaster.models.pretrained import FORMAT, PretrainedConfig, PretrainedEncoder, WeightsFile
 from forecaster.reuse.transfer import FINE_TUNE_LEARNING_RATE_FACTOR, NAIVE_ROW, TransferRow
-from forecaster.runs.prepare import PreparedData, prepare_data
 from forecaster.training.loop import TrainConfig
 
 SHIPPED_NAME = "pretrained"  # where a transfer's checkpoint path goes, the word that names the shipped weights
@@ -79,19 +76,13 @@ def pretrained_transfer_config(source: str | Path, *, data_source: str, column: 
     )
 
 
-def pretrained_transfer_data(frame: pd.DataFrame, config: ExperimentConfig) -> PreparedData:
-    """The target's windows as the pretrained forecaster reads them."""
-    return prepare_data(frame, config.data, config.windows)
-
-
 def embedder(source: str | Path, transform: str | None = None) -> tuple[PretrainedEncoder, Pipeline, int]:
     """What ``forecaster embed`` reads for the pretrained forecaster: its encoder, a pipeline that reads a series' target
     in levels (the default target, or the one ``embed --column`` names; each window normalised by the encoder itself),
     and its context."""
     _check_level(transform)
     weights = WeightsFile.load(weights_of(source))
-    pipeline = Pipeline(columns=("value",), transform="level", offset=(0.0,), scale=(1.0,), pooled=True)
-    return PretrainedEncoder(weights.network()), pipeline, weights.architecture.context
+    return PretrainedEncoder(weights.network()), Pipeline.pooled_levels(), weights.architecture.context
 
 
 def _check_level(transform: str | None) -> None:
