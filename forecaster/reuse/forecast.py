@@ -41,7 +41,7 @@ def _future_dates(index: pd.DatetimeIndex, horizon: int, exchange: str | None) -
         raise ForecasterError(f"the series has {len(recent)} date(s); its next dates follow the step between its last "
                               "ones, so it needs at least 2")
     calendar = None if exchange is None else calendar_name(exchange)
-    spacing = pd.Series(recent).diff().median() if len(recent) >= 2 else pd.NaT
+    spacing = pd.Series(recent).diff().median()
     daily = bool((recent == recent.normalize()).all()) and pd.notna(spacing) and spacing <= pd.Timedelta(days=1.5)
     if daily and calendar == ALWAYS_OPEN:
         return pd.date_range(index[-1], periods=horizon + 1, freq="D")[1:], "every day (24/7)"

@@ -42,20 +42,21 @@ def choose_context(frames: dict[str, pd.DataFrame], *, weights: str | Path | Non
     """The context ``auto`` chooses for ``frames`` (series by label), and each candidate's score (see the module)."""
     from forecaster.reuse.forecast import Forecaster
 
-    whole = Forecaster.pretrained(weights, horizon=horizon, levels=()).dims.context
+    reader = Forecaster.pretrained(weights, horizon=horizon, levels=())
+    whole = reader.dims.context
+    held_out = []  # per series long enough: the rows before its last values, those values, its errors' scale
+    for frame in frames.values():
+        if len(frame) < horizon + MIN_KEPT:
+            continue
+        history = frame.iloc[:-horizon]
+        scale = np.mean(np.abs(np.diff(reader.target_levels(history, column=column))))
+        held_out.append((history, reader.target_levels(frame, column=column)[-horizon:], scale if scale > 0 else 1.0))
+    if not held_out:
+        return whole, {}
     scores = {}
     for context in candidates(horizon, whole):
         forecaster = Forecaster.pretrained(weights, horizon=horizon, levels=(), context=context)
-        errors = []
-        for frame in frames.values():
-            if len(frame) < horizon + MIN_KEPT:
-                continue
-            actual = forecaster.target_levels(frame, column=column)[-horizon:]
-            history = forecaster.target_levels(frame.iloc[:-horizon], column=column)
-            scale = np.mean(np.abs(np.diff(history)))
-            forecast = forecaster.forecast(frame.iloc[:-horizon], column=column, exchange="none")["forecast"].to_numpy()
-            errors.append(np.mean(np.abs(forecast - actual)) / (scale if scale > 0 else 1.0))
-        if not errors:
-            return whole, {}
+        errors = [np.mean(np.abs(forecaster.forecast(history, column=column, exchange="none")["forecast"].to_numpy() - actual))
+                  / scale for history, actual, scale in held_out]
         scores[context] = float(np.mean(errors))
     return min(reversed(list(scores)), key=scores.__getitem__), scores
